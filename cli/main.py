@@ -1,0 +1,128 @@
+"""`livescore`: schema, packages, and running everything locally."""
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from domain import packages, schema
+from domain.errors import LivescoreError
+from domain.package_view import PackageView
+from domain.settings import Settings
+from domain.storage import open_engine
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Livescore Customers API.")
+db_app = typer.Typer(no_args_is_help=True, help="The SQL schema.")
+package_app = typer.Typer(no_args_is_help=True, help="Customers' packages.")
+app.add_typer(db_app, name="db")
+app.add_typer(package_app, name="package")
+
+T = TypeVar("T")
+
+
+def fail(message: str) -> None:
+    typer.echo(f"livescore: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def run(job: Coroutine[Any, Any, T]) -> T:
+    """Run one async job; any failure becomes one line on stderr and exit status 1."""
+    try:
+        return asyncio.run(job)
+    except IntegrityError:
+        fail("that package already exists")
+    except LivescoreError as exc:
+        fail(exc.message)
+    except SQLAlchemyError as exc:
+        fail(f"storage error: {type(exc).__name__}: {str(exc.orig if hasattr(exc, 'orig') else exc)[:200]}")
+    except (RedisError, OSError) as exc:
+        fail(f"cannot reach Redis or storage: {exc}")
+    raise AssertionError("unreachable")
+
+
+async def _with_storage(settings: Settings, job: Callable[[Any], Awaitable[T]]) -> T:
+    engine = open_engine(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            return await job(conn)
+    finally:
+        await engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema at DATABASE_URL."""
+    try:
+        schema.upgrade(Settings.from_env().database_url)
+    except SQLAlchemyError as exc:
+        fail(f"cannot migrate the schema: {type(exc).__name__}")
+    typer.echo("schema is up to date")
+
+
+@package_app.command("add")
+def package_add(
+    id: Annotated[int, typer.Option("--id", min=1, max=2_147_483_647)],
+    username: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    active: Annotated[bool, typer.Option("--active")] = False,
+    sport: Annotated[list[int] | None, typer.Option("--sport", help="Subscribe to a sport (repeatable).")] = None,
+    league: Annotated[list[int] | None, typer.Option("--league", help="Subscribe to a league (repeatable).")] = None,
+) -> None:
+    """Create a package. Without --sport/--league it subscribes to every fixture."""
+    if not username.strip() or not password:
+        fail("username and password must not be empty")
+    settings = Settings.from_env()
+
+    async def job(conn: Any) -> None:
+        await packages.add_package(
+            conn, id, username, password, active=active, sports=sport or (), leagues=league or ()
+        )
+
+    run(_with_storage(settings, job))
+    typer.echo(f"package {id} added ({'active' if active else 'inactive'})")
+
+
+@package_app.command("set-password")
+def package_set_password(
+    id: Annotated[int, typer.Option("--id")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Replace a package's password; every remembered login of it stops working at once."""
+    if not password:
+        fail("password must not be empty")
+    run(_set_password(Settings.from_env(), id, password))
+    typer.echo(f"password of package {id} replaced")
+
+
+async def _set_password(settings: Settings, package_id: int, password: str) -> None:
+    redis: Redis = Redis.from_url(settings.redis_url)
+    try:
+        view = PackageView(redis)
+        # Forget first: should anything below fail, logins are re-verified against storage, never the
+        # old password trusted. Then store, then publish the new version.
+        await view.forget_credentials(package_id)
+        version = await _with_storage(settings, lambda conn: packages.set_password(conn, package_id, password))
+        await view.replace_credentials(package_id, version)
+    finally:
+        await redis.aclose()
+
+
+@package_app.command("list")
+def package_list() -> None:
+    """Every package: id, username, status. Never a password or its hash."""
+    rows = run(_with_storage(Settings.from_env(), packages.list_packages))
+    for package_id, username, status in rows:
+        typer.echo(f"{package_id}\t{username}\t{status}")
+
+
+@app.command("dev")
+def dev() -> None:
+    """Everything on this machine: embedded Redis (unless REDIS_URL is set), SQLite, ingress, one worker."""
+    from cli.dev import run_dev
+
+    sys.exit(run_dev())

@@ -1,0 +1,140 @@
+"""The commands on `livescore:commands`, built by the ingress and decoded by the workers.
+
+An entry holds plain string fields (readable by any Redis client and by `livescore replay`):
+`commandId`, `type`, `packageId`, `requestedAt`, and `requestId` (snapshot) or `replyTo` (activation).
+A command never carries the password nor anything derived from it.
+"""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from domain.errors import UndecodableCommand
+
+
+class CommandType(StrEnum):
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+    SNAPSHOT = "snapshot"
+
+
+class PackageStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class Outcome(StrEnum):
+    """What applying an activation command did, as the worker tells the waiting ingress."""
+
+    COMPLETED = "completed"
+    ALREADY = "already"
+    # The package vanished from storage between authentication and application.
+    MISSING = "missing"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeActivation:
+    """Set a package's status; the latest such command in stream order decides it."""
+
+    package_id: int
+    command_id: str = field(default_factory=_new_id)
+    requested_at: str = field(default_factory=_now)
+    # Pub/Sub channel of the ingress process waiting for the outcome; empty when nobody waits.
+    reply_to: str = ""
+
+    type = CommandType.ACTIVATE
+    target = PackageStatus.ACTIVE
+
+    def to_fields(self) -> dict[str, str]:
+        fields = {
+            "commandId": self.command_id,
+            "type": self.type.value,
+            "packageId": str(self.package_id),
+            "requestedAt": self.requested_at,
+        }
+        if self.reply_to:
+            fields["replyTo"] = self.reply_to
+        return fields
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivatePackage(ChangeActivation):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeactivatePackage(ChangeActivation):
+    type = CommandType.DEACTIVATE
+    target = PackageStatus.INACTIVE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerSnapshot:
+    """Publish every upcoming subscribed fixture to the package's fixtures queue."""
+
+    package_id: int
+    command_id: str = field(default_factory=_new_id)
+    requested_at: str = field(default_factory=_now)
+    request_id: str = field(default_factory=_new_id)
+
+    type = CommandType.SNAPSHOT
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "commandId": self.command_id,
+            "type": self.type.value,
+            "packageId": str(self.package_id),
+            "requestedAt": self.requested_at,
+            "requestId": self.request_id,
+        }
+
+
+Command = ActivatePackage | DeactivatePackage | TriggerSnapshot
+
+
+def from_fields(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Command:
+    """Decode a stream entry; anything that is not a well-formed command raises UndecodableCommand."""
+    try:
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        kind = CommandType(fields["type"])
+        common = {
+            "package_id": int(fields["packageId"]),
+            "command_id": fields["commandId"],
+            "requested_at": fields["requestedAt"],
+        }
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise UndecodableCommand(f"Stream entry is not a valid command: {exc!r}") from None
+    if kind is CommandType.SNAPSHOT:
+        return TriggerSnapshot(request_id=fields.get("requestId") or _new_id(), **common)  # type: ignore[arg-type]
+    activation = ActivatePackage if kind is CommandType.ACTIVATE else DeactivatePackage
+    return activation(reply_to=fields.get("replyTo", ""), **common)  # type: ignore[arg-type]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class StreamId:
+    """A Redis stream entry id as two integers, so that storage can compare them in SQL."""
+
+    ms: int
+    seq: int
+
+    @classmethod
+    def parse(cls, entry_id: bytes | str) -> "StreamId":
+        ms, _, seq = _text(entry_id).partition("-")
+        return cls(int(ms), int(seq or 0))
+
+    def __str__(self) -> str:
+        return f"{self.ms}-{self.seq}"

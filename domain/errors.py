@@ -1,0 +1,90 @@
+"""The one error hierarchy of the service.
+
+    LivescoreError
+    ├── RequestRejected            a customer's request cannot be served as asked (HTTP 400)
+    │   ├── MalformedBody
+    │   ├── InvalidPackageId
+    │   ├── MissingUsername
+    │   ├── MissingPassword
+    │   ├── InvalidCredentials
+    │   └── PackageInactive
+    ├── TooManyFailures            brute-force limit reached (HTTP 429)
+    ├── Unavailable                storage or Redis cannot be reached (HTTP 500, worker retries)
+    │   ├── StorageUnavailable
+    │   └── QueueUnavailable
+    ├── UndecodableCommand         a stream entry is not a command (worker dead-letters it)
+    └── PackageNotFound            an operator named a package that does not exist (CLI)
+
+The ingress maps this tree to HTTP in one table (ingress/errors.py); the worker maps it to
+acknowledge / retry / dead-letter in one place (worker/handlers.py). Messages of RequestRejected are the
+published contract (SPEC §2.1) and must not change.
+"""
+
+
+class LivescoreError(Exception):
+    """Anything the service itself reports."""
+
+    message = "Unexpected error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message is not None:
+            self.message = message
+
+
+class RequestRejected(LivescoreError):
+    """A request that is answered with 400 and `{"error": message}`."""
+
+
+class MalformedBody(RequestRejected):
+    message = "Request body must be a JSON object"
+
+
+class InvalidPackageId(RequestRejected):
+    message = "PackageId must be a positive integer"
+
+
+class MissingUsername(RequestRejected):
+    message = "Username is required"
+
+
+class MissingPassword(RequestRejected):
+    message = "Password is required"
+
+
+class InvalidCredentials(RequestRejected):
+    """One message for unknown package, wrong username and wrong password, so ids cannot be probed."""
+
+    message = "Invalid package credentials"
+
+
+class PackageInactive(RequestRejected):
+    message = "Package is inactive"
+
+
+class TooManyFailures(LivescoreError):
+    message = "Too many failed attempts; retry later"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__()
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(LivescoreError):
+    """A dependency is unreachable; the request may succeed later."""
+
+
+class StorageUnavailable(Unavailable):
+    message = "Package storage is unavailable"
+
+
+class QueueUnavailable(Unavailable):
+    message = "Command queue is unavailable"
+
+
+class UndecodableCommand(LivescoreError):
+    message = "Stream entry is not a valid command"
+
+
+class PackageNotFound(LivescoreError):
+    message = "No such package"

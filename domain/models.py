@@ -1,0 +1,43 @@
+"""SQL tables, as SQLModel classes; migrations/ creates them."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, String
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Package(SQLModel, table=True):
+    __tablename__ = "packages"
+
+    # The customer's packageId; ids come from the feed, never generated here.
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    username: str = Field(max_length=320)
+    # Argon2id, in the PHC string format argon2-cffi writes.
+    password_hash: str = Field(max_length=256)
+    # A random token replaced on every password change, so that remembered logins are dropped at once.
+    credential_version: str = Field(max_length=64)
+    status: str = Field(default="inactive", max_length=16)
+    # Why the service (not the customer) deactivated the package, e.g. its queue overflowed.
+    status_reason: str | None = Field(default=None, max_length=64)
+    # Stream id (ms, seq) of the last activation command applied, for last-writer-wins (SPEC §3).
+    applied_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    applied_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # Outcome of that command, so a redelivery answers exactly as the first delivery did.
+    applied_outcome: str = Field(default="completed", sa_column=Column(String(16), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PackageSubscription(SQLModel, table=True):
+    """A sport or a league a package subscribes to; a package with none subscribes to everything."""
+
+    __tablename__ = "package_subscriptions"
+
+    package_id: int = Field(foreign_key="packages.id", primary_key=True, ondelete="CASCADE")
+    # "sport" or "league".
+    kind: str = Field(primary_key=True, max_length=8)
+    ref_id: int = Field(primary_key=True)

@@ -1,0 +1,32 @@
+"""Opening the SQL storage named by DATABASE_URL: SQLite through aiosqlite, PostgreSQL through asyncpg."""
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+# Writers wait this long for SQLite's single write lock instead of failing at once, so several worker
+# processes and the CLI can share one database file.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def open_engine(database_url: str, **options: Any) -> AsyncEngine:
+    if database_url.startswith("sqlite"):
+        engine = create_async_engine(database_url, **options)
+        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        return engine
+    # pool_pre_ping: a PostgreSQL restart leaves dead connections in the pool; test them before use.
+    return create_async_engine(database_url, pool_pre_ping=True, **options)
+
+
+def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (the ingress) proceed while a worker writes; NORMAL is durable across process
+    # crashes, which is the failure that matters here (an OS crash may lose the last commits only).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,42 @@
+"""Every Redis key and stream name the service uses, in one place.
+
+Each name is part of the contract with operators (and, for the fixtures queues, with customers), so none
+of them is built anywhere else.
+"""
+
+# The log of every change; the ingress appends, the workers read it through one consumer group.
+COMMANDS_STREAM = "livescore:commands"
+# One group shared by every worker process, so that each command is handled by exactly one of them.
+WORKERS_GROUP = "livescore-workers"
+# Commands that failed LIVESCORE_MAX_DELIVERIES times, kept with their error for `livescore dead`.
+DEAD_LETTERS_STREAM = "livescore:commands:dead"
+# Fixture changes from the feed, one fixture per entry (SPEC §4).
+FIXTURE_UPDATES_STREAM = "livescore:fixture-updates"
+
+
+def fixtures_queue(package_id: int) -> str:
+    """A package's own fixtures queue, which the customer reads with any Redis client."""
+    return f"livescore:fixtures:{package_id}"
+
+
+def package_view(package_id: int) -> str:
+    """The worker-maintained copy of a package's status and credential version (a hash).
+
+    The ingress reads it on every request instead of SQL; it is rebuilt from storage when missing.
+    """
+    return f"livescore:package:{package_id}"
+
+
+def snapshot_in_flight(package_id: int) -> str:
+    """The requestId of the package's queued or running snapshot, so that triggers coalesce."""
+    return f"livescore:snapshot:{package_id}"
+
+
+def reply_channel(ingress_id: str) -> str:
+    """The Pub/Sub channel on which one ingress process hears the outcomes of its commands."""
+    return f"livescore:replies:{ingress_id}"
+
+
+def auth_failures(package_id: int, client: str) -> str:
+    """Failed authentications of one client address against one package, within the window."""
+    return f"livescore:auth-failures:{package_id}:{client}"

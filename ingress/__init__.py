@@ -1,0 +1,1 @@
+"""The HTTP edge: validates and authenticates requests and hands commands to the stream."""

@@ -1,0 +1,3 @@
+from ingress.app import main
+
+main()

@@ -1,0 +1,107 @@
+"""Authentication: Argon2id once per client, then a remembered keyed hash of the password.
+
+A successful login is remembered in this process as HMAC(process key, password) together with the
+package's credential version. It is trusted only while the Redis view still holds that version, which
+`livescore package set-password` replaces, so a password change stops every remembered login at once in
+every ingress process. Failures always pay one Argon2 verify — against the package's hash, or a dummy
+when the package does not exist — so unknown ids, wrong usernames and wrong passwords look the same.
+"""
+
+import hashlib
+import hmac
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.commands import PackageStatus
+from domain.errors import InvalidCredentials, TooManyFailures
+from domain.package_view import PackageView
+from domain.packages import find_login
+from domain.passwords import verify_password
+from domain.settings import Settings
+from domain.streams import auth_failures
+from ingress.validation import Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    username: str
+    mac: bytes
+    credential_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    credential_version: str
+    status: PackageStatus
+
+
+class Authenticator:
+    def __init__(self, engine: AsyncEngine, redis: Redis, view: PackageView, settings: Settings) -> None:
+        self._engine = engine
+        self._redis = redis
+        self._view = view
+        self._settings = settings
+        # Never leaves this process: a memory dump of one ingress reveals no reusable password digest.
+        self._key = secrets.token_bytes(32)
+        self._logins: OrderedDict[int, _Remembered] = OrderedDict()
+
+    def remembered(self, credentials: Credentials) -> str | None:
+        """The credential version of a remembered login with these exact credentials, without any I/O."""
+        entry = self._logins.get(credentials.package_id)
+        if entry is None or entry.username != credentials.username:
+            return None
+        if not hmac.compare_digest(entry.mac, self._mac(credentials)):
+            return None
+        self._logins.move_to_end(credentials.package_id)
+        return entry.credential_version
+
+    async def login(self, credentials: Credentials, client: str) -> LoggedIn:
+        """Full verification against storage; remembers the login and refreshes the Redis view."""
+        failures = auth_failures(credentials.package_id, client)
+        await self._refuse_locked_out(failures)
+        async with self._engine.connect() as conn:
+            login = await find_login(conn, credentials.package_id)
+        password_ok = await anyio.to_thread.run_sync(
+            verify_password, login.password_hash if login else None, credentials.password
+        )
+        if login is None or not password_ok or not _same(login.username, credentials.username):
+            await self._count_failure(failures)
+            raise InvalidCredentials()
+        status = await self._view.remember(
+            credentials.package_id, login.status, login.applied, login.credential_version
+        )
+        self._remember(credentials, login.credential_version)
+        return LoggedIn(login.credential_version, status)
+
+    def forget(self, package_id: int) -> None:
+        self._logins.pop(package_id, None)
+
+    def _remember(self, credentials: Credentials, credential_version: str) -> None:
+        entry = _Remembered(credentials.username, self._mac(credentials), credential_version)
+        self._logins[credentials.package_id] = entry
+        self._logins.move_to_end(credentials.package_id)
+        while len(self._logins) > self._settings.credentials_cache_size:
+            self._logins.popitem(last=False)
+
+    def _mac(self, credentials: Credentials) -> bytes:
+        return hmac.digest(self._key, credentials.password.encode(), hashlib.sha256)
+
+    async def _refuse_locked_out(self, failures_key: str) -> None:
+        count, ttl = await self._redis.pipeline(transaction=False).get(failures_key).ttl(failures_key).execute()
+        if count is not None and int(count) > self._settings.auth_failures:
+            raise TooManyFailures(retry_after_s=max(int(ttl), 1))
+
+    async def _count_failure(self, failures_key: str) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.incr(failures_key).expire(failures_key, self._settings.auth_window_s, nx=True)
+        await pipe.execute()
+
+
+def _same(stored: str, given: str) -> bool:
+    return hmac.compare_digest(stored.encode(), given.encode())

@@ -1,0 +1,62 @@
+"""The one mapping from errors to HTTP answers (SPEC §2.1–2.3); no handler catches anything itself."""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from domain.errors import (
+    InvalidCredentials,
+    QueueUnavailable,
+    RequestRejected,
+    StorageUnavailable,
+    TooManyFailures,
+)
+
+log = logging.getLogger("ingress.errors")
+
+_HTTP_MESSAGES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large",
+}
+
+
+def _rejected(_: Request[Any, Any, Any], exc: RequestRejected) -> Response[Any]:
+    return Response({"error": exc.message}, status_code=400)
+
+
+def _too_many(_: Request[Any, Any, Any], exc: TooManyFailures) -> Response[Any]:
+    return Response({"error": exc.message}, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    message = _HTTP_MESSAGES.get(exc.status_code) or exc.detail
+    return Response({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _failure(message: str) -> Callable[[Request[Any, Any, Any], Exception], Response[Any]]:
+    def answer(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        # The details (type, traceback) go to the log only; the body names what failed in plain words.
+        log.error("%s %s failed: %s", request.method, request.url.path, message, exc_info=exc)
+        package_id = request.state.get("package_id")
+        return Response({"success": False, "message": message, "packageId": package_id}, status_code=500)
+
+    return answer
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Response[Any]]] = {
+    RequestRejected: _rejected,
+    InvalidCredentials: _rejected,
+    TooManyFailures: _too_many,
+    ValidationException: _http,
+    HTTPException: _http,
+    RedisError: _failure(QueueUnavailable.message),
+    SQLAlchemyError: _failure(StorageUnavailable.message),
+    Exception: _failure("Unexpected error"),
+}

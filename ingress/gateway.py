@@ -1,0 +1,84 @@
+"""What the four endpoints do, between a validated request and its answer.
+
+The hot path is one Redis round trip: the remembered login's credential version is checked by Redis
+atomically with the read (status) or the append (commands). Only a client not yet remembered, or a
+failure, goes to storage and Argon2.
+"""
+
+import asyncio
+from dataclasses import dataclass
+
+from domain.command_log import CommandLog, Enqueued
+from domain.commands import ActivatePackage, ChangeActivation, DeactivatePackage, PackageStatus, TriggerSnapshot
+from domain.errors import InvalidCredentials, PackageInactive
+from domain.package_view import PackageView
+from domain.settings import Settings
+from ingress.auth import Authenticator
+from ingress.replies import Reply, ReplyListener
+from ingress.validation import Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An activation command that no worker answered in time; it is safe in the stream."""
+
+    command_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    auth: Authenticator
+    view: PackageView
+    log: CommandLog
+    replies: ReplyListener
+    settings: Settings
+
+    async def status(self, credentials: Credentials, client: str) -> PackageStatus:
+        remembered = self.auth.remembered(credentials)
+        if remembered is not None:
+            state = await self.view.read(credentials.package_id)
+            if state.credential_version == remembered and state.status is not None:
+                return state.status
+        return (await self.auth.login(credentials, client)).status
+
+    async def activate(self, credentials: Credentials, client: str) -> Reply | Pending:
+        return await self._change(ActivatePackage, credentials, client)
+
+    async def deactivate(self, credentials: Credentials, client: str) -> Reply | Pending:
+        return await self._change(DeactivatePackage, credentials, client)
+
+    async def trigger_snapshot(self, credentials: Credentials, client: str) -> str:
+        """The requestId of the snapshot that will serve this trigger: a new one, or the queued one."""
+        command = TriggerSnapshot(package_id=credentials.package_id)
+        enqueued = await self._append(command, credentials, client)
+        if enqueued.result == "inactive":
+            raise PackageInactive()
+        return enqueued.value if enqueued.result == "coalesced" else command.request_id
+
+    async def _change(
+        self, kind: type[ChangeActivation], credentials: Credentials, client: str
+    ) -> Reply | Pending:
+        command = kind(package_id=credentials.package_id, reply_to=self.replies.channel)
+        async with self.replies.awaiting(command.command_id) as reply:
+            await self._append(command, credentials, client)
+            try:
+                return await asyncio.wait_for(reply, self.settings.command_timeout_ms / 1000)
+            except TimeoutError:
+                return Pending(command.command_id)
+
+    async def _append(
+        self, command: ChangeActivation | TriggerSnapshot, credentials: Credentials, client: str
+    ) -> Enqueued:
+        remembered = self.auth.remembered(credentials)
+        if remembered is not None:
+            enqueued = await self.log.append(command, remembered)
+            if enqueued.result != "stale":
+                return enqueued
+        # Not remembered, or the password changed since: verify in full. A second `stale` means the
+        # password changed again while we verified; the caller's credentials are no longer proven.
+        logged_in = await self.auth.login(credentials, client)
+        enqueued = await self.log.append(command, logged_in.credential_version)
+        if enqueued.result == "stale":
+            self.auth.forget(credentials.package_id)
+            raise InvalidCredentials()
+        return enqueued

@@ -1,0 +1,36 @@
+"""Operations endpoints (SPEC §2.4): liveness and readiness."""
+
+import asyncio
+from typing import Any
+
+from litestar import Request, Response, get
+from sqlalchemy import text
+
+# /ready answers within this even when a dependency hangs, so an orchestrator's probe never times out.
+READY_TIMEOUT_S = 2.0
+
+
+@get("/health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready")
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    state = request.app.state
+    checks = {"redis": await _check(state.redis.ping()), "storage": await _check(_select_one(state.engine))}
+    ok = all(v == "ok" for v in checks.values())
+    return Response({"status": "ready" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+
+
+async def _select_one(engine: Any) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def _check(probe: Any) -> str:
+    try:
+        await asyncio.wait_for(probe, READY_TIMEOUT_S)
+    except Exception:  # any failure means "not ready"; the reason is not a caller's business
+        return "unreachable"
+    return "ok"

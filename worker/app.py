@@ -1,0 +1,63 @@
+"""The worker's composition root: builds the FastStream app from settings (the Procfile's `worker`)."""
+
+import os
+import socket
+from typing import Any
+
+from faststream import AckPolicy, FastStream
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage
+from redis.asyncio import Redis
+
+from domain.command_log import ensure_consumer_group
+from domain.logs import configure_logging
+from domain.package_view import PackageView
+from domain.settings import Settings
+from domain.storage import open_engine
+from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
+from worker.entries import entries_of, keep_raw_entries
+from worker.handlers import CommandHandler
+
+
+def consumer_name() -> str:
+    """Unique per process and readable by an operator looking at XINFO CONSUMERS."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def create_app(settings: Settings | None = None, consumer: str | None = None) -> FastStream:
+    settings = settings or Settings.from_env()
+    broker = RedisBroker(settings.redis_url, logger=None)
+    redis: Redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+    engine = open_engine(settings.database_url)
+    handler = CommandHandler(engine, redis, PackageView(redis))
+
+    commands = StreamSub(
+        COMMANDS_STREAM,
+        group=WORKERS_GROUP,
+        consumer=consumer or consumer_name(),
+        batch=True,
+        max_records=settings.worker_batch,
+        polling_interval=settings.worker_poll_ms,
+    )
+
+    # Acknowledged by the handler itself, entry by entry, once each effect is committed.
+    @broker.subscriber(stream=commands, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
+    async def apply_commands(message: RedisBatchStreamMessage) -> None:
+        await handler.handle(entries_of(message))
+
+    async def prepare() -> None:
+        await ensure_consumer_group(redis)
+
+    async def close() -> None:
+        await redis.aclose()
+        await engine.dispose()
+
+    return FastStream(broker, on_startup=[prepare], after_shutdown=[close], logger=None)
+
+
+def main() -> None:
+    import asyncio
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    asyncio.run(create_app(settings).run())

@@ -1,0 +1,99 @@
+"""Applying commands: decode → apply in one transaction → commit → update the view, reply, acknowledge.
+
+An entry is acknowledged only after its effect is committed (SPEC §3). Anything that fails leaves the
+entry pending, to be delivered again (by this worker's reclaimer or another's) or dead-lettered.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.commands import ChangeActivation, Command, StreamId, TriggerSnapshot, from_fields
+from domain.errors import UndecodableCommand
+from domain.package_view import PackageView
+from domain.packages import Applied, apply_activation
+from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
+from worker.entries import Entry
+
+log = logging.getLogger("worker.commands")
+
+
+@dataclass
+class Batch:
+    """The decoded commands of one read, in stream order, and what became of them."""
+
+    activations: list[tuple[StreamId, ChangeActivation]] = field(default_factory=list)
+    snapshots: list[tuple[bytes, TriggerSnapshot]] = field(default_factory=list)
+    done: list[bytes] = field(default_factory=list)
+    failed: dict[bytes, str] = field(default_factory=dict)
+
+
+@dataclass
+class CommandHandler:
+    engine: AsyncEngine
+    redis: Redis
+    view: PackageView
+
+    async def handle(self, entries: list[Entry]) -> Batch:
+        batch = decode(entries)
+        applied = await self.apply_activations(batch.activations)
+        await self.finish(batch, applied)
+        return batch
+
+    async def apply_activations(
+        self, activations: list[tuple[StreamId, ChangeActivation]]
+    ) -> list[tuple[StreamId, ChangeActivation, Applied]]:
+        if not activations:
+            return []
+        async with self.engine.begin() as conn:
+            return [(sid, cmd, await apply_activation(conn, cmd, sid)) for sid, cmd in activations]
+
+    async def finish(self, batch: Batch, applied: list[tuple[StreamId, ChangeActivation, Applied]]) -> None:
+        """One round trip: the view first (read-your-writes), then the replies, then the acknowledgement."""
+        pipe = self.redis.pipeline(transaction=False)
+        for sid, command, result in applied:
+            await self.view.remember(command.package_id, result.status, result.applied, pipe=pipe)
+            if command.reply_to:
+                pipe.publish(command.reply_to, _reply(command, result))
+            batch.done.append(str(sid).encode())
+            _log(command, result)
+        if batch.done:
+            pipe.xack(COMMANDS_STREAM, WORKERS_GROUP, *batch.done)
+        await pipe.execute()
+
+
+def decode(entries: list[Entry]) -> Batch:
+    batch = Batch()
+    for entry_id, fields in entries:
+        try:
+            command: Command = from_fields(fields)
+        except UndecodableCommand as exc:
+            log.error("entry %s is not a command: %s", entry_id.decode(), exc)
+            batch.failed[entry_id] = str(exc)
+            continue
+        if isinstance(command, TriggerSnapshot):
+            batch.snapshots.append((entry_id, command))
+        else:
+            batch.activations.append((StreamId.parse(entry_id), command))
+    return batch
+
+
+def _reply(command: ChangeActivation, result: Applied) -> bytes:
+    body = {"commandId": command.command_id, "outcome": result.outcome.value, "status": result.status.value}
+    return msgspec.json.encode(body)
+
+
+def _log(command: ChangeActivation, result: Applied) -> None:
+    extra = {"command_id": command.command_id, "package_id": command.package_id}
+    log.info(
+        "%s package %s: %s (command %s)",
+        command.type.value,
+        command.package_id,
+        result.outcome.value,
+        command.command_id,
+        extra=extra,
+    )
