@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import ExitStack, contextmanager
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from domain import packages, schema
@@ -65,7 +65,7 @@ async def _seed(settings: Settings) -> None:
 
 
 def _spawn(module: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", module], env=env)
+    return subprocess.Popen([sys.executable, "-m", module], env=env)  # noqa: S603 - our own modules
 
 
 def _wait_ready(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> None:
@@ -74,7 +74,7 @@ def _wait_ready(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> Non
         if any(p.poll() is not None for p in procs):
             raise SystemExit("livescore: a process exited during start-up (see its log above)")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/health", timeout=1):  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/health", timeout=1):
                 return
         except OSError:
             time.sleep(0.2)

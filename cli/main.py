@@ -70,8 +70,12 @@ def package_add(
     username: Annotated[str, typer.Option()],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
     active: Annotated[bool, typer.Option("--active")] = False,
-    sport: Annotated[list[int] | None, typer.Option("--sport", help="Subscribe to a sport (repeatable).")] = None,
-    league: Annotated[list[int] | None, typer.Option("--league", help="Subscribe to a league (repeatable).")] = None,
+    sport: Annotated[
+        list[int] | None, typer.Option("--sport", help="Subscribe to a sport (repeatable).")
+    ] = None,
+    league: Annotated[
+        list[int] | None, typer.Option("--league", help="Subscribe to a league (repeatable).")
+    ] = None,
 ) -> None:
     """Create a package. Without --sport/--league it subscribes to every fixture."""
     if not username.strip() or not password:
@@ -106,7 +110,9 @@ async def _set_password(settings: Settings, package_id: int, password: str) -> N
         # Forget first: should anything below fail, logins are re-verified against storage, never the
         # old password trusted. Then store, then publish the new version.
         await view.forget_credentials(package_id)
-        version = await _with_storage(settings, lambda conn: packages.set_password(conn, package_id, password))
+        version = await _with_storage(
+            settings, lambda conn: packages.set_password(conn, package_id, password)
+        )
         await view.replace_credentials(package_id, version)
     finally:
         await redis.aclose()

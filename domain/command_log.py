@@ -6,7 +6,6 @@ then appends. One round trip per command on the hot path.
 """
 
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -52,9 +51,15 @@ class CommandLog:
     async def append(self, command: ChangeActivation | TriggerSnapshot, credential_version: str) -> Enqueued:
         snapshot = isinstance(command, TriggerSnapshot)
         request_id = command.request_id if isinstance(command, TriggerSnapshot) else ""
-        pairs = [item for kv in command.to_fields().items() for item in kv]
+        pairs: list[str | int] = [item for kv in command.to_fields().items() for item in kv]
         keys = [package_view(command.package_id), COMMANDS_STREAM, snapshot_in_flight(command.package_id)]
-        args = [credential_version, self._maxlen, "1" if snapshot else "0", request_id, SNAPSHOT_IN_FLIGHT_TTL_S]
+        args: list[str | int] = [
+            credential_version,
+            self._maxlen,
+            "1" if snapshot else "0",
+            request_id,
+            SNAPSHOT_IN_FLIGHT_TTL_S,
+        ]
         reply = await self._enqueue(keys=keys, args=[*args, *pairs])
         return Enqueued(*(v.decode() if isinstance(v, bytes) else str(v) for v in reply))
 

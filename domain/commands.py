@@ -124,7 +124,7 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class StreamId:
     """A Redis stream entry id as two integers, so that storage can compare them in SQL."""
 

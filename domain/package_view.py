@@ -7,7 +7,6 @@ When the copy is missing (Redis wiped, a package never touched), the ingress reb
 """
 
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -45,7 +44,8 @@ class PackageView:
 
     async def read(self, package_id: int) -> ViewState:
         cv, status = await self._redis.hmget(package_view(package_id), ["cv", "status"])
-        return ViewState(_text(cv), PackageStatus(_text(status)) if status else None)
+        text = _text(status)
+        return ViewState(_text(cv), PackageStatus(text) if text else None)
 
     async def remember(
         self,
@@ -58,7 +58,7 @@ class PackageView:
         """Record a status if newer than the copy's; returns the status the copy holds afterwards."""
         args = [status.value, applied.ms, applied.seq, credential_version]
         result = await self._remember(keys=[package_view(package_id)], args=args, client=pipe)
-        return PackageStatus(_text(result)) if pipe is None else status
+        return PackageStatus(_text(result) or status.value) if pipe is None else status
 
     async def replace_credentials(self, package_id: int, credential_version: str) -> None:
         await self._redis.hset(package_view(package_id), "cv", credential_version)

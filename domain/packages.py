@@ -3,9 +3,11 @@
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import case, delete, select, tuple_, update
+from sqlalchemy import ColumnElement, case, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
 
 from domain.commands import ChangeActivation, Outcome, PackageStatus, StreamId
 from domain.errors import PackageNotFound
@@ -49,7 +51,7 @@ async def add_package(
 ) -> None:
     status = PackageStatus.ACTIVE if active else PackageStatus.INACTIVE
     await conn.execute(
-        Package.__table__.insert().values(  # type: ignore[attr-defined]
+        insert(Package).values(
             id=package_id,
             username=username,
             password_hash=hash_password(password),
@@ -68,12 +70,11 @@ async def add_package(
 async def set_subscriptions(
     conn: AsyncConnection, package_id: int, *, sports: Iterable[int], leagues: Iterable[int]
 ) -> None:
-    table = PackageSubscription.__table__
-    await conn.execute(delete(table).where(table.c.package_id == package_id))  # type: ignore[attr-defined]
+    await conn.execute(delete(PackageSubscription).where(col(PackageSubscription.package_id) == package_id))
     rows = [{"package_id": package_id, "kind": "sport", "ref_id": s} for s in set(sports)]
     rows += [{"package_id": package_id, "kind": "league", "ref_id": x} for x in set(leagues)]
     if rows:
-        await conn.execute(table.insert(), rows)  # type: ignore[attr-defined]
+        await conn.execute(insert(PackageSubscription), rows)
 
 
 async def set_password(conn: AsyncConnection, package_id: int, password: str) -> str:
@@ -81,16 +82,18 @@ async def set_password(conn: AsyncConnection, package_id: int, password: str) ->
     version = new_credential_version()
     result = await conn.execute(
         update(Package)
-        .where(Package.id == package_id)  # type: ignore[arg-type]
+        .where(col(Package.id) == package_id)
         .values(password_hash=hash_password(password), credential_version=version, updated_at=utcnow())
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if result.rowcount == 0:
         raise PackageNotFound(f"No package with id {package_id}")
     return version
 
 
 async def list_packages(conn: AsyncConnection) -> Sequence[tuple[int, str, str]]:
-    rows = await conn.execute(select(Package.id, Package.username, Package.status).order_by(Package.id))
+    rows = await conn.execute(
+        select(col(Package.id), col(Package.username), col(Package.status)).order_by(col(Package.id))
+    )
     return [(r.id, r.username, r.status) for r in rows]
 
 
@@ -98,13 +101,13 @@ async def find_login(conn: AsyncConnection, package_id: int) -> Login | None:
     row = (
         await conn.execute(
             select(
-                Package.username,
-                Package.password_hash,
-                Package.credential_version,
-                Package.status,
-                Package.applied_ms,
-                Package.applied_seq,
-            ).where(Package.id == package_id)  # type: ignore[arg-type]
+                col(Package.username),
+                col(Package.password_hash),
+                col(Package.credential_version),
+                col(Package.status),
+                col(Package.applied_ms),
+                col(Package.applied_seq),
+            ).where(col(Package.id) == package_id)
         )
     ).first()
     if row is None:
@@ -125,20 +128,23 @@ async def apply_activation(conn: AsyncConnection, command: ChangeActivation, ent
     workers need no lock and a redelivered command changes nothing.
     """
     target = command.target.value
-    newer = tuple_(Package.applied_ms, Package.applied_seq) < tuple_(entry.ms, entry.seq)
+    newer = tuple_(col(Package.applied_ms), col(Package.applied_seq)) < tuple_(entry.ms, entry.seq)
     applied = (
         await conn.execute(
             update(Package)
-            .where(Package.id == command.package_id, newer)  # type: ignore[arg-type]
+            .where(col(Package.id) == command.package_id, newer)
             .values(
-                applied_outcome=case((Package.status == target, Outcome.ALREADY.value), else_=Outcome.COMPLETED.value),
+                applied_outcome=case(
+                    (_equals(col(Package.status), target), Outcome.ALREADY.value),
+                    else_=Outcome.COMPLETED.value,
+                ),
                 status=target,
                 status_reason=None,
                 applied_ms=entry.ms,
                 applied_seq=entry.seq,
                 updated_at=utcnow(),
             )
-            .returning(Package.applied_outcome)
+            .returning(col(Package.applied_outcome))
         )
     ).scalar_one_or_none()
     if applied is not None:
@@ -150,9 +156,12 @@ async def _not_applied(conn: AsyncConnection, command: ChangeActivation, entry: 
     """The outcome of a command that storage already reflects: a redelivery, or one superseded by a newer."""
     row = (
         await conn.execute(
-            select(Package.status, Package.applied_ms, Package.applied_seq, Package.applied_outcome).where(
-                Package.id == command.package_id  # type: ignore[arg-type]
-            )
+            select(
+                col(Package.status),
+                col(Package.applied_ms),
+                col(Package.applied_seq),
+                col(Package.applied_outcome),
+            ).where(col(Package.id) == command.package_id)
         )
     ).first()
     if row is None:
@@ -163,3 +172,8 @@ async def _not_applied(conn: AsyncConnection, command: ChangeActivation, entry: 
     # Superseded: a newer command already decided the status; this one took effect before it.
     outcome = Outcome.ALREADY if status is command.target else Outcome.COMPLETED
     return Applied(outcome, status, current)
+
+
+def _equals(column: object, value: str) -> ColumnElement[bool]:
+    # SQLModel types columns as plain attributes, so `==` on them looks like a bool to mypy.
+    return cast(ColumnElement[bool], column == value)

@@ -14,8 +14,9 @@ class Settings:
     redis_url: str = DEFAULT_REDIS_URL
     database_url: str = DEFAULT_DATABASE_URL
     port: int = 8000
-    # Address the ingress listens on; `livescore dev` keeps it to this machine.
-    host: str = "0.0.0.0"  # noqa: S104 - a service behind a platform router listens on all interfaces
+    # Address the ingress listens on: every interface, as a platform's router expects; `livescore dev`
+    # keeps it to this machine.
+    host: str = "0.0.0.0"  # noqa: S104
     # How long activate/deactivate wait for the worker before answering 202 (SPEC §2.2).
     command_timeout_ms: int = 5000
     # Failed authentications per client and package within the window before 429 (SPEC §2.3).

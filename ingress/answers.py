@@ -34,10 +34,17 @@ def snapshot(credentials: Credentials, request_id: str) -> dict[str, Any]:
     return {"success": True, "message": SNAPSHOT_SENT, **_who(credentials), "requestId": request_id}
 
 
-def change(credentials: Credentials, target: PackageStatus, result: Reply | Pending) -> tuple[int, dict[str, Any]]:
+def change(
+    credentials: Credentials, target: PackageStatus, result: Reply | Pending
+) -> tuple[int, dict[str, Any]]:
     """The HTTP status and body of an activate or deactivate request."""
     if isinstance(result, Pending):
-        body = {"success": True, "message": _PENDING[target], **_who(credentials), "commandId": result.command_id}
+        body = {
+            "success": True,
+            "message": _PENDING[target],
+            **_who(credentials),
+            "commandId": result.command_id,
+        }
         return 202, body
     message = _ALREADY[target] if result.outcome is Outcome.ALREADY else _CHANGED[target]
     return 200, {"success": True, "message": message, **_who(credentials)}

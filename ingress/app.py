@@ -2,7 +2,6 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
@@ -53,7 +52,9 @@ async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
         async with replies.running():
             auth = Authenticator(engine, redis, view, settings)
             app.state.redis, app.state.engine = redis, engine
-            app.state.gateway = Gateway(auth, view, CommandLog(redis, settings.commands_maxlen), replies, settings)
+            app.state.gateway = Gateway(
+                auth, view, CommandLog(redis, settings.commands_maxlen), replies, settings
+            )
             yield
     finally:
         await redis.aclose()

@@ -12,7 +12,6 @@ import hmac
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import anyio.to_thread
 from redis.asyncio import Redis
@@ -93,13 +92,17 @@ class Authenticator:
         return hmac.digest(self._key, credentials.password.encode(), hashlib.sha256)
 
     async def _refuse_locked_out(self, failures_key: str) -> None:
-        count, ttl = await self._redis.pipeline(transaction=False).get(failures_key).ttl(failures_key).execute()
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(failures_key)
+        pipe.ttl(failures_key)
+        count, ttl = await pipe.execute()
         if count is not None and int(count) > self._settings.auth_failures:
             raise TooManyFailures(retry_after_s=max(int(ttl), 1))
 
     async def _count_failure(self, failures_key: str) -> None:
         pipe = self._redis.pipeline(transaction=True)
-        pipe.incr(failures_key).expire(failures_key, self._settings.auth_window_s, nx=True)
+        pipe.incr(failures_key)
+        pipe.expire(failures_key, self._settings.auth_window_s, nx=True)
         await pipe.execute()
 
 

@@ -9,7 +9,13 @@ import asyncio
 from dataclasses import dataclass
 
 from domain.command_log import CommandLog, Enqueued
-from domain.commands import ActivatePackage, ChangeActivation, DeactivatePackage, PackageStatus, TriggerSnapshot
+from domain.commands import (
+    ActivatePackage,
+    ChangeActivation,
+    DeactivatePackage,
+    PackageStatus,
+    TriggerSnapshot,
+)
 from domain.errors import InvalidCredentials, PackageInactive
 from domain.package_view import PackageView
 from domain.settings import Settings

@@ -11,7 +11,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -27,7 +26,7 @@ RESUBSCRIBE_DELAY_S = 0.5
 
 
 class Reply(msgspec.Struct, frozen=True):
-    commandId: str  # noqa: N815 - the wire name
+    commandId: str
     outcome: Outcome
     status: PackageStatus
 

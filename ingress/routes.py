@@ -5,7 +5,6 @@ from typing import Any
 from litestar import Request, Response, Router, post
 from litestar.di import NamedDependency, Provide
 
-
 from domain.commands import PackageStatus
 from ingress import answers
 from ingress.gateway import Gateway
@@ -29,27 +28,35 @@ def provide_gateway(request: Request[Any, Any, Any]) -> Gateway:
 
 
 @post("/snapshots/trigger", status_code=200)
-async def trigger_snapshot(credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]) -> dict[str, Any]:
+async def trigger_snapshot(
+    credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]
+) -> dict[str, Any]:
     request_id = await gateway.trigger_snapshot(credentials, client)
     return answers.snapshot(credentials, request_id)
 
 
 @post("/package/activate")
-async def activate_package(credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]) -> Response[Any]:
+async def activate_package(
+    credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]
+) -> Response[Any]:
     result = await gateway.activate(credentials, client)
     code, body = answers.change(credentials, PackageStatus.ACTIVE, result)
     return Response(body, status_code=code)
 
 
 @post("/package/deactivate")
-async def deactivate_package(credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]) -> Response[Any]:
+async def deactivate_package(
+    credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]
+) -> Response[Any]:
     result = await gateway.deactivate(credentials, client)
     code, body = answers.change(credentials, PackageStatus.INACTIVE, result)
     return Response(body, status_code=code)
 
 
 @post("/package/status", status_code=200)
-async def package_status(credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]) -> dict[str, Any]:
+async def package_status(
+    credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]
+) -> dict[str, Any]:
     status = await gateway.status(credentials, client)
     return answers.status(credentials, status)
 

@@ -4,10 +4,10 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
 
 import domain.models  # noqa: F401 - registers the tables on SQLModel.metadata
 from domain.storage import open_engine
-from sqlmodel import SQLModel
 
 target_metadata = SQLModel.metadata
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -156,10 +156,15 @@ async def app(settings: Settings) -> AsyncIterator[Litestar]:
         yield app
 
 
+def asgi_client(app: Litestar, address: str = "203.0.113.7") -> httpx.AsyncClient:
+    """An HTTP client that talks to the app in this event loop, as a client at `address`."""
+    transport = httpx.ASGITransport(app=cast(Any, app), client=(address, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://ingress")
+
+
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
+    async with asgi_client(app) as client:
         yield client
 
 

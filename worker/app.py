@@ -1,8 +1,8 @@
 """The worker's composition root: builds the FastStream app from settings (the Procfile's `worker`)."""
 
+import logging
 import os
 import socket
-from typing import Any
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
@@ -26,7 +26,8 @@ def consumer_name() -> str:
 
 def create_app(settings: Settings | None = None, consumer: str | None = None) -> FastStream:
     settings = settings or Settings.from_env()
-    broker = RedisBroker(settings.redis_url, logger=None)
+    # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
+    broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG)
     redis: Redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     engine = open_engine(settings.database_url)
     handler = CommandHandler(engine, redis, PackageView(redis))
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         await redis.aclose()
         await engine.dispose()
 
-    return FastStream(broker, on_startup=[prepare], after_shutdown=[close], logger=None)
+    return FastStream(broker, on_startup=[prepare], after_shutdown=[close])
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ entry pending, to be delivered again (by this worker's reclaimer or another's) o
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 from redis.asyncio import Redis

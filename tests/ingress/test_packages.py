@@ -20,10 +20,17 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> ht
     return await client.post(path, json=body)
 
 
-async def test_status_of_a_new_package_is_inactive(client: httpx.AsyncClient, package: dict[str, Any]) -> None:
+async def test_status_of_a_new_package_is_inactive(
+    client: httpx.AsyncClient, package: dict[str, Any]
+) -> None:
     response = await post(client, STATUS, package)
     assert response.status_code == 200
-    assert response.json() == {"success": True, "packageId": PACKAGE_ID, "username": USERNAME, "status": "inactive"}
+    assert response.json() == {
+        "success": True,
+        "packageId": PACKAGE_ID,
+        "username": USERNAME,
+        "status": "inactive",
+    }
 
 
 async def test_activate_then_activate_again_says_already_active(
@@ -64,7 +71,9 @@ async def test_deactivating_an_inactive_package_says_already_inactive(
     assert response.json()["message"] == "Package is already inactive"
 
 
-async def test_status_right_after_a_change_sees_it(client: httpx.AsyncClient, package: dict[str, Any]) -> None:
+async def test_status_right_after_a_change_sees_it(
+    client: httpx.AsyncClient, package: dict[str, Any]
+) -> None:
     for path, expected in [(ACTIVATE, "active"), (DEACTIVATE, "inactive")] * 5:
         assert (await post(client, path, package)).status_code == 200
         assert (await post(client, STATUS, package)).json()["status"] == expected
@@ -89,7 +98,8 @@ async def test_concurrent_changes_end_in_the_status_of_the_last_command(
     paths = [ACTIVATE, DEACTIVATE] * 10
     responses = await asyncio.gather(*(post(client, p, package) for p in paths))
     assert all(r.status_code == 200 for r in responses)
-    last = (await redis.xrevrange(COMMANDS_STREAM, count=1))[0][1][b"type"].decode()
+    newest: Any = await redis.xrevrange(COMMANDS_STREAM, count=1)
+    last = newest[0][1][b"type"].decode()
     status = (await post(client, STATUS, package)).json()["status"]
     assert status == {"activate": "active", "deactivate": "inactive"}[last]
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from domain.settings import Settings
-from tests.conftest import PACKAGE_ID, USERNAME, hold
+from tests.conftest import PACKAGE_ID, USERNAME, asgi_client, hold
 from worker.app import create_app as create_worker
 
 ACTIVATE, STATUS = "/api/livescore/package/activate", "/api/livescore/package/status"
@@ -20,7 +20,7 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> ht
 async def test_without_a_worker_the_answer_is_202_and_the_command_applies_once_one_runs(
     app: Any, settings: Settings, package: dict[str, Any]
 ) -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as client:
+    async with asgi_client(app) as client:
         pending = await post(client, ACTIVATE, package)
         assert pending.status_code == 202
         body = pending.json()

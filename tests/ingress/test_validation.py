@@ -32,7 +32,9 @@ def error(response: httpx.Response) -> str:
 
 @pytest.mark.parametrize("path", ENDPOINTS)
 @pytest.mark.parametrize("raw", NOT_AN_OBJECT)
-async def test_body_that_is_not_a_json_object_is_rejected(client: httpx.AsyncClient, path: str, raw: bytes) -> None:
+async def test_body_that_is_not_a_json_object_is_rejected(
+    client: httpx.AsyncClient, path: str, raw: bytes
+) -> None:
     response = await client.post(path, content=raw, headers={"content-type": "application/json"})
     assert error(response) == "Request body must be a JSON object"
 
@@ -47,7 +49,9 @@ async def test_package_id_must_be_a_positive_32_bit_integer(
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
-async def test_missing_package_id_is_rejected_before_anything_else(client: httpx.AsyncClient, path: str) -> None:
+async def test_missing_package_id_is_rejected_before_anything_else(
+    client: httpx.AsyncClient, path: str
+) -> None:
     response = await client.post(path, json={})
     assert error(response) == "PackageId must be a positive integer"
 
@@ -60,7 +64,9 @@ async def test_username_is_required(client: httpx.AsyncClient, path: str, userna
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
-async def test_missing_username_is_reported_before_missing_password(client: httpx.AsyncClient, path: str) -> None:
+async def test_missing_username_is_reported_before_missing_password(
+    client: httpx.AsyncClient, path: str
+) -> None:
     response = await client.post(path, json={"packageId": 5})
     assert error(response) == "Username is required"
 
@@ -79,7 +85,9 @@ async def test_missing_password_is_rejected(client: httpx.AsyncClient, path: str
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
-async def test_unknown_fields_are_ignored(client: httpx.AsyncClient, path: str, package: dict[str, Any]) -> None:
+async def test_unknown_fields_are_ignored(
+    client: httpx.AsyncClient, path: str, package: dict[str, Any]
+) -> None:
     response = await client.post(path, json={**package, "extra": {"nested": [1]}, "trace": "x"})
     assert response.status_code in {200, 202, 400}
     assert response.json().get("error") in {None, "Package is inactive"}

@@ -1,0 +1,35 @@
+"""Settings come from the environment once, with the SPEC's names and defaults."""
+
+import pytest
+
+from domain.settings import Settings
+
+
+def test_defaults_are_the_spec_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite+aiosqlite:///./livescore.db"
+    assert settings.port == 8000
+    assert (settings.command_timeout_ms, settings.auth_failures, settings.auth_window_s) == (5000, 10, 60)
+    assert (settings.claim_idle_ms, settings.max_deliveries) == (30000, 5)
+    assert (settings.commands_maxlen, settings.queue_limit) == (1_000_000, 50000)
+    assert settings.worker_port is None
+
+
+def test_names_follow_the_spec() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://h:1/2",
+            "DATABASE_URL": "postgresql+asyncpg://x/y",
+            "PORT": "9000",
+            "LIVESCORE_COMMAND_TIMEOUT_MS": "250",
+            "LIVESCORE_WORKER_PORT": "9100",
+        }
+    )
+    assert settings.redis_url == "redis://h:1/2"
+    assert settings.database_url == "postgresql+asyncpg://x/y"
+    assert (settings.port, settings.command_timeout_ms, settings.worker_port) == (9000, 250, 9100)
+
+
+def test_a_malformed_number_is_reported_by_its_variable_name() -> None:
+    with pytest.raises(ValueError, match="LIVESCORE_QUEUE_LIMIT"):
+        Settings.from_env({"LIVESCORE_QUEUE_LIMIT": "lots"})

@@ -1,0 +1,140 @@
+"""Applying activation commands: last writer wins on the stream id, acknowledgement after commit."""
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.command_log import ensure_consumer_group
+from domain.commands import ActivatePackage, DeactivatePackage, PackageStatus
+from domain.models import Package
+from domain.package_view import PackageView
+from domain.storage import open_engine
+from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
+from tests.conftest import PACKAGE_ID
+from worker.entries import Entry
+from worker.handlers import CommandHandler
+
+pytestmark = pytest.mark.usefixtures("package")
+
+
+@pytest.fixture
+async def handler(engine: AsyncEngine, redis: Redis) -> CommandHandler:
+    await ensure_consumer_group(redis)
+    return CommandHandler(engine, redis, PackageView(redis))
+
+
+async def append(redis: Redis, fields: dict[str, str]) -> bytes:
+    entry_id: Any = await redis.xadd(COMMANDS_STREAM, cast(Any, fields))
+    return bytes(entry_id)
+
+
+async def read(redis: Redis, consumer: str = "tester") -> list[Entry]:
+    """Deliver everything new to one consumer, as the worker's subscriber would."""
+    reply: Any = await redis.xreadgroup(WORKERS_GROUP, consumer, {COMMANDS_STREAM: ">"})
+    return [(entry_id, fields) for _, entries in reply for entry_id, fields in entries]
+
+
+async def stored(engine: AsyncEngine) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(Package).where(Package.id == PACKAGE_ID))).one()  # type: ignore[arg-type]
+
+
+async def pending(redis: Redis) -> int:
+    return int((await redis.xpending(COMMANDS_STREAM, WORKERS_GROUP))["pending"])
+
+
+async def test_a_command_is_acknowledged_once_applied(
+    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+) -> None:
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    await handler.handle(await read(redis))
+    assert (await stored(engine)).status == "active"
+    assert await pending(redis) == 0
+
+
+async def test_a_redelivered_command_changes_nothing(
+    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+) -> None:
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    entries = await read(redis)
+    await handler.handle(entries)
+    before = await stored(engine)
+    # A deactivation in between, then the old activation delivered again: it must not win.
+    await append(redis, DeactivatePackage(package_id=PACKAGE_ID).to_fields())
+    await handler.handle(await read(redis))
+    await handler.handle(entries)
+    after = await stored(engine)
+    assert after.status == "inactive"
+    assert (after.applied_ms, after.applied_seq) > (before.applied_ms, before.applied_seq)
+
+
+async def test_a_redelivery_of_the_last_command_repeats_its_outcome_and_changes_nothing(
+    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+) -> None:
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    entries = await read(redis)
+    sid, command = (await handler.handle(entries)).activations[0]
+    before = await stored(engine)
+    async with engine.begin() as conn:
+        from domain.packages import apply_activation
+
+        again = await apply_activation(conn, command, sid)
+    assert again.outcome.value == "completed"
+    assert await stored(engine) == before
+
+
+async def test_an_older_command_applied_late_does_not_override_a_newer_one(
+    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+) -> None:
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    await append(redis, DeactivatePackage(package_id=PACKAGE_ID).to_fields())
+    older, newer = await read(redis)
+    await handler.handle([newer])
+    await handler.handle([older])
+    assert (await stored(engine)).status == "inactive"
+    assert (await PackageView(redis).read(PACKAGE_ID)).status is PackageStatus.INACTIVE
+
+
+async def test_an_undecodable_entry_stays_pending_and_the_rest_of_its_batch_applies(
+    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+) -> None:
+    await redis.xadd(COMMANDS_STREAM, {"type": b"\xff\xfe", "junk": b"1"})
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    batch = await handler.handle(await read(redis))
+    assert len(batch.failed) == 1
+    assert (await stored(engine)).status == "active"
+    assert await pending(redis) == 1
+
+
+async def test_nothing_is_acknowledged_when_storage_fails(
+    handler: CommandHandler, redis: Redis, tmp_path: Any
+) -> None:
+    broken = open_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db")
+    failing = CommandHandler(broken, redis, PackageView(redis))
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    with pytest.raises(Exception, match="unable to open database"):
+        await failing.handle(await read(redis))
+    await broken.dispose()
+    assert await pending(redis) == 1
+
+
+async def test_the_outcome_is_published_to_the_waiting_ingress(handler: CommandHandler, redis: Redis) -> None:
+    async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+        await pubsub.subscribe("livescore:replies:test")
+        command = ActivatePackage(package_id=PACKAGE_ID, reply_to="livescore:replies:test")
+        await append(redis, command.to_fields())
+        await handler.handle(await read(redis))
+        message = await pubsub.get_message(timeout=2)
+        for _ in range(20):
+            if message:
+                break
+            message = await pubsub.get_message(timeout=0.1)
+            await asyncio.sleep(0)
+    assert message is not None
+    assert message["data"] == (
+        b'{"commandId":"' + command.command_id.encode() + b'","outcome":"completed","status":"active"}'
+    )
