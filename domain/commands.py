@@ -51,6 +51,8 @@ class ChangeActivation:
     requested_at: str = field(default_factory=_now)
     # Pub/Sub channel of the ingress process waiting for the outcome; empty when nobody waits.
     reply_to: str = ""
+    # Why the service itself changed the status (e.g. "queue-limit"); empty for a customer's command.
+    reason: str = ""
 
     type = CommandType.ACTIVATE
     target = PackageStatus.ACTIVE
@@ -64,6 +66,8 @@ class ChangeActivation:
         }
         if self.reply_to:
             fields["replyTo"] = self.reply_to
+        if self.reason:
+            fields["reason"] = self.reason
         return fields
 
 
@@ -117,7 +121,7 @@ def from_fields(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Command:
     if kind is CommandType.SNAPSHOT:
         return TriggerSnapshot(request_id=fields.get("requestId") or _new_id(), **common)  # type: ignore[arg-type]
     activation = ActivatePackage if kind is CommandType.ACTIVATE else DeactivatePackage
-    return activation(reply_to=fields.get("replyTo", ""), **common)  # type: ignore[arg-type]
+    return activation(reply_to=fields.get("replyTo", ""), reason=fields.get("reason", ""), **common)  # type: ignore[arg-type]
 
 
 def _text(value: bytes | str) -> str:

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, String
+from sqlalchemy import BigInteger, Column, Index, String
 from sqlmodel import Field, SQLModel
 
 
@@ -36,8 +36,34 @@ class PackageSubscription(SQLModel, table=True):
     """A sport or a league a package subscribes to; a package with none subscribes to everything."""
 
     __tablename__ = "package_subscriptions"
+    # A fixture update looks up the packages subscribed to its sport or its league.
+    __table_args__ = (Index("ix_package_subscriptions_ref", "kind", "ref_id"),)
 
     package_id: int = Field(foreign_key="packages.id", primary_key=True, ondelete="CASCADE")
     # "sport" or "league".
     kind: str = Field(primary_key=True, max_length=8)
     ref_id: int = Field(primary_key=True)
+
+
+class StoredFixture(SQLModel, table=True):
+    """A fixture: queryable columns for snapshots and updates, plus its body exactly as published."""
+
+    __tablename__ = "fixtures"
+    # Snapshots read "upcoming, in id order, after the last id sent" — this index answers it directly.
+    __table_args__ = (Index("ix_fixtures_upcoming", "status", "fixture_id"),)
+
+    fixture_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    status: int
+    start_date: datetime
+    sport_id: int = Field(index=True)
+    sport_name: str = Field(max_length=200)
+    league_id: int = Field(index=True)
+    league_name: str = Field(max_length=200)
+    location_id: int
+    location_name: str = Field(max_length=200)
+    # [{"id", "name", "position"}], as JSON text.
+    participants: str
+    last_update: datetime
+    # The fixture as the queues carry it, encoded once when stored: a snapshot of 100,000 fixtures then
+    # only wraps stored bytes in envelopes instead of rebuilding every message from columns.
+    body: bytes

@@ -139,7 +139,7 @@ async def apply_activation(conn: AsyncConnection, command: ChangeActivation, ent
                     else_=Outcome.COMPLETED.value,
                 ),
                 status=target,
-                status_reason=None,
+                status_reason=command.reason or None,
                 applied_ms=entry.ms,
                 applied_seq=entry.seq,
                 updated_at=utcnow(),
@@ -177,3 +177,15 @@ async def _not_applied(conn: AsyncConnection, command: ChangeActivation, entry: 
 def _equals(column: object, value: str) -> ColumnElement[bool]:
     # SQLModel types columns as plain attributes, so `==` on them looks like a bool to mypy.
     return cast(ColumnElement[bool], column == value)
+
+
+async def package_state(conn: AsyncConnection, package_id: int) -> tuple[PackageStatus, StreamId] | None:
+    """A package's status and the stream id of the command that set it."""
+    row = (
+        await conn.execute(
+            select(col(Package.status), col(Package.applied_ms), col(Package.applied_seq)).where(
+                col(Package.id) == package_id
+            )
+        )
+    ).first()
+    return None if row is None else (PackageStatus(row.status), StreamId(row.applied_ms, row.applied_seq))

@@ -40,3 +40,20 @@ def reply_channel(ingress_id: str) -> str:
 def auth_failures(package_id: int, client: str) -> str:
     """Failed authentications of one client address against one package, within the window."""
     return f"livescore:auth-failures:{package_id}:{client}"
+
+
+def snapshot_progress(request_id: str) -> str:
+    """How far a snapshot got (last fixture id sent, fixtures sent), so a worker taking over resumes."""
+    return f"livescore:snapshot-progress:{request_id}"
+
+
+def snapshot_done(request_id: str) -> str:
+    """Set when a snapshot's completion message is sent, so it is sent once even if the command is
+    delivered again."""
+    return f"livescore:snapshot-done:{request_id}"
+
+
+def queue_full(package_id: int) -> str:
+    """Set when the service enqueued the deactivation of a package whose queue overflowed, so that it
+    is enqueued once, not once per message that did not fit."""
+    return f"livescore:queue-full:{package_id}"

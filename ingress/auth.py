@@ -7,6 +7,7 @@ every ingress process. Failures always pay one Argon2 verify — against the pac
 when the package does not exist — so unknown ids, wrong usernames and wrong passwords look the same.
 """
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.commands import PackageStatus
 from domain.errors import InvalidCredentials, TooManyFailures
 from domain.package_view import PackageView
-from domain.packages import find_login
+from domain.packages import Login, find_login
 from domain.passwords import verify_password
 from domain.settings import Settings
 from domain.streams import auth_failures
@@ -49,6 +50,7 @@ class Authenticator:
         # Never leaves this process: a memory dump of one ingress reveals no reusable password digest.
         self._key = secrets.token_bytes(32)
         self._logins: OrderedDict[int, _Remembered] = OrderedDict()
+        self._verifying: dict[tuple[int, str, bytes], asyncio.Future[Login | None]] = {}
 
     def remembered(self, credentials: Credentials) -> str | None:
         """The credential version of a remembered login with these exact credentials, without any I/O."""
@@ -64,12 +66,8 @@ class Authenticator:
         """Full verification against storage; remembers the login and refreshes the Redis view."""
         failures = auth_failures(credentials.package_id, client)
         await self._refuse_locked_out(failures)
-        async with self._engine.connect() as conn:
-            login = await find_login(conn, credentials.package_id)
-        password_ok = await anyio.to_thread.run_sync(
-            verify_password, login.password_hash if login else None, credentials.password
-        )
-        if login is None or not password_ok or not _same(login.username, credentials.username):
+        login = await self._verify_once(credentials)
+        if login is None:
             await self._count_failure(failures)
             raise InvalidCredentials()
         status = await self._view.remember(
@@ -77,6 +75,28 @@ class Authenticator:
         )
         self._remember(credentials, login.credential_version)
         return LoggedIn(login.credential_version, status)
+
+    async def _verify_once(self, credentials: Credentials) -> Login | None:
+        """Concurrent logins with the same credentials share one verification: a client opening with a
+        burst of requests pays Argon2 once, not once per request."""
+        key = (credentials.package_id, credentials.username, self._mac(credentials))
+        pending = self._verifying.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._verify(credentials))
+            self._verifying[key] = pending
+            pending.add_done_callback(lambda _: self._verifying.pop(key, None))
+        # Shielded: one caller giving up (a client disconnecting) must not cancel the others' result.
+        return await asyncio.shield(pending)
+
+    async def _verify(self, credentials: Credentials) -> Login | None:
+        async with self._engine.connect() as conn:
+            login = await find_login(conn, credentials.package_id)
+        password_ok = await anyio.to_thread.run_sync(
+            verify_password, login.password_hash if login else None, credentials.password
+        )
+        if login is None or not password_ok or not _same(login.username, credentials.username):
+            return None
+        return login
 
     def forget(self, package_id: int) -> None:
         self._logins.pop(package_id, None)

@@ -106,8 +106,7 @@ async def database_url(database_template: str, tmp_path: Path) -> AsyncIterator[
 
 @pytest.fixture
 def settings(redis_url: str, database_url: str) -> Settings:
-    # A short timeout keeps the "no worker answers" tests quick; nothing else depends on it.
-    return Settings(redis_url=redis_url, database_url=database_url, command_timeout_ms=1000)
+    return Settings(redis_url=redis_url, database_url=database_url)
 
 
 @pytest.fixture

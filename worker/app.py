@@ -10,6 +10,7 @@ from faststream.redis.annotations import RedisBatchStreamMessage
 from redis.asyncio import Redis
 
 from domain.command_log import ensure_consumer_group
+from domain.fixtures_queue import FixturesQueue
 from domain.logs import configure_logging
 from domain.package_view import PackageView
 from domain.settings import Settings
@@ -17,6 +18,7 @@ from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import entries_of, keep_raw_entries
 from worker.handlers import CommandHandler
+from worker.snapshots import SnapshotRunner
 
 
 def consumer_name() -> str:
@@ -30,7 +32,9 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG)
     redis: Redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     engine = open_engine(settings.database_url)
-    handler = CommandHandler(engine, redis, PackageView(redis))
+    view = PackageView(redis)
+    queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
+    handler = CommandHandler(engine, redis, view, SnapshotRunner(engine, redis, view, queue))
 
     commands = StreamSub(
         COMMANDS_STREAM,

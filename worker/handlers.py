@@ -17,6 +17,7 @@ from domain.package_view import PackageView
 from domain.packages import Applied, apply_activation
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry
+from worker.snapshots import SnapshotRunner
 
 log = logging.getLogger("worker.commands")
 
@@ -36,11 +37,17 @@ class CommandHandler:
     engine: AsyncEngine
     redis: Redis
     view: PackageView
+    snapshots: SnapshotRunner
 
     async def handle(self, entries: list[Entry]) -> Batch:
         batch = decode(entries)
         applied = await self.apply_activations(batch.activations)
         await self.finish(batch, applied)
+        # After the activations are answered: a snapshot may take seconds, its waiting clients none.
+        for entry_id, command in batch.snapshots:
+            await self.snapshots.run(command)
+            await self.redis.xack(COMMANDS_STREAM, WORKERS_GROUP, entry_id)
+            batch.done.append(entry_id)
         return batch
 
     async def apply_activations(

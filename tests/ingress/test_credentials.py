@@ -1,5 +1,6 @@
 """Authentication: one answer for every failure, remembered logins, password changes, brute force."""
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -65,6 +66,14 @@ async def test_a_known_client_is_not_verified_again(
 ) -> None:
     for _ in range(5):
         assert (await client.post(STATUS, json=package)).status_code == 200
+    assert len(verifies) == 1
+
+
+async def test_a_burst_of_first_requests_pays_argon2_once(
+    client: httpx.AsyncClient, package: dict[str, Any], verifies: list[str]
+) -> None:
+    responses = await asyncio.gather(*(client.post(STATUS, json=package) for _ in range(10)))
+    assert [r.status_code for r in responses] == [200] * 10
     assert len(verifies) == 1
 
 

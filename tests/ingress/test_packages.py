@@ -97,7 +97,7 @@ async def test_concurrent_changes_end_in_the_status_of_the_last_command(
 ) -> None:
     paths = [ACTIVATE, DEACTIVATE] * 10
     responses = await asyncio.gather(*(post(client, p, package) for p in paths))
-    assert all(r.status_code == 200 for r in responses)
+    assert [r.status_code for r in responses] == [200] * len(paths), [r.text for r in responses]
     newest: Any = await redis.xrevrange(COMMANDS_STREAM, count=1)
     last = newest[0][1][b"type"].decode()
     status = (await post(client, STATUS, package)).json()["status"]

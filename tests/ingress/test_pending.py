@@ -1,12 +1,14 @@
 """Activation with no worker running: 202, and the command waits safely in the stream."""
 
 import asyncio
+import dataclasses
 import uuid
 from typing import Any
 
 import httpx
 
 from domain.settings import Settings
+from ingress.app import create_app
 from tests.conftest import PACKAGE_ID, USERNAME, asgi_client, hold
 from worker.app import create_app as create_worker
 
@@ -18,8 +20,15 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> ht
 
 
 async def test_without_a_worker_the_answer_is_202_and_the_command_applies_once_one_runs(
-    app: Any, settings: Settings, package: dict[str, Any]
+    settings: Settings, package: dict[str, Any]
 ) -> None:
+    # A short timeout keeps the test quick; the answer's shape does not depend on it.
+    app = create_app(dataclasses.replace(settings, command_timeout_ms=300))
+    async for _ in hold(app.lifespan()):
+        await _pending_then_applied(app, settings, package)
+
+
+async def _pending_then_applied(app: Any, settings: Settings, package: dict[str, Any]) -> None:
     async with asgi_client(app) as client:
         pending = await post(client, ACTIVATE, package)
         assert pending.status_code == 202
@@ -39,3 +48,13 @@ async def test_without_a_worker_the_answer_is_202_and_the_command_applies_once_o
                     break
                 await asyncio.sleep(0.05)
             assert (await post(client, STATUS, package)).json()["status"] == "active"
+
+
+async def test_a_pending_deactivation_says_so(settings: Settings, package: dict[str, Any]) -> None:
+    app = create_app(dataclasses.replace(settings, command_timeout_ms=300))
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app) as client:
+            response = await post(client, "/api/livescore/package/deactivate", package)
+    assert response.status_code == 202
+    assert response.json()["message"] == "Package deactivation accepted and pending"
+    uuid.UUID(response.json()["commandId"])

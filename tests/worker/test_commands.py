@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.command_log import ensure_consumer_group
 from domain.commands import ActivatePackage, DeactivatePackage, PackageStatus
+from domain.fixtures_queue import FixturesQueue
 from domain.models import Package
 from domain.package_view import PackageView
 from domain.storage import open_engine
@@ -17,14 +18,22 @@ from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
 from tests.conftest import PACKAGE_ID
 from worker.entries import Entry
 from worker.handlers import CommandHandler
+from worker.snapshots import SnapshotRunner
 
 pytestmark = pytest.mark.usefixtures("package")
+
+
+def command_handler(engine: AsyncEngine, redis: Redis) -> CommandHandler:
+    view = PackageView(redis)
+    return CommandHandler(
+        engine, redis, view, SnapshotRunner(engine, redis, view, FixturesQueue(redis, 100, 1000))
+    )
 
 
 @pytest.fixture
 async def handler(engine: AsyncEngine, redis: Redis) -> CommandHandler:
     await ensure_consumer_group(redis)
-    return CommandHandler(engine, redis, PackageView(redis))
+    return command_handler(engine, redis)
 
 
 async def append(redis: Redis, fields: dict[str, str]) -> bytes:
@@ -114,7 +123,7 @@ async def test_nothing_is_acknowledged_when_storage_fails(
     handler: CommandHandler, redis: Redis, tmp_path: Any
 ) -> None:
     broken = open_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db")
-    failing = CommandHandler(broken, redis, PackageView(redis))
+    failing = command_handler(broken, redis)
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
     with pytest.raises(Exception, match="unable to open database"):
         await failing.handle(await read(redis))

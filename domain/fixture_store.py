@@ -1,0 +1,107 @@
+"""Fixtures in storage: storing the newer version, and reading upcoming fixtures in chunks."""
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import msgspec
+from sqlalchemy import ColumnElement, Insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
+
+from domain.fixtures import UPCOMING, Fixture, encode_fixture
+from domain.models import Package, PackageSubscription, StoredFixture
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite keeps no time zone: storing everything in UTC keeps comparisons right on both databases.
+    return moment.astimezone(UTC)
+
+
+def to_row(fixture: Fixture) -> dict[str, object]:
+    fixture = fixture.stamped()
+    assert fixture.last_update is not None
+    return {
+        "fixture_id": fixture.fixture_id,
+        "status": fixture.status,
+        "start_date": _utc(fixture.start_date),
+        "sport_id": fixture.sport.id,
+        "sport_name": fixture.sport.name,
+        "league_id": fixture.league.id,
+        "league_name": fixture.league.name,
+        "location_id": fixture.location.id,
+        "location_name": fixture.location.name,
+        "participants": msgspec.json.encode(fixture.participants).decode(),
+        "last_update": _utc(fixture.last_update),
+        "body": encode_fixture(fixture),
+    }
+
+
+def _upsert_newer(conn: AsyncConnection) -> Insert:
+    """INSERT … ON CONFLICT DO UPDATE, only where the incoming fixture is newer than the stored one."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(StoredFixture)
+    columns = [c.name for c in StoredFixture.__table__.columns if c.name != "fixture_id"]  # type: ignore[attr-defined]
+    newer: ColumnElement[bool] = col(StoredFixture.last_update) < stmt.excluded.last_update
+    upsert: Insert = stmt.on_conflict_do_update(
+        index_elements=["fixture_id"], set_={c: stmt.excluded[c] for c in columns}, where=newer
+    )
+    return upsert
+
+
+async def store_fixtures(conn: AsyncConnection, fixtures: Iterable[Fixture]) -> None:
+    """Store many fixtures (an import); an older version never replaces a newer one."""
+    rows = [to_row(f) for f in fixtures]
+    if rows:
+        await conn.execute(_upsert_newer(conn), rows)
+
+
+async def store_if_newer(conn: AsyncConnection, fixture: Fixture) -> bool:
+    """Store one fixture update; False when what is stored is as new or newer (the update is stale)."""
+    stmt = _upsert_newer(conn).values(to_row(fixture)).returning(col(StoredFixture.fixture_id))
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def subscriptions(conn: AsyncConnection, package_id: int) -> tuple[list[int], list[int]]:
+    """The sports and leagues a package subscribes to; both empty means everything."""
+    rows = await conn.execute(
+        select(col(PackageSubscription.kind), col(PackageSubscription.ref_id)).where(
+            col(PackageSubscription.package_id) == package_id
+        )
+    )
+    sports: list[int] = []
+    leagues: list[int] = []
+    for kind, ref_id in rows:
+        (sports if kind == "sport" else leagues).append(ref_id)
+    return sports, leagues
+
+
+async def upcoming_chunk(
+    conn: AsyncConnection, sports: Sequence[int], leagues: Sequence[int], after_id: int, size: int
+) -> list[tuple[int, bytes]]:
+    """The next `size` upcoming fixtures (id, body) after `after_id`, in id order."""
+    query = select(col(StoredFixture.fixture_id), col(StoredFixture.body)).where(
+        col(StoredFixture.status).in_([int(s) for s in UPCOMING]), col(StoredFixture.fixture_id) > after_id
+    )
+    if sports or leagues:
+        query = query.where(
+            or_(col(StoredFixture.sport_id).in_(sports), col(StoredFixture.league_id).in_(leagues))
+        )
+    rows = await conn.execute(query.order_by(col(StoredFixture.fixture_id)).limit(size))
+    return [(fixture_id, bytes(body)) for fixture_id, body in rows]
+
+
+async def subscribed_active_packages(conn: AsyncConnection, sport_id: int, league_id: int) -> list[int]:
+    """Active packages that receive a fixture of this sport and league."""
+    subscribed = select(col(PackageSubscription.package_id)).where(
+        or_(
+            (col(PackageSubscription.kind) == "sport") & (col(PackageSubscription.ref_id) == sport_id),
+            (col(PackageSubscription.kind) == "league") & (col(PackageSubscription.ref_id) == league_id),
+        )
+    )
+    anything = select(col(PackageSubscription.package_id))
+    query = select(col(Package.id)).where(
+        col(Package.status) == "active",
+        or_(col(Package.id).in_(subscribed), col(Package.id).not_in(anything)),
+    )
+    return list((await conn.scalars(query.order_by(col(Package.id)))).all())

@@ -1,0 +1,138 @@
+"""Publishing to a package's fixtures queue (SPEC §4), with the checks that must hold as it happens.
+
+One script per chunk checks, atomically with the appends, that the package is active (nothing is ever
+published to an inactive package's queue) and that its backlog leaves room (the queue limit). When it
+does not, the script itself appends the package's deactivation to the commands stream, once, so that the
+status change goes through the log like every other.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from domain.commands import DeactivatePackage
+from domain.streams import (
+    COMMANDS_STREAM,
+    fixtures_queue,
+    package_view,
+    queue_full,
+    snapshot_done,
+    snapshot_in_flight,
+)
+
+# Why the service deactivated a package; shown by `status`.
+QUEUE_LIMIT_REASON = "queue-limit"
+# While the deactivation of an overflowing package is pending, further overflows do not enqueue another.
+QUEUE_FULL_GUARD_S = 60
+# A completed snapshot's marker outlives any redelivery of its command.
+SNAPSHOT_DONE_TTL_S = 86_400
+
+# The backlog of a queue: the largest lag of its consumer groups (entries not yet delivered to the
+# group), or its length when nobody reads it through a group. A lag Redis cannot tell counts as the
+# whole stream.
+_BACKLOG = """
+local function backlog(queue)
+  if redis.call('EXISTS', queue) == 0 then return 0 end
+  local groups = redis.call('XINFO', 'GROUPS', queue)
+  if #groups == 0 then return redis.call('XLEN', queue) end
+  local worst = 0
+  for _, group in ipairs(groups) do
+    local lag = false
+    for i = 1, #group, 2 do if group[i] == 'lag' then lag = group[i + 1] end end
+    if not lag then lag = redis.call('XLEN', queue) end
+    if lag > worst then worst = lag end
+  end
+  return worst
+end
+"""
+
+# KEYS view, queue, commands stream, full guard; ARGV limit, commands maxlen, guard ttl, the number of
+# deactivation fields n, those n fields, then the messages. Publishes what fits under the limit.
+_PUBLISH = (
+    _BACKLOG
+    + """
+if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return {'inactive', 0} end
+local limit, nfields = tonumber(ARGV[1]), tonumber(ARGV[4])
+local first = 5 + nfields
+local room = limit - backlog(KEYS[2])
+local count = math.max(0, math.min(room, #ARGV - first + 1))
+-- 'message' is domain.messages.MESSAGE_FIELD. Trimmed far above the limit: only entries every group
+-- has already received are ever dropped.
+for i = first, first + count - 1 do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2 * limit, '*', 'message', ARGV[i])
+end
+if first + count - 1 < #ARGV then
+  if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[3]) then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 5, 4 + nfields))
+  end
+  return {'full', count}
+end
+return {'ok', count}
+"""
+)
+
+# KEYS view, queue, done marker, in-flight; ARGV request id, completion message, done ttl, limit.
+_FINISH = """
+if ARGV[2] ~= '' and redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then
+  if redis.call('HGET', KEYS[1], 'status') == 'active' then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2 * tonumber(ARGV[4]), '*', 'message', ARGV[2])
+  end
+end
+if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """`ok`, `full` (the rest did not fit; the deactivation is enqueued) or `inactive` (nothing sent)."""
+
+    result: str
+    count: int
+
+
+class FixturesQueue:
+    def __init__(self, redis: Redis, limit: int, commands_maxlen: int) -> None:
+        self._redis = redis
+        self._limit = limit
+        self._commands_maxlen = commands_maxlen
+        self._publish = redis.register_script(_PUBLISH)
+        self._finish = redis.register_script(_FINISH)
+
+    async def publish(self, package_id: int, messages: list[bytes], pipe: Pipeline | None = None) -> Any:
+        """Append messages; with a pipeline, queues the call and its Published comes from `parse`."""
+        deactivation = DeactivatePackage(package_id=package_id, reason=QUEUE_LIMIT_REASON).to_fields()
+        fields: list[str | int | bytes] = [item for kv in deactivation.items() for item in kv]
+        keys = [package_view(package_id), fixtures_queue(package_id), COMMANDS_STREAM, queue_full(package_id)]
+        args: list[str | int | bytes] = [
+            self._limit,
+            self._commands_maxlen,
+            QUEUE_FULL_GUARD_S,
+            len(fields),
+            *fields,
+            *messages,
+        ]
+        reply = await self._publish(keys=keys, args=args, client=pipe)
+        return reply if pipe is not None else parse(reply)
+
+    async def finish_snapshot(self, package_id: int, request_id: str, completion: bytes | None) -> None:
+        """Send the completion message once (if given and the package is active), free the package for
+        its next snapshot."""
+        keys = [
+            package_view(package_id),
+            fixtures_queue(package_id),
+            snapshot_done(request_id),
+            snapshot_in_flight(package_id),
+        ]
+        args: list[str | int | bytes] = [request_id, completion or b"", SNAPSHOT_DONE_TTL_S, self._limit]
+        await self._finish(keys=keys, args=args)
+
+    async def is_finished(self, request_id: str) -> bool:
+        return bool(await self._redis.exists(snapshot_done(request_id)))
+
+
+def parse(reply: list[Any]) -> Published:
+    result, count = reply
+    return Published(result.decode() if isinstance(result, bytes) else str(result), int(count))

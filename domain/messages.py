@@ -1,0 +1,84 @@
+"""The message envelope on fixtures queues and on `livescore:fixture-updates` (SPEC §4)."""
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import IntEnum
+
+import msgspec
+
+# Every queue entry holds one field of this name, so that any Redis client can read it.
+MESSAGE_FIELD = "message"
+
+
+class MessageType(IntEnum):
+    FIXTURE = 1
+    SNAPSHOT_COMPLETE = 100
+
+
+class Header(msgspec.Struct, frozen=True, omit_defaults=True):
+    MessageId: str
+    Timestamp: str
+    MessageType: int
+    RequestId: str | None = None
+
+
+class Message(msgspec.Struct, frozen=True):
+    header: Header
+    body: msgspec.Raw
+
+
+class SnapshotComplete(msgspec.Struct, frozen=True):
+    requestId: str
+    fixtureCount: int
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def timestamp(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def envelope(kind: MessageType, body: bytes, request_id: str | None = None) -> bytes:
+    """A message around an already encoded body, with a fresh MessageId."""
+    return envelopes(kind, [body], request_id)[0]
+
+
+def envelopes(kind: MessageType, bodies: Sequence[bytes], request_id: str | None = None) -> list[bytes]:
+    """Messages around already encoded bodies, sharing one Timestamp.
+
+    The hot path of a snapshot: the header is encoded once (msgspec escapes the request id) and only the
+    MessageId, which is plain hex, is joined in per message — about 1 µs a message instead of 6.
+    """
+    header = _encoder.encode(Header("", timestamp(), int(kind), request_id))
+    prefix, suffix = b'{"header":' + header[: len(_ID_OPEN)], header[len(_ID_OPEN) :] + b',"body":'
+    return [
+        b"".join((prefix, mid, suffix, body, b"}"))
+        for mid, body in zip(_uuid4s(len(bodies)), bodies, strict=True)
+    ]
+
+
+# The encoded header starts with this; the MessageId goes right after it.
+_ID_OPEN = b'{"MessageId":"'
+
+
+def _uuid4s(count: int) -> list[bytes]:
+    """Random (version 4) UUIDs, formatted; uuid.uuid4() costs 4 µs each, this well under 1."""
+    raw = os.urandom(16 * count).hex()
+    ids = []
+    for i in range(0, 32 * count, 32):
+        h = raw[i : i + 32]
+        variant = "89ab"[int(h[16], 16) & 3]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}".encode())
+    return ids
+
+
+def completion(request_id: str, fixture_count: int) -> bytes:
+    body = _encoder.encode(SnapshotComplete(request_id, fixture_count))
+    return envelope(MessageType.SNAPSHOT_COMPLETE, body, request_id)
+
+
+def body_of(message: bytes) -> bytes:
+    """The body of an envelope as raw JSON, for fixture updates."""
+    return bytes(msgspec.json.decode(message, type=Message).body)

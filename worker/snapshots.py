@@ -1,0 +1,105 @@
+"""Snapshot fan-out: every upcoming subscribed fixture to the package's queue, then one completion.
+
+Fixtures are read in chunks by id (memory stays flat whatever their number) while the previous chunk is
+being published, and each chunk is one script call. Progress is saved with every chunk: a worker taking
+over a snapshot whose worker died resumes after the last chunk saved (the chunk in flight may be sent
+twice), and the completion message is sent once.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.commands import PackageStatus, TriggerSnapshot
+from domain.fixture_store import subscriptions, upcoming_chunk
+from domain.fixtures_queue import FixturesQueue, parse
+from domain.messages import MessageType, completion, envelopes
+from domain.package_view import PackageView
+from domain.packages import package_state
+from domain.streams import snapshot_progress
+
+log = logging.getLogger("worker.snapshots")
+
+# Fixtures per read and per script call: large enough that round trips do not dominate, small enough
+# that a chunk (about 0.5 MB) is nothing to the worker's memory or to Redis's latency for others.
+CHUNK = 1000
+# A snapshot's progress is kept this long after its last chunk, longer than any claim idle time.
+PROGRESS_TTL_S = 86_400
+
+Chunk = list[tuple[int, bytes]]
+
+
+@dataclass
+class SnapshotRunner:
+    engine: AsyncEngine
+    redis: Redis
+    view: PackageView
+    queue: FixturesQueue
+    chunk: int = CHUNK
+
+    async def run(self, command: TriggerSnapshot) -> None:
+        package_id, request_id = command.package_id, command.request_id
+        scope = await self._scope(package_id) if not await self.queue.is_finished(request_id) else None
+        if scope is None:
+            await self.queue.finish_snapshot(package_id, request_id, None)
+            return
+        sent = await self._fan_out(command, *scope)
+        if sent is not None:
+            await self.queue.finish_snapshot(package_id, request_id, completion(request_id, sent))
+            log.info("snapshot %s of package %s: %d fixtures", request_id, package_id, sent)
+        else:
+            await self.queue.finish_snapshot(package_id, request_id, None)
+
+    async def _scope(self, package_id: int) -> tuple[list[int], list[int]] | None:
+        """The package's subscriptions, or None when it is inactive; refreshes its Redis status copy."""
+        async with self.engine.connect() as conn:
+            state = await package_state(conn, package_id)
+            sports, leagues = await subscriptions(conn, package_id)
+        if state is None or state[0] is not PackageStatus.ACTIVE:
+            return None
+        await self.view.remember(package_id, *state)
+        return sports, leagues
+
+    async def _fan_out(self, command: TriggerSnapshot, sports: list[int], leagues: list[int]) -> int | None:
+        """Fixtures sent in all; None when the package became inactive or its queue full on the way."""
+        after, sent = await self._progress(command.request_id)
+        fetch = asyncio.ensure_future(self._read(sports, leagues, after))
+        try:
+            while rows := await fetch:
+                fetch = asyncio.ensure_future(self._read(sports, leagues, rows[-1][0]))
+                result, count = await self._publish(command, rows, sent)
+                sent += count
+                if result != "ok":
+                    log.warning(
+                        "snapshot %s of package %s stopped: %s",
+                        command.request_id,
+                        command.package_id,
+                        result,
+                    )
+                    return None
+        finally:
+            fetch.cancel()
+        return sent
+
+    async def _read(self, sports: list[int], leagues: list[int], after: int) -> Chunk:
+        async with self.engine.connect() as conn:
+            return await upcoming_chunk(conn, sports, leagues, after, self.chunk)
+
+    async def _publish(self, command: TriggerSnapshot, rows: Chunk, sent: int) -> tuple[str, int]:
+        messages = envelopes(MessageType.FIXTURE, [body for _, body in rows], command.request_id)
+        progress = snapshot_progress(command.request_id)
+        pipe = self.redis.pipeline(transaction=False)
+        await self.queue.publish(command.package_id, messages, pipe=pipe)
+        pipe.hset(progress, mapping={"after": rows[-1][0], "sent": sent + len(rows)})
+        pipe.expire(progress, PROGRESS_TTL_S)
+        reply: list[Any] = await pipe.execute()
+        published = parse(reply[0])
+        return published.result, published.count
+
+    async def _progress(self, request_id: str) -> tuple[int, int]:
+        saved = await self.redis.hgetall(snapshot_progress(request_id))
+        return int(saved.get(b"after", 0)), int(saved.get(b"sent", 0))
