@@ -1,57 +1,26 @@
 """`livescore`: schema, packages, and running everything locally."""
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
+from cli.fixtures import fixtures_app
+from cli.queue import queue_app
+from cli.runner import fail, in_transaction, run
 from domain import packages, schema
-from domain.errors import LivescoreError
 from domain.package_view import PackageView
 from domain.settings import Settings
-from domain.storage import open_engine
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Livescore Customers API.")
 db_app = typer.Typer(no_args_is_help=True, help="The SQL schema.")
 package_app = typer.Typer(no_args_is_help=True, help="Customers' packages.")
 app.add_typer(db_app, name="db")
 app.add_typer(package_app, name="package")
-
-T = TypeVar("T")
-
-
-def fail(message: str) -> None:
-    typer.echo(f"livescore: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def run(job: Coroutine[Any, Any, T]) -> T:
-    """Run one async job; any failure becomes one line on stderr and exit status 1."""
-    try:
-        return asyncio.run(job)
-    except IntegrityError:
-        fail("that package already exists")
-    except LivescoreError as exc:
-        fail(exc.message)
-    except SQLAlchemyError as exc:
-        fail(f"storage error: {type(exc).__name__}: {str(exc.orig if hasattr(exc, 'orig') else exc)[:200]}")
-    except (RedisError, OSError) as exc:
-        fail(f"cannot reach Redis or storage: {exc}")
-    raise AssertionError("unreachable")
-
-
-async def _with_storage(settings: Settings, job: Callable[[Any], Awaitable[T]]) -> T:
-    engine = open_engine(settings.database_url)
-    try:
-        async with engine.begin() as conn:
-            return await job(conn)
-    finally:
-        await engine.dispose()
+app.add_typer(fixtures_app, name="fixtures")
+app.add_typer(queue_app, name="queue")
 
 
 @db_app.command("upgrade")
@@ -87,7 +56,7 @@ def package_add(
             conn, id, username, password, active=active, sports=sport or (), leagues=league or ()
         )
 
-    run(_with_storage(settings, job))
+    run(in_transaction(settings, job))
     typer.echo(f"package {id} added ({'active' if active else 'inactive'})")
 
 
@@ -110,7 +79,7 @@ async def _set_password(settings: Settings, package_id: int, password: str) -> N
         # Forget first: should anything below fail, logins are re-verified against storage, never the
         # old password trusted. Then store, then publish the new version.
         await view.forget_credentials(package_id)
-        version = await _with_storage(
+        version = await in_transaction(
             settings, lambda conn: packages.set_password(conn, package_id, password)
         )
         await view.replace_credentials(package_id, version)
@@ -121,7 +90,7 @@ async def _set_password(settings: Settings, package_id: int, password: str) -> N
 @package_app.command("list")
 def package_list() -> None:
     """Every package: id, username, status. Never a password or its hash."""
-    rows = run(_with_storage(Settings.from_env(), packages.list_packages))
+    rows = run(in_transaction(Settings.from_env(), packages.list_packages))
     for package_id, username, status in rows:
         typer.echo(f"{package_id}\t{username}\t{status}")
 

@@ -64,14 +64,14 @@ class CommandLog:
         return Enqueued(*(v.decode() if isinstance(v, bytes) else str(v) for v in reply))
 
 
-async def ensure_consumer_group(redis: Redis) -> None:
+async def ensure_consumer_group(redis: Redis, stream: str = COMMANDS_STREAM) -> None:
     """Create the workers' group reading from the start of the stream, unless it exists.
 
     Both the ingress and the worker call this before anything else, so that no command appended before
     the first worker ever ran is skipped (a group created later at `$` would never see it).
     """
     try:
-        await redis.xgroup_create(COMMANDS_STREAM, WORKERS_GROUP, id="0", mkstream=True)
+        await redis.xgroup_create(stream, WORKERS_GROUP, id="0", mkstream=True)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise

@@ -15,10 +15,11 @@ from domain.logs import configure_logging
 from domain.package_view import PackageView
 from domain.settings import Settings
 from domain.storage import open_engine
-from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
+from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.entries import entries_of, keep_raw_entries
 from worker.handlers import CommandHandler
 from worker.snapshots import SnapshotRunner
+from worker.updates import UpdateHandler
 
 
 def consumer_name() -> str:
@@ -50,8 +51,23 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     async def apply_commands(message: RedisBatchStreamMessage) -> None:
         await handler.handle(entries_of(message))
 
+    updates = UpdateHandler(engine, redis, queue)
+    update_stream = StreamSub(
+        FIXTURE_UPDATES_STREAM,
+        group=WORKERS_GROUP,
+        consumer=commands.consumer,
+        batch=True,
+        max_records=settings.worker_batch,
+        polling_interval=settings.worker_poll_ms,
+    )
+
+    @broker.subscriber(stream=update_stream, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
+    async def apply_fixture_updates(message: RedisBatchStreamMessage) -> None:
+        await updates.handle(entries_of(message))
+
     async def prepare() -> None:
         await ensure_consumer_group(redis)
+        await ensure_consumer_group(redis, FIXTURE_UPDATES_STREAM)
 
     async def close() -> None:
         await redis.aclose()

@@ -1,0 +1,28 @@
+"""Small fixtures (the sports kind) for tests."""
+
+from datetime import UTC, datetime, timedelta
+
+from domain.fixtures import Fixture, Participant, Ref
+
+FOOTBALL, TENNIS = 6046, 54094
+PREMIER_LEAGUE, ATP = 1001, 3001
+
+
+def fixture(
+    fixture_id: int,
+    status: int = 1,
+    sport: int = FOOTBALL,
+    league: int = PREMIER_LEAGUE,
+    last_update: datetime | None = None,
+) -> Fixture:
+    start = datetime(2030, 5, 1, 15, 0, tzinfo=UTC) + timedelta(hours=fixture_id)
+    return Fixture(
+        fixture_id=fixture_id,
+        status=status,
+        start_date=start,
+        sport=Ref(sport, f"sport {sport}"),
+        league=Ref(league, f"league {league}"),
+        location=Ref(826, "England"),
+        participants=[Participant(1, "Home FC", 1), Participant(2, "Away United", 2)],
+        last_update=last_update or datetime(2030, 4, 1, tzinfo=UTC),
+    )

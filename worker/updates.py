@@ -1,0 +1,63 @@
+"""Fixture updates from the feed: keep the newer version, forward it to every subscribed active package.
+
+An update older than (or as old as) the stored version is dropped. An entry that is not a fixture message
+can never apply: it is logged and acknowledged, so it does not block the updates behind it.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import msgspec
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.fixture_store import store_if_newer, subscribed_active_packages
+from domain.fixtures import Fixture, decode_fixture, encode_fixture
+from domain.fixtures_queue import FixturesQueue
+from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope
+from domain.streams import FIXTURE_UPDATES_STREAM, WORKERS_GROUP
+from worker.entries import Entry
+
+log = logging.getLogger("worker.updates")
+
+_MESSAGE = MESSAGE_FIELD.encode()
+
+
+@dataclass
+class UpdateHandler:
+    engine: AsyncEngine
+    redis: Redis
+    queue: FixturesQueue
+
+    async def handle(self, entries: list[Entry]) -> list[tuple[Fixture, list[int]]]:
+        """Store and forward a batch of updates; returns each accepted fixture and where it went."""
+        fixtures = [f for f in map(_decode, entries) if f is not None]
+        accepted = await self._store(fixtures)
+        pipe = self.redis.pipeline(transaction=False)
+        for fixture, packages in accepted:
+            message = envelope(MessageType.FIXTURE, encode_fixture(fixture))
+            for package_id in packages:
+                await self.queue.publish(package_id, [message], pipe=pipe)
+        pipe.xack(FIXTURE_UPDATES_STREAM, WORKERS_GROUP, *(entry_id for entry_id, _ in entries))
+        await pipe.execute()
+        return accepted
+
+    async def _store(self, fixtures: list[Fixture]) -> list[tuple[Fixture, list[int]]]:
+        accepted = []
+        async with self.engine.begin() as conn:
+            for fixture in fixtures:
+                if await store_if_newer(conn, fixture):
+                    packages = await subscribed_active_packages(conn, fixture.sport.id, fixture.league.id)
+                    accepted.append((fixture, packages))
+                else:
+                    log.info("fixture %s: stale update dropped", fixture.fixture_id)
+        return accepted
+
+
+def _decode(entry: Entry) -> Fixture | None:
+    entry_id, fields = entry
+    try:
+        return decode_fixture(body_of(fields[_MESSAGE])).stamped()
+    except (KeyError, msgspec.DecodeError) as exc:
+        log.error("fixture update %s is not a fixture message: %s", entry_id.decode(), exc)
+        return None
