@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
+from domain.commands import StreamId
 from domain.fixtures import UPCOMING, Fixture, encode_fixture
 from domain.models import Package, PackageSubscription, StoredFixture
 
@@ -91,8 +92,11 @@ async def upcoming_chunk(
     return [(fixture_id, bytes(body)) for fixture_id, body in rows]
 
 
-async def subscribed_active_packages(conn: AsyncConnection, sport_id: int, league_id: int) -> list[int]:
-    """Active packages that receive a fixture of this sport and league."""
+async def subscribed_active_packages(
+    conn: AsyncConnection, sport_id: int, league_id: int
+) -> list[tuple[int, StreamId]]:
+    """Active packages that receive a fixture of this sport and league, with the stream id of the
+    command that activated them (for refreshing their Redis status copy)."""
     subscribed = select(col(PackageSubscription.package_id)).where(
         or_(
             (col(PackageSubscription.kind) == "sport") & (col(PackageSubscription.ref_id) == sport_id),
@@ -100,8 +104,9 @@ async def subscribed_active_packages(conn: AsyncConnection, sport_id: int, leagu
         )
     )
     anything = select(col(PackageSubscription.package_id))
-    query = select(col(Package.id)).where(
+    query = select(col(Package.id), col(Package.applied_ms), col(Package.applied_seq)).where(
         col(Package.status) == "active",
         or_(col(Package.id).in_(subscribed), col(Package.id).not_in(anything)),
     )
-    return list((await conn.scalars(query.order_by(col(Package.id)))).all())
+    rows = await conn.execute(query.order_by(col(Package.id)))
+    return [(package_id, StreamId(ms, seq)) for package_id, ms, seq in rows]

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     async def apply_commands(message: RedisBatchStreamMessage) -> None:
         await handler.handle(entries_of(message))
 
-    updates = UpdateHandler(engine, redis, queue)
+    updates = UpdateHandler(engine, redis, view, queue)
     update_stream = StreamSub(
         FIXTURE_UPDATES_STREAM,
         group=WORKERS_GROUP,

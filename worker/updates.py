@@ -11,10 +11,12 @@ import msgspec
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.commands import PackageStatus, StreamId
 from domain.fixture_store import store_if_newer, subscribed_active_packages
 from domain.fixtures import Fixture, decode_fixture, encode_fixture
 from domain.fixtures_queue import FixturesQueue
 from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope
+from domain.package_view import PackageView
 from domain.streams import FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 
@@ -27,6 +29,7 @@ _MESSAGE = MESSAGE_FIELD.encode()
 class UpdateHandler:
     engine: AsyncEngine
     redis: Redis
+    view: PackageView
     queue: FixturesQueue
 
     async def handle(self, entries: list[Entry]) -> list[tuple[Fixture, list[int]]]:
@@ -36,13 +39,16 @@ class UpdateHandler:
         pipe = self.redis.pipeline(transaction=False)
         for fixture, packages in accepted:
             message = envelope(MessageType.FIXTURE, encode_fixture(fixture))
-            for package_id in packages:
+            for package_id, applied in packages:
+                # The publish script trusts only the Redis status copy; make sure there is one. The
+                # write is versioned, so a newer deactivation already there stays and wins.
+                await self.view.remember(package_id, PackageStatus.ACTIVE, applied, pipe=pipe)
                 await self.queue.publish(package_id, [message], pipe=pipe)
         pipe.xack(FIXTURE_UPDATES_STREAM, WORKERS_GROUP, *(entry_id for entry_id, _ in entries))
         await pipe.execute()
-        return accepted
+        return [(fixture, [package_id for package_id, _ in packages]) for fixture, packages in accepted]
 
-    async def _store(self, fixtures: list[Fixture]) -> list[tuple[Fixture, list[int]]]:
+    async def _store(self, fixtures: list[Fixture]) -> list[tuple[Fixture, list[tuple[int, StreamId]]]]:
         accepted = []
         async with self.engine.begin() as conn:
             for fixture in fixtures:

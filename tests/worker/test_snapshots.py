@@ -21,10 +21,10 @@ BODY = {"packageId": PACKAGE_ID, "username": USERNAME, "password": PASSWORD}
 
 
 class Header(msgspec.Struct):
-    MessageId: str  # noqa: N815
-    Timestamp: str  # noqa: N815
-    MessageType: int  # noqa: N815
-    RequestId: str | None = None  # noqa: N815
+    MessageId: str
+    Timestamp: str
+    MessageType: int
+    RequestId: str | None = None
 
 
 class Message(msgspec.Struct):
@@ -71,7 +71,9 @@ async def test_a_snapshot_sends_every_upcoming_fixture_then_one_completion(
     client: httpx.AsyncClient, engine: AsyncEngine, redis: Redis
 ) -> None:
     await add_package(engine)
-    await store(engine, [fixture(i, status=s) for i, s in enumerate([1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 9], start=1)])
+    await store(
+        engine, [fixture(i, status=s) for i, s in enumerate([1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 9], start=1)]
+    )
     request_id = await trigger(client)
     messages = await until_complete(redis, request_id)
     fixtures, last = messages[:-1], messages[-1]

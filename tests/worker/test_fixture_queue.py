@@ -1,0 +1,157 @@
+"""What reaches a package's queue besides snapshots: updates, and nothing once inactive or full."""
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
+
+from domain import packages
+from domain.fixtures import encode_fixture
+from domain.fixtures_queue import FixturesQueue
+from domain.messages import MessageType, envelope
+from domain.models import StoredFixture
+from domain.package_view import PackageView
+from domain.packages import package_state
+from domain.settings import Settings
+from domain.streams import FIXTURE_UPDATES_STREAM, fixtures_queue
+from tests.conftest import hold
+from tests.fixture_factory import FOOTBALL, PREMIER_LEAGUE, TENNIS, fixture
+from tests.worker.test_snapshots import BODY, TRIGGER, add_package, queue_messages, store
+from worker.app import create_app as create_worker
+
+OLD, NEW = datetime(2030, 4, 1, tzinfo=UTC), datetime(2030, 4, 2, tzinfo=UTC)
+
+
+async def publish_update(redis: Redis, update: Any) -> None:
+    await redis.xadd(
+        FIXTURE_UPDATES_STREAM, {"message": envelope(MessageType.FIXTURE, encode_fixture(update))}
+    )
+
+
+async def eventually(check: Any, timeout_s: float = 10) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def stored_status(engine: AsyncEngine, fixture_id: int) -> int:
+    async with engine.connect() as conn:
+        query = select(col(StoredFixture.status)).where(col(StoredFixture.fixture_id) == fixture_id)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def add(engine: AsyncEngine, package_id: int, active: bool, **subscriptions: Any) -> None:
+    async with engine.begin() as conn:
+        await packages.add_package(conn, package_id, f"u{package_id}", "pw", active=active, **subscriptions)
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_newer_update_is_stored_and_forwarded_to_active_subscribed_packages(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    await store(engine, [fixture(1, status=1, last_update=OLD)])
+    await add(engine, 1, active=True)
+    await add(engine, 2, active=True, sports=[FOOTBALL])
+    await add(engine, 3, active=True, sports=[TENNIS])
+    await add(engine, 4, active=False)
+    await add(engine, 5, active=True, leagues=[PREMIER_LEAGUE])
+    await publish_update(redis, fixture(1, status=2, last_update=NEW))
+    await eventually(lambda: _has_messages(redis, 5))
+    assert await stored_status(engine, 1) == 2
+    for package_id, expected in [(1, 1), (2, 1), (3, 0), (4, 0), (5, 1)]:
+        messages = await queue_messages(redis, package_id)
+        assert len(messages) == expected, package_id
+    forwarded = (await queue_messages(redis, 1))[0]
+    assert forwarded.header.MessageType == 1
+    assert forwarded.header.RequestId is None
+    assert forwarded.body["status"] == 2
+
+
+async def _has_messages(redis: Redis, package_id: int) -> bool:
+    return bool(await redis.xlen(fixtures_queue(package_id)))
+
+
+@pytest.mark.usefixtures("worker")
+async def test_an_older_update_is_dropped(engine: AsyncEngine, redis: Redis) -> None:
+    await store(engine, [fixture(1, status=2, last_update=NEW)])
+    await add(engine, 1, active=True)
+    await publish_update(redis, fixture(1, status=1, last_update=OLD))
+    await publish_update(redis, fixture(2, status=1, last_update=OLD))
+    # The second update is new: once it is forwarded, the first has been handled too.
+    await eventually(lambda: _has_messages(redis, 1))
+    assert await stored_status(engine, 1) == 2
+    assert [m.body["fixtureId"] for m in await queue_messages(redis, 1)] == [2]
+
+
+@pytest.mark.usefixtures("worker")
+async def test_an_update_that_is_not_a_fixture_does_not_block_the_next(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    await add(engine, 1, active=True)
+    await redis.xadd(FIXTURE_UPDATES_STREAM, {"message": b"{not json"})
+    await redis.xadd(FIXTURE_UPDATES_STREAM, {"other": b"field"})
+    await publish_update(redis, fixture(7))
+    await eventually(lambda: _has_messages(redis, 1))
+    assert [m.body["fixtureId"] for m in await queue_messages(redis, 1)] == [7]
+
+
+async def test_nothing_is_published_to_an_inactive_package(engine: AsyncEngine, redis: Redis) -> None:
+    await add(engine, 1, active=False)
+    await PackageView(redis).remember(1, *(await _state(engine, 1)))
+    published = await FixturesQueue(redis, 100, 1000).publish(1, [b'{"x":1}'])
+    assert (published.result, published.count) == ("inactive", 0)
+    assert await redis.xlen(fixtures_queue(1)) == 0
+
+
+async def _state(engine: AsyncEngine, package_id: int) -> Any:
+    async with engine.connect() as conn:
+        return await package_state(conn, package_id)
+
+
+async def test_a_full_queue_deactivates_its_package(
+    settings: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """Limit 5, a snapshot of 12: five are published, the rest is not, and the service deactivates."""
+    from ingress.app import create_app
+    from tests.conftest import asgi_client
+
+    limited = dataclasses.replace(settings, queue_limit=5)
+    await add_package(engine)
+    await store(engine, [fixture(i) for i in range(1, 13)])
+    app = create_app(limited)
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app) as client:
+            assert (await client.post(TRIGGER, json=BODY)).status_code == 200
+            async for _ in hold(create_worker(limited, consumer="limited")):
+                await eventually(lambda: _status_is(client, "inactive"))
+                status = (await client.post("/api/livescore/package/status", json=BODY)).json()
+    messages = await queue_messages(redis)
+    assert [m.body["fixtureId"] for m in messages] == [1, 2, 3, 4, 5]
+    assert all(m.header.MessageType == 1 for m in messages)
+    assert status["status"] == "inactive"
+
+
+async def _status_is(client: httpx.AsyncClient, expected: str) -> bool:
+    response = await client.post("/api/livescore/package/status", json=BODY)
+    return bool(response.json()["status"] == expected)
+
+
+async def test_a_group_that_keeps_up_keeps_the_queue_open(engine: AsyncEngine, redis: Redis) -> None:
+    """The backlog is the lag of the customer's consumer group, not the stream's length."""
+    await add(engine, 1, active=True)
+    await PackageView(redis).remember(1, *(await _state(engine, 1)))
+    queue = FixturesQueue(redis, 3, 1000)
+    await redis.xgroup_create(fixtures_queue(1), "customer", id="0", mkstream=True)
+    for _ in range(4):
+        assert (await queue.publish(1, [b"{}", b"{}", b"{}"])).result == "ok"
+        await redis.xreadgroup("customer", "c1", {fixtures_queue(1): ">"})
+    assert (await queue.publish(1, [b"{}", b"{}", b"{}", b"{}"])).result == "full"
