@@ -57,3 +57,7 @@ def queue_full(package_id: int) -> str:
     """Set when the service enqueued the deactivation of a package whose queue overflowed, so that it
     is enqueued once, not once per message that did not fit."""
     return f"livescore:queue-full:{package_id}"
+
+
+# The last error of each command entry that failed, by entry id, so that a dead letter can say why.
+COMMAND_ERRORS = "livescore:commands:errors"

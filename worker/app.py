@@ -18,8 +18,12 @@ from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.entries import entries_of, keep_raw_entries
 from worker.handlers import CommandHandler
+from worker.redelivery import Redelivery
 from worker.snapshots import SnapshotRunner
 from worker.updates import UpdateHandler
+
+# How often a worker looks for commands abandoned by dead workers when it found none the last time.
+CLAIM_POLL_MS = 1000
 
 
 def consumer_name() -> str:
@@ -35,12 +39,13 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     engine = open_engine(settings.database_url)
     view = PackageView(redis)
     queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
-    handler = CommandHandler(engine, redis, view, SnapshotRunner(engine, redis, view, queue))
+    consumer = consumer or consumer_name()
+    handler = CommandHandler(engine, redis, view, SnapshotRunner(engine, redis, view, queue, consumer))
 
     commands = StreamSub(
         COMMANDS_STREAM,
         group=WORKERS_GROUP,
-        consumer=consumer or consumer_name(),
+        consumer=consumer,
         batch=True,
         max_records=settings.worker_batch,
         polling_interval=settings.worker_poll_ms,
@@ -50,6 +55,22 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     @broker.subscriber(stream=commands, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
     async def apply_commands(message: RedisBatchStreamMessage) -> None:
         await handler.handle(entries_of(message))
+
+    redelivery = Redelivery(redis, handler, settings.max_deliveries)
+    # Claims, one at a time, what was pending longer than the claim idle time (FastStream's XAUTOCLAIM
+    # subscriber); checks every polling interval when there is nothing to claim.
+    claims = StreamSub(
+        COMMANDS_STREAM,
+        group=WORKERS_GROUP,
+        consumer=consumer,
+        batch=True,
+        min_idle_time=settings.claim_idle_ms,
+        polling_interval=min(settings.claim_idle_ms, CLAIM_POLL_MS),
+    )
+
+    @broker.subscriber(stream=claims, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
+    async def retry_commands(message: RedisBatchStreamMessage) -> None:
+        await redelivery.handle(entries_of(message))
 
     updates = UpdateHandler(engine, redis, view, queue)
     update_stream = StreamSub(

@@ -15,7 +15,7 @@ from domain.commands import ChangeActivation, Command, StreamId, TriggerSnapshot
 from domain.errors import UndecodableCommand
 from domain.package_view import PackageView
 from domain.packages import Applied, apply_activation
-from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
+from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 from worker.snapshots import SnapshotRunner
 
@@ -40,15 +40,34 @@ class CommandHandler:
     snapshots: SnapshotRunner
 
     async def handle(self, entries: list[Entry]) -> Batch:
+        """Apply what can be applied; whatever fails stays pending with its error recorded."""
         batch = decode(entries)
-        applied = await self.apply_activations(batch.activations)
+        try:
+            applied = await self.apply_activations(batch.activations)
+        except Exception as exc:  # storage failed: the whole transaction is retried on redelivery
+            log.exception("applying %d activation commands failed", len(batch.activations))
+            batch.failed.update({str(sid).encode(): _describe(exc) for sid, _ in batch.activations})
+            applied = []
         await self.finish(batch, applied)
         # After the activations are answered: a snapshot may take seconds, its waiting clients none.
         for entry_id, command in batch.snapshots:
-            await self.snapshots.run(command)
-            await self.redis.xack(COMMANDS_STREAM, WORKERS_GROUP, entry_id)
-            batch.done.append(entry_id)
+            await self._snapshot(batch, entry_id, command)
+        if batch.failed:
+            await self.redis.hset(COMMAND_ERRORS, mapping=batch.failed)  # type: ignore[arg-type]
         return batch
+
+    async def _snapshot(self, batch: Batch, entry_id: bytes, command: TriggerSnapshot) -> None:
+        try:
+            await self.snapshots.run(entry_id, command)
+        except Exception as exc:  # left pending: another delivery resumes from the saved progress
+            log.exception("snapshot %s failed", command.request_id, extra={"command_id": command.command_id})
+            batch.failed[entry_id] = _describe(exc)
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(COMMANDS_STREAM, WORKERS_GROUP, entry_id)
+        pipe.hdel(COMMAND_ERRORS, entry_id)
+        await pipe.execute()
+        batch.done.append(entry_id)
 
     async def apply_activations(
         self, activations: list[tuple[StreamId, ChangeActivation]]
@@ -69,6 +88,7 @@ class CommandHandler:
             _log(command, result)
         if batch.done:
             pipe.xack(COMMANDS_STREAM, WORKERS_GROUP, *batch.done)
+            pipe.hdel(COMMAND_ERRORS, *batch.done)
         await pipe.execute()
 
 
@@ -86,6 +106,11 @@ def decode(entries: list[Entry]) -> Batch:
         else:
             batch.activations.append((StreamId.parse(entry_id), command))
     return batch
+
+
+def _describe(exc: BaseException) -> str:
+    """An error as a dead letter records it: its type and first line, never a traceback."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
 
 
 def _reply(command: ChangeActivation, result: Applied) -> bytes:

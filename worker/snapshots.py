@@ -20,7 +20,7 @@ from domain.fixtures_queue import FixturesQueue, parse
 from domain.messages import MessageType, completion, envelopes
 from domain.package_view import PackageView
 from domain.packages import package_state
-from domain.streams import snapshot_progress
+from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, snapshot_progress
 
 log = logging.getLogger("worker.snapshots")
 
@@ -39,15 +39,18 @@ class SnapshotRunner:
     redis: Redis
     view: PackageView
     queue: FixturesQueue
+    # This worker's consumer name: each chunk re-claims the command for it, which resets its idle time,
+    # so a long snapshot is never mistaken for one whose worker died.
+    consumer: str
     chunk: int = CHUNK
 
-    async def run(self, command: TriggerSnapshot) -> None:
+    async def run(self, entry_id: bytes, command: TriggerSnapshot) -> None:
         package_id, request_id = command.package_id, command.request_id
         scope = await self._scope(package_id) if not await self.queue.is_finished(request_id) else None
         if scope is None:
             await self.queue.finish_snapshot(package_id, request_id, None)
             return
-        sent = await self._fan_out(command, *scope)
+        sent = await self._fan_out(entry_id, command, *scope)
         if sent is not None:
             await self.queue.finish_snapshot(package_id, request_id, completion(request_id, sent))
             log.info("snapshot %s of package %s: %d fixtures", request_id, package_id, sent)
@@ -64,14 +67,16 @@ class SnapshotRunner:
         await self.view.remember(package_id, *state)
         return sports, leagues
 
-    async def _fan_out(self, command: TriggerSnapshot, sports: list[int], leagues: list[int]) -> int | None:
+    async def _fan_out(
+        self, entry_id: bytes, command: TriggerSnapshot, sports: list[int], leagues: list[int]
+    ) -> int | None:
         """Fixtures sent in all; None when the package became inactive or its queue full on the way."""
         after, sent = await self._progress(command.request_id)
         fetch = asyncio.ensure_future(self._read(sports, leagues, after))
         try:
             while rows := await fetch:
                 fetch = asyncio.ensure_future(self._read(sports, leagues, rows[-1][0]))
-                result, count = await self._publish(command, rows, sent)
+                result, count = await self._publish(entry_id, command, rows, sent)
                 sent += count
                 if result != "ok":
                     log.warning(
@@ -89,13 +94,16 @@ class SnapshotRunner:
         async with self.engine.connect() as conn:
             return await upcoming_chunk(conn, sports, leagues, after, self.chunk)
 
-    async def _publish(self, command: TriggerSnapshot, rows: Chunk, sent: int) -> tuple[str, int]:
+    async def _publish(
+        self, entry_id: bytes, command: TriggerSnapshot, rows: Chunk, sent: int
+    ) -> tuple[str, int]:
         messages = envelopes(MessageType.FIXTURE, [body for _, body in rows], command.request_id)
         progress = snapshot_progress(command.request_id)
         pipe = self.redis.pipeline(transaction=False)
         await self.queue.publish(command.package_id, messages, pipe=pipe)
         pipe.hset(progress, mapping={"after": rows[-1][0], "sent": sent + len(rows)})
         pipe.expire(progress, PROGRESS_TTL_S)
+        pipe.xclaim(COMMANDS_STREAM, WORKERS_GROUP, self.consumer, 0, [entry_id], justid=True)
         reply: list[Any] = await pipe.execute()
         published = parse(reply[0])
         return published.result, published.count

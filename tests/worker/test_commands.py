@@ -25,9 +25,8 @@ pytestmark = pytest.mark.usefixtures("package")
 
 def command_handler(engine: AsyncEngine, redis: Redis) -> CommandHandler:
     view = PackageView(redis)
-    return CommandHandler(
-        engine, redis, view, SnapshotRunner(engine, redis, view, FixturesQueue(redis, 100, 1000))
-    )
+    snapshots = SnapshotRunner(engine, redis, view, FixturesQueue(redis, 100, 1000), "tester")
+    return CommandHandler(engine, redis, view, snapshots)
 
 
 @pytest.fixture
@@ -125,10 +124,12 @@ async def test_nothing_is_acknowledged_when_storage_fails(
     broken = open_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db")
     failing = command_handler(broken, redis)
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
-    with pytest.raises(Exception, match="unable to open database"):
-        await failing.handle(await read(redis))
+    batch = await failing.handle(await read(redis))
     await broken.dispose()
     assert await pending(redis) == 1
+    (entry_id, error), *_ = batch.failed.items()
+    assert error.startswith("OperationalError")
+    assert await redis.hget("livescore:commands:errors", entry_id) == error.encode()
 
 
 async def test_the_outcome_is_published_to_the_waiting_ingress(handler: CommandHandler, redis: Redis) -> None:

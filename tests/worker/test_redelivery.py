@@ -1,0 +1,135 @@
+"""Commands that were delivered and not acknowledged: claimed, retried, or dead-lettered."""
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.command_log import ensure_consumer_group
+from domain.commands import ActivatePackage, TriggerSnapshot
+from domain.fixtures_queue import FixturesQueue
+from domain.package_view import PackageView
+from domain.settings import Settings
+from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
+from tests.conftest import PACKAGE_ID, hold
+from tests.fixture_factory import fixture
+from tests.worker.test_commands import append, pending, read, stored
+from tests.worker.test_snapshots import add_package, queue_messages, store
+from worker.app import create_app as create_worker
+from worker.handlers import CommandHandler
+from worker.snapshots import SnapshotRunner
+
+
+@pytest.fixture
+def quick(settings: Settings) -> Settings:
+    """Claims after 150 ms instead of 30 s, dead letters after 3 deliveries."""
+    return dataclasses.replace(settings, claim_idle_ms=150, max_deliveries=3)
+
+
+async def eventually(check: Any, timeout_s: float = 15) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+@pytest.mark.usefixtures("package")
+async def test_a_command_left_pending_by_a_dead_worker_is_applied_by_another(
+    quick: Settings, redis: Redis, engine: AsyncEngine
+) -> None:
+    await ensure_consumer_group(redis)
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    await read(redis, consumer="worker-that-died")
+    async for _ in hold(create_worker(quick, consumer="survivor")):
+        await eventually(lambda: _pending_is(redis, 0))
+    assert (await stored(engine)).status == "active"
+
+
+async def _pending_is(redis: Redis, count: int) -> bool:
+    return await pending(redis) == count
+
+
+@pytest.mark.usefixtures("package")
+async def test_a_poison_entry_is_dead_lettered_and_later_commands_still_apply(
+    quick: Settings, redis: Redis, engine: AsyncEngine
+) -> None:
+    await ensure_consumer_group(redis)
+    poison_id = await redis.xadd(COMMANDS_STREAM, {"type": b"\xff", "packageId": b"x"})
+    async for _ in hold(create_worker(quick, consumer="w1")):
+        await eventually(lambda: _dead_letters(redis))
+        await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+        await eventually(lambda: _pending_is(redis, 0))
+        await eventually(lambda: _is_active(engine))
+    letters: Any = await redis.xrange(DEAD_LETTERS_STREAM)
+    assert len(letters) == 1
+    letter = letters[0][1]
+    assert letter[b"originalId"] == poison_id
+    assert letter[b"deliveries"] == b"3"
+    assert letter[b"error"].startswith(b"Stream entry is not a valid command")
+    assert letter[b"type"] == b"\xff"
+
+
+async def _dead_letters(redis: Redis) -> bool:
+    return bool(await redis.xlen(DEAD_LETTERS_STREAM))
+
+
+async def _is_active(engine: AsyncEngine) -> bool:
+    return bool((await stored(engine)).status == "active")
+
+
+class Crash(Exception):
+    """The worker dying in the middle of a fan-out."""
+
+
+async def test_a_snapshot_interrupted_midway_is_finished_by_another_worker_with_one_completion(
+    quick: Settings, redis: Redis, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_package(engine)
+    await store(engine, [fixture(i) for i in range(1, 351)])
+    await ensure_consumer_group(redis)
+    command = TriggerSnapshot(package_id=PACKAGE_ID)
+    await append(redis, command.to_fields())
+    view = PackageView(redis)
+    runner = SnapshotRunner(engine, redis, view, FixturesQueue(redis, 50000, 1000), "doomed", chunk=100)
+    real_publish, calls = runner._publish, []
+
+    async def publish_then_die(*args: Any) -> tuple[str, int]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise Crash("killed mid-snapshot")
+        return await real_publish(*args)
+
+    monkeypatch.setattr(runner, "_publish", publish_then_die)
+    batch = await CommandHandler(engine, redis, view, runner).handle(await read(redis, consumer="doomed"))
+    assert list(batch.failed.values()) == ["Crash: killed mid-snapshot"]
+    assert len(await queue_messages(redis)) == 200
+
+    async for _ in hold(create_worker(quick, consumer="survivor")):
+        await eventually(lambda: _pending_is(redis, 0))
+    messages = await queue_messages(redis)
+    completions = [m for m in messages if m.header.MessageType == 100]
+    assert [c.body for c in completions] == [{"requestId": command.request_id, "fixtureCount": 350}]
+    assert messages[-1].header.MessageType == 100
+    assert sorted({m.body["fixtureId"] for m in messages[:-1]}) == list(range(1, 351))
+
+
+async def test_a_snapshot_delivered_again_after_completion_sends_nothing_more(
+    redis: Redis, engine: AsyncEngine
+) -> None:
+    await add_package(engine)
+    await store(engine, [fixture(1)])
+    await ensure_consumer_group(redis)
+    await append(redis, TriggerSnapshot(package_id=PACKAGE_ID).to_fields())
+    entries = await read(redis)
+    view = PackageView(redis)
+    handler = CommandHandler(
+        engine, redis, view, SnapshotRunner(engine, redis, view, FixturesQueue(redis, 99, 99), "w")
+    )
+    await handler.handle(entries)
+    await handler.handle(entries)
+    assert [m.header.MessageType for m in await queue_messages(redis)] == [1, 100]
+    assert (await redis.xpending(COMMANDS_STREAM, WORKERS_GROUP))["pending"] == 0

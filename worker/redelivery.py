@@ -1,0 +1,65 @@
+"""Commands delivered again: claimed from a dead worker, or retried after failing here.
+
+FastStream never redelivers by itself (NOTES): a second subscriber claims entries idle longer than
+LIVESCORE_CLAIM_IDLE_MS with XAUTOCLAIM, and hands them to the same handler, unless they have already
+been delivered LIVESCORE_MAX_DELIVERIES times: those are moved to `livescore:commands:dead` with their
+last error and acknowledged, so the worker goes on.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
+from worker.entries import Entry
+from worker.handlers import CommandHandler
+
+log = logging.getLogger("worker.redelivery")
+
+# Approximate length of the dead-letter stream: dead letters are for operators, not an archive.
+DEAD_LETTERS_MAXLEN = 100_000
+
+
+@dataclass
+class Redelivery:
+    redis: Redis
+    handler: CommandHandler
+    max_deliveries: int
+
+    async def handle(self, entries: list[Entry]) -> None:
+        deliveries = await self._deliveries([entry_id for entry_id, _ in entries])
+        exhausted = [e for e in entries if deliveries.get(e[0], 0) > self.max_deliveries]
+        for entry_id, fields in exhausted:
+            await self.dead_letter(entry_id, fields, deliveries[entry_id] - 1)
+        retry = [e for e in entries if e not in exhausted]
+        if retry:
+            log.info("retrying %d command(s) delivered before", len(retry))
+            await self.handler.handle(retry)
+
+    async def dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], failures: int) -> None:
+        error = await self.redis.hget(COMMAND_ERRORS, entry_id) or b"unknown (the worker handling it stopped)"
+        letter: dict[Any, Any] = {
+            **fields,
+            "originalId": entry_id,
+            "error": error,
+            "deliveries": failures,
+            "deadLetteredAt": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        }
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(DEAD_LETTERS_STREAM, letter, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
+        pipe.xack(COMMANDS_STREAM, WORKERS_GROUP, entry_id)
+        pipe.hdel(COMMAND_ERRORS, entry_id)
+        await pipe.execute()
+        log.error("command %s dead-lettered after %d deliveries: %s", entry_id.decode(), failures, error)
+
+    async def _deliveries(self, entry_ids: list[bytes]) -> dict[bytes, int]:
+        """How many times each entry has been delivered, this delivery included (XPENDING)."""
+        counts = {}
+        for entry_id in entry_ids:
+            info: Any = await self.redis.xpending_range(COMMANDS_STREAM, WORKERS_GROUP, entry_id, entry_id, 1)
+            if info:
+                counts[entry_id] = int(info[0]["times_delivered"])
+        return counts
