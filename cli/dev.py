@@ -12,12 +12,15 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from domain import packages, schema
+from domain.fixture_store import count_fixtures, store_fixtures
 from domain.settings import Settings
 from domain.storage import open_engine
 
 # Everything `dev` keeps between runs: the embedded server's data and the SQLite file's neighbours.
 STATE_DIR = Path(".livescore")
 DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD = 1001, "demo@example.com", "demo-password"
+# Enough for a snapshot to show a realistic spread of sports and statuses, quick to generate.
+DEMO_FIXTURES = 2000
 # How long the ingress may take to answer /health before `dev` gives up.
 STARTUP_TIMEOUT_S = 30
 
@@ -55,11 +58,16 @@ def _embedded_redis() -> Iterator[str]:
 
 
 async def _seed(settings: Settings) -> None:
+    """A demo package and demo fixtures, when storage has none."""
+    from cli.demo_fixtures import generate
+
     engine = open_engine(settings.database_url)
     try:
         async with engine.begin() as conn:
             if not await packages.list_packages(conn):
                 await packages.add_package(conn, DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD, active=False)
+            if not await count_fixtures(conn):
+                await store_fixtures(conn, generate(DEMO_FIXTURES, seed=1))
     finally:
         await engine.dispose()
 
@@ -84,10 +92,13 @@ def _wait_ready(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> Non
 def _greet(settings: Settings) -> None:
     body = f'{{"packageId": {DEMO_ID}, "username": "{DEMO_USERNAME}", "password": "{DEMO_PASSWORD}"}}'
     base = f"http://127.0.0.1:{settings.port}/api/livescore"
+    curl = f"curl -s -X POST -H 'Content-Type: application/json' -d '{body}'"
     print(
         f"\nlivescore is running on http://127.0.0.1:{settings.port} (Ctrl-C stops everything)\n"
         f"demo package: packageId {DEMO_ID}, username {DEMO_USERNAME}, password {DEMO_PASSWORD}\n"
-        f"try:\n  curl -s -X POST {base}/package/activate -H 'Content-Type: application/json' -d '{body}'\n",
+        f"try:\n  {curl} {base}/package/activate\n  {curl} {base}/snapshots/trigger\n"
+        f"then read what the customer receives:\n"
+        f"  REDIS_URL={settings.redis_url} livescore queue read --package {DEMO_ID}\n",
         flush=True,
     )
 

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
-from sqlalchemy import ColumnElement, Insert, or_, select
+from sqlalchemy import ColumnElement, Insert, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
@@ -110,3 +110,7 @@ async def subscribed_active_packages(
     )
     rows = await conn.execute(query.order_by(col(Package.id)))
     return [(package_id, StreamId(ms, seq)) for package_id, ms, seq in rows]
+
+
+async def count_fixtures(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(StoredFixture))).scalar_one())
