@@ -1,0 +1,123 @@
+"""The livescore command line against real storage and Redis."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
+
+from cli.main import app
+from domain.models import StoredFixture
+from domain.settings import Settings
+from domain.streams import fixtures_queue
+from tests.fixture_factory import fixture
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    runner = CliRunner()
+
+    async def invoke(*args: str) -> Any:
+        # In a thread: the CLI runs its own event loop, which cannot nest in the test's.
+        return await asyncio.to_thread(runner.invoke, app, list(args))
+
+    return invoke
+
+
+async def fixture_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(StoredFixture))).scalar_one())
+
+
+def _plain(fixture_id: int) -> Any:
+    return msgspec.to_builtins(fixture(fixture_id))
+
+
+async def test_package_add_then_list_shows_no_secret(cli: Any) -> None:
+    added = await cli(
+        "package", "add", "--id", "7", "--username", "a@example.com", "--password", "hunter2", "--active"
+    )
+    assert added.exit_code == 0, added.output
+    listed = await cli("package", "list")
+    assert listed.exit_code == 0
+    assert listed.output.strip() == "7\ta@example.com\tactive"
+    assert "hunter2" not in added.output + listed.output
+    assert "argon2" not in listed.output
+
+
+async def test_adding_a_package_twice_fails_with_one_line(cli: Any) -> None:
+    await cli("package", "add", "--id", "7", "--username", "a", "--password", "p")
+    again = await cli("package", "add", "--id", "7", "--username", "a", "--password", "p")
+    assert again.exit_code == 1
+    assert again.output.strip() == "livescore: that package already exists"
+
+
+async def test_set_password_of_an_unknown_package_fails(cli: Any) -> None:
+    result = await cli("package", "set-password", "--id", "404", "--password", "x")
+    assert result.exit_code == 1
+    assert result.output.strip() == "livescore: No package with id 404"
+
+
+async def test_import_accepts_json_lines(cli: Any, engine: AsyncEngine, tmp_path: Path) -> None:
+    path = tmp_path / "fixtures.jsonl"
+    path.write_text("\n".join(json.dumps(_plain(i)) for i in range(1, 4)) + "\n\n")
+    result = await cli("fixtures", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert await fixture_count(engine) == 3
+
+
+async def test_import_accepts_a_json_array_and_stamps_missing_last_update(
+    cli: Any, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    items = [_plain(1), {k: v for k, v in _plain(2).items() if k != "lastUpdate"}]
+    path = tmp_path / "fixtures.json"
+    path.write_text(json.dumps(items))
+    assert (await cli("fixtures", "import", str(path))).exit_code == 0
+    assert await fixture_count(engine) == 2
+
+
+async def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(
+    cli: Any, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    lines = [json.dumps(_plain(1)), json.dumps(_plain(2)), json.dumps({**_plain(3), "status": 12})]
+    path = tmp_path / "fixtures.jsonl"
+    path.write_text("\n".join(lines))
+    result = await cli("fixtures", "import", str(path))
+    assert result.exit_code == 1
+    assert "line 3" in result.output
+    assert "nothing imported" in result.output
+    assert await fixture_count(engine) == 0
+
+
+async def test_a_line_that_is_not_json_is_reported_by_number(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "fixtures.jsonl"
+    path.write_text(json.dumps(_plain(1)) + "\n{oops\n")
+    result = await cli("fixtures", "import", str(path))
+    assert result.exit_code == 1
+    assert "line 2" in result.output
+
+
+async def test_generate_is_deterministic_per_seed(cli: Any, engine: AsyncEngine) -> None:
+    assert (await cli("fixtures", "generate", "--count", "300", "--seed", "4")).exit_code == 0
+    assert await fixture_count(engine) == 300
+
+
+async def test_queue_read_prints_the_queue_as_json_lines(cli: Any, redis: Redis) -> None:
+    for i in range(3):
+        await redis.xadd(fixtures_queue(9), {"message": json.dumps({"n": i})})
+    result = await cli("queue", "read", "--package", "9", "--count", "2")
+    assert result.exit_code == 0
+    assert [json.loads(line) for line in result.output.splitlines()] == [{"n": 0}, {"n": 1}]
+
+
+async def test_db_upgrade_is_idempotent(cli: Any) -> None:
+    assert (await cli("db", "upgrade")).exit_code == 0
+    assert (await cli("db", "upgrade")).exit_code == 0
