@@ -1,13 +1,17 @@
 """The worker's composition root: builds the FastStream app from settings (the Procfile's `worker`)."""
 
+import asyncio
 import logging
 import os
 import socket
+from dataclasses import dataclass
+from typing import Literal
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from domain.command_log import ensure_consumer_group
 from domain.fixtures_queue import FixturesQueue
@@ -16,11 +20,14 @@ from domain.package_view import PackageView
 from domain.settings import Settings
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
+from worker.consumers import ConsumerJanitor
 from worker.entries import entries_of, keep_raw_entries
 from worker.handlers import CommandHandler
 from worker.redelivery import Redelivery
 from worker.snapshots import SnapshotRunner
 from worker.updates import UpdateHandler
+
+log = logging.getLogger("worker")
 
 # How often a worker looks for commands abandoned by dead workers when it found none the last time.
 CLAIM_POLL_MS = 1000
@@ -31,60 +38,30 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+@dataclass(frozen=True)
+class Handlers:
+    commands: CommandHandler
+    redelivery: Redelivery
+    updates: UpdateHandler
+
+
 def create_app(settings: Settings | None = None, consumer: str | None = None) -> FastStream:
     settings = settings or Settings.from_env()
+    consumer = consumer or consumer_name()
     # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
     broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG)
     redis: Redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     engine = open_engine(settings.database_url)
     view = PackageView(redis)
     queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
-    consumer = consumer or consumer_name()
-    handler = CommandHandler(engine, redis, view, SnapshotRunner(engine, redis, view, queue, consumer))
-
-    commands = StreamSub(
-        COMMANDS_STREAM,
-        group=WORKERS_GROUP,
-        consumer=consumer,
-        batch=True,
-        max_records=settings.worker_batch,
-        polling_interval=settings.worker_poll_ms,
+    commands = CommandHandler(engine, redis, view, SnapshotRunner(engine, redis, view, queue, consumer))
+    handlers = Handlers(
+        commands,
+        Redelivery(redis, commands, settings.max_deliveries),
+        UpdateHandler(engine, redis, view, queue),
     )
-
-    # Acknowledged by the handler itself, entry by entry, once each effect is committed.
-    @broker.subscriber(stream=commands, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def apply_commands(message: RedisBatchStreamMessage) -> None:
-        await handler.handle(entries_of(message))
-
-    redelivery = Redelivery(redis, handler, settings.max_deliveries)
-    # Claims, one at a time, what was pending longer than the claim idle time (FastStream's XAUTOCLAIM
-    # subscriber); checks every polling interval when there is nothing to claim.
-    claims = StreamSub(
-        COMMANDS_STREAM,
-        group=WORKERS_GROUP,
-        consumer=consumer,
-        batch=True,
-        min_idle_time=settings.claim_idle_ms,
-        polling_interval=min(settings.claim_idle_ms, CLAIM_POLL_MS),
-    )
-
-    @broker.subscriber(stream=claims, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def retry_commands(message: RedisBatchStreamMessage) -> None:
-        await redelivery.handle(entries_of(message))
-
-    updates = UpdateHandler(engine, redis, view, queue)
-    update_stream = StreamSub(
-        FIXTURE_UPDATES_STREAM,
-        group=WORKERS_GROUP,
-        consumer=commands.consumer,
-        batch=True,
-        max_records=settings.worker_batch,
-        polling_interval=settings.worker_poll_ms,
-    )
-
-    @broker.subscriber(stream=update_stream, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def apply_fixture_updates(message: RedisBatchStreamMessage) -> None:
-        await updates.handle(entries_of(message))
+    _subscribe(broker, settings, consumer, handlers)
+    janitor = ConsumerJanitor(redis, consumer, settings.claim_idle_ms)
 
     async def prepare() -> None:
         await ensure_consumer_group(redis)
@@ -94,12 +71,73 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         await redis.aclose()
         await engine.dispose()
 
-    return FastStream(broker, on_startup=[prepare], after_shutdown=[close])
+    return FastStream(
+        broker,
+        on_startup=[prepare],
+        after_startup=[janitor.start],
+        on_shutdown=[janitor.stop],
+        after_shutdown=[close],
+    )
+
+
+def _subscribe(broker: RedisBroker, settings: Settings, consumer: str, handlers: Handlers) -> None:
+    """Three batch subscribers, each acknowledging entry by entry once its effect is committed."""
+
+    def read(stream: str, claim_idle_ms: int | None = None) -> "StreamSub[Literal[True]]":
+        return StreamSub(
+            stream,
+            group=WORKERS_GROUP,
+            consumer=consumer,
+            batch=True,
+            max_records=settings.worker_batch,
+            min_idle_time=claim_idle_ms,
+            # A claimer has no blocking read to wait in: it sleeps this long when there is nothing to claim.
+            polling_interval=settings.worker_poll_ms if claim_idle_ms is None else CLAIM_POLL_MS,
+        )
+
+    @broker.subscriber(stream=read(COMMANDS_STREAM), ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
+    async def apply_commands(message: RedisBatchStreamMessage) -> None:
+        await handlers.commands.handle(entries_of(message))
+
+    # A claimer only (FastStream's XAUTOCLAIM subscriber): takes over what stayed pending too long.
+    claims = read(COMMANDS_STREAM, claim_idle_ms=settings.claim_idle_ms)
+
+    @broker.subscriber(stream=claims, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
+    async def retry_commands(message: RedisBatchStreamMessage) -> None:
+        await handlers.redelivery.handle(entries_of(message))
+
+    updates = read(FIXTURE_UPDATES_STREAM)
+
+    @broker.subscriber(stream=updates, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
+    async def apply_fixture_updates(message: RedisBatchStreamMessage) -> None:
+        await handlers.updates.handle(entries_of(message))
+
+
+async def serve(settings: Settings) -> None:
+    """Run until stopped. FastStream stops the app when a stream's group vanished (Redis wiped or
+    restarted without persistence); we say so and start again, which re-creates what is missing."""
+    while True:
+        await create_app(settings).run()
+        if await _groups_exist(settings):
+            return
+        log.error("the commands or fixture-updates group vanished (Redis wiped?); re-creating them")
+
+
+async def _groups_exist(settings: Settings) -> bool:
+    redis: Redis = Redis.from_url(settings.redis_url)
+    try:
+        for stream in (COMMANDS_STREAM, FIXTURE_UPDATES_STREAM):
+            groups = await redis.xinfo_groups(stream)
+            if not any(g["name"] in (WORKERS_GROUP, WORKERS_GROUP.encode()) for g in groups):
+                return False
+    except ResponseError:  # no such stream
+        return False
+    finally:
+        await redis.aclose()
+    return True
 
 
 def main() -> None:
-    import asyncio
-
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    asyncio.run(create_app(settings).run())
+    asyncio.run(serve(settings))
