@@ -7,8 +7,10 @@ import typer
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli.dead import dead_app
 from cli.fixtures import fixtures_app
 from cli.queue import queue_app
+from cli.replay import replay
 from cli.runner import fail, in_transaction, run
 from domain import packages, schema
 from domain.package_view import PackageView
@@ -21,6 +23,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(package_app, name="package")
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(queue_app, name="queue")
+app.add_typer(dead_app, name="dead")
+app.command("replay")(replay)
 
 
 @db_app.command("upgrade")

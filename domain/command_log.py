@@ -5,7 +5,9 @@ stops old logins at once), for a snapshot that the package is active and no snap
 then appends. One round trip per command on the hot path.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -62,6 +64,13 @@ class CommandLog:
         ]
         reply = await self._enqueue(keys=keys, args=[*args, *pairs])
         return Enqueued(*(v.decode() if isinstance(v, bytes) else str(v) for v in reply))
+
+    async def append_unchecked(self, fields: Mapping[Any, Any]) -> bytes:
+        """Append as the service itself (replay, a dead letter retried): no credential or status check."""
+        entry_id: Any = await self._redis.xadd(
+            COMMANDS_STREAM, dict(fields), maxlen=self._maxlen, approximate=True
+        )
+        return bytes(entry_id)
 
 
 async def ensure_consumer_group(redis: Redis, stream: str = COMMANDS_STREAM) -> None:

@@ -8,19 +8,16 @@ last error and acknowledged, so the worker goes on.
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from domain.dead_letters import DEAD_LETTERS_MAXLEN, letter
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 from worker.handlers import CommandHandler
 
 log = logging.getLogger("worker.redelivery")
-
-# Approximate length of the dead-letter stream: dead letters are for operators, not an archive.
-DEAD_LETTERS_MAXLEN = 100_000
 
 
 @dataclass
@@ -40,16 +37,10 @@ class Redelivery:
             await self.handler.handle(retry)
 
     async def dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], failures: int) -> None:
-        error = await self.redis.hget(COMMAND_ERRORS, entry_id) or b"unknown (the worker handling it stopped)"
-        letter: dict[Any, Any] = {
-            **fields,
-            "originalId": entry_id,
-            "error": error,
-            "deliveries": failures,
-            "deadLetteredAt": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        }
+        error: Any = await self.redis.hget(COMMAND_ERRORS, entry_id) or b"unknown (its worker stopped)"
+        dead = letter(entry_id, fields, bytes(error), failures)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(DEAD_LETTERS_STREAM, letter, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
+        pipe.xadd(DEAD_LETTERS_STREAM, dead, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
         pipe.xack(COMMANDS_STREAM, WORKERS_GROUP, entry_id)
         pipe.hdel(COMMAND_ERRORS, entry_id)
         await pipe.execute()

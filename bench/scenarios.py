@@ -1,0 +1,104 @@
+"""The scenarios, which server each loads, and the ratios between them that the issue asks for."""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench import cpu
+from bench.baseline import BARE_PATH, XADD_PATH
+from bench.loadgen import LoadResult, Target, run_load
+from bench.services import Serving, post
+
+# Concurrent clients per throughput scenario; 128 is planned once the fan-out scenarios land.
+CONCURRENCIES = (1, 8, 32)
+# The issue asks for the activation round trip at these two only.
+ROUND_TRIP_CONCURRENCIES = (1, 32)
+# How long a probe may keep getting 202 (no worker answered yet) before the worker counts as missing.
+PROBE_TIMEOUT_S = 30
+API = "/api/livescore"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    key: str
+    title: str
+    # `bare` or `xadd` (a baseline app), or `ingress` (the service, with one worker).
+    server: str
+    paths: tuple[str, ...]
+    concurrencies: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """req/s of one scenario over another's at the same number of clients."""
+
+    numerator: str
+    denominator: str
+    # The issue's aim, when it sets one.
+    target: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    scenario: str
+    load: LoadResult
+    # Busy fraction of each process over the measurement (1.0 = one core), by role, with the generator.
+    cpu: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, **self.load.as_dict(), "cpu": self.cpu}
+
+
+SCENARIOS = (
+    Scenario("bare", "bare route", "bare", (BARE_PATH,), CONCURRENCIES),
+    Scenario("bare_xadd", "bare route + XADD", "xadd", (XADD_PATH,), CONCURRENCIES),
+    Scenario("status", "status, remembered login", "ingress", (f"{API}/package/status",), CONCURRENCIES),
+    Scenario(
+        "activation",
+        "activate/deactivate round trip",
+        "ingress",
+        (f"{API}/package/activate", f"{API}/package/deactivate"),
+        ROUND_TRIP_CONCURRENCIES,
+    ),
+)
+
+RATIOS = (
+    Ratio("status", "bare", target=0.5),
+    # The ceiling of any endpoint that awaits one Redis round trip per request.
+    Ratio("bare_xadd", "bare"),
+    Ratio("status", "bare_xadd"),
+    Ratio("activation", "bare_xadd"),
+)
+
+
+def probe(scenario: Scenario, serving: Serving, body: bytes) -> None:
+    """Each path once, before any load: the figures only count if the endpoint really succeeds.
+
+    For `status` this first request is also the one that pays Argon2; the load then hits the remembered
+    login. A 202 means no worker answered yet, so it is retried until one does.
+    """
+    deadline = time.monotonic() + PROBE_TIMEOUT_S
+    for path in scenario.paths:
+        code, text = post(serving.port, path, body)
+        while code == 202 and time.monotonic() < deadline:
+            code, text = post(serving.port, path, body)
+        if code != 200 or '"success":true' not in text.replace(" ", ""):
+            raise RuntimeError(f"{scenario.title}: POST {path} answered {code} {text}")
+
+
+def measure(
+    scenario: Scenario, serving: Serving, body: bytes, generator: str, duration_s: float, warmup_s: float
+) -> list[Measurement]:
+    target = Target(serving.port, scenario.paths, body)
+    probe(scenario, serving, body)
+    run_load(generator, target, max(scenario.concurrencies), warmup_s)
+    return [_one(scenario, serving, target, generator, c, duration_s) for c in scenario.concurrencies]
+
+
+def _one(
+    scenario: Scenario, serving: Serving, target: Target, generator: str, concurrency: int, duration_s: float
+) -> Measurement:
+    before, started = cpu.snapshot(serving.pids), time.perf_counter()
+    load = run_load(generator, target, concurrency, duration_s)
+    busy = cpu.busy(before, cpu.snapshot(serving.pids), time.perf_counter() - started)
+    return Measurement(scenario.key, load, {**busy, "generator": load.cpu})

@@ -1,0 +1,142 @@
+"""Re-applying the commands stream to storage (`livescore replay`, SPEC §3).
+
+The same last-writer-wins rule as the workers: replaying onto current storage changes nothing; onto
+packages just created it reproduces every status. Snapshots are re-sent only when asked, as new snapshot
+commands for the workers.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.command_log import CommandLog
+from domain.commands import ChangeActivation, PackageStatus, StreamId, TriggerSnapshot, from_fields
+from domain.errors import UndecodableCommand
+from domain.package_view import PackageView
+from domain.packages import apply_activation, package_state
+from domain.streams import COMMANDS_STREAM
+
+# Entries read and applied per transaction.
+PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    start: str = "-"
+    end: str = "+"
+    package_id: int | None = None
+    dry_run: bool = False
+    include_snapshots: bool = False
+
+
+@dataclass
+class ReplayReport:
+    read: int = 0
+    activations: int = 0
+    snapshots: int = 0
+    undecodable: int = 0
+    # Packages whose stored status changed (or would): before and after.
+    changed: dict[int, tuple[PackageStatus, PackageStatus]] = field(default_factory=dict)
+
+
+@dataclass
+class Replay:
+    engine: AsyncEngine
+    redis: Redis
+    options: ReplayOptions
+    commands_maxlen: int
+    report: ReplayReport = field(default_factory=ReplayReport)
+    # Dry run: each package's state as the replay so far would have left it.
+    _simulated: dict[int, tuple[PackageStatus, StreamId] | None] = field(default_factory=dict)
+    _first: dict[int, PackageStatus] = field(default_factory=dict)
+    _end: str = "+"
+
+    async def run(self, progress: Callable[[int], None] = lambda _: None) -> ReplayReport:
+        # The newest entry now, not whatever is newest later: re-sent snapshots and commands appended
+        # while the replay runs are not part of it.
+        self._end = await self._last_id() if self.options.end == "+" else self.options.end
+        start = self.options.start
+        while page := await self._page(start):
+            await self._apply_page(page)
+            progress(len(page))
+            start = "(" + page[-1][0].decode()
+        return self.report
+
+    async def _page(self, start: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        entries: Any = await self.redis.xrange(COMMANDS_STREAM, start, self._end, count=PAGE)
+        return list(entries)
+
+    async def _last_id(self) -> str:
+        newest: Any = await self.redis.xrevrange(COMMANDS_STREAM, count=1)
+        return newest[0][0].decode() if newest else "0-0"
+
+    async def _apply_page(self, page: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        self.report.read += len(page)
+        activations, snapshots = self._select(page)
+        if self.options.dry_run:
+            for sid, command in activations:
+                await self._simulate(sid, command)
+        else:
+            await self._apply(activations)
+            await self._resend(snapshots)
+
+    def _select(
+        self, page: list[tuple[bytes, dict[bytes, bytes]]]
+    ) -> tuple[list[tuple[StreamId, ChangeActivation]], list[TriggerSnapshot]]:
+        activations: list[tuple[StreamId, ChangeActivation]] = []
+        snapshots: list[TriggerSnapshot] = []
+        for entry_id, fields in page:
+            try:
+                command = from_fields(fields)
+            except UndecodableCommand:
+                self.report.undecodable += 1
+                continue
+            if self.options.package_id not in (None, command.package_id):
+                continue
+            if isinstance(command, TriggerSnapshot):
+                self.report.snapshots += 1
+                snapshots.append(command)
+            else:
+                self.report.activations += 1
+                activations.append((StreamId.parse(entry_id), command))
+        return activations, snapshots
+
+    async def _apply(self, activations: list[tuple[StreamId, ChangeActivation]]) -> None:
+        view = PackageView(self.redis)
+        async with self.engine.begin() as conn:
+            for sid, command in activations:
+                before = await package_state(conn, command.package_id)
+                applied = await apply_activation(conn, command, sid)
+                if before is not None and applied.applied == sid:
+                    self._note(command.package_id, before[0], applied.status)
+        for package_id in {c.package_id for _, c in activations}:
+            async with self.engine.connect() as conn:
+                state = await package_state(conn, package_id)
+            if state is not None:
+                await view.remember(package_id, *state)
+
+    async def _simulate(self, sid: StreamId, command: ChangeActivation) -> None:
+        if command.package_id not in self._simulated:
+            async with self.engine.connect() as conn:
+                self._simulated[command.package_id] = await package_state(conn, command.package_id)
+        state = self._simulated[command.package_id]
+        if state is not None and state[1] < sid:
+            self._note(command.package_id, state[0], command.target)
+            self._simulated[command.package_id] = (command.target, sid)
+
+    def _note(self, package_id: int, before: PackageStatus, after: PackageStatus) -> None:
+        first = self._first.setdefault(package_id, before)
+        if first is after:
+            self.report.changed.pop(package_id, None)
+        else:
+            self.report.changed[package_id] = (first, after)
+
+    async def _resend(self, snapshots: list[TriggerSnapshot]) -> None:
+        if not self.options.include_snapshots:
+            return
+        log = CommandLog(self.redis, self.commands_maxlen)
+        for snapshot in snapshots:
+            await log.append_unchecked(TriggerSnapshot(package_id=snapshot.package_id).to_fields())
