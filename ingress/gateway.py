@@ -25,6 +25,14 @@ from ingress.validation import Credentials
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """A customer's request: proven by its credentials, counted against its client address."""
+
+    credentials: Credentials
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
 class Pending:
     """An activation command that no worker answered in time; it is safe in the stream."""
 
@@ -39,42 +47,39 @@ class Gateway:
     replies: ReplyListener
     settings: Settings
 
-    async def status(self, credentials: Credentials, client: str) -> PackageStatus:
-        remembered = self.auth.remembered(credentials)
+    async def status(self, caller: Caller) -> PackageStatus:
+        remembered = self.auth.remembered(caller.credentials)
         if remembered is not None:
-            state = await self.view.read(credentials.package_id)
+            state = await self.view.read(caller.credentials.package_id)
             if state.credential_version == remembered and state.status is not None:
                 return state.status
-        return (await self.auth.login(credentials, client)).status
+        return (await self.auth.login(caller.credentials, caller.client)).status
 
-    async def activate(self, credentials: Credentials, client: str) -> Reply | Pending:
-        return await self._change(ActivatePackage, credentials, client)
+    async def activate(self, caller: Caller) -> Reply | Pending:
+        return await self._change(ActivatePackage, caller)
 
-    async def deactivate(self, credentials: Credentials, client: str) -> Reply | Pending:
-        return await self._change(DeactivatePackage, credentials, client)
+    async def deactivate(self, caller: Caller) -> Reply | Pending:
+        return await self._change(DeactivatePackage, caller)
 
-    async def trigger_snapshot(self, credentials: Credentials, client: str) -> str:
+    async def trigger_snapshot(self, caller: Caller) -> str:
         """The requestId of the snapshot that will serve this trigger: a new one, or the queued one."""
-        command = TriggerSnapshot(package_id=credentials.package_id)
-        enqueued = await self._append(command, credentials, client)
+        command = TriggerSnapshot(package_id=caller.credentials.package_id)
+        enqueued = await self._append(command, caller)
         if enqueued.result == "inactive":
             raise PackageInactive()
         return enqueued.value if enqueued.result == "coalesced" else command.request_id
 
-    async def _change(
-        self, kind: type[ChangeActivation], credentials: Credentials, client: str
-    ) -> Reply | Pending:
-        command = kind(package_id=credentials.package_id, reply_to=self.replies.channel)
+    async def _change(self, kind: type[ChangeActivation], caller: Caller) -> Reply | Pending:
+        command = kind(package_id=caller.credentials.package_id, reply_to=self.replies.channel)
         async with self.replies.awaiting(command.command_id) as reply:
-            await self._append(command, credentials, client)
+            await self._append(command, caller)
             try:
                 return await asyncio.wait_for(reply, self.settings.command_timeout_ms / 1000)
             except TimeoutError:
                 return Pending(command.command_id)
 
-    async def _append(
-        self, command: ChangeActivation | TriggerSnapshot, credentials: Credentials, client: str
-    ) -> Enqueued:
+    async def _append(self, command: ChangeActivation | TriggerSnapshot, caller: Caller) -> Enqueued:
+        credentials = caller.credentials
         remembered = self.auth.remembered(credentials)
         if remembered is not None:
             enqueued = await self.log.append(command, remembered)
@@ -82,7 +87,7 @@ class Gateway:
                 return enqueued
         # Not remembered, or the password changed since: verify in full. A second `stale` means the
         # password changed again while we verified; the caller's credentials are no longer proven.
-        logged_in = await self.auth.login(credentials, client)
+        logged_in = await self.auth.login(credentials, caller.client)
         enqueued = await self.log.append(command, logged_in.credential_version)
         if enqueued.result == "stale":
             self.auth.forget(credentials.package_id)

@@ -1,72 +1,56 @@
-"""The four endpoints of SPEC §2: validate, hand to the gateway, shape the answer."""
+"""The four endpoints of SPEC §2: validate, hand to the gateway, shape the answer.
+
+The body is read by a plain call rather than a Litestar dependency: resolving dependencies costs a task
+each per request, which on this path was a fifth of the ingress's CPU (docs/BENCHMARKS.md).
+"""
 
 from typing import Any
 
 from litestar import Request, Response, Router, post
-from litestar.di import NamedDependency, Provide
 
 from domain.commands import PackageStatus
 from ingress import answers
-from ingress.gateway import Gateway
-from ingress.validation import Credentials, parse_credentials
+from ingress.gateway import Caller, Gateway
+from ingress.validation import parse_credentials
 
 
-async def provide_credentials(request: Request[Any, Any, Any]) -> Credentials:
+async def caller_of(request: Request[Any, Any, Any]) -> tuple[Caller, Gateway]:
+    """Who is calling (validated credentials and client address), and the gateway to serve them."""
     credentials = parse_credentials(await request.body())
     # A 500 answer names the package when the request named a valid one.
     request.state.package_id = credentials.package_id
-    return credentials
-
-
-def provide_client(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def provide_gateway(request: Request[Any, Any, Any]) -> Gateway:
+    client = request.client.host if request.client else "unknown"
     gateway: Gateway = request.app.state.gateway
-    return gateway
+    return Caller(credentials, client), gateway
 
 
 @post("/snapshots/trigger", status_code=200)
-async def trigger_snapshot(
-    credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]
-) -> dict[str, Any]:
-    request_id = await gateway.trigger_snapshot(credentials, client)
-    return answers.snapshot(credentials, request_id)
+async def trigger_snapshot(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    caller, gateway = await caller_of(request)
+    return answers.snapshot(caller.credentials, await gateway.trigger_snapshot(caller))
 
 
 @post("/package/activate")
-async def activate_package(
-    credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]
-) -> Response[Any]:
-    result = await gateway.activate(credentials, client)
-    code, body = answers.change(credentials, PackageStatus.ACTIVE, result)
+async def activate_package(request: Request[Any, Any, Any]) -> Response[Any]:
+    caller, gateway = await caller_of(request)
+    code, body = answers.change(caller.credentials, PackageStatus.ACTIVE, await gateway.activate(caller))
     return Response(body, status_code=code)
 
 
 @post("/package/deactivate")
-async def deactivate_package(
-    credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]
-) -> Response[Any]:
-    result = await gateway.deactivate(credentials, client)
-    code, body = answers.change(credentials, PackageStatus.INACTIVE, result)
+async def deactivate_package(request: Request[Any, Any, Any]) -> Response[Any]:
+    caller, gateway = await caller_of(request)
+    code, body = answers.change(caller.credentials, PackageStatus.INACTIVE, await gateway.deactivate(caller))
     return Response(body, status_code=code)
 
 
 @post("/package/status", status_code=200)
-async def package_status(
-    credentials: NamedDependency[Credentials], client: NamedDependency[str], gateway: NamedDependency[Gateway]
-) -> dict[str, Any]:
-    status = await gateway.status(credentials, client)
-    return answers.status(credentials, status)
+async def package_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    caller, gateway = await caller_of(request)
+    return answers.status(caller.credentials, await gateway.status(caller))
 
 
 livescore_router = Router(
     path="/api/livescore",
     route_handlers=[trigger_snapshot, activate_package, deactivate_package, package_status],
-    dependencies={
-        "credentials": Provide(provide_credentials),
-        "client": Provide(provide_client, sync_to_thread=False),
-        "gateway": Provide(provide_gateway, sync_to_thread=False),
-    },
 )
