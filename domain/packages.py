@@ -3,13 +3,12 @@
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
 
-from sqlalchemy import ColumnElement, case, delete, insert, select, tuple_, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from domain.commands import ChangeActivation, Outcome, PackageStatus, StreamId
+from domain.commands import Outcome, PackageStatus, StreamId
 from domain.errors import PackageNotFound
 from domain.models import Package, PackageSubscription, utcnow
 from domain.passwords import hash_password
@@ -22,15 +21,6 @@ class Login:
     username: str
     password_hash: str
     credential_version: str
-    status: PackageStatus
-    applied: StreamId
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """The result of applying an activation command: its outcome and the package's state after it."""
-
-    outcome: Outcome
     status: PackageStatus
     applied: StreamId
 
@@ -119,64 +109,6 @@ async def find_login(conn: AsyncConnection, package_id: int) -> Login | None:
         PackageStatus(row.status),
         StreamId(row.applied_ms, row.applied_seq),
     )
-
-
-async def apply_activation(conn: AsyncConnection, command: ChangeActivation, entry: StreamId) -> Applied:
-    """Last-writer-wins on the stream id: only a command newer than the last applied one changes the row.
-
-    One UPDATE decides and records the outcome (its SET clauses see the row as it was), so concurrent
-    workers need no lock and a redelivered command changes nothing.
-    """
-    target = command.target.value
-    newer = tuple_(col(Package.applied_ms), col(Package.applied_seq)) < tuple_(entry.ms, entry.seq)
-    applied = (
-        await conn.execute(
-            update(Package)
-            .where(col(Package.id) == command.package_id, newer)
-            .values(
-                applied_outcome=case(
-                    (_equals(col(Package.status), target), Outcome.ALREADY.value),
-                    else_=Outcome.COMPLETED.value,
-                ),
-                status=target,
-                status_reason=command.reason or None,
-                applied_ms=entry.ms,
-                applied_seq=entry.seq,
-                updated_at=utcnow(),
-            )
-            .returning(col(Package.applied_outcome))
-        )
-    ).scalar_one_or_none()
-    if applied is not None:
-        return Applied(Outcome(applied), command.target, entry)
-    return await _not_applied(conn, command, entry)
-
-
-async def _not_applied(conn: AsyncConnection, command: ChangeActivation, entry: StreamId) -> Applied:
-    """The outcome of a command that storage already reflects: a redelivery, or one superseded by a newer."""
-    row = (
-        await conn.execute(
-            select(
-                col(Package.status),
-                col(Package.applied_ms),
-                col(Package.applied_seq),
-                col(Package.applied_outcome),
-            ).where(col(Package.id) == command.package_id)
-        )
-    ).first()
-    if row is None:
-        return Applied(Outcome.MISSING, command.target, entry)
-    status, current = PackageStatus(row.status), StreamId(row.applied_ms, row.applied_seq)
-    if current == entry:
-        return Applied(Outcome(row.applied_outcome), status, current)
-    # Superseded: a newer command already decided the status; this one took effect before it.
-    outcome = Outcome.ALREADY if status is command.target else Outcome.COMPLETED
-    return Applied(outcome, status, current)
-
-
-def _equals(column: object, value: str) -> ColumnElement[bool]:
-    # SQLModel types columns as plain attributes, so `==` on them looks like a bool to mypy.
-    return cast(ColumnElement[bool], column == value)
 
 
 async def package_state(conn: AsyncConnection, package_id: int) -> tuple[PackageStatus, StreamId] | None:

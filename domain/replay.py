@@ -12,11 +12,12 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.activation import apply_activations
 from domain.command_log import CommandLog
 from domain.commands import ChangeActivation, PackageStatus, StreamId, TriggerSnapshot, from_fields
 from domain.errors import UndecodableCommand
 from domain.package_view import PackageView
-from domain.packages import apply_activation, package_state
+from domain.packages import package_state
 from domain.streams import COMMANDS_STREAM
 
 # Entries read and applied per transaction.
@@ -105,18 +106,28 @@ class Replay:
         return activations, snapshots
 
     async def _apply(self, activations: list[tuple[StreamId, ChangeActivation]]) -> None:
+        if not activations:
+            return
         view = PackageView(self.redis)
-        async with self.engine.begin() as conn:
-            for sid, command in activations:
-                before = await package_state(conn, command.package_id)
-                applied = await apply_activation(conn, command, sid)
-                if before is not None and applied.applied == sid:
-                    self._note(command.package_id, before[0], applied.status)
-        for package_id in {c.package_id for _, c in activations}:
+        touched = sorted({c.package_id for _, c in activations})
+        before = await self._states(touched)
+        await apply_activations(self.engine, activations)
+        for package_id in touched:
             async with self.engine.connect() as conn:
                 state = await package_state(conn, package_id)
             if state is not None:
                 await view.remember(package_id, *state)
+                if package_id in before:
+                    self._note(package_id, before[package_id], state[0])
+
+    async def _states(self, package_ids: list[int]) -> dict[int, PackageStatus]:
+        states = {}
+        async with self.engine.connect() as conn:
+            for package_id in package_ids:
+                state = await package_state(conn, package_id)
+                if state is not None:
+                    states[package_id] = state[0]
+        return states
 
     async def _simulate(self, sid: StreamId, command: ChangeActivation) -> None:
         if command.package_id not in self._simulated:

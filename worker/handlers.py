@@ -11,10 +11,10 @@ import msgspec
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.activation import Applied, apply_activations
 from domain.commands import ChangeActivation, Command, StreamId, TriggerSnapshot, from_fields
 from domain.errors import UndecodableCommand
 from domain.package_view import PackageView
-from domain.packages import Applied, apply_activation
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 from worker.snapshots import SnapshotRunner
@@ -74,8 +74,8 @@ class CommandHandler:
     ) -> list[tuple[StreamId, ChangeActivation, Applied]]:
         if not activations:
             return []
-        async with self.engine.begin() as conn:
-            return [(sid, cmd, await apply_activation(conn, cmd, sid)) for sid, cmd in activations]
+        results = await apply_activations(self.engine, activations)
+        return [(sid, cmd, result) for (sid, cmd), result in zip(activations, results, strict=True)]
 
     async def finish(self, batch: Batch, applied: list[tuple[StreamId, ChangeActivation, Applied]]) -> None:
         """One round trip: the view first (read-your-writes), then the replies, then the acknowledgement."""

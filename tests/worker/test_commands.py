@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.activation import apply_activations
 from domain.command_log import ensure_consumer_group
 from domain.commands import ActivatePackage, DeactivatePackage, PackageStatus
 from domain.fixtures_queue import FixturesQueue
@@ -87,10 +88,7 @@ async def test_a_redelivery_of_the_last_command_repeats_its_outcome_and_changes_
     entries = await read(redis)
     sid, command = (await handler.handle(entries)).activations[0]
     before = await stored(engine)
-    async with engine.begin() as conn:
-        from domain.packages import apply_activation
-
-        again = await apply_activation(conn, command, sid)
+    (again,) = await apply_activations(engine, [(sid, command)])
     assert again.outcome.value == "completed"
     assert await stored(engine) == before
 

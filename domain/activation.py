@@ -1,0 +1,145 @@
+"""Applying activation commands to storage: the latest command in stream order decides (SPEC §3).
+
+A batch is applied in one transaction of two statements, whatever its size: read the packages it names
+(locked on PostgreSQL), decide every command's outcome in stream order, write each changed package once.
+Each write only succeeds if the package still carries the stream id that was read, so should another
+worker have changed it in between (possible on SQLite, whose readers do not lock), nothing is written and
+the batch is decided again on fresh rows. A redelivered or older command changes nothing.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from domain.commands import ChangeActivation, Outcome, PackageStatus, StreamId
+from domain.models import Package, utcnow
+
+_packages = Package.__table__  # type: ignore[attr-defined]
+# Attempts at a batch that keeps meeting concurrent writers before the error is left to the caller.
+ATTEMPTS = 5
+
+_READ = (
+    select(
+        _packages.c.id,
+        _packages.c.status,
+        _packages.c.applied_ms,
+        _packages.c.applied_seq,
+        _packages.c.applied_outcome,
+    )
+    .where(_packages.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_packages.c.id)  # one lock order for every worker: no deadlocks on PostgreSQL
+    .with_for_update()  # rendered on PostgreSQL only; SQLite serialises writers itself
+)
+_WRITE = (
+    update(_packages)
+    .where(
+        _packages.c.id == bindparam("package_id"),
+        tuple_(_packages.c.applied_ms, _packages.c.applied_seq)
+        == tuple_(bindparam("read_ms"), bindparam("read_seq")),
+    )
+    .values(
+        status=bindparam("new_status"),
+        status_reason=bindparam("reason"),
+        applied_ms=bindparam("ms"),
+        applied_seq=bindparam("seq"),
+        applied_outcome=bindparam("outcome"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The result of applying an activation command: its outcome and the package's state after it."""
+
+    outcome: Outcome
+    status: PackageStatus
+    applied: StreamId
+
+
+class ConcurrentChange(Exception):
+    """Another writer changed a package of the batch after it was read."""
+
+
+@dataclass(slots=True)
+class _Row:
+    status: PackageStatus
+    applied: StreamId
+    outcome: Outcome
+    read: StreamId
+    reason: str | None = None
+    changed: bool = False
+
+
+async def apply_activations(
+    engine: AsyncEngine, commands: Sequence[tuple[StreamId, ChangeActivation]]
+) -> list[Applied]:
+    """Apply commands given in stream order; one Applied per command, in the same order."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with engine.begin() as conn:
+                return await _apply(conn, commands)
+        except (ConcurrentChange, OperationalError):
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _apply(
+    conn: AsyncConnection, commands: Sequence[tuple[StreamId, ChangeActivation]]
+) -> list[Applied]:
+    rows = await _read(conn, sorted({command.package_id for _, command in commands}))
+    results = [decide(rows.get(command.package_id), entry, command) for entry, command in commands]
+    writes = [_write_params(package_id, row) for package_id, row in rows.items() if row.changed]
+    if writes:
+        result = await conn.execute(_WRITE, writes)
+        if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(writes):
+            raise ConcurrentChange()
+    return results
+
+
+async def _read(conn: AsyncConnection, package_ids: list[int]) -> dict[int, _Row]:
+    rows = await conn.execute(_READ, {"ids": package_ids})
+    return {
+        r.id: _Row(
+            PackageStatus(r.status),
+            StreamId(r.applied_ms, r.applied_seq),
+            Outcome(r.applied_outcome),
+            StreamId(r.applied_ms, r.applied_seq),
+        )
+        for r in rows
+    }
+
+
+def decide(row: _Row | None, entry: StreamId, command: ChangeActivation) -> Applied:
+    """One command against the package as the commands before it left it; updates `row` when it wins."""
+    if row is None:
+        return Applied(Outcome.MISSING, command.target, entry)
+    if row.applied < entry:
+        outcome = Outcome.ALREADY if row.status is command.target else Outcome.COMPLETED
+        row.status, row.applied, row.outcome = command.target, entry, outcome
+        row.reason, row.changed = command.reason or None, True
+        return Applied(outcome, command.target, entry)
+    if row.applied == entry:  # delivered again: answer as the first time
+        return Applied(row.outcome, row.status, row.applied)
+    # Superseded: a newer command already decided the status; this one took effect just before it.
+    return Applied(
+        Outcome.ALREADY if row.status is command.target else Outcome.COMPLETED, row.status, row.applied
+    )
+
+
+def _write_params(package_id: int, row: _Row) -> dict[str, object]:
+    return {
+        "package_id": package_id,
+        "read_ms": row.read.ms,
+        "read_seq": row.read.seq,
+        "new_status": row.status.value,
+        "reason": row.reason,
+        "ms": row.applied.ms,
+        "seq": row.applied.seq,
+        "outcome": row.outcome.value,
+        "now": utcnow(),
+    }
