@@ -1,10 +1,32 @@
-"""Log setup for every process: readable text by default, one JSON object a line when asked."""
+"""Log setup for every process: readable text by default, one JSON object a line when asked.
 
+Lines carry the request id (ingress) and the command id (both processes) when there is one: set in
+`log_context` for the current task, or passed as `extra={"command_id": …}`.
+"""
+
+import contextvars
 import json
 import logging
 from datetime import UTC, datetime
 
-_TEXT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# The request or command being handled by the current task, for every line logged meanwhile.
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+command_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("command_id", default=None)
+
+_TEXT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s%(context)s"
+_CONTEXT_KEYS = ("request_id", "command_id", "package_id")
+
+
+class ContextFilter(logging.Filter):
+    """Adds the task's request and command ids to every record that does not carry its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, var in (("request_id", request_id), ("command_id", command_id)):
+            if not hasattr(record, key) and (value := var.get()) is not None:
+                setattr(record, key, value)
+        pairs = [f"{key}={getattr(record, key)}" for key in _CONTEXT_KEYS if hasattr(record, key)]
+        record.context = f" [{' '.join(pairs)}]" if pairs else ""
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -15,7 +37,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("command_id", "request_id", "package_id"):
+        for key in _CONTEXT_KEYS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:
@@ -25,6 +47,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
+    handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(_TEXT))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -15,7 +15,8 @@ from domain.storage import open_engine
 from ingress.auth import Authenticator
 from ingress.errors import EXCEPTION_HANDLERS
 from ingress.gateway import Gateway
-from ingress.operations import health, ready
+from ingress.observability import observe
+from ingress.operations import health, metrics, ready
 from ingress.replies import ReplyListener
 from ingress.routes import livescore_router
 
@@ -32,7 +33,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
 
     return Litestar(
-        route_handlers=[livescore_router, health, ready],
+        route_handlers=[livescore_router, health, ready, metrics],
+        middleware=[observe],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,

@@ -25,6 +25,7 @@ from domain.packages import Login, find_login
 from domain.passwords import verify_password
 from domain.settings import Settings
 from domain.streams import auth_failures
+from ingress.metrics import ARGON2_VERIFICATIONS, AUTH_FAILURES, LOCKOUTS
 from ingress.validation import Credentials
 
 
@@ -68,6 +69,7 @@ class Authenticator:
         await self._refuse_locked_out(failures)
         login = await self._verify_once(credentials)
         if login is None:
+            AUTH_FAILURES.inc()
             await self._count_failure(failures)
             raise InvalidCredentials()
         status = await self._view.remember(
@@ -91,6 +93,7 @@ class Authenticator:
     async def _verify(self, credentials: Credentials) -> Login | None:
         async with self._engine.connect() as conn:
             login = await find_login(conn, credentials.package_id)
+        ARGON2_VERIFICATIONS.inc()
         password_ok = await anyio.to_thread.run_sync(
             verify_password, login.password_hash if login else None, credentials.password
         )
@@ -117,6 +120,7 @@ class Authenticator:
         pipe.ttl(failures_key)
         count, ttl = await pipe.execute()
         if count is not None and int(count) > self._settings.auth_failures:
+            LOCKOUTS.inc()
             raise TooManyFailures(retry_after_s=max(int(ttl), 1))
 
     async def _count_failure(self, failures_key: str) -> None:

@@ -6,6 +6,7 @@ failure, goes to storage and Argon2.
 """
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from domain.command_log import CommandLog, Enqueued
@@ -20,8 +21,11 @@ from domain.errors import InvalidCredentials, PackageInactive
 from domain.package_view import PackageView
 from domain.settings import Settings
 from ingress.auth import Authenticator
+from ingress.metrics import COMMANDS_ENQUEUED, COMMANDS_PENDING
 from ingress.replies import Reply, ReplyListener
 from ingress.validation import Credentials
+
+log = logging.getLogger("ingress.gateway")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,8 @@ class Gateway:
             try:
                 return await asyncio.wait_for(reply, self.settings.command_timeout_ms / 1000)
             except TimeoutError:
+                COMMANDS_PENDING.inc()
+                log.info("no worker answered in time; answered 202", extra={"command_id": command.command_id})
                 return Pending(command.command_id)
 
     async def _append(self, command: ChangeActivation | TriggerSnapshot, caller: Caller) -> Enqueued:
@@ -84,7 +90,7 @@ class Gateway:
         if remembered is not None:
             enqueued = await self.log.append(command, remembered)
             if enqueued.result != "stale":
-                return enqueued
+                return _counted(command, enqueued)
         # Not remembered, or the password changed since: verify in full. A second `stale` means the
         # password changed again while we verified; the caller's credentials are no longer proven.
         logged_in = await self.auth.login(credentials, caller.client)
@@ -92,4 +98,11 @@ class Gateway:
         if enqueued.result == "stale":
             self.auth.forget(credentials.package_id)
             raise InvalidCredentials()
-        return enqueued
+        return _counted(command, enqueued)
+
+
+def _counted(command: ChangeActivation | TriggerSnapshot, enqueued: Enqueued) -> Enqueued:
+    if enqueued.result == "queued":
+        COMMANDS_ENQUEUED.labels(command.type.value).inc()
+        log.debug("enqueued as %s", enqueued.value, extra={"command_id": command.command_id})
+    return enqueued

@@ -1,13 +1,20 @@
-"""Operations endpoints (SPEC §2.4): liveness and readiness."""
+"""Operations endpoints (SPEC §2.4): liveness, readiness and metrics."""
 
 import asyncio
 from typing import Any
 
 from litestar import Request, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 # /ready answers within this even when a dependency hangs, so an orchestrator's probe never times out.
 READY_TIMEOUT_S = 2.0
+
+
+@get("/metrics", sync_to_thread=False, media_type=CONTENT_TYPE_LATEST, include_in_schema=False)
+def metrics() -> bytes:
+    """Prometheus text format: request counts and latencies, authentication, commands."""
+    return generate_latest()
 
 
 @get("/health", sync_to_thread=False)

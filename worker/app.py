@@ -20,9 +20,11 @@ from domain.package_view import PackageView
 from domain.settings import Settings
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
-from worker.consumers import ConsumerJanitor
+from worker.consumers import GroupMonitor
 from worker.entries import entries_of, keep_raw_entries
 from worker.handlers import CommandHandler
+from worker.http import OperationsServer
+from worker.metrics import FASTSTREAM_METRICS
 from worker.redelivery import Redelivery
 from worker.snapshots import SnapshotRunner
 from worker.updates import UpdateHandler
@@ -49,7 +51,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     settings = settings or Settings.from_env()
     consumer = consumer or consumer_name()
     # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
-    broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG)
+    broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG, middlewares=[FASTSTREAM_METRICS])
     redis: Redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     engine = open_engine(settings.database_url)
     view = PackageView(redis)
@@ -61,7 +63,12 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         UpdateHandler(engine, redis, view, queue),
     )
     _subscribe(broker, settings, consumer, handlers)
-    janitor = ConsumerJanitor(redis, consumer, settings.claim_idle_ms)
+    monitor = GroupMonitor(redis, consumer, settings.claim_idle_ms)
+    starting, stopping = [monitor.start], [monitor.stop]
+    if settings.worker_port is not None:
+        server = OperationsServer(settings.host, settings.worker_port)
+        starting.append(server.start)
+        stopping.append(server.stop)
 
     async def prepare() -> None:
         await ensure_consumer_group(redis)
@@ -74,8 +81,8 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     return FastStream(
         broker,
         on_startup=[prepare],
-        after_startup=[janitor.start],
-        on_shutdown=[janitor.stop],
+        after_startup=starting,
+        on_shutdown=stopping,
         after_shutdown=[close],
     )
 

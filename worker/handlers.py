@@ -17,6 +17,7 @@ from domain.errors import UndecodableCommand
 from domain.package_view import PackageView
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry
+from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
 from worker.snapshots import SnapshotRunner
 
 log = logging.getLogger("worker.commands")
@@ -53,6 +54,7 @@ class CommandHandler:
         for entry_id, command in batch.snapshots:
             await self._snapshot(batch, entry_id, command)
         if batch.failed:
+            COMMAND_FAILURES.inc(len(batch.failed))
             await self.redis.hset(COMMAND_ERRORS, mapping=batch.failed)  # type: ignore[arg-type]
         return batch
 
@@ -85,6 +87,7 @@ class CommandHandler:
         for package_id, result in final.items():
             await self.view.remember(package_id, result.status, result.applied, pipe=pipe)
         for sid, command, result in applied:
+            COMMANDS_APPLIED.labels(command.type.value, result.outcome.value).inc()
             if command.reply_to:
                 pipe.publish(command.reply_to, _reply(command, result))
             batch.done.append(str(sid).encode())

@@ -16,6 +16,7 @@ from domain.dead_letters import DEAD_LETTERS_MAXLEN, letter
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 from worker.handlers import CommandHandler
+from worker.metrics import DEAD_LETTERS
 
 log = logging.getLogger("worker.redelivery")
 
@@ -44,6 +45,7 @@ class Redelivery:
         pipe.xack(COMMANDS_STREAM, WORKERS_GROUP, entry_id)
         pipe.hdel(COMMAND_ERRORS, entry_id)
         await pipe.execute()
+        DEAD_LETTERS.inc()
         log.error("command %s dead-lettered after %d deliveries: %s", entry_id.decode(), failures, error)
 
     async def _deliveries(self, entry_ids: list[bytes]) -> dict[bytes, int]:

@@ -21,6 +21,7 @@ from domain.messages import MessageType, completion, envelopes
 from domain.package_view import PackageView
 from domain.packages import package_state
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, snapshot_progress
+from worker.metrics import SNAPSHOT_FIXTURES, SNAPSHOTS
 
 log = logging.getLogger("worker.snapshots")
 
@@ -48,13 +49,16 @@ class SnapshotRunner:
         package_id, request_id = command.package_id, command.request_id
         scope = await self._scope(package_id) if not await self.queue.is_finished(request_id) else None
         if scope is None:
+            SNAPSHOTS.labels("skipped").inc()
             await self.queue.finish_snapshot(package_id, request_id, None)
             return
         sent = await self._fan_out(entry_id, command, *scope)
         if sent is not None:
             await self.queue.finish_snapshot(package_id, request_id, completion(request_id, sent))
+            SNAPSHOTS.labels("completed").inc()
             log.info("snapshot %s of package %s: %d fixtures", request_id, package_id, sent)
         else:
+            SNAPSHOTS.labels("stopped").inc()
             await self.queue.finish_snapshot(package_id, request_id, None)
 
     async def _scope(self, package_id: int) -> tuple[list[int], list[int]] | None:
@@ -106,6 +110,7 @@ class SnapshotRunner:
         pipe.xclaim(COMMANDS_STREAM, WORKERS_GROUP, self.consumer, 0, [entry_id], justid=True)
         reply: list[Any] = await pipe.execute()
         published = parse(reply[0])
+        SNAPSHOT_FIXTURES.inc(published.count)
         return published.result, published.count
 
     async def _progress(self, request_id: str) -> tuple[int, int]:

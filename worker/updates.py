@@ -19,6 +19,7 @@ from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope
 from domain.package_view import PackageView
 from domain.streams import FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.entries import Entry
+from worker.metrics import FIXTURE_UPDATES
 
 log = logging.getLogger("worker.updates")
 
@@ -53,9 +54,11 @@ class UpdateHandler:
         async with self.engine.begin() as conn:
             for fixture in fixtures:
                 if await store_if_newer(conn, fixture):
+                    FIXTURE_UPDATES.labels("stored").inc()
                     packages = await subscribed_active_packages(conn, fixture.sport.id, fixture.league.id)
                     accepted.append((fixture, packages))
                 else:
+                    FIXTURE_UPDATES.labels("stale").inc()
                     log.info("fixture %s: stale update dropped", fixture.fixture_id)
         return accepted
 
@@ -65,5 +68,6 @@ def _decode(entry: Entry) -> Fixture | None:
     try:
         return decode_fixture(body_of(fields[_MESSAGE])).stamped()
     except (KeyError, msgspec.DecodeError) as exc:
+        FIXTURE_UPDATES.labels("invalid").inc()
         log.error("fixture update %s is not a fixture message: %s", entry_id.decode(), exc)
         return None

@@ -1,0 +1,66 @@
+"""Per-request observability: a request id on every log line and response, and request metrics.
+
+A plain ASGI middleware, not Litestar's: it runs on every request, including the hot status path.
+"""
+
+import time
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.logs import request_id
+from domain.messages import new_ids
+from ingress.metrics import LATENCY, REQUESTS
+
+# Paths counted under their own label; the rest share "other".
+KNOWN_PATHS = frozenset(
+    {
+        "/api/livescore/snapshots/trigger",
+        "/api/livescore/package/activate",
+        "/api/livescore/package/deactivate",
+        "/api/livescore/package/status",
+        "/health",
+        "/ready",
+        "/metrics",
+    }
+)
+# An incoming X-Request-ID is kept (to follow a request across services) when it is this short or less.
+MAX_REQUEST_ID = 64
+
+
+def observe(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        rid = _incoming_id(scope) or new_ids(1)[0].decode()
+        token = request_id.set(rid)
+        start, status = time.perf_counter(), 500
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            endpoint = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+            REQUESTS.labels(endpoint, str(status)).inc()
+            LATENCY.labels(endpoint).observe(time.perf_counter() - start)
+            request_id.reset(token)
+
+    return middleware
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text: Any = value.decode("latin-1")
+            if 0 < len(text) <= MAX_REQUEST_ID and text.isprintable():
+                return str(text)
+    return None

@@ -1,0 +1,24 @@
+"""The worker's Prometheus metrics (served at /metrics on LIVESCORE_WORKER_PORT), beside FastStream's own."""
+
+from faststream.redis.prometheus import RedisPrometheusMiddleware
+from prometheus_client import REGISTRY, Counter, Gauge
+
+# FastStream's own message metrics; one instance per process, since its metrics register once.
+FASTSTREAM_METRICS = RedisPrometheusMiddleware(registry=REGISTRY)
+
+COMMANDS_APPLIED = Counter(
+    "livescore_commands_applied_total", "Commands applied to storage", ["type", "outcome"]
+)
+SNAPSHOT_FIXTURES = Counter(
+    "livescore_snapshot_fixtures_published_total", "Fixture messages sent by snapshots"
+)
+SNAPSHOTS = Counter("livescore_snapshots_total", "Snapshots handled", ["result"])
+FIXTURE_UPDATES = Counter("livescore_fixture_updates_total", "Fixture updates read", ["result"])
+DEAD_LETTERS = Counter("livescore_dead_letters_total", "Commands moved to the dead-letter stream")
+COMMAND_FAILURES = Counter("livescore_command_failures_total", "Command deliveries that failed")
+# Refreshed every few seconds from XINFO GROUPS, per stream.
+PENDING = Gauge(
+    "livescore_stream_pending", "Entries delivered to the workers' group and not acknowledged", ["stream"]
+)
+LAG = Gauge("livescore_stream_lag", "Entries not yet delivered to the workers' group", ["stream"])
+CONSUMERS = Gauge("livescore_stream_consumers", "Consumers in the workers' group", ["stream"])
