@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from domain.commands import PackageStatus, StreamId
-from domain.streams import package_view
+from domain.streams import fixtures_queue, package_view
 
 # KEYS[1] view; ARGV status, ms, seq, credential version ('' = leave it).
 # The credential version is only set when absent: `package set-password` is its one writer, so a
@@ -31,21 +31,57 @@ return redis.call('HGET', KEYS[1], 'status')
 """
 
 
+# KEYS view, the package's fixtures queue. The status copy and the queue's distribution figures, read
+# together so that a status answer costs one round trip.
+_READ = """
+local view = redis.call('HMGET', KEYS[1], 'cv', 'status')
+local length, pending, consumers, lag = 0, 0, 0, 0
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  length = redis.call('XLEN', KEYS[2])
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[2])) do
+    for i = 1, #group, 2 do
+      local key, value = group[i], group[i + 1]
+      if key == 'pending' then pending = pending + value
+      elseif key == 'consumers' then consumers = consumers + value
+      elseif key == 'lag' and value and value > lag then lag = value end
+    end
+  end
+end
+return {view[1], view[2], length, pending, consumers, lag}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A fixtures queue as its customer sees it: entries, delivered but unacknowledged, readers, backlog."""
+
+    name: str
+    length: int
+    pending: int
+    consumers: int
+    lag: int
+
+
 @dataclass(frozen=True, slots=True)
 class ViewState:
     credential_version: str | None
     status: PackageStatus | None
+    queue: QueueState
 
 
 class PackageView:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._remember = redis.register_script(_REMEMBER)
+        self._read = redis.register_script(_READ)
 
     async def read(self, package_id: int) -> ViewState:
-        cv, status = await self._redis.hmget(package_view(package_id), ["cv", "status"])
+        queue = fixtures_queue(package_id)
+        cv, status, *figures = await self._read(keys=[package_view(package_id), queue])
         text = _text(status)
-        return ViewState(_text(cv), PackageStatus(text) if text else None)
+        return ViewState(
+            _text(cv), PackageStatus(text) if text else None, QueueState(queue, *map(int, figures))
+        )
 
     async def remember(
         self,

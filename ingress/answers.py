@@ -3,6 +3,7 @@
 from typing import Any
 
 from domain.commands import Outcome, PackageStatus
+from domain.package_view import ViewState
 from ingress.gateway import Pending
 from ingress.replies import Reply
 from ingress.validation import Credentials
@@ -26,8 +27,18 @@ def _who(credentials: Credentials) -> dict[str, Any]:
     return {"packageId": credentials.package_id, "username": credentials.username}
 
 
-def status(credentials: Credentials, status: PackageStatus) -> dict[str, Any]:
-    return {"success": True, **_who(credentials), "status": status.value}
+def status(credentials: Credentials, state: ViewState) -> dict[str, Any]:
+    """SPEC's status body, plus (an additive field) the fixtures queue as the customer should watch it."""
+    queue = state.queue
+    figures = {
+        "name": queue.name,
+        "length": queue.length,
+        "pending": queue.pending,
+        "consumers": queue.consumers,
+        "lag": queue.lag,
+    }
+    status = state.status or PackageStatus.INACTIVE
+    return {"success": True, **_who(credentials), "status": status.value, "queue": figures}
 
 
 def snapshot(credentials: Credentials, request_id: str) -> dict[str, Any]:

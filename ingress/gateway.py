@@ -6,6 +6,7 @@ failure, goes to storage and Argon2.
 """
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -14,11 +15,10 @@ from domain.commands import (
     ActivatePackage,
     ChangeActivation,
     DeactivatePackage,
-    PackageStatus,
     TriggerSnapshot,
 )
 from domain.errors import InvalidCredentials, PackageInactive
-from domain.package_view import PackageView
+from domain.package_view import PackageView, ViewState
 from domain.settings import Settings
 from ingress.auth import Authenticator
 from ingress.metrics import COMMANDS_ENQUEUED, COMMANDS_PENDING
@@ -51,13 +51,16 @@ class Gateway:
     replies: ReplyListener
     settings: Settings
 
-    async def status(self, caller: Caller) -> PackageStatus:
+    async def status(self, caller: Caller) -> ViewState:
+        """The package's status and its queue's figures, as of the last change a worker committed."""
         remembered = self.auth.remembered(caller.credentials)
         if remembered is not None:
             state = await self.view.read(caller.credentials.package_id)
             if state.credential_version == remembered and state.status is not None:
-                return state.status
-        return (await self.auth.login(caller.credentials, caller.client)).status
+                return state
+        logged_in = await self.auth.login(caller.credentials, caller.client)
+        state = await self.view.read(caller.credentials.package_id)
+        return dataclasses.replace(state, status=state.status or logged_in.status)
 
     async def activate(self, caller: Caller) -> Reply | Pending:
         return await self._change(ActivatePackage, caller)

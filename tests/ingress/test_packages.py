@@ -25,12 +25,25 @@ async def test_status_of_a_new_package_is_inactive(
 ) -> None:
     response = await post(client, STATUS, package)
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert {k: body[k] for k in ("success", "packageId", "username", "status")} == {
         "success": True,
         "packageId": PACKAGE_ID,
         "username": USERNAME,
         "status": "inactive",
     }
+
+
+async def test_status_shows_the_fixtures_queue_as_the_customer_sees_it(
+    client: httpx.AsyncClient, package: dict[str, Any], redis: Redis
+) -> None:
+    queue = f"livescore:fixtures:{PACKAGE_ID}"
+    for _ in range(3):
+        await redis.xadd(queue, {"message": b"{}"})
+    await redis.xgroup_create(queue, "customer", id="0")
+    await redis.xreadgroup("customer", "reader-1", {queue: ">"}, count=1)
+    body = (await post(client, STATUS, package)).json()
+    assert body["queue"] == {"name": queue, "length": 3, "pending": 1, "consumers": 1, "lag": 2}
 
 
 async def test_activate_then_activate_again_says_already_active(
