@@ -1,6 +1,6 @@
-"""The success bodies of SPEC §2.2, word for word."""
+"""The answers of SPEC §2.2–2.3, word for word, as typed bodies (they also document the OpenAPI schema)."""
 
-from typing import Any
+import msgspec
 
 from domain.commands import Outcome, PackageStatus
 from domain.package_view import ViewState
@@ -23,39 +23,75 @@ _PENDING = {
 SNAPSHOT_SENT = "Livescore snapshot request sent successfully"
 
 
-def _who(credentials: Credentials) -> dict[str, Any]:
-    return {"packageId": credentials.package_id, "username": credentials.username}
+class QueueFigures(msgspec.Struct, frozen=True):
+    """The package's fixtures queue: entries, delivered but unacknowledged, readers, not yet delivered."""
+
+    name: str
+    length: int
+    pending: int
+    consumers: int
+    lag: int
 
 
-def status(credentials: Credentials, state: ViewState) -> dict[str, Any]:
-    """SPEC's status body, plus (an additive field) the fixtures queue as the customer should watch it."""
-    queue = state.queue
-    figures = {
-        "name": queue.name,
-        "length": queue.length,
-        "pending": queue.pending,
-        "consumers": queue.consumers,
-        "lag": queue.lag,
-    }
-    status = state.status or PackageStatus.INACTIVE
-    return {"success": True, **_who(credentials), "status": status.value, "queue": figures}
+class StatusAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    success: bool
+    package_id: int
+    username: str
+    status: str
+    # Additive to the upstream contract: what a customer watches to keep the queue from overflowing.
+    queue: QueueFigures
 
 
-def snapshot(credentials: Credentials, request_id: str) -> dict[str, Any]:
-    return {"success": True, "message": SNAPSHOT_SENT, **_who(credentials), "requestId": request_id}
+class ChangeAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    success: bool
+    message: str
+    package_id: int
+    username: str
+
+
+class PendingAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    success: bool
+    message: str
+    package_id: int
+    username: str
+    command_id: str
+
+
+class SnapshotAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    success: bool
+    message: str
+    package_id: int
+    username: str
+    request_id: str
+
+
+class ErrorAnswer(msgspec.Struct, frozen=True):
+    error: str
+
+
+class FailureAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    success: bool
+    message: str
+    package_id: int | None
+
+
+def status(credentials: Credentials, state: ViewState) -> StatusAnswer:
+    q = state.queue
+    figures = QueueFigures(q.name, q.length, q.pending, q.consumers, q.lag)
+    current = state.status or PackageStatus.INACTIVE
+    return StatusAnswer(True, credentials.package_id, credentials.username, current.value, figures)
+
+
+def snapshot(credentials: Credentials, request_id: str) -> SnapshotAnswer:
+    return SnapshotAnswer(True, SNAPSHOT_SENT, credentials.package_id, credentials.username, request_id)
 
 
 def change(
     credentials: Credentials, target: PackageStatus, result: Reply | Pending
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, ChangeAnswer | PendingAnswer]:
     """The HTTP status and body of an activate or deactivate request."""
+    who = (credentials.package_id, credentials.username)
     if isinstance(result, Pending):
-        body = {
-            "success": True,
-            "message": _PENDING[target],
-            **_who(credentials),
-            "commandId": result.command_id,
-        }
-        return 202, body
+        return 202, PendingAnswer(True, _PENDING[target], *who, result.command_id)
     message = _ALREADY[target] if result.outcome is Outcome.ALREADY else _CHANGED[target]
-    return 200, {"success": True, "message": message, **_who(credentials)}
+    return 200, ChangeAnswer(True, message, *who)

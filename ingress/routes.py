@@ -10,7 +10,9 @@ from litestar import Request, Response, Router, post
 
 from domain.commands import PackageStatus
 from ingress import answers
+from ingress.answers import ChangeAnswer, SnapshotAnswer, StatusAnswer
 from ingress.gateway import Caller, Gateway
+from ingress.openapi import SNAPSHOT_RESPONSES, STATUS_RESPONSES, CredentialsOperation, change_responses
 from ingress.validation import parse_credentials
 
 
@@ -24,28 +26,40 @@ async def caller_of(request: Request[Any, Any, Any]) -> tuple[Caller, Gateway]:
     return Caller(credentials, client), gateway
 
 
-@post("/snapshots/trigger", status_code=200)
-async def trigger_snapshot(request: Request[Any, Any, Any]) -> dict[str, Any]:
+@post(
+    "/snapshots/trigger", status_code=200, operation_class=CredentialsOperation, responses=SNAPSHOT_RESPONSES
+)
+async def trigger_snapshot(request: Request[Any, Any, Any]) -> SnapshotAnswer:
     caller, gateway = await caller_of(request)
     return answers.snapshot(caller.credentials, await gateway.trigger_snapshot(caller))
 
 
-@post("/package/activate")
-async def activate_package(request: Request[Any, Any, Any]) -> Response[Any]:
+@post(
+    "/package/activate",
+    status_code=200,
+    operation_class=CredentialsOperation,
+    responses=change_responses("activation"),
+)
+async def activate_package(request: Request[Any, Any, Any]) -> Response[ChangeAnswer]:
     caller, gateway = await caller_of(request)
     code, body = answers.change(caller.credentials, PackageStatus.ACTIVE, await gateway.activate(caller))
-    return Response(body, status_code=code)
+    return Response(body, status_code=code)  # type: ignore[arg-type]
 
 
-@post("/package/deactivate")
-async def deactivate_package(request: Request[Any, Any, Any]) -> Response[Any]:
+@post(
+    "/package/deactivate",
+    status_code=200,
+    operation_class=CredentialsOperation,
+    responses=change_responses("deactivation"),
+)
+async def deactivate_package(request: Request[Any, Any, Any]) -> Response[ChangeAnswer]:
     caller, gateway = await caller_of(request)
     code, body = answers.change(caller.credentials, PackageStatus.INACTIVE, await gateway.deactivate(caller))
-    return Response(body, status_code=code)
+    return Response(body, status_code=code)  # type: ignore[arg-type]
 
 
-@post("/package/status", status_code=200)
-async def package_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
+@post("/package/status", status_code=200, operation_class=CredentialsOperation, responses=STATUS_RESPONSES)
+async def package_status(request: Request[Any, Any, Any]) -> StatusAnswer:
     caller, gateway = await caller_of(request)
     return answers.status(caller.credentials, await gateway.status(caller))
 
