@@ -1,0 +1,121 @@
+"""The AsyncAPI document of the service's streams, generated from the domain's own types.
+
+`python -m worker.asyncapi` writes docs/asyncapi.json; `--check` fails when that file is not current (CI).
+FastStream's generator is not used: the workers read raw stream fields, which it cannot describe, and it
+names host-specific consumers.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from domain.commands import CommandType
+from domain.fixtures import Fixture
+from domain.messages import Header, SnapshotComplete
+from domain.streams import (
+    COMMANDS_STREAM,
+    DEAD_LETTERS_STREAM,
+    FIXTURE_UPDATES_STREAM,
+    WORKERS_GROUP,
+    fixtures_queue,
+)
+
+DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
+
+
+class CommandEntry(msgspec.Struct, rename="camel"):
+    """The fields of an entry of the commands stream (all values are strings). Never a password."""
+
+    command_id: str
+    type: CommandType
+    package_id: str
+    requested_at: str
+    # Snapshot only: echoed in every message of the snapshot.
+    request_id: str | None = None
+    # Activation only: the Pub/Sub channel of the ingress process waiting for the outcome.
+    reply_to: str | None = None
+    # Set when the service itself deactivates a package, e.g. "queue-limit".
+    reason: str | None = None
+
+
+class FixtureMessage(msgspec.Struct):
+    header: Header
+    body: Fixture
+
+
+class CompletionMessage(msgspec.Struct):
+    header: Header
+    body: SnapshotComplete
+
+
+class QueueEntry(msgspec.Struct):
+    """An entry of a fixtures queue or of the fixture-updates stream: one field holding UTF-8 JSON."""
+
+    message: str
+
+
+def document() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(
+        [CommandEntry, FixtureMessage, CompletionMessage, QueueEntry],
+        ref_template="#/components/schemas/{name}",
+    )
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Livescore Customers API streams",
+            "version": "1.0.0",
+            "description": "Redis streams of livescore-engage; see SPEC §3–4 and the README.",
+        },
+        "channels": _channels(),
+        "components": {"schemas": components},
+    }
+
+
+def _channels() -> dict[str, Any]:
+    def channel(address: str, description: str, *schemas: str) -> dict[str, Any]:
+        messages = {s: {"payload": {"$ref": f"#/components/schemas/{s}"}} for s in schemas}
+        return {"address": address, "description": description, "messages": messages}
+
+    return {
+        "commands": channel(
+            COMMANDS_STREAM,
+            f"Every change, appended by the ingress, read by the group `{WORKERS_GROUP}`.",
+            "CommandEntry",
+        ),
+        "deadLetters": channel(
+            DEAD_LETTERS_STREAM,
+            "Commands that failed too often: their fields, originalId, error, deliveries, deadLetteredAt.",
+            "CommandEntry",
+        ),
+        "fixturesQueue": channel(
+            fixtures_queue(0).replace("0", "{packageId}"),
+            "A package's fixtures queue; the field `message` holds a FixtureMessage or a CompletionMessage.",
+            "QueueEntry",
+            "FixtureMessage",
+            "CompletionMessage",
+        ),
+        "fixtureUpdates": channel(
+            FIXTURE_UPDATES_STREAM,
+            "Fixture changes from the feed; the field `message` holds a FixtureMessage.",
+            "QueueEntry",
+            "FixtureMessage",
+        ),
+    }
+
+
+def main() -> int:
+    text = json.dumps(document(), indent=2, sort_keys=True) + "\n"
+    if "--check" in sys.argv:
+        if not DOCUMENT.exists() or DOCUMENT.read_text() != text:
+            print(f"{DOCUMENT} is not current: run `python -m worker.asyncapi`", file=sys.stderr)
+            return 1
+        return 0
+    DOCUMENT.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
