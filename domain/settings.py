@@ -30,6 +30,10 @@ class Settings:
     # Unconsumed messages in a fixtures queue above which the package is deactivated (SPEC §4).
     queue_limit: int = 50000
     worker_port: int | None = None
+    # Behind a proxy: the header it sets to the client's address (e.g. X-Forwarded-For, of which the last
+    # address is the one the proxy saw). Unset: the connection's address. Only set it when every request
+    # comes through that proxy, or clients could choose their own address for the brute-force limit.
+    client_ip_header: str = ""
     log_format: str = "text"
     # Commands one worker reads per XREADGROUP and applies in one transaction.
     worker_batch: int = 100

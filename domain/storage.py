@@ -1,11 +1,16 @@
 """Opening the SQL storage named by DATABASE_URL: SQLite through aiosqlite, PostgreSQL through asyncpg."""
 
+import logging
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+# aiosqlite logs every statement with its parameters at DEBUG — password hashes included — so it never
+# logs below INFO, whatever level the process runs at.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 # Writers wait this long for SQLite's single write lock instead of failing at once, so several worker
 # processes and the CLI can share one database file.

