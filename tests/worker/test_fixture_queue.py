@@ -1,6 +1,5 @@
 """What reaches a package's queue besides snapshots: updates, and nothing once inactive or full."""
 
-import asyncio
 import dataclasses
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from domain.settings import Settings
 from domain.streams import FIXTURE_UPDATES_STREAM, fixtures_queue
 from tests.conftest import hold
 from tests.fixture_factory import FOOTBALL, PREMIER_LEAGUE, TENNIS, fixture
+from tests.polling import eventually
 from tests.worker.test_snapshots import BODY, TRIGGER, add_package, queue_messages, store
 from worker.app import create_app as create_worker
 
@@ -33,14 +33,6 @@ async def publish_update(redis: Redis, update: Any) -> None:
     await redis.xadd(
         FIXTURE_UPDATES_STREAM, {"message": envelope(MessageType.FIXTURE, encode_fixture(update))}
     )
-
-
-async def eventually(check: Any, timeout_s: float = 10) -> None:
-    for _ in range(int(timeout_s / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 async def stored_status(engine: AsyncEngine, fixture_id: int) -> int:

@@ -1,6 +1,5 @@
 """Commands that were delivered and not acknowledged: claimed, retried, or dead-lettered."""
 
-import asyncio
 import dataclasses
 from typing import Any
 
@@ -16,6 +15,7 @@ from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
 from tests.conftest import PACKAGE_ID, hold
 from tests.fixture_factory import fixture
+from tests.polling import eventually
 from tests.worker.test_commands import append, pending, read, stored
 from tests.worker.test_snapshots import add_package, queue_messages, store
 from worker.app import create_app as create_worker
@@ -27,14 +27,6 @@ from worker.snapshots import SnapshotRunner
 def quick(settings: Settings) -> Settings:
     """Claims after 150 ms instead of 30 s, dead letters after 3 deliveries."""
     return dataclasses.replace(settings, claim_idle_ms=150, max_deliveries=3)
-
-
-async def eventually(check: Any, timeout_s: float = 15) -> None:
-    for _ in range(int(timeout_s / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 @pytest.mark.usefixtures("package")
