@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.commands import ChangeActivation, Outcome, PackageStatus, StreamId
 from domain.models import Package, utcnow
+from domain.storage import WRITE_INTENT
 
 _packages = Package.__table__  # type: ignore[attr-defined]
 # Attempts at a batch that keeps meeting concurrent writers before the error is left to the caller.
@@ -80,8 +81,10 @@ async def apply_activations(
     """Apply commands given in stream order; one Applied per command, in the same order."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            async with engine.begin() as conn:
-                return await _apply(conn, commands)
+            async with engine.connect() as conn:
+                await conn.execution_options(**{WRITE_INTENT: True})
+                async with conn.begin():
+                    return await _apply(conn, commands)
         except (ConcurrentChange, OperationalError):
             if attempt == ATTEMPTS:
                 raise
