@@ -8,12 +8,14 @@ from typing import Any
 
 from litestar import Litestar, get, post
 from litestar.di import NamedDependency, Provide
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 # The stream the XADD baseline appends to; its own name so it never touches the service's streams.
 BASELINE_STREAM = "bench:baseline"
 # Trimmed like the commands stream is, so a long run cannot grow Redis memory without bound.
 BASELINE_MAXLEN = 100_000
+# redis-py's default pool size, so the baseline holds as many Redis connections as the ingress may.
+REDIS_CONNECTIONS = 100
 BARE_PATH = "/bare"
 XADD_PATH = "/bare-xadd"
 
@@ -41,7 +43,10 @@ def create_bare_app() -> Litestar:
 
 def create_xadd_app(redis_url: str) -> Litestar:
     """The bare route plus one awaited XADD through redis.asyncio, the floor of any enqueueing endpoint."""
-    client: Redis = Redis.from_url(redis_url)
+    # redis-py's asyncio pool refuses the 101st concurrent command (MaxConnectionsError) instead of
+    # waiting for a connection; a blocking pool of that size waits, as a correct endpoint must.
+    pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_CONNECTIONS)
+    client: Redis = Redis(connection_pool=pool)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -49,6 +54,7 @@ def create_xadd_app(redis_url: str) -> Litestar:
             yield
         finally:
             await client.aclose()
+            await pool.aclose()  # given to the client, so not closed by it
 
     def provide_redis() -> Redis:
         return client

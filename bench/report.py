@@ -1,24 +1,36 @@
 """The figures of a run as a Markdown section (stdout and docs/BENCHMARKS.md) and as raw JSON."""
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import tables
 from bench.machine import REPO_ROOT
 from bench.runner import Run
-from bench.scenarios import RATIOS, SCENARIOS, Measurement
+from bench.scenarios import RATIOS
+from bench.targets import checks
 
 DOC = REPO_ROOT / "docs" / "BENCHMARKS.md"
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 # The generated part of BENCHMARKS.md lies between these; prose around them is kept.
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
-# Process roles in the CPU columns, in this order.
-ROLES = ("server", "worker", "redis", "generator")
 
 
-def markdown(run: Run) -> str:
-    return "\n".join([*_header(run), "", *_figures(run), "", *_ratios(run)]) + "\n"
+def markdown(run: Run, images: Mapping[str, str] | None = None) -> str:
+    """The section; `images` maps a part (`throughput`, `latency`, `fanout`, `drain`) to a plot's path
+    relative to the document."""
+    images = images or {}
+    lines = [*_header(run), "", "### Targets", "", *tables.targets(run)]
+    if run.measurements:
+        lines += ["", "### HTTP throughput", "", *_images(images, "throughput", "latency")]
+        lines += [*tables.throughput(run), "", *tables.ratios(run)]
+    if run.fanouts:
+        lines += ["", "### Snapshot fan-out", "", *_images(images, "fanout"), *tables.fanout(run)]
+    if run.drains:
+        lines += ["", "### Worker drain", "", *_images(images, "drain"), *tables.drain(run)]
+    return "\n".join(lines) + "\n"
 
 
 def write_json(run: Run) -> Path:
@@ -28,11 +40,17 @@ def write_json(run: Run) -> Path:
     document = {
         "machine": run.machine,
         "options": asdict(run.options),
+        "seconds": run.seconds,
         "measurements": [m.as_dict() for m in run.measurements],
         "ratios": {
-            _ratio_key(r.numerator, r.denominator): _ratio_values(run, r.numerator, r.denominator)
+            f"{r.numerator}/{r.denominator}": tables.ratio_values(run, r.numerator, r.denominator)
             for r in RATIOS
         },
+        "fanouts": [{**asdict(f), "rate": f.snapshot.rate, "raw_rate": f.raw.rate} for f in run.fanouts],
+        "drains": [{**asdict(d), "rate": d.rate} for d in run.drains],
+        "checks": [c.as_dict() for c in checks(run)],
+        "notes": run.notes,
+        "failures": run.failures,
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
@@ -52,77 +70,22 @@ def update_doc(section: str, path: Path = DOC) -> None:
 
 def _header(run: Run) -> list[str]:
     m, o = run.machine, run.options
-    return [
+    lines = [
         f"## Latest run: {m['date']}",
         "",
         f"- Machine: {m['cores']} cores, {m['cpu_model']}, Linux {m['kernel']}; Python {m['python']}; "
         f"commit {m['commit']}",
-        f"- Command: `{o.command}`; {o.duration_s:g} s per figure, after a {o.warmup_s:g} s warm-up "
-        "per scenario",
+        f"- Command: `{o.command}`, which took {run.seconds:.0f} s: {o.duration_s:g} s per HTTP figure "
+        f"after a {o.warmup_s:g} s warm-up per scenario; fan-out of "
+        f"{' and '.join(f'{s:,}' for s in o.fanout_sizes)} fixtures; drain of {o.drain_commands:,} commands "
+        f"by {', '.join(map(str, o.drain_workers))} workers",
         f"- Load generator: {m['generator_version']}",
     ]
-
-
-def _figures(run: Run) -> list[str]:
-    lines = [
-        "| scenario | clients | req/s | p50 ms | p99 ms | errors | CPU server | worker | redis | generator |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    titles = {s.key: s.title for s in SCENARIOS}
-    for m in run.measurements:
-        load = m.load
-        lines.append(
-            f"| {titles[m.scenario]} | {load.concurrency} | {load.rps:,.0f} | {load.p50_ms:.2f} | "
-            f"{load.p99_ms:.2f} | {load.errors} | {_cpu_cells(m)} |"
-        )
-    lines += ["", "CPU: share of one core each process used during the measurement (200 % = both cores)."]
+    lines += [f"- Note: {note}" for note in run.notes]
+    lines += [f"- **Failed**: {failure}" for failure in run.failures]
     return lines
 
 
-def _cpu_cells(m: Measurement) -> str:
-    return " | ".join(f"{m.cpu[role] * 100:.0f} %" if role in m.cpu else "–" for role in ROLES)
-
-
-def _ratios(run: Run) -> list[str]:
-    concurrencies = sorted({m.load.concurrency for m in run.measurements})
-    lines = [
-        "req/s of one scenario over another's at the same number of clients:",
-        "",
-        "| ratio | " + " | ".join(_clients(c) for c in concurrencies) + " | aim |",
-        "| --- | " + " | ".join("---:" for _ in concurrencies) + " | --- |",
-    ]
-    titles = {s.key: s.title for s in SCENARIOS}
-    for ratio in RATIOS:
-        values = _ratio_values(run, ratio.numerator, ratio.denominator)
-        cells = [f"{values[c]:.2f}" if c in values else "–" for c in concurrencies]
-        aim = _aim(values, ratio.target)
-        lines.append(
-            f"| {titles[ratio.numerator]} / {titles[ratio.denominator]} | {' | '.join(cells)} | {aim} |"
-        )
-    return lines
-
-
-def _clients(count: int) -> str:
-    return f"{count} client" + ("s" if count > 1 else "")
-
-
-def _ratio_values(run: Run, numerator: str, denominator: str) -> dict[int, float]:
-    values: dict[int, float] = {}
-    for m in run.measurements:
-        if m.scenario != numerator:
-            continue
-        base = run.rps(denominator, m.load.concurrency)
-        if base:
-            values[m.load.concurrency] = m.load.rps / base
-    return values
-
-
-def _aim(values: dict[int, float], target: float | None) -> str:
-    if target is None:
-        return "–"
-    met = all(v >= target for v in values.values())
-    return f"≥ {target:.2f}: {'met' if met else 'not met'}"
-
-
-def _ratio_key(numerator: str, denominator: str) -> str:
-    return f"{numerator}/{denominator}"
+def _images(images: Mapping[str, str], *parts: str) -> list[str]:
+    found = [f"![{part}]({images[part]})" for part in parts if part in images]
+    return [" ".join(found), ""] if found else []

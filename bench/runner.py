@@ -1,13 +1,26 @@
-"""One benchmark run: start the stores, then each server in turn, alone, under every scenario it serves."""
+"""One benchmark run: start the stores, then each part in turn — HTTP throughput (each server alone,
+under every scenario it serves), snapshot fan-out, worker drain — each beside its baseline."""
 
+import shutil
 import sys
-from dataclasses import dataclass
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bench import machine
+from bench.drain import COMMANDS, WORKER_COUNTS, Drain, run_drain
+from bench.fanout import SIZES, FanOut, run_fanout
 from bench.loadgen import choose_generator
 from bench.scenarios import SCENARIOS, Measurement, Scenario, measure
-from bench.services import backing, serving
+from bench.services import Backing, backing, serving
+
+PARTS = ("throughput", "fanout", "drain")
+# Where the logs of a run with a failed part are kept (bench/results/ is not committed).
+LOGS_DIR = machine.REPO_ROOT / "bench" / "results" / "logs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,13 +30,24 @@ class Options:
     generator: str
     quick: bool
     command: str
+    parts: tuple[str, ...] = PARTS
+    fanout_sizes: tuple[int, ...] = SIZES
+    drain_commands: int = COMMANDS
+    drain_workers: tuple[int, ...] = WORKER_COUNTS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Run:
     machine: dict[str, Any]
     options: Options
-    measurements: list[Measurement]
+    measurements: list[Measurement] = field(default_factory=list)
+    fanouts: list[FanOut] = field(default_factory=list)
+    drains: list[Drain] = field(default_factory=list)
+    # What was skipped and why (e.g. no PostgreSQL); the run is still whole without it.
+    notes: list[str] = field(default_factory=list)
+    # Parts that failed: their figures are missing and the document is not updated.
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     def rps(self, scenario: str, concurrency: int) -> float | None:
         for m in self.measurements:
@@ -32,19 +56,73 @@ class Run:
         return None
 
 
+Part = Callable[[Run, Backing, str], None]
+
+
 def run(options: Options) -> Run:
     generator = choose_generator(options.generator)
-    measurements: list[Measurement] = []
+    result = Run(machine.describe(generator), options)
+    started = time.perf_counter()
     with backing() as stores:
-        body = stores.credentials_body()
-        for server, scenarios in _by_server(SCENARIOS):
-            with serving(server, stores) as served:
-                for scenario in scenarios:
-                    _say(f"{scenario.title}: {', '.join(map(str, scenario.concurrencies))} clients")
-                    found = measure(scenario, served, body, generator, options.duration_s, options.warmup_s)
-                    _say("\n".join(map(_progress, found)))
-                    measurements += found
-    return Run(machine.describe(generator), options, measurements)
+        for name in options.parts:
+            part_started = time.perf_counter()
+            try:
+                _PARTS[name](result, stores, generator)
+                _say(f"{name}: {time.perf_counter() - part_started:.0f} s")
+            except Exception as exc:  # one broken part must not cost the figures of the others
+                _say(traceback.format_exc())
+                result.failures.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else repr(exc)}")
+                _say(f"process logs kept in {_keep_logs(stores)}")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _throughput(result: Run, stores: Backing, generator: str) -> None:
+    options = result.options
+    for server, scenarios in _by_server(SCENARIOS):
+        with serving(server, stores) as served:
+            for scenario in scenarios:
+                _say(f"{scenario.title}: {', '.join(map(str, scenario.concurrencies))} clients")
+                body = stores.credentials_body(scenario.package_id)
+                found = measure(scenario, served, body, generator, options.duration_s, options.warmup_s)
+                _say("\n".join(map(_progress, found)))
+                result.measurements += found
+
+
+def _fanout(result: Run, stores: Backing, _generator: str) -> None:
+    sizes = result.options.fanout_sizes
+    _say(f"snapshot fan-out: {', '.join(f'{s:,}' for s in sizes)} fixtures, a fresh worker each")
+    for fanout in run_fanout(stores, sizes):
+        result.fanouts.append(fanout)
+        _say(
+            f"  {fanout.fixtures:>7,} fixtures {fanout.snapshot.rate:>9,.0f}/s, raw XADD pipelined "
+            f"{fanout.raw.rate:>9,.0f}/s, scripted {fanout.scripted.rate:>9,.0f}/s  "
+            f"first message {fanout.first_message_ms} ms  RSS +{fanout.rss_growth_mib:.1f} MiB"
+        )
+
+
+def _drain(result: Run, stores: Backing, _generator: str) -> None:
+    options = result.options
+    _say(f"worker drain: {options.drain_commands:,} commands, {options.drain_workers} workers")
+    drains, notes = run_drain(stores, options.drain_commands, options.drain_workers)
+    result.drains += drains
+    result.notes += notes
+    for d in drains:
+        workers = f"{d.workers} worker" + ("s" if d.workers > 1 else " ")
+        _say(f"  {d.database:<10} {workers} {d.rate:>9,.0f} commands/s  ({d.seconds:.2f} s)")
+    _say("\n".join(f"  {note}" for note in notes))
+
+
+_PARTS: dict[str, Part] = {"throughput": _throughput, "fanout": _fanout, "drain": _drain}
+
+
+def _keep_logs(stores: Backing) -> Path:
+    """The run's process logs, copied out of its temporary directory before that is removed."""
+    kept = LOGS_DIR / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    kept.mkdir(parents=True, exist_ok=True)
+    for log in stores.workdir.glob("*.log"):
+        shutil.copy(log, kept / log.name)
+    return kept
 
 
 def _by_server(scenarios: tuple[Scenario, ...]) -> list[tuple[str, list[Scenario]]]:
@@ -62,4 +140,5 @@ def _progress(m: Measurement) -> str:
 
 
 def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    if text:
+        print(text, file=sys.stderr, flush=True)

@@ -7,10 +7,11 @@ from typing import Any
 from bench import cpu
 from bench.baseline import BARE_PATH, XADD_PATH
 from bench.loadgen import LoadResult, Target, run_load
-from bench.services import Serving, post
+from bench.services import PACKAGE_ID, TRIGGER_PACKAGE_ID, Serving, post
 
-# Concurrent clients per throughput scenario; 128 is planned once the fan-out scenarios land.
-CONCURRENCIES = (1, 8, 32)
+# Concurrent clients per throughput scenario: one alone (latency), a few, many, and more clients than a
+# uvicorn process has any hope of serving at once (queueing).
+CONCURRENCIES = (1, 8, 32, 128)
 # The issue asks for the activation round trip at these two only.
 ROUND_TRIP_CONCURRENCIES = (1, 32)
 # How long a probe may keep getting 202 (no worker answered yet) before the worker counts as missing.
@@ -22,10 +23,11 @@ API = "/api/livescore"
 class Scenario:
     key: str
     title: str
-    # `bare` or `xadd` (a baseline app), or `ingress` (the service, with one worker).
+    # `bare` or `xadd` (a baseline app), `ingress` (the service, with one worker) or `ingress_alone`.
     server: str
     paths: tuple[str, ...]
     concurrencies: tuple[int, ...]
+    package_id: int = PACKAGE_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,16 @@ SCENARIOS = (
         (f"{API}/package/activate", f"{API}/package/deactivate"),
         ROUND_TRIP_CONCURRENCIES,
     ),
+    # No worker runs: the first trigger's snapshot stays queued, so every later trigger coalesces onto it
+    # and is answered at once — the ingress's own cost, with no fan-out taking the other core.
+    Scenario(
+        "trigger",
+        "snapshot trigger",
+        "ingress_alone",
+        (f"{API}/snapshots/trigger",),
+        CONCURRENCIES,
+        TRIGGER_PACKAGE_ID,
+    ),
 )
 
 RATIOS = (
@@ -68,6 +80,7 @@ RATIOS = (
     Ratio("bare_xadd", "bare"),
     Ratio("status", "bare_xadd"),
     Ratio("activation", "bare_xadd"),
+    Ratio("trigger", "bare_xadd", target=0.7),
 )
 
 
@@ -89,6 +102,7 @@ def probe(scenario: Scenario, serving: Serving, body: bytes) -> None:
 def measure(
     scenario: Scenario, serving: Serving, body: bytes, generator: str, duration_s: float, warmup_s: float
 ) -> list[Measurement]:
+    """Every concurrency of one scenario, after a probe and one warm-up at the highest."""
     target = Target(serving.port, scenario.paths, body)
     probe(scenario, serving, body)
     run_load(generator, target, max(scenario.concurrencies), warmup_s)

@@ -25,6 +25,8 @@ from bench.machine import REPO_ROOT
 # empties it again afterwards, so nobody else's keys are ever touched.
 DEFAULT_REDIS_DB = 13
 PACKAGE_ID, USERNAME = 1001, "bench@example.com"
+# Active from the start, for the snapshot trigger; its own id so the activation scenario never flips it.
+TRIGGER_PACKAGE_ID = 1002
 # Ingress start-up imports Litestar, SQLAlchemy and FastStream; allow a loaded machine plenty of time.
 STARTUP_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10
@@ -42,10 +44,18 @@ class Backing:
     # Only for an embedded server: an external Redis may live on another machine.
     redis_pid: int | None
 
-    def credentials_body(self) -> bytes:
+    def credentials_body(self, package_id: int = PACKAGE_ID) -> bytes:
         return (
-            f'{{"packageId": {PACKAGE_ID}, "username": "{USERNAME}", "password": "{self.password}"}}'
+            f'{{"packageId": {package_id}, "username": "{USERNAME}", "password": "{self.password}"}}'
         ).encode()
+
+    def redis_pids(self) -> dict[str, int]:
+        """The embedded Redis's process id by role, for the CPU figures; none for an external one."""
+        return {"redis": self.redis_pid} if self.redis_pid is not None else {}
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """The environment of a service process on these stores."""
+        return {**os.environ, "REDIS_URL": self.redis_url, "DATABASE_URL": self.database_url, **overrides}
 
 
 @dataclass(slots=True)
@@ -73,21 +83,18 @@ def backing() -> Iterator[Backing]:
 
 @contextmanager
 def serving(kind: str, stores: Backing) -> Iterator[Serving]:
-    """Start `bare`, `xadd` (the baselines) or `ingress` (with one worker); stop them whatever happens."""
+    """Start `bare`, `xadd` (the baselines), `ingress` (with one worker) or `ingress_alone` (no worker);
+    stop them whatever happens."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": stores.redis_url,
-        "DATABASE_URL": stores.database_url,
-        "PORT": str(port),
-        "LIVESCORE_HOST": "127.0.0.1",
+    env = stores.env(PORT=str(port), LIVESCORE_HOST="127.0.0.1")
+    modules = {
+        "bare": [["bench.baseline", "bare"]],
+        "xadd": [["bench.baseline", "xadd"]],
+        "ingress_alone": [["ingress"]],
     }
-    modules = {"bare": [["bench.baseline", "bare"]], "xadd": [["bench.baseline", "xadd"]]}
     commands = modules.get(kind, [["ingress"], ["worker"]])
     with ExitStack() as stack:
-        procs = [
-            stack.enter_context(_process(cmd, env, stores.workdir / f"{cmd[0]}.log")) for cmd in commands
-        ]
+        procs = [stack.enter_context(process(cmd, env, stores.workdir / f"{cmd[0]}.log")) for cmd in commands]
         _wait_healthy(port, procs, stores.workdir)
         serving = Serving(port, {"server": procs[0].pid})
         if len(procs) > 1:
@@ -152,10 +159,10 @@ def _prepare_storage(database_url: str, password: str) -> None:
     from domain import schema
 
     schema.upgrade(database_url)
-    asyncio.run(_add_package(database_url, password))
+    asyncio.run(_add_packages(database_url, password))
 
 
-async def _add_package(database_url: str, password: str) -> None:
+async def _add_packages(database_url: str, password: str) -> None:
     from domain.packages import add_package
     from domain.storage import open_engine
 
@@ -163,14 +170,13 @@ async def _add_package(database_url: str, password: str) -> None:
     try:
         async with engine.begin() as conn:
             await add_package(conn, PACKAGE_ID, USERNAME, password, active=False)
+            await add_package(conn, TRIGGER_PACKAGE_ID, USERNAME, password, active=True)
     finally:
         await engine.dispose()
 
 
 @contextmanager
-def _process(
-    module_args: list[str], env: dict[str, str], log_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
+def process(module_args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", *module_args], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
@@ -195,16 +201,17 @@ def _wait_healthy(port: int, procs: list[subprocess.Popen[bytes]], workdir: Path
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in procs):
-            raise RuntimeError(f"a server exited during start-up\n{_logs(workdir)}")
+            raise RuntimeError(f"a server exited during start-up\n{logs(workdir)}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"no answer on /health within {STARTUP_TIMEOUT_S} s\n{_logs(workdir)}")
+    raise RuntimeError(f"no answer on /health within {STARTUP_TIMEOUT_S} s\n{logs(workdir)}")
 
 
-def _logs(workdir: Path) -> str:
+def logs(workdir: Path) -> str:
+    """The tail of every process log of the run, for an error message."""
     return "\n".join(f"--- {log.name}\n{log.read_text()[-LOG_TAIL_CHARS:]}" for log in workdir.glob("*.log"))
 
 

@@ -1,0 +1,131 @@
+"""The figures of one run as Markdown tables: targets, HTTP throughput and its ratios, fan-out, drain."""
+
+from collections.abc import Mapping
+
+from bench.runner import Run
+from bench.scenarios import RATIOS, SCENARIOS
+from bench.targets import checks, clients
+
+# Process roles in the CPU columns of the throughput table, in this order.
+ROLES = ("server", "worker", "redis", "generator", "machine")
+# The same for the fan-out table: whoever appends the messages, and Redis.
+_PUBLISHING = ("publisher", "redis", "machine")
+_DRAINING = ("workers", "postgres", "redis", "machine")
+CPU_NOTE = (
+    "CPU: share of one core each process used during the measurement. machine: every process on the "
+    "machine together (200 % = two cores busy); what it holds beyond the other columns was used by "
+    "something else."
+)
+
+
+def targets(run: Run) -> list[str]:
+    lines = [
+        "| aim | measured | baseline | ratio | target | met |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for check in checks(run):
+        # Three decimals: a ratio just under its target must not print as the target itself.
+        ratio = f"{check.value:.3f}" if check.baseline else "–"
+        target = f"≥ {check.target:.2f}" if check.at_least else f"≤ {check.target:g} MiB"
+        met = "met" if check.met else "**not met**"
+        lines.append(
+            f"| {check.what} | {check.measured} | {check.baseline or '–'} | {ratio} | {target} | {met} |"
+        )
+    return lines
+
+
+def throughput(run: Run) -> list[str]:
+    lines = [
+        "| scenario | clients | req/s | p50 ms | p99 ms | errors | CPU server | worker | redis | generator "
+        "| machine |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    titles = {s.key: s.title for s in SCENARIOS}
+    for m in run.measurements:
+        load = m.load
+        lines.append(
+            f"| {titles[m.scenario]} | {load.concurrency} | {load.rps:,.0f} | {load.p50_ms:.2f} | "
+            f"{load.p99_ms:.2f} | {load.errors} | {_cpu_cells(m.cpu, ROLES)} |"
+        )
+    return [*lines, "", CPU_NOTE]
+
+
+def ratios(run: Run) -> list[str]:
+    concurrencies = sorted({m.load.concurrency for m in run.measurements})
+    lines = [
+        "req/s of one scenario over another's at the same number of clients:",
+        "",
+        "| ratio | " + " | ".join(clients(c) for c in concurrencies) + " | target |",
+        "| --- | " + " | ".join("---:" for _ in concurrencies) + " | --- |",
+    ]
+    titles = {s.key: s.title for s in SCENARIOS}
+    for ratio in RATIOS:
+        values = ratio_values(run, ratio.numerator, ratio.denominator)
+        cells = [f"{values[c]:.2f}" if c in values else "–" for c in concurrencies]
+        aim = _aim(values, ratio.target)
+        lines.append(
+            f"| {titles[ratio.numerator]} / {titles[ratio.denominator]} | {' | '.join(cells)} | {aim} |"
+        )
+    return lines
+
+
+def fanout(run: Run) -> list[str]:
+    lines = [
+        "| fixtures | first message ms | messages/s | ratio | worker RSS at rest MiB | peak growth MiB "
+        "| CPU publisher | redis | machine |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for f in run.fanouts:
+        lines += [
+            f"| {f.fixtures:,}: snapshot fan-out | {f.first_message_ms} | {f.snapshot.rate:,.0f} | – | "
+            f"{f.rss_before_mib:.1f} | {f.rss_growth_mib:.1f} | {_cpu_cells(f.snapshot.cpu, _PUBLISHING)} |",
+            f"| {f.fixtures:,}: raw XADD, pipelined | – | {f.raw.rate:,.0f} | {f.ratio:.2f} | – | – | "
+            f"{_cpu_cells(f.raw.cpu, _PUBLISHING)} |",
+            f"| {f.fixtures:,}: raw XADD, scripted | – | {f.scripted.rate:,.0f} | {f.scripted_ratio:.2f} | "
+            f"– | – | {_cpu_cells(f.scripted.cpu, _PUBLISHING)} |",
+        ]
+    return [
+        *lines,
+        "",
+        "ratio: the snapshot's rate over the baseline's. CPU publisher: the worker for the snapshot, the "
+        "benchmark process for the baselines.",
+    ]
+
+
+def drain(run: Run) -> list[str]:
+    lines = [
+        "| database | workers | commands | seconds | commands/s | vs 1 worker | storage consistent "
+        "| CPU workers | postgres | redis | machine |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    ones = {d.database: d.rate for d in run.drains if d.workers == 1}
+    for d in run.drains:
+        scaling = f"{d.rate / ones[d.database]:.2f}" if ones.get(d.database) else "–"
+        applied = f"{d.commands:,}" if d.drained else f"{d.applied:,} of {d.commands:,} (timed out)"
+        lines.append(
+            f"| {d.database} | {d.workers} | {applied} | {d.seconds:.2f} | {d.rate:,.0f} | {scaling} | "
+            f"{'yes' if d.consistent else '**no**'} | {_cpu_cells(d.cpu, _DRAINING)} |"
+        )
+    return lines
+
+
+def ratio_values(run: Run, numerator: str, denominator: str) -> dict[int, float]:
+    values: dict[int, float] = {}
+    for m in run.measurements:
+        if m.scenario != numerator:
+            continue
+        base = run.rps(denominator, m.load.concurrency)
+        if base:
+            values[m.load.concurrency] = m.load.rps / base
+    return values
+
+
+def _cpu_cells(cpu: Mapping[str, float], roles: tuple[str, ...]) -> str:
+    return " | ".join(f"{cpu[role] * 100:.0f} %" if role in cpu else "–" for role in roles)
+
+
+def _aim(values: dict[int, float], target: float | None) -> str:
+    if target is None or not values:
+        return "–"
+    met = all(v >= target for v in values.values())
+    return f"≥ {target:.2f}: {'met' if met else '**not met**'}"

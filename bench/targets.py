@@ -1,0 +1,92 @@
+"""The issue's aims, each checked against a run: figure, baseline, ratio, target, met or not."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.drain import SCALING_TARGET, Drain
+from bench.fanout import RATE_TARGET, RSS_GROWTH_LIMIT_MIB
+from bench.runner import Run
+from bench.scenarios import RATIOS, SCENARIOS
+
+
+def clients(count: int) -> str:
+    return f"{count} client" + ("s" if count > 1 else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    what: str
+    # The figure and its baseline as shown ("4,210 req/s"); the baseline is empty for an absolute limit.
+    measured: str
+    baseline: str
+    value: float
+    target: float
+    # A ratio must reach the target; an absolute figure (memory) must stay at or under it.
+    at_least: bool = True
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.target if self.at_least else self.value <= self.target
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "met": self.met}
+
+
+def checks(run: Run) -> list[Check]:
+    return [*_throughput(run), *_fanout(run), *_drain(run)]
+
+
+def _throughput(run: Run) -> list[Check]:
+    titles = {s.key: s.title for s in SCENARIOS}
+    found = []
+    for ratio in RATIOS:
+        if ratio.target is None:
+            continue
+        for m in run.measurements:
+            base = run.rps(ratio.denominator, m.load.concurrency)
+            if m.scenario == ratio.numerator and base:
+                what = (
+                    f"{titles[ratio.numerator]} / {titles[ratio.denominator]}, {clients(m.load.concurrency)}"
+                )
+                found.append(
+                    Check(
+                        what,
+                        f"{m.load.rps:,.0f} req/s",
+                        f"{base:,.0f} req/s",
+                        m.load.rps / base,
+                        ratio.target,
+                    )
+                )
+    return found
+
+
+def _fanout(run: Run) -> list[Check]:
+    found = []
+    for f in run.fanouts:
+        found.append(
+            Check(
+                f"snapshot fan-out / raw pipelined XADD, {f.fixtures:,} fixtures",
+                f"{f.snapshot.rate:,.0f} fixtures/s",
+                f"{f.raw.rate:,.0f} messages/s",
+                f.ratio,
+                RATE_TARGET,
+            )
+        )
+    for f in run.fanouts:
+        growth = f"{f.rss_growth_mib:.1f} MiB"
+        what = f"worker peak RSS growth during the snapshot, {f.fixtures:,} fixtures"
+        found.append(Check(what, growth, "", f.rss_growth_mib, RSS_GROWTH_LIMIT_MIB, at_least=False))
+    return found
+
+
+def _drain(run: Run) -> list[Check]:
+    rates = {d.workers: d for d in run.drains if d.database == "PostgreSQL"}
+    if 1 not in rates or 2 not in rates:
+        return []
+    two, one = rates[2], rates[1]
+    what = "drain, 2 workers / 1 worker, PostgreSQL"
+    return [Check(what, _commands(two), _commands(one), two.rate / one.rate, SCALING_TARGET)]
+
+
+def _commands(drain: Drain) -> str:
+    return f"{drain.rate:,.0f} commands/s"
