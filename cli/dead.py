@@ -8,6 +8,7 @@ import typer
 from redis.asyncio import Redis
 
 from cli.runner import run
+from domain.connections import open_redis
 from domain.dead_letters import DeadLetter, list_dead_letters, retry
 from domain.settings import Settings
 
@@ -30,7 +31,7 @@ def dead_retry(dead_letter_id: Annotated[str, typer.Argument(metavar="ID")]) -> 
 
 
 async def _list(settings: Settings, count: int | None) -> list[DeadLetter]:
-    redis: Redis = Redis.from_url(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_url)
     try:
         return await list_dead_letters(redis, count)
     finally:
@@ -38,7 +39,7 @@ async def _list(settings: Settings, count: int | None) -> list[DeadLetter]:
 
 
 async def _retry(settings: Settings, dead_letter_id: str) -> bytes:
-    redis: Redis = Redis.from_url(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_url)
     try:
         return await retry(redis, dead_letter_id, settings.commands_maxlen)
     finally:

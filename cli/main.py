@@ -13,6 +13,7 @@ from cli.queue import queue_app
 from cli.replay import replay
 from cli.runner import fail, in_transaction, run
 from domain import packages, schema
+from domain.connections import open_redis
 from domain.package_view import PackageView
 from domain.settings import Settings
 
@@ -77,7 +78,7 @@ def package_set_password(
 
 
 async def _set_password(settings: Settings, package_id: int, password: str) -> None:
-    redis: Redis = Redis.from_url(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_url)
     try:
         view = PackageView(redis)
         # Forget first: should anything below fail, logins are re-verified against storage, never the

@@ -8,6 +8,7 @@ import typer
 from redis.asyncio import Redis
 
 from cli.runner import run
+from domain.connections import open_redis
 from domain.messages import MESSAGE_FIELD
 from domain.settings import Settings
 from domain.streams import fixtures_queue
@@ -34,7 +35,7 @@ def read_queue(
 
 
 async def _read(redis_url: str, queue: str, count: int | None, follow: bool) -> None:
-    redis: Redis = Redis.from_url(redis_url)
+    redis: Redis = open_redis(redis_url)
     try:
         last = await _print_existing(redis, queue, count)
         while follow:

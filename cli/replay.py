@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from rich.progress import Progress
 
 from cli.runner import run
+from domain.connections import open_redis
 from domain.replay import Replay, ReplayOptions, ReplayReport
 from domain.settings import Settings
 from domain.storage import open_engine
@@ -32,7 +33,7 @@ def replay(
 
 
 async def _replay(settings: Settings, options: ReplayOptions) -> ReplayReport:
-    redis: Redis = Redis.from_url(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_url)
     engine = open_engine(settings.database_url)
     try:
         total: Any = await redis.xlen(COMMANDS_STREAM)

@@ -7,6 +7,8 @@ worker have changed it in between (possible on SQLite, whose readers do not lock
 the batch is decided again on fresh rows. A redelivered or older command changes nothing.
 """
 
+import asyncio
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +23,8 @@ from domain.storage import WRITE_INTENT
 _packages = Package.__table__  # type: ignore[attr-defined]
 # Attempts at a batch that keeps meeting concurrent writers before the error is left to the caller.
 ATTEMPTS = 5
+# Upper bound of the random pause before the n-th retry, times n.
+RETRY_PAUSE_S = 0.02
 
 _READ = (
     select(
@@ -88,6 +92,8 @@ async def apply_activations(
         except (ConcurrentChange, OperationalError):
             if attempt == ATTEMPTS:
                 raise
+            # Apart, so that workers that collided do not collide again in step.
+            await asyncio.sleep(random.uniform(0, RETRY_PAUSE_S * attempt))
     raise AssertionError("unreachable")
 
 

@@ -8,6 +8,7 @@ from litestar.openapi import OpenAPIConfig
 from redis.asyncio import Redis
 
 from domain.command_log import CommandLog, ensure_consumer_group
+from domain.connections import open_redis
 from domain.logs import configure_logging
 from domain.package_view import PackageView
 from domain.settings import Settings
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 @asynccontextmanager
 async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
-    redis: Redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+    redis: Redis = open_redis(settings.redis_url)
     engine = open_engine(settings.database_url)
     try:
         await ensure_consumer_group(redis)

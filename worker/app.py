@@ -5,7 +5,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.command_log import ensure_consumer_group
+from domain.connections import open_redis
 from domain.fixtures_queue import FixturesQueue
 from domain.logs import configure_logging
 from domain.package_view import PackageView
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     consumer = consumer or consumer_name()
     # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
     broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG, middlewares=[FASTSTREAM_METRICS])
-    redis: Redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+    redis: Redis = open_redis(settings.redis_url)
     engine = open_engine(settings.database_url)
     view = PackageView(redis)
     queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
@@ -74,6 +75,19 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         await ensure_consumer_group(redis)
         await ensure_consumer_group(redis, FIXTURE_UPDATES_STREAM)
 
+    async def finish_own_pending() -> None:
+        """Apply what this worker read but had not applied when told to stop (FastStream may cancel a
+        read in flight), so a deploy leaves nothing waiting the claim idle time."""
+        try:
+            reply: Any = await redis.xreadgroup(
+                WORKERS_GROUP, consumer, {COMMANDS_STREAM: "0"}, settings.worker_batch
+            )
+            entries = [(entry_id, fields) for _, batch in reply for entry_id, fields in batch if fields]
+            if entries:
+                await commands.handle(entries)
+        except Exception:  # stopping anyway: what is left is claimed by another worker
+            log.exception("could not finish this worker's pending commands before stopping")
+
     async def close() -> None:
         await redis.aclose()
         await engine.dispose()
@@ -83,7 +97,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         on_startup=[prepare],
         after_startup=starting,
         on_shutdown=stopping,
-        after_shutdown=[close],
+        after_shutdown=[finish_own_pending, close],
     )
 
 
@@ -131,7 +145,7 @@ async def serve(settings: Settings) -> None:
 
 
 async def _groups_exist(settings: Settings) -> bool:
-    redis: Redis = Redis.from_url(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_url)
     try:
         for stream in (COMMANDS_STREAM, FIXTURE_UPDATES_STREAM):
             groups = await redis.xinfo_groups(stream)

@@ -1,0 +1,59 @@
+"""Fixtures for end-to-end tests: real service processes, a Redis server of their own, storage to check."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.storage import open_engine
+from tests.e2e.processes import PersistentRedis, Processes, connect
+
+
+def _spawner(redis_url: str, database_url: str, log_dir: Path) -> Iterator[Processes]:
+    spawner = Processes(redis_url, database_url, log_dir)
+    try:
+        yield spawner
+    finally:
+        spawner.stop_all()
+        # pytest shows this only when the test failed: what the processes said.
+        print(spawner.logs())
+
+
+@pytest.fixture
+def processes(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[Processes]:
+    """Spawns ingress and worker processes against the test's Redis and database; stops them all after."""
+    yield from _spawner(redis_url, database_url, tmp_path)
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The test's database, to check what the workers committed."""
+    engine = open_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[PersistentRedis]:
+    """A Redis server of the test's own, persisted to disk, that the test may restart."""
+    server = PersistentRedis(tmp_path / "valkey")
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def persistent_processes(
+    persistent_redis: PersistentRedis, database_url: str, tmp_path: Path
+) -> Iterator[Processes]:
+    """Like `processes`, against the test's own persistent Redis."""
+    yield from _spawner(persistent_redis.url, database_url, tmp_path)
+
+
+@pytest.fixture
+async def persistent_client(persistent_redis: PersistentRedis) -> AsyncIterator[Redis]:
+    async with connect(persistent_redis.url) as redis:
+        yield redis
