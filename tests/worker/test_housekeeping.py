@@ -1,0 +1,34 @@
+"""What keeps the streams bounded and the group tidy: trimming, and removing departed consumers."""
+
+import asyncio
+from typing import Any
+
+from redis.asyncio import Redis
+
+from domain.command_log import CommandLog, ensure_consumer_group
+from domain.commands import ActivatePackage
+from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
+from worker.consumers import GroupMonitor
+
+
+async def test_the_commands_stream_is_trimmed_to_about_its_maximum_length(redis: Redis) -> None:
+    log = CommandLog(redis, maxlen=50)
+    for _ in range(2000):
+        await log.append_unchecked(ActivatePackage(package_id=1).to_fields())
+    # Trimming is approximate (whole radix-tree nodes of about 100 entries): bounded, not exact.
+    assert 50 <= await redis.xlen(COMMANDS_STREAM) <= 250
+
+
+async def test_consumers_of_departed_workers_are_removed_once_they_hold_nothing(redis: Redis) -> None:
+    await ensure_consumer_group(redis)
+    await ensure_consumer_group(redis, FIXTURE_UPDATES_STREAM)
+    fields: Any = ActivatePackage(package_id=1).to_fields()
+    await redis.xadd(COMMANDS_STREAM, fields)
+    await redis.xreadgroup(WORKERS_GROUP, "departed-holding", {COMMANDS_STREAM: ">"})
+    await redis.xreadgroup(WORKERS_GROUP, "departed-empty", {COMMANDS_STREAM: ">"})
+    await redis.xreadgroup(WORKERS_GROUP, "me", {COMMANDS_STREAM: ">"})
+    await asyncio.sleep(0.05)
+    removed = await GroupMonitor(redis, "me", idle_ms=10).sweep()
+    consumers: Any = await redis.xinfo_consumers(COMMANDS_STREAM, WORKERS_GROUP)
+    assert removed == ["departed-empty"]
+    assert sorted(c["name"].decode() for c in consumers) == ["departed-holding", "me"]
