@@ -22,7 +22,9 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
 
+import domain.models  # noqa: F401 - registers every table, for emptying them between tests
 from domain import packages, schema
 from domain.settings import Settings
 from domain.storage import open_engine
@@ -96,7 +98,8 @@ async def database_url(database_template: str, tmp_path: Path) -> AsyncIterator[
         yield database_template
         engine = create_async_engine(database_template)
         async with engine.begin() as conn:
-            await conn.execute(text("TRUNCATE package_subscriptions, packages CASCADE"))
+            tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
         await engine.dispose()
         return
     path = tmp_path / "livescore.db"
