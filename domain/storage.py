@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -17,25 +17,16 @@ logging.getLogger("aiosqlite").setLevel(logging.INFO)
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-# Execution option of a transaction that reads and then writes: on SQLite it takes the write lock when
-# it begins (BEGIN IMMEDIATE), so concurrent writers queue on the busy timeout instead of failing when
-# the rows they read changed under them.
-WRITE_INTENT = "livescore_write_intent"
-
-
 def open_engine(database_url: str, **options: Any) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(database_url, **options)
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
-        event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
     # pool_pre_ping: a PostgreSQL restart leaves dead connections in the pool; test them before use.
     return create_async_engine(database_url, pool_pre_ping=True, **options)
 
 
 def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    # The driver's own implicit BEGIN is turned off: `_begin_sqlite` emits the right one.
-    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers (the ingress) proceed while a worker writes; NORMAL is durable across process
     # crashes, which is the failure that matters here (an OS crash may lose the last commits only).
@@ -44,7 +35,3 @@ def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _begin_sqlite(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_INTENT) else "BEGIN")
