@@ -112,21 +112,19 @@ class Replay:
         touched = sorted({c.package_id for _, c in activations})
         before = await self._states(touched)
         await apply_activations(self.engine, activations)
-        for package_id in touched:
-            async with self.engine.connect() as conn:
-                state = await package_state(conn, package_id)
-            if state is not None:
-                await view.remember(package_id, *state)
-                if package_id in before:
-                    self._note(package_id, before[package_id], state[0])
+        for package_id, (status, applied) in (await self._states(touched)).items():
+            await view.remember(package_id, status, applied)
+            if package_id in before:
+                self._note(package_id, before[package_id][0], status)
 
-    async def _states(self, package_ids: list[int]) -> dict[int, PackageStatus]:
+    async def _states(self, package_ids: list[int]) -> dict[int, tuple[PackageStatus, StreamId]]:
+        """Each existing package's status and the stream id that set it, over one connection."""
         states = {}
         async with self.engine.connect() as conn:
             for package_id in package_ids:
                 state = await package_state(conn, package_id)
                 if state is not None:
-                    states[package_id] = state[0]
+                    states[package_id] = state
         return states
 
     async def _simulate(self, sid: StreamId, command: ChangeActivation) -> None:

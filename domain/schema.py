@@ -12,10 +12,6 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(_config(database_url), revision)
 
 
-def current(database_url: str) -> None:
-    command.current(_config(database_url))
-
-
 def _config(database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))

@@ -37,16 +37,6 @@ def parse_credentials(body: bytes) -> Credentials:
     return Credentials(package_id, username, password)
 
 
-def package_id_of(body: bytes) -> int | None:
-    """The packageId of a body if it is valid, for the `packageId` of a 500 answer."""
-    try:
-        return parse_credentials(body).package_id
-    except (MalformedBody, InvalidPackageId):
-        return None
-    except (MissingUsername, MissingPassword):
-        return int(_json_object(body)["packageId"])
-
-
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = msgspec.json.decode(body)
