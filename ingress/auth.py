@@ -19,11 +19,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.commands import PackageStatus
-from domain.errors import InvalidCredentials, TooManyFailures
+from domain.errors import InvalidCredentials, StorageUnavailable, TooManyFailures
 from domain.package_view import PackageView
 from domain.packages import Login, find_login
 from domain.passwords import verify_password
 from domain.settings import Settings
+from domain.storage import unreachable
 from domain.streams import auth_failures
 from ingress.metrics import ARGON2_VERIFICATIONS, AUTH_FAILURES, LOCKOUTS
 from ingress.validation import Credentials
@@ -91,8 +92,14 @@ class Authenticator:
         return await asyncio.shield(pending)
 
     async def _verify(self, credentials: Credentials) -> Login | None:
-        async with self._engine.connect() as conn:
-            login = await find_login(conn, credentials.package_id)
+        try:
+            async with self._engine.connect() as conn:
+                login = await find_login(conn, credentials.package_id)
+        except Exception as exc:
+            # A refused connection can surface below SQLAlchemy (asyncpg's OSError); name it plainly.
+            if unreachable(exc):
+                raise StorageUnavailable() from exc
+            raise
         ARGON2_VERIFICATIONS.inc()
         password_ok = await anyio.to_thread.run_sync(
             verify_password, login.password_hash if login else None, credentials.password

@@ -15,6 +15,7 @@ from domain.errors import (
     RequestRejected,
     StorageUnavailable,
     TooManyFailures,
+    Unavailable,
 )
 
 log = logging.getLogger("ingress.errors")
@@ -40,12 +41,15 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return Response({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
-def _failure(message: str) -> Callable[[Request[Any, Any, Any], Exception], Response[Any]]:
+def _failure(message: str | None) -> Callable[[Request[Any, Any, Any], Exception], Response[Any]]:
+    """A 500 with SPEC's body; `message` None takes the message of the Unavailable raised."""
+
     def answer(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        said = message or (exc.message if isinstance(exc, Unavailable) else "Unexpected error")
         # The details (type, traceback) go to the log only; the body names what failed in plain words.
-        log.error("%s %s failed: %s", request.method, request.url.path, message, exc_info=exc)
+        log.error("%s %s failed: %s", request.method, request.url.path, said, exc_info=exc)
         package_id = request.state.get("package_id")
-        return Response({"success": False, "message": message, "packageId": package_id}, status_code=500)
+        return Response({"success": False, "message": said, "packageId": package_id}, status_code=500)
 
     return answer
 
@@ -56,6 +60,7 @@ EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Response[Any]]] = {
     TooManyFailures: _too_many,
     ValidationException: _http,
     HTTPException: _http,
+    Unavailable: _failure(None),
     RedisError: _failure(QueueUnavailable.message),
     SQLAlchemyError: _failure(StorageUnavailable.message),
     Exception: _failure("Unexpected error"),

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,19 +58,23 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     engine = open_engine(settings.database_url)
     view = PackageView(redis)
     queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
-    commands = CommandHandler(engine, redis, view, SnapshotRunner(engine, redis, view, queue, consumer))
+    stopping = asyncio.Event()
+    snapshots = SnapshotRunner(engine, redis, view, queue, consumer)
+    keep_every_s = min(5.0, settings.claim_idle_ms / 1000 / 4)
+    commands = CommandHandler(engine, redis, view, snapshots, stopping, keep_every_s)
     handlers = Handlers(
         commands,
         Redelivery(redis, commands, settings.max_deliveries),
-        UpdateHandler(engine, redis, view, queue),
+        UpdateHandler(engine, redis, view, queue, stopping),
     )
     _subscribe(broker, settings, consumer, handlers)
     monitor = GroupMonitor(redis, consumer, settings.claim_idle_ms)
-    starting, stopping = [monitor.start], [monitor.stop]
+    # First of all, a handler waiting for storage to return gives up: its entries stay pending.
+    starting, shutting_down = [monitor.start], [_setter(stopping), monitor.stop]
     if settings.worker_port is not None:
         server = OperationsServer(settings.host, settings.worker_port)
         starting.append(server.start)
-        stopping.append(server.stop)
+        shutting_down.append(server.stop)
 
     async def prepare() -> None:
         await ensure_consumer_group(redis)
@@ -96,9 +101,16 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         broker,
         on_startup=[prepare],
         after_startup=starting,
-        on_shutdown=stopping,
+        on_shutdown=shutting_down,
         after_shutdown=[finish_own_pending, close],
     )
+
+
+def _setter(event: asyncio.Event) -> Callable[[], Awaitable[None]]:
+    async def set_event() -> None:
+        event.set()
+
+    return set_event
 
 
 def _subscribe(broker: RedisBroker, settings: Settings, consumer: str, handlers: Handlers) -> None:

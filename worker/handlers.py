@@ -4,8 +4,11 @@ An entry is acknowledged only after its effect is committed (SPEC §3). Anything
 entry pending, to be delivered again (by this worker's reclaimer or another's) or dead-lettered.
 """
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -13,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.activation import Applied, apply_activations
 from domain.commands import ChangeActivation, Command, StreamId, TriggerSnapshot, from_fields
-from domain.errors import UndecodableCommand
+from domain.errors import StorageUnavailable, UndecodableCommand
 from domain.package_view import PackageView
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
+from worker.outages import while_storage_is_down
 from worker.snapshots import SnapshotRunner
 
 log = logging.getLogger("worker.commands")
@@ -39,28 +43,56 @@ class CommandHandler:
     redis: Redis
     view: PackageView
     snapshots: SnapshotRunner
+    # Set when the worker stops: a wait for storage to come back gives up (worker/outages.py).
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Entries held while storage is down are re-claimed this often: well within the claim idle time, or
+    # another worker's claimer would take them, counting a delivery each time.
+    keep_every_s: float = 5.0
 
     async def handle(self, entries: list[Entry]) -> Batch:
         """Apply what can be applied; whatever fails stays pending with its error recorded."""
         batch = decode(entries)
+
+        async def keep() -> None:
+            ids: list[Any] = [entry_id for entry_id, _ in entries]
+            consumer = self.snapshots.consumer
+            await self.redis.xclaim(COMMANDS_STREAM, WORKERS_GROUP, consumer, 0, ids, justid=True)
+
         try:
-            applied = await self.apply_activations(batch.activations)
-        except Exception as exc:  # storage failed: the whole transaction is retried on redelivery
-            log.exception("applying %d activation commands failed", len(batch.activations))
+            applied = await while_storage_is_down(
+                lambda: self.apply_activations(batch.activations),
+                f"{len(batch.activations)} activation commands",
+                self.stopping,
+                keep,
+                self.keep_every_s,
+            )
+        except Exception as exc:  # the whole transaction is retried on redelivery
+            # Stopping while storage is down is expected: no traceback for that.
+            trace = not isinstance(exc, StorageUnavailable)
+            log.error("applying %d activation commands failed", len(batch.activations), exc_info=trace)
             batch.failed.update({str(sid).encode(): _describe(exc) for sid, _ in batch.activations})
             applied = []
         await self.finish(batch, applied)
         # After the activations are answered: a snapshot may take seconds, its waiting clients none.
         for entry_id, command in batch.snapshots:
-            await self._snapshot(batch, entry_id, command)
+            await self._snapshot(batch, entry_id, command, keep)
         if batch.failed:
             COMMAND_FAILURES.inc(len(batch.failed))
             await self.redis.hset(COMMAND_ERRORS, mapping=batch.failed)  # type: ignore[arg-type]
         return batch
 
-    async def _snapshot(self, batch: Batch, entry_id: bytes, command: TriggerSnapshot) -> None:
+    async def _snapshot(
+        self, batch: Batch, entry_id: bytes, command: TriggerSnapshot, keep: Callable[[], Awaitable[None]]
+    ) -> None:
         try:
-            await self.snapshots.run(entry_id, command)
+            # A retry resumes after the last chunk published (progress is saved per chunk).
+            await while_storage_is_down(
+                lambda: self.snapshots.run(entry_id, command),
+                f"snapshot {command.request_id}",
+                self.stopping,
+                keep,
+                self.keep_every_s,
+            )
         except Exception as exc:  # left pending: another delivery resumes from the saved progress
             log.exception("snapshot %s failed", command.request_id, extra={"command_id": command.command_id})
             batch.failed[entry_id] = _describe(exc)

@@ -22,3 +22,6 @@ PENDING = Gauge(
 )
 LAG = Gauge("livescore_stream_lag", "Entries not yet delivered to the workers' group", ["stream"])
 CONSUMERS = Gauge("livescore_stream_consumers", "Consumers in the workers' group", ["stream"])
+STORAGE_RETRIES = Counter(
+    "livescore_storage_retries_total", "Tries that found the storage unreachable and will be repeated"
+)

@@ -4,8 +4,9 @@ An update older than (or as old as) the stored version is dropped. An entry that
 can never apply: it is logged and acknowledged, so it does not block the updates behind it.
 """
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 from redis.asyncio import Redis
@@ -20,6 +21,7 @@ from domain.package_view import PackageView
 from domain.streams import FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 from worker.metrics import FIXTURE_UPDATES
+from worker.outages import while_storage_is_down
 
 log = logging.getLogger("worker.updates")
 
@@ -32,11 +34,14 @@ class UpdateHandler:
     redis: Redis
     view: PackageView
     queue: FixturesQueue
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, entries: list[Entry]) -> list[tuple[Fixture, list[int]]]:
         """Store and forward a batch of updates; returns each accepted fixture and where it went."""
         fixtures = [f for f in map(_decode, entries) if f is not None]
-        accepted = await self._store(fixtures)
+        accepted = await while_storage_is_down(
+            lambda: self._store(fixtures), f"{len(fixtures)} fixture updates", self.stopping
+        )
         pipe = self.redis.pipeline(transaction=False)
         for fixture, packages in accepted:
             message = envelope(MessageType.FIXTURE, encode_fixture(fixture))

@@ -116,17 +116,28 @@ async def test_an_undecodable_entry_stays_pending_and_the_rest_of_its_batch_appl
     assert await pending(redis) == 1
 
 
-async def test_nothing_is_acknowledged_when_storage_fails(
+async def test_while_storage_is_unreachable_the_worker_holds_its_commands_until_told_to_stop(
     handler: CommandHandler, redis: Redis, tmp_path: Any
 ) -> None:
     broken = open_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db")
     failing = command_handler(broken, redis)
+    failing.keep_every_s = 0.05
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
-    batch = await failing.handle(await read(redis))
+    handling = asyncio.create_task(failing.handle(await read(redis)))
+    await asyncio.sleep(0.5)
+    still_waiting = not handling.done()
+    holding: Any = await redis.xpending_range(COMMANDS_STREAM, WORKERS_GROUP, "-", "+", 10)
+    (held,) = holding
+    failing.stopping.set()
+    batch = await handling
     await broken.dispose()
+    assert still_waiting
+    # Held, not redelivered: the outage does not count against the command's deliveries.
+    assert held["times_delivered"] == 1
+    assert held["time_since_delivered"] < 500
     assert await pending(redis) == 1
     (entry_id, error), *_ = batch.failed.items()
-    assert error.startswith("OperationalError")
+    assert error == "StorageUnavailable: Package storage is unavailable"
     assert await redis.hget("livescore:commands:errors", entry_id) == error.encode()
 
 
