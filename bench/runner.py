@@ -6,6 +6,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from bench import machine
 from bench.drain import COMMANDS, WORKER_COUNTS, Drain, run_drain
 from bench.fanout import SIZES, FanOut, run_fanout
 from bench.loadgen import choose_generator
-from bench.scenarios import SCENARIOS, Measurement, Scenario, measure
+from bench.scenarios import SCENARIOS, Measurement, Scenario, measure, measure_interleaved
 from bench.services import Backing, backing, serving
 
 PARTS = ("throughput", "fanout", "drain")
@@ -78,15 +79,32 @@ def run(options: Options) -> Run:
 
 
 def _throughput(result: Run, stores: Backing, generator: str) -> None:
+    """The servers that need no worker side by side, their scenarios taking turns; then the activation
+    round trip, whose worker must not run while the others are measured (it would answer the
+    triggers' snapshots and take a core)."""
     options = result.options
-    for server, scenarios in _by_server(SCENARIOS):
+    together = [s for s in SCENARIOS if s.server != "ingress"]
+    with ExitStack() as stack:
+        servers = {kind: stack.enter_context(serving(kind, stores)) for kind in {s.server for s in together}}
+        _say(f"{', '.join(s.title for s in together)}: in turns, {_clients(together)} clients")
+        bodies = {s.key: stores.credentials_body(s.package_id) for s in together}
+        found = measure_interleaved(
+            together, servers, bodies, generator, options.duration_s, options.warmup_s
+        )
+        _say("\n".join(map(_progress, found)))
+        result.measurements += found
+    for server, scenarios in _by_server(tuple(s for s in SCENARIOS if s.server == "ingress")):
         with serving(server, stores) as served:
             for scenario in scenarios:
-                _say(f"{scenario.title}: {', '.join(map(str, scenario.concurrencies))} clients")
+                _say(f"{scenario.title}: {_clients([scenario])} clients")
                 body = stores.credentials_body(scenario.package_id)
                 found = measure(scenario, served, body, generator, options.duration_s, options.warmup_s)
                 _say("\n".join(map(_progress, found)))
                 result.measurements += found
+
+
+def _clients(scenarios: list[Scenario]) -> str:
+    return ", ".join(map(str, sorted({c for s in scenarios for c in s.concurrencies})))
 
 
 def _fanout(result: Run, stores: Backing, _generator: str) -> None:
@@ -136,7 +154,7 @@ def _by_server(scenarios: tuple[Scenario, ...]) -> list[tuple[str, list[Scenario
 def _progress(m: Measurement) -> str:
     load = m.load
     figures = f"{load.rps:>9,.0f} req/s  p50 {load.p50_ms:.2f} ms  p99 {load.p99_ms:.2f} ms"
-    return f"  {load.concurrency:>4} clients {figures}"
+    return f"  {m.scenario:<10} {load.concurrency:>4} clients {figures}"
 
 
 def _say(text: str) -> None:

@@ -1,6 +1,8 @@
 """The scenarios, which server each loads, and the ratios between them that the issue asks for."""
 
+import statistics
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +56,10 @@ class Measurement:
 SCENARIOS = (
     Scenario("bare", "bare route", "bare", (BARE_PATH,), CONCURRENCIES),
     Scenario("bare_xadd", "bare route + XADD", "xadd", (XADD_PATH,), CONCURRENCIES),
-    Scenario("status", "status, remembered login", "ingress", (f"{API}/package/status",), CONCURRENCIES),
+    # Status never waits for a worker: it is measured beside the trigger, on the ingress without one.
+    Scenario(
+        "status", "status, remembered login", "ingress_alone", (f"{API}/package/status",), CONCURRENCIES
+    ),
     Scenario(
         "activation",
         "activate/deactivate round trip",
@@ -116,3 +121,64 @@ def _one(
     load = run_load(generator, target, concurrency, duration_s)
     busy = cpu.busy(before, cpu.snapshot(serving.pids), time.perf_counter() - started)
     return Measurement(scenario.key, load, {**busy, "generator": load.cpu})
+
+
+def measure_interleaved(
+    scenarios: Sequence[Scenario],
+    servers: Mapping[str, Serving],
+    bodies: Mapping[str, bytes],
+    generator: str,
+    duration_s: float,
+    warmup_s: float,
+) -> list[Measurement]:
+    """Scenarios whose servers run side by side, measured in turns of one second each.
+
+    On a shared machine the load of neighbours comes and goes over seconds: a scenario measured a
+    minute after its baseline may meet a different machine. Taking turns, each scenario's figure is
+    the sum of its slices, spread over the same minute as its baseline's. The order of the turns
+    rotates every round, so no scenario always follows the same one.
+    """
+    targets = {}
+    for scenario in scenarios:
+        serving = servers[scenario.server]
+        body = bodies[scenario.key]
+        probe(scenario, serving, body)
+        targets[scenario.key] = Target(serving.port, scenario.paths, body)
+        run_load(generator, targets[scenario.key], max(scenario.concurrencies), warmup_s)
+    rounds = max(1, round(duration_s / SLICE_S))
+    found = []
+    for concurrency in sorted({c for s in scenarios for c in s.concurrencies}):
+        here = [s for s in scenarios if concurrency in s.concurrencies]
+        slices: dict[str, list[Measurement]] = {s.key: [] for s in here}
+        for turn in range(rounds):
+            for scenario in here[turn % len(here) :] + here[: turn % len(here)]:
+                serving, target = servers[scenario.server], targets[scenario.key]
+                slices[scenario.key].append(_one(scenario, serving, target, generator, concurrency, SLICE_S))
+        found += [_combined(slices[s.key]) for s in here]
+    return found
+
+
+# One turn of an interleaved measurement (wrk counts whole seconds).
+SLICE_S = 1.0
+
+
+def _combined(slices: list[Measurement]) -> Measurement:
+    """Slices of one scenario as one figure: requests and time summed, percentiles the slices' median,
+    CPU shares weighted by each slice's time."""
+    loads = [m.load for m in slices]
+    wall = sum(load.duration_s for load in loads)
+    load = LoadResult(
+        generator=loads[0].generator,
+        concurrency=loads[0].concurrency,
+        duration_s=wall,
+        requests=sum(load.requests for load in loads),
+        errors=sum(load.errors for load in loads),
+        p50_ms=statistics.median(load.p50_ms for load in loads),
+        p99_ms=statistics.median(load.p99_ms for load in loads),
+        cpu=sum(load.cpu * load.duration_s for load in loads) / wall if wall else 0.0,
+    )
+    roles = slices[0].cpu.keys()
+    cpu = {
+        role: sum(m.cpu[role] * m.load.duration_s for m in slices) / wall if wall else 0.0 for role in roles
+    }
+    return Measurement(slices[0].scenario, load, cpu)

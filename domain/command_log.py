@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.commands import ChangeActivation, TriggerSnapshot
+from domain.scripts import LuaScript, RedisPyScripts, ScriptRunner
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, package_view, snapshot_in_flight
 
 # A queued snapshot blocks new triggers for the package until its worker finishes it; should a worker
@@ -21,7 +22,7 @@ SNAPSHOT_IN_FLIGHT_TTL_S = 900
 
 # KEYS view, commands stream, snapshot in-flight; ARGV expected cv, maxlen, is snapshot, request id,
 # in-flight ttl, then the entry's field/value pairs.
-_ENQUEUE = """
+_ENQUEUE = LuaScript("""
 local view = redis.call('HMGET', KEYS[1], 'cv', 'status')
 if view[1] ~= ARGV[1] then return {'stale'} end
 if ARGV[3] == '1' then
@@ -32,7 +33,7 @@ if ARGV[3] == '1' then
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 6))
 return {'queued', id}
-"""
+""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +46,11 @@ class Enqueued:
 
 
 class CommandLog:
-    def __init__(self, redis: Redis, maxlen: int) -> None:
+    def __init__(self, redis: Redis, maxlen: int, scripts: ScriptRunner | None = None) -> None:
+        """`scripts` runs the checked append, the ingress's hot path (domain/scripts.py)."""
         self._redis = redis
         self._maxlen = maxlen
-        self._enqueue = redis.register_script(_ENQUEUE)
+        self._scripts = scripts or RedisPyScripts(redis)
 
     async def append(self, command: ChangeActivation | TriggerSnapshot, credential_version: str) -> Enqueued:
         snapshot = isinstance(command, TriggerSnapshot)
@@ -62,7 +64,7 @@ class CommandLog:
             request_id,
             SNAPSHOT_IN_FLIGHT_TTL_S,
         ]
-        reply = await self._enqueue(keys=keys, args=[*args, *pairs])
+        reply = await self._scripts.run(_ENQUEUE, keys, [*args, *pairs])
         return Enqueued(*(v.decode() if isinstance(v, bytes) else str(v) for v in reply))
 
     async def append_unchecked(self, fields: Mapping[Any, Any]) -> bytes:

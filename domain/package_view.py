@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from domain.commands import PackageStatus, StreamId
+from domain.scripts import LuaScript, RedisPyScripts, ScriptRunner
 from domain.streams import fixtures_queue, package_view
 
 # KEYS[1] view; ARGV status, ms, seq, credential version ('' = leave it).
@@ -33,7 +34,7 @@ return redis.call('HGET', KEYS[1], 'status')
 
 # KEYS view, the package's fixtures queue. The status copy and the queue's distribution figures, read
 # together so that a status answer costs one round trip.
-_READ = """
+_READ = LuaScript("""
 local view = redis.call('HMGET', KEYS[1], 'cv', 'status')
 local length, pending, consumers, lag = 0, 0, 0, 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -48,7 +49,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   end
 end
 return {view[1], view[2], length, pending, consumers, lag}
-"""
+""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +71,15 @@ class ViewState:
 
 
 class PackageView:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: ScriptRunner | None = None) -> None:
+        """`scripts` runs the read, the ingress's hot path (domain/scripts.py); redis-py by default."""
         self._redis = redis
+        self._scripts = scripts or RedisPyScripts(redis)
         self._remember = redis.register_script(_REMEMBER)
-        self._read = redis.register_script(_READ)
 
     async def read(self, package_id: int) -> ViewState:
         queue = fixtures_queue(package_id)
-        cv, status, *figures = await self._read(keys=[package_view(package_id), queue])
+        cv, status, *figures = await self._scripts.run(_READ, [package_view(package_id), queue], [])
         text = _text(status)
         return ViewState(
             _text(cv), PackageStatus(text) if text else None, QueueState(queue, *map(int, figures))

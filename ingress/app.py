@@ -11,6 +11,7 @@ from domain.command_log import CommandLog, ensure_consumer_group
 from domain.connections import open_redis
 from domain.logs import configure_logging
 from domain.package_view import PackageView
+from domain.scripts import MultiplexedRedis
 from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.auth import Authenticator
@@ -47,19 +48,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
 @asynccontextmanager
 async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
     redis: Redis = open_redis(settings.redis_url)
+    # The status read and the command append, on every request, go through one pipelined connection.
+    hot = MultiplexedRedis(settings.redis_url)
     engine = open_engine(settings.database_url)
     try:
         await ensure_consumer_group(redis)
-        view = PackageView(redis)
+        view = PackageView(redis, hot)
         replies = ReplyListener(redis)
         async with replies.running():
             auth = Authenticator(engine, redis, view, settings)
             app.state.redis, app.state.engine = redis, engine
             app.state.gateway = Gateway(
-                auth, view, CommandLog(redis, settings.commands_maxlen), replies, settings
+                auth, view, CommandLog(redis, settings.commands_maxlen, hot), replies, settings
             )
             yield
     finally:
+        await hot.aclose()
         await redis.aclose()
         await engine.dispose()
 

@@ -3,11 +3,14 @@
 A plain ASGI middleware, not Litestar's: it runs on every request, including the hot status path.
 """
 
+import functools
+import itertools
 import time
 from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Histogram
 
 from domain.logs import request_id
 from domain.messages import new_ids
@@ -34,7 +37,7 @@ def observe(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        rid = _incoming_id(scope) or new_ids(1)[0].decode()
+        rid = _incoming_id(scope) or _next_id()
         token = request_id.set(rid)
         start, status = time.perf_counter(), 500
         header = (b"x-request-id", rid.encode())
@@ -50,11 +53,27 @@ def observe(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_with_id)
         finally:
             endpoint = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
-            REQUESTS.labels(endpoint, str(status)).inc()
-            LATENCY.labels(endpoint).observe(time.perf_counter() - start)
+            requests, latency = _series(endpoint, status)
+            requests.inc()
+            latency.observe(time.perf_counter() - start)
             request_id.reset(token)
 
     return middleware
+
+
+# Request ids: this process's random prefix and a counter — unique, and a tenth of the cost of a uuid4.
+_ID_PREFIX = new_ids(1)[0].decode()[:24]
+_ids = itertools.count(1)
+
+
+def _next_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):012x}"
+
+
+@functools.cache
+def _series(endpoint: str, status: int) -> tuple[Counter, Histogram]:
+    """The metric children of one endpoint and status, looked up once (labels() costs µs per call)."""
+    return REQUESTS.labels(endpoint, str(status)), LATENCY.labels(endpoint)
 
 
 def _incoming_id(scope: Scope) -> str | None:
