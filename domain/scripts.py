@@ -73,21 +73,29 @@ class MultiplexedRedis:
         self._opening: asyncio.Task[_Connection] | None = None
 
     async def run(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+        command = pack(b"EVALSHA", script.sha, len(keys), *keys, *args)
+        connection = self._connection
+        if connection is None or not connection.open:
+            connection = await self._connected()
         try:
-            return await self._run(script, keys, args)
-        except ConnectionError:
-            return await self._run(script, keys, args)
+            reply = await connection.call(command)
+        except ConnectionError:  # lost since it was last used (a restart): once more, on a new one
+            reply = await (await self._connected()).call(command)
+        if type(reply) is ResponseError:
+            if str(reply).startswith("NOSCRIPT"):
+                return await self._eval(script, keys, args)
+            raise reply
+        return reply
 
     async def aclose(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
 
-    async def _run(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+    async def _eval(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+        """The script's source, which Redis then keeps: the next EVALSHA finds it."""
         connection = await self._connected()
-        reply = await connection.call(pack(b"EVALSHA", script.sha, len(keys), *keys, *args))
-        if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
-            reply = await connection.call(pack(b"EVAL", script.source, len(keys), *keys, *args))
+        reply = await connection.call(pack(b"EVAL", script.source, len(keys), *keys, *args))
         if isinstance(reply, ResponseError):
             raise reply
         return reply

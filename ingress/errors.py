@@ -20,6 +20,10 @@ from domain.errors import (
 
 log = logging.getLogger("ingress.errors")
 
+# Where a route leaves the package id of a valid request, for a 500 to name it (SPEC §2.3). In the ASGI
+# scope itself: Litestar's request.state costs an object per request.
+PACKAGE_ID_KEY = "livescore.package_id"
+
 _HTTP_MESSAGES = {
     400: "Bad request",
     404: "Not found",
@@ -48,7 +52,7 @@ def _failure(message: str | None) -> Callable[[Request[Any, Any, Any], Exception
         said = message or (exc.message if isinstance(exc, Unavailable) else "Unexpected error")
         # The details (type, traceback) go to the log only; the body names what failed in plain words.
         log.error("%s %s failed: %s", request.method, request.url.path, said, exc_info=exc)
-        package_id = request.state.get("package_id")
+        package_id = request.scope.get(PACKAGE_ID_KEY)
         return Response({"success": False, "message": said, "packageId": package_id}, status_code=500)
 
     return answer

@@ -11,6 +11,7 @@ from litestar import Request, Response, Router, post
 from domain.commands import PackageStatus
 from ingress import answers
 from ingress.answers import ChangeAnswer, SnapshotAnswer, StatusAnswer
+from ingress.errors import PACKAGE_ID_KEY
 from ingress.gateway import Caller, Gateway
 from ingress.openapi import SNAPSHOT_RESPONSES, STATUS_RESPONSES, CredentialsOperation, change_responses
 from ingress.validation import parse_credentials
@@ -20,7 +21,7 @@ async def caller_of(request: Request[Any, Any, Any]) -> tuple[Caller, Gateway]:
     """Who is calling (validated credentials and client address), and the gateway to serve them."""
     credentials = parse_credentials(await request.body())
     # A 500 answer names the package when the request named a valid one.
-    request.state.package_id = credentials.package_id
+    request.scope[PACKAGE_ID_KEY] = credentials.package_id  # type: ignore[literal-required]
     gateway: Gateway = request.app.state.gateway
     return Caller(credentials, client_address(request, gateway.settings.client_ip_header)), gateway
 
