@@ -21,9 +21,7 @@ from ingress.observability import observe
 from ingress.operations import health, metrics, ready
 from ingress.replies import ReplyListener
 from ingress.routes import livescore_router
-
-# SPEC §2.3: larger bodies are answered 413 before they are read whole.
-MAX_BODY_BYTES = 16 * 1024
+from ingress.validation import MAX_BODY_BYTES
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

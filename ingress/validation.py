@@ -7,6 +7,8 @@ import msgspec
 
 from domain.errors import InvalidPackageId, MalformedBody, MissingPassword, MissingUsername
 
+# SPEC §2.3: larger bodies are answered 413.
+MAX_BODY_BYTES = 16 * 1024
 # packageId is a 32-bit signed integer upstream.
 MAX_PACKAGE_ID = 2_147_483_647
 
