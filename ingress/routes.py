@@ -51,7 +51,8 @@ def client_address(request: Request[Any, Any, Any], trusted_header: str) -> str:
     """The address the brute-force limit counts: the connection's, or the trusted proxy's header."""
     if trusted_header and (value := request.headers.get(trusted_header)):
         return value.rsplit(",", 1)[-1].strip()
-    return request.client.host if request.client else "unknown"
+    client = request.client
+    return client.host if client else "unknown"
 
 
 @post(
