@@ -5,9 +5,10 @@ PostgreSQL run alike, beside the same real Redis as every other test.
 """
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from domain import packages, schema
@@ -18,7 +19,7 @@ from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
 from ingress.app import create_app
 from tests.conftest import PACKAGE_ID, PASSWORD, USERNAME, asgi_client, hold
 from tests.fixture_factory import fixture
-from tests.ingress.test_failures import assert_no_internals
+from tests.ingress.test_failures import assert_spec_failure
 from tests.polling import eventually
 from tests.postgres_server import ThrowawayPostgres
 from tests.worker.test_fixture_queue import publish_update
@@ -76,13 +77,7 @@ async def test_the_ingress_answers_500_and_not_ready_while_storage_is_down_then_
             ready = await client.get("/ready")
     # A remembered login is answered from the Redis copy; checking a password needs the stored hash.
     assert remembered.status_code == 200
-    assert needs_storage.status_code == 500
-    assert needs_storage.json() == {
-        "success": False,
-        "message": "Package storage is unavailable",
-        "packageId": PACKAGE_ID,
-    }
-    assert_no_internals(needs_storage.text)
+    assert_spec_failure(needs_storage, "Package storage is unavailable")
     assert not_ready.status_code == 503
     assert not_ready.json() == {"status": "unavailable", "redis": "ok", "storage": "unreachable"}
     assert back.status_code == 400
@@ -90,29 +85,35 @@ async def test_the_ingress_answers_500_and_not_ready_while_storage_is_down_then_
     assert ready.status_code == 200
 
 
-async def test_a_command_accepted_while_storage_is_down_is_applied_when_it_returns(
-    postgres: ThrowawayPostgres, outage_settings: Settings, redis: Any
-) -> None:
+@pytest.fixture
+async def service(outage_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The ingress and one worker on the throwaway PostgreSQL; a client of the ingress."""
     app = create_app(outage_settings)
     worker = create_worker(outage_settings, consumer="outage-test")
     async for _ in hold(app.lifespan()):
         async for _ in hold(worker):
             async with asgi_client(app) as client:
-                assert (await client.post(STATUS, json=BODY)).json()["status"] == "inactive"
-                postgres.stop()
-                accepted = await client.post(ACTIVATE, json=BODY)
-                # Ten claim idle times: a worker counting the outage as failed deliveries gives up here.
-                await asyncio.sleep(2.0)
-                dead_during = await redis.xlen(DEAD_LETTERS_STREAM)
-                (held,) = await redis.xpending_range(COMMANDS_STREAM, WORKERS_GROUP, "-", "+", 10)
-                postgres.start()
+                yield client
 
-                async def active() -> bool:
-                    answer = await client.post(STATUS, json=BODY)
-                    return bool(answer.json()["status"] == "active")
 
-                await eventually(active)
-                await eventually(lambda: _nothing_pending(redis))
+async def test_a_command_accepted_while_storage_is_down_is_applied_when_it_returns(
+    postgres: ThrowawayPostgres, service: httpx.AsyncClient, redis: Any
+) -> None:
+    assert (await service.post(STATUS, json=BODY)).json()["status"] == "inactive"
+    postgres.stop()
+    accepted = await service.post(ACTIVATE, json=BODY)
+    # Ten claim idle times: a worker counting the outage as failed deliveries gives up here.
+    await asyncio.sleep(2.0)
+    dead_during = await redis.xlen(DEAD_LETTERS_STREAM)
+    (held,) = await redis.xpending_range(COMMANDS_STREAM, WORKERS_GROUP, "-", "+", 10)
+    postgres.start()
+
+    async def active() -> bool:
+        answer = await service.post(STATUS, json=BODY)
+        return bool(answer.json()["status"] == "active")
+
+    await eventually(active)
+    await eventually(lambda: _nothing_pending(redis))
     assert accepted.status_code == 202
     assert accepted.json()["message"] == "Package activation accepted and pending"
     assert dead_during == 0
@@ -122,27 +123,22 @@ async def test_a_command_accepted_while_storage_is_down_is_applied_when_it_retur
 
 
 async def test_a_snapshot_and_a_fixture_update_during_an_outage_are_delivered_when_it_ends(
-    postgres: ThrowawayPostgres, outage_settings: Settings, redis: Any
+    postgres: ThrowawayPostgres, service: httpx.AsyncClient, redis: Any
 ) -> None:
-    app = create_app(outage_settings)
-    worker = create_worker(outage_settings, consumer="outage-test")
-    async for _ in hold(app.lifespan()):
-        async for _ in hold(worker):
-            async with asgi_client(app) as client:
-                assert (await client.post(ACTIVATE, json=BODY)).status_code == 200
-                postgres.stop()
-                request_id = await trigger(client)
-                await publish_update(redis, fixture(3))
-                await asyncio.sleep(1.0)
-                postgres.start()
-                await until_complete(redis, request_id, timeout_s=15)
+    assert (await service.post(ACTIVATE, json=BODY)).status_code == 200
+    postgres.stop()
+    request_id = await trigger(service)
+    await publish_update(redis, fixture(3))
+    await asyncio.sleep(1.0)
+    postgres.start()
+    await until_complete(redis, request_id, timeout_s=15)
 
-                async def update_delivered() -> bool:
-                    return any(m.body.get("fixtureId") == 3 for m in await queue_messages(redis))
+    async def update_delivered() -> bool:
+        return any(m.body.get("fixtureId") == 3 for m in await queue_messages(redis))
 
-                # The update's own retry may come a few seconds later than the snapshot's.
-                await eventually(update_delivered)
-                await eventually(lambda: _nothing_pending(redis))
+    # The update's own retry may come a few seconds later than the snapshot's.
+    await eventually(update_delivered)
+    await eventually(lambda: _nothing_pending(redis))
     messages = await queue_messages(redis)
     delivered = {m.body["fixtureId"] for m in messages if m.header.MessageType != 100}
     assert delivered == {1, 2, 3}

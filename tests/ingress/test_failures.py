@@ -14,6 +14,13 @@ from tests.conftest import PACKAGE_ID, asgi_client, hold
 STATUS = "/api/livescore/package/status"
 
 
+def assert_spec_failure(response: httpx.Response, message: str) -> None:
+    """SPEC §2.3's 500 body, naming the package, with nothing internal in it."""
+    assert response.status_code == 500
+    assert response.json() == {"success": False, "message": message, "packageId": PACKAGE_ID}
+    assert_no_internals(response.text)
+
+
 def assert_no_internals(text: str) -> None:
     for leak in ["Traceback", "SELECT", "sqlite", "redis://", "127.0.0.1", 'File "', "secret", "Error("]:
         assert leak not in text
@@ -29,13 +36,7 @@ async def test_unreachable_storage_answers_500_with_the_spec_body(
     async for _ in hold(app.lifespan()):
         async with asgi_client(app) as client:
             response = await client.post(STATUS, json=package)
-    assert response.status_code == 500
-    assert response.json() == {
-        "success": False,
-        "message": "Package storage is unavailable",
-        "packageId": PACKAGE_ID,
-    }
-    assert_no_internals(response.text)
+    assert_spec_failure(response, "Package storage is unavailable")
 
 
 async def test_unreachable_redis_answers_500_with_the_spec_body(
@@ -50,13 +51,7 @@ async def test_unreachable_redis_answers_500_with_the_spec_body(
         server.stop()
         async with asgi_client(app) as client:
             response = await client.post(STATUS, json=package)
-    assert response.status_code == 500
-    assert response.json() == {
-        "success": False,
-        "message": "Command queue is unavailable",
-        "packageId": PACKAGE_ID,
-    }
-    assert_no_internals(response.text)
+    assert_spec_failure(response, "Command queue is unavailable")
 
 
 @pytest.mark.parametrize("path", ["/api/livescore/package/activate", "/api/livescore/snapshots/trigger"])
