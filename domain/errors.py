@@ -16,8 +16,9 @@
     └── PackageNotFound            an operator named a package that does not exist (CLI)
 
 The ingress maps this tree to HTTP in one table (ingress/errors.py); the worker maps it to
-acknowledge / retry / dead-letter in one place (worker/handlers.py). Messages of RequestRejected are the
-published contract (SPEC §2.1) and must not change.
+acknowledge / retry / dead-letter in one place (worker/handlers.py), after waiting out storage that
+cannot be reached (worker/outages.py; which driver errors mean that: domain.storage.unreachable).
+Messages of RequestRejected are the published contract (SPEC §2.1) and must not change.
 """
 
 
