@@ -52,14 +52,30 @@ class CommandHandler:
     async def handle(self, entries: list[Entry]) -> Batch:
         """Apply what can be applied; whatever fails stays pending with its error recorded."""
         batch = decode(entries)
+        keep = self._keeper([entry_id for entry_id, _ in entries])
+        await self.finish(batch, await self._apply(batch, keep))
+        # After the activations are answered: a snapshot may take seconds, its waiting clients none.
+        for entry_id, command in batch.snapshots:
+            await self._snapshot(batch, entry_id, command, keep)
+        if batch.failed:
+            COMMAND_FAILURES.inc(len(batch.failed))
+            await self.redis.hset(COMMAND_ERRORS, mapping=batch.failed)  # type: ignore[arg-type]
+        return batch
+
+    def _keeper(self, entry_ids: list[Any]) -> Callable[[], Awaitable[None]]:
+        """Renews this worker's claim on the entries without counting a delivery (while storage is down)."""
 
         async def keep() -> None:
-            ids: list[Any] = [entry_id for entry_id, _ in entries]
             consumer = self.snapshots.consumer
-            await self.redis.xclaim(COMMANDS_STREAM, WORKERS_GROUP, consumer, 0, ids, justid=True)
+            await self.redis.xclaim(COMMANDS_STREAM, WORKERS_GROUP, consumer, 0, entry_ids, justid=True)
 
+        return keep
+
+    async def _apply(
+        self, batch: Batch, keep: Callable[[], Awaitable[None]]
+    ) -> list[tuple[StreamId, ChangeActivation, Applied]]:
         try:
-            applied = await while_storage_is_down(
+            return await while_storage_is_down(
                 lambda: self.apply_activations(batch.activations),
                 f"{len(batch.activations)} activation commands",
                 self.stopping,
@@ -71,15 +87,7 @@ class CommandHandler:
             trace = not isinstance(exc, StorageUnavailable)
             log.error("applying %d activation commands failed", len(batch.activations), exc_info=trace)
             batch.failed.update({str(sid).encode(): _describe(exc) for sid, _ in batch.activations})
-            applied = []
-        await self.finish(batch, applied)
-        # After the activations are answered: a snapshot may take seconds, its waiting clients none.
-        for entry_id, command in batch.snapshots:
-            await self._snapshot(batch, entry_id, command, keep)
-        if batch.failed:
-            COMMAND_FAILURES.inc(len(batch.failed))
-            await self.redis.hset(COMMAND_ERRORS, mapping=batch.failed)  # type: ignore[arg-type]
-        return batch
+            return []
 
     async def _snapshot(
         self, batch: Batch, entry_id: bytes, command: TriggerSnapshot, keep: Callable[[], Awaitable[None]]
