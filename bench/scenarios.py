@@ -18,6 +18,8 @@ CONCURRENCIES = (1, 8, 32, 128)
 ROUND_TRIP_CONCURRENCIES = (1, 32)
 # How long a probe may keep getting 202 (no worker answered yet) before the worker counts as missing.
 PROBE_TIMEOUT_S = 30
+# One turn of an interleaved measurement (wrk counts whole seconds).
+SLICE_S = 1.0
 API = "/api/livescore"
 
 
@@ -156,10 +158,6 @@ def measure_interleaved(
                 slices[scenario.key].append(_one(scenario, serving, target, generator, concurrency, SLICE_S))
         found += [_combined(slices[s.key]) for s in here]
     return found
-
-
-# One turn of an interleaved measurement (wrk counts whole seconds).
-SLICE_S = 1.0
 
 
 def _combined(slices: list[Measurement]) -> Measurement:

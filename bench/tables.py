@@ -18,6 +18,10 @@ CPU_NOTE = (
 )
 
 
+# Scenario titles by key, as the tables print them.
+TITLES = {s.key: s.title for s in SCENARIOS}
+
+
 def targets(run: Run) -> list[str]:
     lines = [
         "| aim | measured | baseline | ratio | target | met |",
@@ -40,11 +44,10 @@ def throughput(run: Run) -> list[str]:
         "| machine |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    titles = {s.key: s.title for s in SCENARIOS}
     for m in run.measurements:
         load = m.load
         lines.append(
-            f"| {titles[m.scenario]} | {load.concurrency} | {load.rps:,.0f} | {load.p50_ms:.2f} | "
+            f"| {TITLES[m.scenario]} | {load.concurrency} | {load.rps:,.0f} | {load.p50_ms:.2f} | "
             f"{load.p99_ms:.2f} | {load.errors} | {_cpu_cells(m.cpu, ROLES)} |"
         )
     return [*lines, "", CPU_NOTE]
@@ -58,13 +61,12 @@ def ratios(run: Run) -> list[str]:
         "| ratio | " + " | ".join(clients(c) for c in concurrencies) + " | target |",
         "| --- | " + " | ".join("---:" for _ in concurrencies) + " | --- |",
     ]
-    titles = {s.key: s.title for s in SCENARIOS}
     for ratio in RATIOS:
         values = ratio_values(run, ratio.numerator, ratio.denominator)
         cells = [f"{values[c]:.2f}" if c in values else "–" for c in concurrencies]
         aim = _aim(values, ratio.target)
         lines.append(
-            f"| {titles[ratio.numerator]} / {titles[ratio.denominator]} | {' | '.join(cells)} | {aim} |"
+            f"| {TITLES[ratio.numerator]} / {TITLES[ratio.denominator]} | {' | '.join(cells)} | {aim} |"
         )
     return lines
 

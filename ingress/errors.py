@@ -45,17 +45,23 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return Response({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
-def _failure(message: str | None) -> Callable[[Request[Any, Any, Any], Exception], Response[Any]]:
-    """A 500 with SPEC's body; `message` None takes the message of the Unavailable raised."""
-
+def _failure(message: str) -> Callable[[Request[Any, Any, Any], Exception], Response[Any]]:
     def answer(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-        said = message or (exc.message if isinstance(exc, Unavailable) else "Unexpected error")
-        # The details (type, traceback) go to the log only; the body names what failed in plain words.
-        log.error("%s %s failed: %s", request.method, request.url.path, said, exc_info=exc)
-        package_id = request.scope.get(PACKAGE_ID_KEY)
-        return Response({"success": False, "message": said, "packageId": package_id}, status_code=500)
+        return _server_error(request, exc, message)
 
     return answer
+
+
+def _unavailable(request: Request[Any, Any, Any], exc: Unavailable) -> Response[Any]:
+    return _server_error(request, exc, exc.message)
+
+
+def _server_error(request: Request[Any, Any, Any], exc: Exception, message: str) -> Response[Any]:
+    """SPEC's 500 body. The details (type, traceback) go to the log only; the body names what failed in
+    plain words."""
+    log.error("%s %s failed: %s", request.method, request.url.path, message, exc_info=exc)
+    package_id = request.scope.get(PACKAGE_ID_KEY)
+    return Response({"success": False, "message": message, "packageId": package_id}, status_code=500)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Response[Any]]] = {
@@ -64,7 +70,7 @@ EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Response[Any]]] = {
     TooManyFailures: _too_many,
     ValidationException: _http,
     HTTPException: _http,
-    Unavailable: _failure(None),
+    Unavailable: _unavailable,
     RedisError: _failure(QueueUnavailable.message),
     SQLAlchemyError: _failure(StorageUnavailable.message),
     Exception: _failure("Unexpected error"),

@@ -27,6 +27,7 @@ from worker.entries import entries_of, keep_raw_entries
 from worker.handlers import CommandHandler
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
+from worker.outages import MAX_PAUSE_S
 from worker.redelivery import Redelivery
 from worker.snapshots import SnapshotRunner
 from worker.updates import UpdateHandler
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
     stopping = asyncio.Event()
     snapshots = SnapshotRunner(engine, redis, view, queue, consumer)
-    keep_every_s = min(5.0, settings.claim_idle_ms / 1000 / 4)
+    keep_every_s = min(MAX_PAUSE_S, settings.claim_idle_ms / 1000 / 4)
     commands = CommandHandler(engine, redis, view, snapshots, stopping, keep_every_s)
     handlers = Handlers(
         commands,

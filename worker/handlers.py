@@ -21,7 +21,7 @@ from domain.package_view import PackageView
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
-from worker.outages import while_storage_is_down
+from worker.outages import MAX_PAUSE_S, while_storage_is_down
 from worker.snapshots import SnapshotRunner
 
 log = logging.getLogger("worker.commands")
@@ -47,7 +47,7 @@ class CommandHandler:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # Entries held while storage is down are re-claimed this often: well within the claim idle time, or
     # another worker's claimer would take them, counting a delivery each time.
-    keep_every_s: float = 5.0
+    keep_every_s: float = MAX_PAUSE_S
 
     async def handle(self, entries: list[Entry]) -> Batch:
         """Apply what can be applied; whatever fails stays pending with its error recorded."""
