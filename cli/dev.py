@@ -12,8 +12,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from domain import packages, schema
+from domain.connections import open_redis
 from domain.fixture_store import count_fixtures, store_fixtures
+from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
 
@@ -80,13 +84,17 @@ async def _seed(settings: Settings) -> None:
     from cli.demo_fixtures import generate
 
     engine = open_engine(settings.database_url)
+    redis: Redis = open_redis(settings.redis_url)
     try:
         async with engine.begin() as conn:
             if not await packages.list_packages(conn):
                 await packages.add_package(conn, DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD, active=False)
             if not await count_fixtures(conn):
                 await store_fixtures(conn, generate(DEMO_FIXTURES, seed=1))
+        # The embedded server keeps its data across runs, the database may be new: storage decides.
+        await refresh_from_storage(engine, PackageView(redis))
     finally:
+        await redis.aclose()
         await engine.dispose()
 
 

@@ -1,6 +1,7 @@
 """`livescore`: schema, packages, and running everything locally."""
 
 import sys
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 import typer
@@ -14,8 +15,9 @@ from cli.replay import replay
 from cli.runner import fail, in_transaction, run
 from domain import packages, schema
 from domain.connections import open_redis
-from domain.package_view import PackageView
+from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
+from domain.storage import open_engine
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Livescore Customers API.")
 db_app = typer.Typer(no_args_is_help=True, help="The SQL schema.")
@@ -61,7 +63,7 @@ def package_add(
             conn, id, username, password, active=active, sports=sport or (), leagues=league or ()
         )
 
-    run(in_transaction(settings, job))
+    run(_then_refresh(settings, [id], in_transaction(settings, job)))
     typer.echo(f"package {id} added ({'active' if active else 'inactive'})")
 
 
@@ -75,6 +77,20 @@ def package_set_password(
         fail("password must not be empty")
     run(_set_password(Settings.from_env(), id, password))
     typer.echo(f"password of package {id} replaced")
+
+
+async def _then_refresh(settings: Settings, package_ids: list[int], write: Awaitable[None]) -> None:
+    """A write outside the commands stream, then the Redis copy of those packages made to agree with
+    storage (SPEC §2.5): a package added again on a recreated database must not keep the old copy's
+    status."""
+    await write
+    redis: Redis = open_redis(settings.redis_url)
+    engine = open_engine(settings.database_url)
+    try:
+        await refresh_from_storage(engine, PackageView(redis), package_ids)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
 
 
 async def _set_password(settings: Settings, package_id: int, password: str) -> None:

@@ -31,6 +31,7 @@ _READ = (
     select(
         _packages.c.id,
         _packages.c.status,
+        _packages.c.status_reason,
         _packages.c.applied_ms,
         _packages.c.applied_seq,
         _packages.c.applied_outcome,
@@ -64,6 +65,8 @@ class Applied:
     outcome: Outcome
     status: PackageStatus
     applied: StreamId
+    # Why the service set this status (e.g. "queue-limit"); None when the customer did.
+    reason: str | None = None
 
 
 class ConcurrentChange(Exception):
@@ -117,6 +120,7 @@ async def _read(conn: AsyncConnection, package_ids: list[int]) -> dict[int, _Row
             StreamId(r.applied_ms, r.applied_seq),
             Outcome(r.applied_outcome),
             StreamId(r.applied_ms, r.applied_seq),
+            r.status_reason,
         )
         for r in rows
     }
@@ -130,13 +134,12 @@ def decide(row: _Row | None, entry: StreamId, command: ChangeActivation) -> Appl
         outcome = Outcome.ALREADY if row.status is command.target else Outcome.COMPLETED
         row.status, row.applied, row.outcome = command.target, entry, outcome
         row.reason, row.changed = command.reason or None, True
-        return Applied(outcome, command.target, entry)
+        return Applied(outcome, command.target, entry, row.reason)
     if row.applied == entry:  # delivered again: answer as the first time
-        return Applied(row.outcome, row.status, row.applied)
+        return Applied(row.outcome, row.status, row.applied, row.reason)
     # Superseded: a newer command already decided the status; this one took effect just before it.
-    return Applied(
-        Outcome.ALREADY if row.status is command.target else Outcome.COMPLETED, row.status, row.applied
-    )
+    outcome = Outcome.ALREADY if row.status is command.target else Outcome.COMPLETED
+    return Applied(outcome, row.status, row.applied, row.reason)
 
 
 def _write_params(package_id: int, row: _Row) -> dict[str, object]:

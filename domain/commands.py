@@ -13,6 +13,9 @@ from enum import StrEnum
 
 from domain.errors import UndecodableCommand
 
+# packageId is a 32-bit signed integer upstream (SPEC §2.1); no command may name one outside 1..this.
+MAX_PACKAGE_ID = 2_147_483_647
+
 
 class CommandType(StrEnum):
     ACTIVATE = "activate"
@@ -111,13 +114,14 @@ def from_fields(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Command:
     try:
         fields = {_text(k): _text(v) for k, v in raw.items()}
         kind = CommandType(fields["type"])
-        common = {
-            "package_id": int(fields["packageId"]),
-            "command_id": fields["commandId"],
-            "requested_at": fields["requestedAt"],
-        }
+        package_id = int(fields["packageId"])
+        command_id, requested_at = fields["commandId"], fields["requestedAt"]
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         raise UndecodableCommand(f"Stream entry is not a valid command: {exc!r}") from None
+    if not 0 < package_id <= MAX_PACKAGE_ID:
+        # Checked here, entry by entry: storage would refuse it only for the whole batch it came in.
+        raise UndecodableCommand(f"Stream entry names no valid package: {fields['packageId'][:40]!r}")
+    common = {"package_id": package_id, "command_id": command_id, "requested_at": requested_at}
     if kind is CommandType.SNAPSHOT:
         return TriggerSnapshot(request_id=fields.get("requestId") or _new_id(), **common)  # type: ignore[arg-type]
     activation = ActivatePackage if kind is CommandType.ACTIVATE else DeactivatePackage

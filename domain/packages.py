@@ -3,6 +3,7 @@
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,14 +16,23 @@ from domain.passwords import hash_password
 
 
 @dataclass(frozen=True, slots=True)
+class PackageState:
+    """A package's status as storage holds it: the stream id of the command that set it, and why the
+    service set it (e.g. "queue-limit"; None when the customer did)."""
+
+    status: PackageStatus
+    applied: StreamId
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Login:
-    """What authentication needs of a package, plus the status it had when read."""
+    """What authentication needs of a package, plus the state it had when read."""
 
     username: str
     password_hash: str
     credential_version: str
-    status: PackageStatus
-    applied: StreamId
+    state: PackageState
 
 
 def new_credential_version() -> str:
@@ -94,30 +104,41 @@ async def find_login(conn: AsyncConnection, package_id: int) -> Login | None:
                 col(Package.username),
                 col(Package.password_hash),
                 col(Package.credential_version),
-                col(Package.status),
-                col(Package.applied_ms),
-                col(Package.applied_seq),
+                *_STATE_COLUMNS,
             ).where(col(Package.id) == package_id)
         )
     ).first()
     if row is None:
         return None
-    return Login(
-        row.username,
-        row.password_hash,
-        row.credential_version,
-        PackageStatus(row.status),
-        StreamId(row.applied_ms, row.applied_seq),
+    return Login(row.username, row.password_hash, row.credential_version, _state(row))
+
+
+_STATE_COLUMNS = (
+    col(Package.status),
+    col(Package.applied_ms),
+    col(Package.applied_seq),
+    col(Package.status_reason),
+)
+
+
+def _state(row: Any) -> PackageState:
+    return PackageState(
+        PackageStatus(row.status), StreamId(row.applied_ms, row.applied_seq), row.status_reason
     )
 
 
-async def package_state(conn: AsyncConnection, package_id: int) -> tuple[PackageStatus, StreamId] | None:
-    """A package's status and the stream id of the command that set it."""
-    row = (
-        await conn.execute(
-            select(col(Package.status), col(Package.applied_ms), col(Package.applied_seq)).where(
-                col(Package.id) == package_id
-            )
-        )
-    ).first()
-    return None if row is None else (PackageStatus(row.status), StreamId(row.applied_ms, row.applied_seq))
+async def package_state(conn: AsyncConnection, package_id: int) -> PackageState | None:
+    """A package's status, the stream id of the command that set it, and why."""
+    row = (await conn.execute(select(*_STATE_COLUMNS).where(col(Package.id) == package_id))).first()
+    return None if row is None else _state(row)
+
+
+async def stored_states(
+    conn: AsyncConnection, package_ids: Sequence[int] | None = None
+) -> list[tuple[int, PackageState, str]]:
+    """Each package's id, state and credential version (every package when no ids are given)."""
+    query = select(col(Package.id), col(Package.credential_version), *_STATE_COLUMNS)
+    if package_ids is not None:
+        query = query.where(col(Package.id).in_(package_ids))
+    rows = await conn.execute(query.order_by(col(Package.id)))
+    return [(row.id, _state(row), row.credential_version) for row in rows]

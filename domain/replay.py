@@ -16,8 +16,8 @@ from domain.activation import apply_activations
 from domain.command_log import CommandLog
 from domain.commands import ChangeActivation, PackageStatus, StreamId, TriggerSnapshot, from_fields
 from domain.errors import UndecodableCommand
-from domain.package_view import PackageView
-from domain.packages import package_state
+from domain.package_view import PackageView, refresh_from_storage
+from domain.packages import PackageState, package_state, stored_states
 from domain.streams import COMMANDS_STREAM
 
 # Entries read and applied per transaction.
@@ -51,7 +51,7 @@ class Replay:
     commands_maxlen: int
     report: ReplayReport = field(default_factory=ReplayReport)
     # Dry run: each package's state as the replay so far would have left it.
-    _simulated: dict[int, tuple[PackageStatus, StreamId] | None] = field(default_factory=dict)
+    _simulated: dict[int, PackageState | None] = field(default_factory=dict)
     _first: dict[int, PackageStatus] = field(default_factory=dict)
     _end: str = "+"
 
@@ -64,6 +64,10 @@ class Replay:
             await self._apply_page(page)
             progress(len(page))
             start = "(" + page[-1][0].decode()
+        if not self.options.dry_run:
+            # Storage is the truth (SPEC §2.5): every copy agrees with it afterwards, also the copies of
+            # packages no command touched (a restored database) or that storage no longer holds.
+            await refresh_from_storage(self.engine, PackageView(self.redis))
         return self.report
 
     async def _page(self, start: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
@@ -108,33 +112,25 @@ class Replay:
     async def _apply(self, activations: list[tuple[StreamId, ChangeActivation]]) -> None:
         if not activations:
             return
-        view = PackageView(self.redis)
         touched = sorted({c.package_id for _, c in activations})
         before = await self._states(touched)
         await apply_activations(self.engine, activations)
-        for package_id, (status, applied) in (await self._states(touched)).items():
-            await view.remember(package_id, status, applied)
+        for package_id, state in (await self._states(touched)).items():
             if package_id in before:
-                self._note(package_id, before[package_id][0], status)
+                self._note(package_id, before[package_id].status, state.status)
 
-    async def _states(self, package_ids: list[int]) -> dict[int, tuple[PackageStatus, StreamId]]:
-        """Each existing package's status and the stream id that set it, over one connection."""
-        states = {}
+    async def _states(self, package_ids: list[int]) -> dict[int, PackageState]:
         async with self.engine.connect() as conn:
-            for package_id in package_ids:
-                state = await package_state(conn, package_id)
-                if state is not None:
-                    states[package_id] = state
-        return states
+            return {package_id: state for package_id, state, _ in await stored_states(conn, package_ids)}
 
     async def _simulate(self, sid: StreamId, command: ChangeActivation) -> None:
         if command.package_id not in self._simulated:
             async with self.engine.connect() as conn:
                 self._simulated[command.package_id] = await package_state(conn, command.package_id)
         state = self._simulated[command.package_id]
-        if state is not None and state[1] < sid:
-            self._note(command.package_id, state[0], command.target)
-            self._simulated[command.package_id] = (command.target, sid)
+        if state is not None and state.applied < sid:
+            self._note(command.package_id, state.status, command.target)
+            self._simulated[command.package_id] = PackageState(command.target, sid)
 
     def _note(self, package_id: int, before: PackageStatus, after: PackageStatus) -> None:
         first = self._first.setdefault(package_id, before)

@@ -27,6 +27,16 @@ def package_view(package_id: int) -> str:
     return f"livescore:package:{package_id}"
 
 
+def package_view_pattern() -> str:
+    """Matches every package's copy (SCAN), to drop those of packages storage no longer holds."""
+    return package_view(0).removesuffix("0") + "*"
+
+
+def package_id_of_view(key: bytes | str) -> int:
+    text = key.decode() if isinstance(key, bytes) else key
+    return int(text.rsplit(":", 1)[1])
+
+
 def snapshot_in_flight(package_id: int) -> str:
     """The requestId of the package's queued or running snapshot, so that triggers coalesce."""
     return f"livescore:snapshot:{package_id}"

@@ -33,13 +33,15 @@ class QueueFigures(msgspec.Struct, frozen=True):
     lag: int
 
 
-class StatusAnswer(msgspec.Struct, frozen=True, rename="camel"):
+class StatusAnswer(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
     success: bool
     package_id: int
     username: str
     status: str
     # Additive to the upstream contract: what a customer watches to keep the queue from overflowing.
     queue: QueueFigures
+    # Additive: why the service itself set the status ("queue-limit"); absent when the customer did.
+    reason: str | None = None
 
 
 class ChangeAnswer(msgspec.Struct, frozen=True, rename="camel"):
@@ -79,7 +81,9 @@ def status(credentials: Credentials, state: ViewState) -> StatusAnswer:
     q = state.queue
     figures = QueueFigures(q.name, q.length, q.pending, q.consumers, q.lag)
     current = state.status or PackageStatus.INACTIVE
-    return StatusAnswer(True, credentials.package_id, credentials.username, current.value, figures)
+    return StatusAnswer(
+        True, credentials.package_id, credentials.username, current.value, figures, state.reason
+    )
 
 
 def snapshot(credentials: Credentials, request_id: str) -> SnapshotAnswer:

@@ -74,9 +74,7 @@ class Authenticator:
             AUTH_FAILURES.inc()
             await self._count_failure(failures)
             raise InvalidCredentials()
-        status = await self._view.remember(
-            credentials.package_id, login.status, login.applied, login.credential_version
-        )
+        status = await self._view.remember(credentials.package_id, login.state, login.credential_version)
         self._remember(credentials, login.credential_version)
         return LoggedIn(login.credential_version, status)
 

@@ -18,6 +18,7 @@ from domain.activation import Applied, apply_activations
 from domain.commands import ChangeActivation, Command, StreamId, TriggerSnapshot, from_fields
 from domain.errors import StorageUnavailable, UndecodableCommand
 from domain.package_view import PackageView
+from domain.packages import PackageState
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
@@ -25,6 +26,10 @@ from worker.outages import MAX_PAUSE_S, while_storage_is_down
 from worker.snapshots import SnapshotRunner
 
 log = logging.getLogger("worker.commands")
+
+# Renews this worker's claim on the entries in hand (while storage is down).
+Keep = Callable[[], Awaitable[None]]
+AppliedCommand = tuple[StreamId, ChangeActivation, Applied]
 
 
 @dataclass
@@ -62,7 +67,7 @@ class CommandHandler:
             await self.redis.hset(COMMAND_ERRORS, mapping=batch.failed)  # type: ignore[arg-type]
         return batch
 
-    def _keeper(self, entry_ids: list[Any]) -> Callable[[], Awaitable[None]]:
+    def _keeper(self, entry_ids: list[Any]) -> Keep:
         """Renews this worker's claim on the entries without counting a delivery (while storage is down)."""
 
         async def keep() -> None:
@@ -71,27 +76,47 @@ class CommandHandler:
 
         return keep
 
-    async def _apply(
-        self, batch: Batch, keep: Callable[[], Awaitable[None]]
-    ) -> list[tuple[StreamId, ChangeActivation, Applied]]:
+    async def _apply(self, batch: Batch, keep: Keep) -> list[AppliedCommand]:
         try:
-            return await while_storage_is_down(
-                lambda: self.apply_activations(batch.activations),
-                f"{len(batch.activations)} activation commands",
-                self.stopping,
-                keep,
-                self.keep_every_s,
-            )
-        except Exception as exc:  # the whole transaction is retried on redelivery
-            # Stopping while storage is down is expected: no traceback for that.
-            trace = not isinstance(exc, StorageUnavailable)
-            log.error("applying %d activation commands failed", len(batch.activations), exc_info=trace)
-            batch.failed.update({str(sid).encode(): _describe(exc) for sid, _ in batch.activations})
-            return []
+            return await self._apply_waiting(batch.activations, keep)
+        except StorageUnavailable:  # told to stop while storage is down: no traceback for that
+            log.error("stopped with storage unreachable; %d commands left pending", len(batch.activations))
+            return self._failed(batch, batch.activations, StorageUnavailable())
+        except Exception as exc:
+            if len(batch.activations) == 1:
+                log.exception("applying an activation command failed")
+                return self._failed(batch, batch.activations, exc)
+        # One command the storage refuses must not hold up the others read with it: each on its own.
+        log.warning("applying %d activation commands together failed; one by one", len(batch.activations))
+        applied = []
+        for activation in batch.activations:
+            try:
+                applied += await self._apply_waiting([activation], keep)
+            except Exception as exc:
+                log.exception("applying an activation command failed", extra=_context(activation[1]))
+                self._failed(batch, [activation], exc)
+        return applied
 
-    async def _snapshot(
-        self, batch: Batch, entry_id: bytes, command: TriggerSnapshot, keep: Callable[[], Awaitable[None]]
-    ) -> None:
+    async def _apply_waiting(
+        self, activations: list[tuple[StreamId, ChangeActivation]], keep: Keep
+    ) -> list[AppliedCommand]:
+        return await while_storage_is_down(
+            lambda: self.apply_activations(activations),
+            f"{len(activations)} activation commands",
+            self.stopping,
+            keep,
+            self.keep_every_s,
+        )
+
+    @staticmethod
+    def _failed(
+        batch: Batch, activations: list[tuple[StreamId, ChangeActivation]], exc: BaseException
+    ) -> list[AppliedCommand]:
+        """Leave the commands pending with their error recorded; the next delivery tries them again."""
+        batch.failed.update({str(sid).encode(): _describe(exc) for sid, _ in activations})
+        return []
+
+    async def _snapshot(self, batch: Batch, entry_id: bytes, command: TriggerSnapshot, keep: Keep) -> None:
         try:
             # A retry resumes after the last chunk published (progress is saved per chunk).
             await while_storage_is_down(
@@ -113,19 +138,20 @@ class CommandHandler:
 
     async def apply_activations(
         self, activations: list[tuple[StreamId, ChangeActivation]]
-    ) -> list[tuple[StreamId, ChangeActivation, Applied]]:
+    ) -> list[AppliedCommand]:
         if not activations:
             return []
         results = await apply_activations(self.engine, activations)
         return [(sid, cmd, result) for (sid, cmd), result in zip(activations, results, strict=True)]
 
-    async def finish(self, batch: Batch, applied: list[tuple[StreamId, ChangeActivation, Applied]]) -> None:
+    async def finish(self, batch: Batch, applied: list[AppliedCommand]) -> None:
         """One round trip: the view first (read-your-writes), then the replies, then the acknowledgement."""
         pipe = self.redis.pipeline(transaction=False)
         # The copy needs each package's final state only, not every step of the batch.
         final = {c.package_id: r for _, c, r in sorted(applied, key=lambda a: a[2].applied)}
         for package_id, result in final.items():
-            await self.view.remember(package_id, result.status, result.applied, pipe=pipe)
+            state = PackageState(result.status, result.applied, result.reason)
+            await self.view.remember(package_id, state, pipe=pipe)
         for sid, command, result in applied:
             COMMANDS_APPLIED.labels(command.type.value, result.outcome.value).inc()
             if command.reply_to:
@@ -166,15 +192,18 @@ def _reply(command: ChangeActivation, result: Applied) -> bytes:
     return msgspec.json.encode(body)
 
 
+def _context(command: ChangeActivation) -> dict[str, object]:
+    return {"command_id": command.command_id, "package_id": command.package_id}
+
+
 def _log(command: ChangeActivation, result: Applied) -> None:
     # Per command at DEBUG: at INFO, logging was a tenth of a busy worker's time; the commands stream
     # itself is the record of every change.
-    extra = {"command_id": command.command_id, "package_id": command.package_id}
     log.debug(
         "%s package %s: %s (command %s)",
         command.type.value,
         command.package_id,
         result.outcome.value,
         command.command_id,
-        extra=extra,
+        extra=_context(command),
     )

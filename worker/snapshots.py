@@ -66,9 +66,9 @@ class SnapshotRunner:
         async with self.engine.connect() as conn:
             state = await package_state(conn, package_id)
             sports, leagues = await subscriptions(conn, package_id)
-        if state is None or state[0] is not PackageStatus.ACTIVE:
+        if state is None or state.status is not PackageStatus.ACTIVE:
             return None
-        await self.view.remember(package_id, *state)
+        await self.view.remember(package_id, state)
         return sports, leagues
 
     async def _fan_out(

@@ -18,6 +18,7 @@ from domain.fixtures import Fixture, decode_fixture, encode_fixture
 from domain.fixtures_queue import FixturesQueue
 from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope
 from domain.package_view import PackageView
+from domain.packages import PackageState
 from domain.streams import FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.entries import Entry
 from worker.metrics import FIXTURE_UPDATES
@@ -48,7 +49,7 @@ class UpdateHandler:
             for package_id, applied in packages:
                 # The publish script trusts only the Redis status copy; make sure there is one. The
                 # write is versioned, so a newer deactivation already there stays and wins.
-                await self.view.remember(package_id, PackageStatus.ACTIVE, applied, pipe=pipe)
+                await self.view.remember(package_id, PackageState(PackageStatus.ACTIVE, applied), pipe=pipe)
                 await self.queue.publish(package_id, [message], pipe=pipe)
         pipe.xack(FIXTURE_UPDATES_STREAM, WORKERS_GROUP, *(entry_id for entry_id, _ in entries))
         await pipe.execute()

@@ -279,7 +279,7 @@ def _password(package_id: int) -> str:
 async def stored_statuses(engine: AsyncEngine, package_ids: Sequence[int]) -> dict[int, PackageStatus]:
     async with engine.connect() as conn:
         states = {i: await packages.package_state(conn, i) for i in package_ids}
-    return {i: state[0] for i, state in states.items() if state is not None}
+    return {i: state.status for i, state in states.items() if state is not None}
 
 
 async def group_info(redis: Redis) -> dict[str, Any] | None:

@@ -304,7 +304,7 @@ async def _finished(redis: Redis, storage: AsyncEngine, entry_ids: list[bytes]) 
             entries: Any = await redis.xrange(COMMANDS_STREAM, entry_id, entry_id)
             package_id = int(entries[0][1][b"packageId"])
             state = await package_state(conn, package_id)
-            if state is not None and state[1] >= StreamId.parse(entry_id):
+            if state is not None and state.applied >= StreamId.parse(entry_id):
                 finished.append(entry_id)
     return finished
 

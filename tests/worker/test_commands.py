@@ -116,6 +116,42 @@ async def test_an_undecodable_entry_stays_pending_and_the_rest_of_its_batch_appl
     assert await pending(redis) == 1
 
 
+async def test_a_command_for_a_package_id_storage_cannot_hold_does_not_hold_up_its_batch(
+    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+) -> None:
+    impossible = {**ActivatePackage(package_id=1).to_fields(), "packageId": str(2**64)}
+    await append(redis, impossible)
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    await append(redis, DeactivatePackage(package_id=PACKAGE_ID).to_fields())
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    batch = await handler.handle(await read(redis))
+    (error,) = batch.failed.values()
+    assert "no valid package" in error
+    assert (await stored(engine)).status == "active"
+    assert await pending(redis) == 1
+
+
+async def test_a_command_storage_refuses_is_left_pending_and_the_rest_of_its_batch_applies(
+    handler: CommandHandler, redis: Redis, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever storage refuses in a batch (not an outage), the others are applied at once, one by one."""
+    from worker import handlers
+
+    async def refusing(engine: AsyncEngine, commands: Any) -> Any:
+        if any(command.package_id == 77 for _, command in commands):
+            raise ValueError("storage refuses package 77")
+        return await apply_activations(engine, commands)
+
+    monkeypatch.setattr(handlers, "apply_activations", refusing)
+    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    await append(redis, ActivatePackage(package_id=77).to_fields())
+    await append(redis, DeactivatePackage(package_id=PACKAGE_ID).to_fields())
+    batch = await handler.handle(await read(redis))
+    assert list(batch.failed.values()) == ["ValueError: storage refuses package 77"]
+    assert (await stored(engine)).status == "inactive"
+    assert await pending(redis) == 1
+
+
 async def test_while_storage_is_unreachable_the_worker_holds_its_commands_until_told_to_stop(
     handler: CommandHandler, redis: Redis, tmp_path: Any
 ) -> None:

@@ -26,6 +26,7 @@ from tests.polling import eventually
 from tests.worker.test_snapshots import BODY, TRIGGER, add_package, queue_messages, store
 from worker.app import create_app as create_worker
 
+ACTIVATE = "/api/livescore/package/activate"
 OLD, NEW = datetime(2030, 4, 1, tzinfo=UTC), datetime(2030, 4, 2, tzinfo=UTC)
 
 
@@ -98,7 +99,7 @@ async def test_an_update_that_is_not_a_fixture_does_not_block_the_next(
 
 async def test_nothing_is_published_to_an_inactive_package(engine: AsyncEngine, redis: Redis) -> None:
     await add(engine, 1, active=False)
-    await PackageView(redis).remember(1, *(await _state(engine, 1)))
+    await PackageView(redis).remember(1, await _state(engine, 1))
     published = await FixturesQueue(redis, 100, 1000).publish(1, [b'{"x":1}'])
     assert (published.result, published.count) == ("inactive", 0)
     assert await redis.xlen(fixtures_queue(1)) == 0
@@ -126,10 +127,15 @@ async def test_a_full_queue_deactivates_its_package(
             async for _ in hold(create_worker(limited, consumer="limited")):
                 await eventually(lambda: _status_is(client, "inactive"))
                 status = (await client.post("/api/livescore/package/status", json=BODY)).json()
+                assert (await client.post(ACTIVATE, json=BODY)).status_code == 200
+                again = (await client.post("/api/livescore/package/status", json=BODY)).json()
     messages = await queue_messages(redis)
     assert [m.body["fixtureId"] for m in messages] == [1, 2, 3, 4, 5]
     assert all(m.header.MessageType == 1 for m in messages)
-    assert status["status"] == "inactive"
+    assert (status["status"], status["reason"]) == ("inactive", "queue-limit")
+    # The customer's own activation clears the service's reason.
+    assert again["status"] == "active"
+    assert "reason" not in again
 
 
 async def _status_is(client: httpx.AsyncClient, expected: str) -> bool:
@@ -140,7 +146,7 @@ async def _status_is(client: httpx.AsyncClient, expected: str) -> bool:
 async def test_a_group_that_keeps_up_keeps_the_queue_open(engine: AsyncEngine, redis: Redis) -> None:
     """The backlog is the lag of the customer's consumer group, not the stream's length."""
     await add(engine, 1, active=True)
-    await PackageView(redis).remember(1, *(await _state(engine, 1)))
+    await PackageView(redis).remember(1, await _state(engine, 1))
     queue = FixturesQueue(redis, 3, 1000)
     await redis.xgroup_create(fixtures_queue(1), "customer", id="0", mkstream=True)
     for _ in range(4):
