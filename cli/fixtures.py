@@ -11,10 +11,10 @@ import typer
 from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cli.runner import fail, in_transaction, run
+from cli.runner import fail, in_transaction, run, settings_of
+from domain.errors import BadFixture
 from domain.fixture_store import store_fixtures
 from domain.fixtures import Fixture, decode_fixture
-from domain.settings import Settings
 
 fixtures_app = typer.Typer(no_args_is_help=True, help="Fixtures in storage.")
 
@@ -22,12 +22,9 @@ fixtures_app = typer.Typer(no_args_is_help=True, help="Fixtures in storage.")
 WRITE_CHUNK = 1000
 
 
-class BadFixture(Exception):
-    """A fixture of an import file that cannot be stored; names where it is."""
-
-
 @fixtures_app.command("import")
 def import_fixtures(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
     """Import a JSON array or JSON lines of fixture bodies (SPEC §4 field names); all or nothing."""
@@ -35,19 +32,20 @@ def import_fixtures(
         fixtures = list(read_fixtures(file.read_bytes()))
     except BadFixture as exc:
         fail(f"{file}: {exc}; nothing imported")
-    run(in_transaction(Settings.from_env(), lambda conn: _store(conn, fixtures, len(fixtures))))
+    run(in_transaction(settings_of(ctx), lambda conn: _store(conn, fixtures, len(fixtures))))
     typer.echo(f"imported {len(fixtures)} fixtures")
 
 
 @fixtures_app.command("generate")
 def generate_fixtures(
+    ctx: typer.Context,
     count: Annotated[int, typer.Option("--count", min=1)],
     seed: Annotated[int, typer.Option("--seed")] = 1,
 ) -> None:
     """Realistic demo fixtures, the same for the same seed (within the hour)."""
     from cli.demo_fixtures import generate
 
-    run(in_transaction(Settings.from_env(), lambda conn: _store(conn, generate(count, seed), count)))
+    run(in_transaction(settings_of(ctx), lambda conn: _store(conn, generate(count, seed), count)))
     typer.echo(f"generated {count} fixtures (seed {seed})")
 
 

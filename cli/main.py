@@ -12,7 +12,7 @@ from cli.dead import dead_app
 from cli.fixtures import fixtures_app
 from cli.queue import queue_app
 from cli.replay import replay
-from cli.runner import fail, in_transaction, run
+from cli.runner import fail, in_transaction, run, settings_of
 from domain import packages, schema
 from domain.connections import open_redis
 from domain.package_view import PackageView, refresh_from_storage
@@ -30,11 +30,22 @@ app.add_typer(dead_app, name="dead")
 app.command("replay")(replay)
 
 
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Livescore Customers API."""
+    # The environment is read once, here; a test hands its own Settings in as `obj` instead.
+    if ctx.obj is None:
+        try:
+            ctx.obj = Settings.from_env()
+        except ValueError as exc:
+            fail(str(exc))
+
+
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(ctx: typer.Context) -> None:
     """Create or migrate the schema at DATABASE_URL."""
     try:
-        schema.upgrade(Settings.from_env().database_url)
+        schema.upgrade(settings_of(ctx).database_url)
     except SQLAlchemyError as exc:
         fail(f"cannot migrate the schema: {type(exc).__name__}")
     typer.echo("schema is up to date")
@@ -42,6 +53,7 @@ def db_upgrade() -> None:
 
 @package_app.command("add")
 def package_add(
+    ctx: typer.Context,
     id: Annotated[int, typer.Option("--id", min=1, max=2_147_483_647)],
     username: Annotated[str, typer.Option()],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
@@ -56,7 +68,7 @@ def package_add(
     """Create a package. Without --sport/--league it subscribes to every fixture."""
     if not username.strip() or not password:
         fail("username and password must not be empty")
-    settings = Settings.from_env()
+    settings = settings_of(ctx)
 
     async def job(conn: Any) -> None:
         await packages.add_package(
@@ -69,13 +81,14 @@ def package_add(
 
 @package_app.command("set-password")
 def package_set_password(
+    ctx: typer.Context,
     id: Annotated[int, typer.Option("--id")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Replace a package's password; every remembered login of it stops working at once."""
     if not password:
         fail("password must not be empty")
-    run(_set_password(Settings.from_env(), id, password))
+    run(_set_password(settings_of(ctx), id, password))
     typer.echo(f"password of package {id} replaced")
 
 
@@ -109,9 +122,9 @@ async def _set_password(settings: Settings, package_id: int, password: str) -> N
 
 
 @package_app.command("list")
-def package_list() -> None:
+def package_list(ctx: typer.Context) -> None:
     """Every package: id, username, status. Never a password or its hash."""
-    rows = run(in_transaction(Settings.from_env(), packages.list_packages))
+    rows = run(in_transaction(settings_of(ctx), packages.list_packages))
     for package_id, username, status in rows:
         typer.echo(f"{package_id}\t{username}\t{status}")
 

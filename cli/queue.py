@@ -7,10 +7,9 @@ from typing import Annotated, Any
 import typer
 from redis.asyncio import Redis
 
-from cli.runner import run
+from cli.runner import run, settings_of
 from domain.connections import open_redis
 from domain.messages import MESSAGE_FIELD
-from domain.settings import Settings
 from domain.streams import fixtures_queue
 
 queue_app = typer.Typer(no_args_is_help=True, help="Customers' fixtures queues.")
@@ -22,6 +21,7 @@ _MESSAGE = MESSAGE_FIELD.encode()
 
 @queue_app.command("read")
 def read_queue(
+    ctx: typer.Context,
     package: Annotated[int, typer.Option("--package")],
     count: Annotated[
         int | None, typer.Option("--count", min=1, help="At most this many (default: all).")
@@ -31,7 +31,7 @@ def read_queue(
     """Print the messages of a package's queue, oldest first, without consuming them."""
     # Ctrl-C is how --follow ends; it is not an error.
     with contextlib.suppress(KeyboardInterrupt):
-        run(_read(Settings.from_env().redis_url, fixtures_queue(package), count, follow))
+        run(_read(settings_of(ctx).redis_url, fixtures_queue(package), count, follow))
 
 
 async def _read(redis_url: str, queue: str, count: int | None, follow: bool) -> None:

@@ -7,7 +7,7 @@ import typer
 from redis.asyncio import Redis
 from rich.progress import Progress
 
-from cli.runner import run
+from cli.runner import run, settings_of
 from domain.connections import open_redis
 from domain.replay import Replay, ReplayOptions, ReplayReport
 from domain.settings import Settings
@@ -16,6 +16,7 @@ from domain.streams import COMMANDS_STREAM
 
 
 def replay(
+    ctx: typer.Context,
     start: Annotated[str, typer.Option("--from", help="First stream id (default: the oldest).")] = "-",
     end: Annotated[str, typer.Option("--to", help="Last stream id (default: the newest).")] = "+",
     package: Annotated[int | None, typer.Option("--package", help="Only this package.")] = None,
@@ -28,7 +29,7 @@ def replay(
 ) -> None:
     """Re-apply commands from the stream to storage, newest command per package winning."""
     options = ReplayOptions(start, end, package, dry_run, include_snapshots)
-    report = run(_replay(Settings.from_env(), options))
+    report = run(_replay(settings_of(ctx), options))
     _print(report, options)
 
 

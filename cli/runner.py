@@ -16,6 +16,12 @@ from domain.storage import open_engine
 T = TypeVar("T")
 
 
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings `livescore` read once, when it started (or the ones a test handed in as `obj`)."""
+    settings: Settings = ctx.find_root().obj
+    return settings
+
+
 def fail(message: str) -> NoReturn:
     typer.echo(f"livescore: {message}", err=True)
     raise typer.Exit(1)

@@ -5,11 +5,10 @@ A batch is applied in one transaction of two statements, whatever its size: read
 Each write only succeeds if the package still carries the stream id that was read, so should another
 worker have changed it in between (possible on SQLite, whose readers do not lock), nothing is written and
 the batch is decided again on fresh rows, after a random pause. (Taking SQLite's write lock up front,
-BEGIN IMMEDIATE, avoids the retries but costs ~2.5 ms a transaction here: four times a batch's work.)
+BEGIN IMMEDIATE, avoids the retries but cost several times a batch's own work; docs/BENCHMARKS.md.)
 A redelivered or older command changes nothing.
 """
 
-import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,8 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from domain.commands import ChangeActivation, Outcome, PackageStatus, StreamId
+from domain.errors import ConcurrentChange
 from domain.models import Package, utcnow
 
 _packages = Package.__table__  # type: ignore[attr-defined]
@@ -69,10 +70,6 @@ class Applied:
     reason: str | None = None
 
 
-class ConcurrentChange(Exception):
-    """Another writer changed a package of the batch after it was read."""
-
-
 @dataclass(slots=True)
 class _Row:
     status: PackageStatus
@@ -87,16 +84,24 @@ async def apply_activations(
     engine: AsyncEngine, commands: Sequence[tuple[StreamId, ChangeActivation]]
 ) -> list[Applied]:
     """Apply commands given in stream order; one Applied per command, in the same order."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            async with engine.begin() as conn:
-                return await _apply(conn, commands)
-        except (ConcurrentChange, OperationalError):
-            if attempt == ATTEMPTS:
-                raise
-            # Apart, so that workers that collided do not collide again in step.
-            await asyncio.sleep(random.uniform(0, RETRY_PAUSE_S * attempt))
-    raise AssertionError("unreachable")
+
+    async def once() -> list[Applied]:
+        async with engine.begin() as conn:
+            return await _apply(conn, commands)
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type((ConcurrentChange, OperationalError)),
+        stop=stop_after_attempt(ATTEMPTS),
+        wait=_apart,
+        reraise=True,
+    )
+    return await retrying(once)
+
+
+def _apart(state: RetryCallState) -> float:
+    """A random pause, longer with every attempt, so that workers that collided do not collide again in
+    step."""
+    return random.uniform(0, RETRY_PAUSE_S * state.attempt_number)
 
 
 async def _apply(

@@ -8,10 +8,10 @@ A command never carries the password nor anything derived from it.
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from domain.errors import UndecodableCommand
+from domain.messages import timestamp
 
 # packageId is a 32-bit signed integer upstream (SPEC §2.1); no command may name one outside 1..this.
 MAX_PACKAGE_ID = 2_147_483_647
@@ -37,10 +37,6 @@ class Outcome(StrEnum):
     MISSING = "missing"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _new_id() -> str:
     return str(uuid.uuid4())
 
@@ -51,7 +47,7 @@ class ChangeActivation:
 
     package_id: int
     command_id: str = field(default_factory=_new_id)
-    requested_at: str = field(default_factory=_now)
+    requested_at: str = field(default_factory=timestamp)
     # Pub/Sub channel of the ingress process waiting for the outcome; empty when nobody waits.
     reply_to: str = ""
     # Why the service itself changed the status (e.g. "queue-limit"); empty for a customer's command.
@@ -91,7 +87,7 @@ class TriggerSnapshot:
 
     package_id: int
     command_id: str = field(default_factory=_new_id)
-    requested_at: str = field(default_factory=_now)
+    requested_at: str = field(default_factory=timestamp)
     request_id: str = field(default_factory=_new_id)
 
     type = CommandType.SNAPSHOT
@@ -112,7 +108,7 @@ Command = ActivatePackage | DeactivatePackage | TriggerSnapshot
 def from_fields(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Command:
     """Decode a stream entry; anything that is not a well-formed command raises UndecodableCommand."""
     try:
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {text_of(k): text_of(v) for k, v in raw.items()}
         kind = CommandType(fields["type"])
         package_id = int(fields["packageId"])
         command_id, requested_at = fields["commandId"], fields["requestedAt"]
@@ -128,7 +124,8 @@ def from_fields(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Command:
     return activation(reply_to=fields.get("replyTo", ""), reason=fields.get("reason", ""), **common)  # type: ignore[arg-type]
 
 
-def _text(value: bytes | str) -> str:
+def text_of(value: bytes | str) -> str:
+    """A value as redis-py returns it (bytes), or as written (str), as text."""
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -141,7 +138,7 @@ class StreamId:
 
     @classmethod
     def parse(cls, entry_id: bytes | str) -> "StreamId":
-        ms, _, seq = _text(entry_id).partition("-")
+        ms, _, seq = text_of(entry_id).partition("-")
         return cls(int(ms), int(seq or 0))
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 # Connections per process. redis-py's default (100) raises on the 101st concurrent request; its blocking
-# pool waits instead but costs a tenth of a status request's CPU, so: a plain pool, far above any
+# pool waits instead but costs CPU on every call (docs/BENCHMARKS.md), so: a plain pool, far above any
 # concurrency one process serves.
 POOL_SIZE = 1000
 # A command that meets a connection Redis closed (a restart) is retried on a fresh one, briefly, so the

@@ -5,13 +5,13 @@ fields to the commands stream again — as a new command, so for an activation i
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
 from domain.command_log import CommandLog
-from domain.errors import LivescoreError
+from domain.errors import NoSuchDeadLetter
+from domain.messages import timestamp
 from domain.streams import DEAD_LETTERS_STREAM
 
 # The fields a dead letter adds to the command's own.
@@ -19,10 +19,6 @@ ORIGINAL_ID, ERROR, DELIVERIES, DEAD_AT = "originalId", "error", "deliveries", "
 _ADDED = {ORIGINAL_ID.encode(), ERROR.encode(), DELIVERIES.encode(), DEAD_AT.encode()}
 # Approximate length of the stream: dead letters are for operators, not an archive.
 DEAD_LETTERS_MAXLEN = 100_000
-
-
-class NoSuchDeadLetter(LivescoreError):
-    message = "No such dead letter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +33,7 @@ class DeadLetter:
 
 def letter(entry_id: bytes, fields: dict[bytes, bytes], error: bytes, deliveries: int) -> dict[Any, Any]:
     """The fields of a dead letter for this entry."""
-    added = {ORIGINAL_ID: entry_id, ERROR: error, DELIVERIES: deliveries, DEAD_AT: _now()}
+    added = {ORIGINAL_ID: entry_id, ERROR: error, DELIVERIES: deliveries, DEAD_AT: timestamp()}
     return {**fields, **added}
 
 
@@ -70,7 +66,3 @@ def _parse(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
         text(fields.get(DEAD_AT.encode())),
         command,
     )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

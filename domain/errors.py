@@ -13,11 +13,15 @@
     │   ├── StorageUnavailable
     │   └── QueueUnavailable
     ├── UndecodableCommand         a stream entry is not a command (worker dead-letters it)
-    └── PackageNotFound            an operator named a package that does not exist (CLI)
+    ├── ConcurrentChange           another worker changed a package of the batch (worker decides again)
+    ├── PackageNotFound            an operator named a package that does not exist (CLI)
+    ├── NoSuchDeadLetter           an operator named a dead letter that does not exist (CLI)
+    └── BadFixture                 a fixture of an import file cannot be stored (CLI; names where)
 
 The ingress maps this tree to HTTP in one table (ingress/errors.py); the worker maps it to
-acknowledge / retry / dead-letter in one place (worker/handlers.py), after waiting out storage that
-cannot be reached (worker/outages.py; which driver errors mean that: domain.storage.unreachable).
+acknowledge / retry / dead-letter in one place (worker/commands.py), after waiting out storage that
+cannot be reached (worker/outages.py; which driver errors mean that: domain.storage.unreachable); the
+CLI turns it into one line on standard error (cli/runner.py).
 Messages of RequestRejected are the published contract (SPEC §2.1) and must not change.
 """
 
@@ -89,3 +93,15 @@ class UndecodableCommand(LivescoreError):
 
 class PackageNotFound(LivescoreError):
     message = "No such package"
+
+
+class ConcurrentChange(LivescoreError):
+    message = "Another writer changed a package of the batch after it was read"
+
+
+class NoSuchDeadLetter(LivescoreError):
+    message = "No such dead letter"
+
+
+class BadFixture(LivescoreError):
+    message = "Not a valid fixture"

@@ -37,6 +37,7 @@ _encoder = msgspec.json.Encoder()
 
 
 def timestamp(now: datetime | None = None) -> str:
+    """ISO-8601 UTC with milliseconds and a Z, as every message, command and dead letter carries."""
     return (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -49,7 +50,8 @@ def envelopes(kind: MessageType, bodies: Sequence[bytes], request_id: str | None
     """Messages around already encoded bodies, sharing one Timestamp.
 
     The hot path of a snapshot: the header is encoded once (msgspec escapes the request id) and only the
-    MessageId, which is plain hex, is joined in per message — about 1 µs a message instead of 6.
+    MessageId, which is plain hex, is joined in per message (a sixth of encoding each whole header;
+    docs/BENCHMARKS.md).
     """
     header = _encoder.encode(Header("", timestamp(), int(kind), request_id))
     prefix, suffix = b'{"header":' + header[: len(_ID_OPEN)], header[len(_ID_OPEN) :] + b',"body":'
@@ -64,7 +66,7 @@ _ID_OPEN = b'{"MessageId":"'
 
 
 def new_ids(count: int) -> list[bytes]:
-    """Random (version 4) UUIDs, formatted; uuid.uuid4() costs 4 µs each, this well under 1."""
+    """Random (version 4) UUIDs, formatted: one urandom call for all, far cheaper than uuid.uuid4() each."""
     raw = os.urandom(16 * count).hex()
     ids = []
     for i in range(0, 32 * count, 32):

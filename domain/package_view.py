@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.commands import PackageStatus
+from domain.commands import PackageStatus, text_of
 from domain.packages import PackageState, stored_states
 from domain.scripts import LuaScript, RedisPyScripts, ScriptRunner
 from domain.streams import fixtures_queue, package_id_of_view, package_view, package_view_pattern
@@ -169,7 +169,7 @@ def _state_args(state: PackageState) -> list[str | int]:
 
 
 def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
+    return None if value is None else text_of(value)
 
 
 async def refresh_from_storage(

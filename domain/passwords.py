@@ -5,7 +5,8 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-# argon2-cffi's defaults are RFC 9106's low-memory profile (t=3, m=64 MiB, p=4): ~90 ms a verify here.
+# argon2-cffi's defaults are RFC 9106's low-memory profile (t=3, m=64 MiB, p=4): tens of milliseconds
+# and 64 MiB a verify (docs/BENCHMARKS.md).
 # The ingress remembers successful logins, so only unknown clients and failures pay it.
 _hasher = PasswordHasher()
 

@@ -4,6 +4,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+import msgspec
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./livescore.db"
 # Only used when REDIS_URL is unset outside `livescore dev`, which starts its own embedded server instead.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -44,14 +46,14 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """The settings named in the environment, converted to their types by msgspec (lax mode turns
+        "8000" into 8000); an unset or empty variable keeps its default."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for field in fields(cls):
-            raw = env.get(_env_name(field.name))
-            if raw is None or raw == "":
-                continue
-            values[field.name] = _convert(field.name, raw, str(field.type))
-        return cls(**values)  # type: ignore[arg-type]
+        given = {f.name: env[_env_name(f.name)] for f in fields(cls) if env.get(_env_name(f.name))}
+        try:
+            return msgspec.convert(given, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ValueError(_explain(exc, given)) from None
 
 
 def _env_name(field_name: str) -> str:
@@ -60,10 +62,10 @@ def _env_name(field_name: str) -> str:
     return "LIVESCORE_" + field_name.upper()
 
 
-def _convert(name: str, raw: str, type_name: str) -> object:
-    if "int" not in type_name:
-        return raw
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{_env_name(name)} must be an integer, got {raw!r}") from None
+def _explain(exc: msgspec.ValidationError, given: Mapping[str, str]) -> str:
+    """msgspec names the field (`… - at `$.queue_limit``); say it as the variable the operator set."""
+    message, _, path = str(exc).rpartition(" - at `$.")
+    name = path.rstrip("`")
+    if name in given:
+        return f"{_env_name(name)} is not valid ({message.lower()}): {given[name]!r}"
+    return str(exc)

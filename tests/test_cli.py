@@ -20,14 +20,12 @@ from tests.fixture_factory import fixture
 
 
 @pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+def cli(settings: Settings) -> Any:
     runner = CliRunner()
 
     async def invoke(*args: str) -> Any:
         # In a thread: the CLI runs its own event loop, which cannot nest in the test's.
-        return await asyncio.to_thread(runner.invoke, app, list(args))
+        return await asyncio.to_thread(runner.invoke, app, list(args), obj=settings)
 
     return invoke
 

@@ -15,16 +15,13 @@ from domain.command_log import ensure_consumer_group
 from domain.commands import ActivatePackage, DeactivatePackage, TriggerSnapshot
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM
-from tests.worker.test_commands import command_handler, read
+from tests.worker.test_commands import read, worker_resources
 
 
 @pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-
+def cli(settings: Settings) -> Any:
     async def invoke(*args: str) -> Any:
-        result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
+        result = await asyncio.to_thread(CliRunner().invoke, app, list(args), obj=settings)
         assert result.exit_code == 0, result.output
         return result.output
 
@@ -109,16 +106,16 @@ async def test_snapshots_are_re_sent_only_when_asked(cli: Any, engine: AsyncEngi
 
 
 async def test_a_dead_letter_is_listed_and_can_be_retried(
-    cli: Any, engine: AsyncEngine, redis: Redis
+    cli: Any, settings: Settings, engine: AsyncEngine, redis: Redis
 ) -> None:
-    from worker.redelivery import Redelivery
+    from worker.redelivery import dead_letter
 
     await recreate(engine, range(1, 2))
     await ensure_consumer_group(redis)
     command = ActivatePackage(package_id=1)
     await redis.xadd(COMMANDS_STREAM, command.to_fields())  # type: ignore[arg-type]
     (entry_id, fields), *_ = await read(redis)
-    await Redelivery(redis, command_handler(engine, redis), 5).dead_letter(entry_id, fields, 5)
+    await dead_letter(worker_resources(settings, engine, redis), entry_id, fields, 5)
     listed = [json.loads(line) for line in (await cli("dead", "list")).splitlines()]
     assert len(listed) == 1
     assert listed[0]["original_id"] == entry_id.decode()

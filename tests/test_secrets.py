@@ -23,17 +23,15 @@ async def test_no_secret_leaks_anywhere(
     client: httpx.AsyncClient,
     redis: Redis,
     settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
     caplog.handler.addFilter(ContextFilter())
     caplog.handler.setFormatter(JsonFormatter())
     outputs: list[str] = []
     with caplog.at_level(logging.DEBUG):
         outputs.append(
             await cli(
+                settings,
                 "package",
                 "add",
                 "--id",
@@ -46,10 +44,10 @@ async def test_no_secret_leaks_anywhere(
             )
         )
         outputs += await exercise(client, BODY)
-        outputs.append(await cli("package", "set-password", "--id", "77", "--password", NEW_SECRET))
+        outputs.append(await cli(settings, "package", "set-password", "--id", "77", "--password", NEW_SECRET))
         outputs += await exercise(client, {**BODY, "password": NEW_SECRET})
-        outputs.append(await cli("package", "list"))
-        outputs.append(await cli("dead", "list"))
+        outputs.append(await cli(settings, "package", "list"))
+        outputs.append(await cli(settings, "dead", "list"))
     stored = (await dump_redis(redis)).decode(errors="replace")
     for secret in (SECRET, NEW_SECRET, GUESS):
         assert secret not in caplog.text
@@ -58,8 +56,8 @@ async def test_no_secret_leaks_anywhere(
     assert "$argon2" not in caplog.text + stored + "".join(outputs)
 
 
-async def cli(*args: str) -> str:
-    result = await asyncio.to_thread(CliRunner().invoke, cli_app, list(args))
+async def cli(settings: Settings, *args: str) -> str:
+    result = await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), obj=settings)
     return str(result.output)
 
 

@@ -29,12 +29,9 @@ OLD_COPY = {
 
 
 @pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-
+def cli(settings: Settings) -> Any:
     async def invoke(*args: str) -> str:
-        result = await asyncio.to_thread(CliRunner().invoke, cli_app, list(args))
+        result = await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), obj=settings)
         assert result.exit_code == 0, result.output
         return result.output
 

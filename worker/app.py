@@ -5,7 +5,6 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from faststream import AckPolicy, FastStream
@@ -16,26 +15,24 @@ from redis.exceptions import ResponseError
 
 from domain.command_log import ensure_consumer_group
 from domain.connections import open_redis
-from domain.fixtures_queue import FixturesQueue
 from domain.logs import configure_logging
-from domain.package_view import PackageView
 from domain.settings import Settings
-from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
+from worker.commands import apply_commands
 from worker.consumers import GroupMonitor
 from worker.entries import entries_of, keep_raw_entries
-from worker.handlers import CommandHandler
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
-from worker.outages import MAX_PAUSE_S
-from worker.redelivery import Redelivery
-from worker.snapshots import SnapshotRunner
-from worker.updates import UpdateHandler
+from worker.redelivery import retry_commands
+from worker.resources import Resources
+from worker.updates import apply_fixture_updates
 
 log = logging.getLogger("worker")
 
 # How often a worker looks for commands abandoned by dead workers when it found none the last time.
 CLAIM_POLL_MS = 1000
+
+Hook = Callable[[], Awaitable[object]]
 
 
 def consumer_name() -> str:
@@ -43,85 +40,68 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-@dataclass(frozen=True)
-class Handlers:
-    commands: CommandHandler
-    redelivery: Redelivery
-    updates: UpdateHandler
-
-
 def create_app(settings: Settings | None = None, consumer: str | None = None) -> FastStream:
     settings = settings or Settings.from_env()
-    consumer = consumer or consumer_name()
+    res = Resources.open(settings, consumer or consumer_name())
     # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
     broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG, middlewares=[FASTSTREAM_METRICS])
-    redis: Redis = open_redis(settings.redis_url)
-    engine = open_engine(settings.database_url)
-    view = PackageView(redis)
-    queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
-    stopping = asyncio.Event()
-    snapshots = SnapshotRunner(engine, redis, view, queue, consumer)
-    keep_every_s = min(MAX_PAUSE_S, settings.claim_idle_ms / 1000 / 4)
-    commands = CommandHandler(engine, redis, view, snapshots, stopping, keep_every_s)
-    handlers = Handlers(
-        commands,
-        Redelivery(redis, commands, settings.max_deliveries),
-        UpdateHandler(engine, redis, view, queue, stopping),
-    )
-    _subscribe(broker, settings, consumer, handlers)
-    monitor = GroupMonitor(redis, consumer, settings.claim_idle_ms)
+    _subscribe(broker, res)
+    monitor = GroupMonitor(res.redis, res.consumer, settings.claim_idle_ms)
     # First of all, a handler waiting for storage to return gives up: its entries stay pending.
-    starting, shutting_down = [monitor.start], [_setter(stopping), monitor.stop]
+    starting: list[Hook] = [monitor.start]
+    shutting_down: list[Hook] = [_call(res.stopping.set), monitor.stop]
     if settings.worker_port is not None:
         server = OperationsServer(settings.host, settings.worker_port)
         starting.append(server.start)
         shutting_down.append(server.stop)
-
-    async def prepare() -> None:
-        await ensure_consumer_group(redis)
-        await ensure_consumer_group(redis, FIXTURE_UPDATES_STREAM)
-
-    async def finish_own_pending() -> None:
-        """Apply what this worker read but had not applied when told to stop (FastStream may cancel a
-        read in flight), so a deploy leaves nothing waiting the claim idle time."""
-        try:
-            reply: Any = await redis.xreadgroup(
-                WORKERS_GROUP, consumer, {COMMANDS_STREAM: "0"}, settings.worker_batch
-            )
-            entries = [(entry_id, fields) for _, batch in reply for entry_id, fields in batch if fields]
-            if entries:
-                await commands.handle(entries)
-        except Exception:  # stopping anyway: what is left is claimed by another worker
-            log.exception("could not finish this worker's pending commands before stopping")
-
-    async def close() -> None:
-        await redis.aclose()
-        await engine.dispose()
-
     return FastStream(
         broker,
-        on_startup=[prepare],
+        on_startup=[_call(_prepare, res)],
         after_startup=starting,
         on_shutdown=shutting_down,
-        after_shutdown=[finish_own_pending, close],
+        after_shutdown=[_call(_finish_own_pending, res), res.close],
     )
 
 
-def _setter(event: asyncio.Event) -> Callable[[], Awaitable[None]]:
-    async def set_event() -> None:
-        event.set()
+def _call(function: Callable[..., Any], *args: Any) -> Hook:
+    """A FastStream hook of no parameters (FastStream injects hooks' parameters by name)."""
 
-    return set_event
+    async def hook() -> None:
+        result = function(*args)
+        if asyncio.iscoroutine(result):
+            await result
+
+    return hook
 
 
-def _subscribe(broker: RedisBroker, settings: Settings, consumer: str, handlers: Handlers) -> None:
+async def _prepare(res: Resources) -> None:
+    await ensure_consumer_group(res.redis)
+    await ensure_consumer_group(res.redis, FIXTURE_UPDATES_STREAM)
+
+
+async def _finish_own_pending(res: Resources) -> None:
+    """Apply what this worker read but had not applied when told to stop (FastStream may cancel a read in
+    flight), so a deploy leaves nothing waiting the claim idle time."""
+    try:
+        reply: Any = await res.redis.xreadgroup(
+            WORKERS_GROUP, res.consumer, {COMMANDS_STREAM: "0"}, res.settings.worker_batch
+        )
+        entries = [(entry_id, fields) for _, batch in reply for entry_id, fields in batch if fields]
+        if entries:
+            await apply_commands(res, entries)
+    except Exception:  # stopping anyway: what is left is claimed by another worker
+        log.exception("could not finish this worker's pending commands before stopping")
+
+
+def _subscribe(broker: RedisBroker, res: Resources) -> None:
     """Three batch subscribers, each acknowledging entry by entry once its effect is committed."""
+    settings = res.settings
 
     def read(stream: str, claim_idle_ms: int | None = None) -> "StreamSub[Literal[True]]":
         return StreamSub(
             stream,
             group=WORKERS_GROUP,
-            consumer=consumer,
+            consumer=res.consumer,
             batch=True,
             max_records=settings.worker_batch,
             min_idle_time=claim_idle_ms,
@@ -130,21 +110,21 @@ def _subscribe(broker: RedisBroker, settings: Settings, consumer: str, handlers:
         )
 
     @broker.subscriber(stream=read(COMMANDS_STREAM), ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def apply_commands(message: RedisBatchStreamMessage) -> None:
-        await handlers.commands.handle(entries_of(message))
+    async def commands(message: RedisBatchStreamMessage) -> None:
+        await apply_commands(res, entries_of(message))
 
     # A claimer only (FastStream's XAUTOCLAIM subscriber): takes over what stayed pending too long.
     claims = read(COMMANDS_STREAM, claim_idle_ms=settings.claim_idle_ms)
 
     @broker.subscriber(stream=claims, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def retry_commands(message: RedisBatchStreamMessage) -> None:
-        await handlers.redelivery.handle(entries_of(message))
+    async def claimed_commands(message: RedisBatchStreamMessage) -> None:
+        await retry_commands(res, entries_of(message))
 
     updates = read(FIXTURE_UPDATES_STREAM)
 
     @broker.subscriber(stream=updates, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def apply_fixture_updates(message: RedisBatchStreamMessage) -> None:
-        await handlers.updates.handle(entries_of(message))
+    async def fixture_updates(message: RedisBatchStreamMessage) -> None:
+        await apply_fixture_updates(res, entries_of(message))
 
 
 async def serve(settings: Settings) -> None:

@@ -1,4 +1,11 @@
-"""The worker's own `/health` and `/metrics` (SPEC §2.4), served when LIVESCORE_WORKER_PORT is set."""
+"""The worker's own `/health` and `/metrics` (SPEC §2.4), served when LIVESCORE_WORKER_PORT is set.
+
+Not FastStream's `AsgiFastStream`: it serves routes only when uvicorn runs the whole app, which would
+then own the worker's signals and its stop sequence (stop reading, finish the batch in hand, apply this
+worker's own pending entries, close). The worker keeps FastStream's own runner, which `livescore dev`
+and the tests drive directly, and serves these two routes with prometheus-client's ASGI app on a small
+uvicorn server beside it.
+"""
 
 import asyncio
 import contextlib

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
+
 from domain.errors import StorageUnavailable
 from domain.storage import unreachable
 from worker.metrics import STORAGE_RETRIES
@@ -33,24 +35,43 @@ async def while_storage_is_down(
     keep: Callable[[], Awaitable[object]] | None = None,
     max_pause_s: float = MAX_PAUSE_S,
 ) -> T:
-    """Run `operation` until it gets past storage being unreachable; other errors propagate at once."""
-    pause = min(FIRST_PAUSE_S, max_pause_s)
-    while True:
-        try:
-            return await operation()
-        except Exception as exc:
-            if not unreachable(exc):
-                raise
-            if stopping.is_set():
-                raise StorageUnavailable() from exc
-            STORAGE_RETRIES.inc()
-            name = type(exc).__name__
-            log.warning("storage unreachable (%s); %s wait, next try in %.1f s", name, what, pause)
+    """Run `operation` until it gets past storage being unreachable; other errors propagate at once.
+
+    Told to stop meanwhile, it raises StorageUnavailable (its entries stay pending for the next worker).
+    """
+
+    async def pause(seconds: float) -> None:
+        """tenacity's sleep: renew the claim, then wait — unless the worker is told to stop."""
         if keep is not None:
             await keep()
         try:
-            await asyncio.wait_for(stopping.wait(), pause)
+            await asyncio.wait_for(stopping.wait(), seconds)
         except TimeoutError:
-            pause = min(pause * 2, max_pause_s)
-            continue
+            return
         raise StorageUnavailable()
+
+    def note(state: RetryCallState) -> None:
+        STORAGE_RETRIES.inc()
+        failure = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "storage unreachable (%s); %s wait, next try in %.1f s", type(failure).__name__, what, wait
+        )
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(lambda exc: unreachable(exc) and not stopping.is_set()),
+        wait=wait_exponential(multiplier=FIRST_PAUSE_S, max=max_pause_s),
+        sleep=pause,
+        before_sleep=note,
+        reraise=True,
+    )
+
+    async def attempt() -> T:  # a coroutine function, which tenacity awaits (a lambda would not be)
+        return await operation()
+
+    try:
+        return await retrying(attempt)
+    except Exception as exc:
+        if unreachable(exc):  # only when told to stop: the retries above go on otherwise
+            raise StorageUnavailable() from exc
+        raise

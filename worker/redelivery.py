@@ -7,52 +7,46 @@ last error and acknowledged, so the worker goes on.
 """
 
 import logging
-from dataclasses import dataclass
 from typing import Any
-
-from redis.asyncio import Redis
 
 from domain.dead_letters import DEAD_LETTERS_MAXLEN, letter
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
-from worker.entries import Entry
-from worker.handlers import CommandHandler
+from worker.commands import apply_commands
+from worker.entries import Entry, acknowledge
 from worker.metrics import DEAD_LETTERS
+from worker.resources import Resources
 
 log = logging.getLogger("worker.redelivery")
 
 
-@dataclass
-class Redelivery:
-    redis: Redis
-    handler: CommandHandler
-    max_deliveries: int
+async def retry_commands(res: Resources, entries: list[Entry]) -> None:
+    deliveries = await _deliveries(res, [entry_id for entry_id, _ in entries])
+    exhausted = [e for e in entries if deliveries.get(e[0], 0) > res.settings.max_deliveries]
+    for entry_id, fields in exhausted:
+        await dead_letter(res, entry_id, fields, deliveries[entry_id] - 1)
+    retry = [e for e in entries if e not in exhausted]
+    if retry:
+        log.info("retrying %d command(s) delivered before", len(retry))
+        await apply_commands(res, retry)
 
-    async def handle(self, entries: list[Entry]) -> None:
-        deliveries = await self._deliveries([entry_id for entry_id, _ in entries])
-        exhausted = [e for e in entries if deliveries.get(e[0], 0) > self.max_deliveries]
-        for entry_id, fields in exhausted:
-            await self.dead_letter(entry_id, fields, deliveries[entry_id] - 1)
-        retry = [e for e in entries if e not in exhausted]
-        if retry:
-            log.info("retrying %d command(s) delivered before", len(retry))
-            await self.handler.handle(retry)
 
-    async def dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], failures: int) -> None:
-        error: Any = await self.redis.hget(COMMAND_ERRORS, entry_id) or b"unknown (its worker stopped)"
-        dead = letter(entry_id, fields, bytes(error), failures)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(DEAD_LETTERS_STREAM, dead, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
-        pipe.xack(COMMANDS_STREAM, WORKERS_GROUP, entry_id)
-        pipe.hdel(COMMAND_ERRORS, entry_id)
-        await pipe.execute()
-        DEAD_LETTERS.inc()
-        log.error("command %s dead-lettered after %d deliveries: %s", entry_id.decode(), failures, error)
+async def dead_letter(res: Resources, entry_id: bytes, fields: dict[bytes, bytes], failures: int) -> None:
+    error: Any = await res.redis.hget(COMMAND_ERRORS, entry_id) or b"unknown (its worker stopped)"
+    dead = letter(entry_id, fields, bytes(error), failures)
+    pipe = res.redis.pipeline(transaction=True)
+    pipe.xadd(DEAD_LETTERS_STREAM, dead, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
+    acknowledge(pipe, [entry_id])
+    await pipe.execute()
+    DEAD_LETTERS.inc()
+    text = bytes(error).decode(errors="replace")
+    log.error("command %s dead-lettered after %d deliveries: %s", entry_id.decode(), failures, text)
 
-    async def _deliveries(self, entry_ids: list[bytes]) -> dict[bytes, int]:
-        """How many times each entry has been delivered, this delivery included (XPENDING)."""
-        counts = {}
-        for entry_id in entry_ids:
-            info: Any = await self.redis.xpending_range(COMMANDS_STREAM, WORKERS_GROUP, entry_id, entry_id, 1)
-            if info:
-                counts[entry_id] = int(info[0]["times_delivered"])
-        return counts
+
+async def _deliveries(res: Resources, entry_ids: list[bytes]) -> dict[bytes, int]:
+    """How many times each entry has been delivered, this delivery included (XPENDING)."""
+    counts = {}
+    for entry_id in entry_ids:
+        info: Any = await res.redis.xpending_range(COMMANDS_STREAM, WORKERS_GROUP, entry_id, entry_id, 1)
+        if info:
+            counts[entry_id] = int(info[0]["times_delivered"])
+    return counts

@@ -8,111 +8,97 @@ twice), and the completion message is sent once.
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
-
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.commands import PackageStatus, TriggerSnapshot
 from domain.fixture_store import subscriptions, upcoming_chunk
-from domain.fixtures_queue import FixturesQueue, parse
+from domain.fixtures_queue import parse
 from domain.messages import MessageType, completion, envelopes
-from domain.package_view import PackageView
 from domain.packages import package_state
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, snapshot_progress
 from worker.metrics import SNAPSHOT_FIXTURES, SNAPSHOTS
+from worker.resources import Resources
 
 log = logging.getLogger("worker.snapshots")
 
-# Fixtures per read and per script call: large enough that round trips do not dominate, small enough
-# that a chunk (about 0.5 MB) is nothing to the worker's memory or to Redis's latency for others.
-CHUNK = 1000
 # A snapshot's progress is kept this long after its last chunk, longer than any claim idle time.
 PROGRESS_TTL_S = 86_400
 
 Chunk = list[tuple[int, bytes]]
 
 
-@dataclass
-class SnapshotRunner:
-    engine: AsyncEngine
-    redis: Redis
-    view: PackageView
-    queue: FixturesQueue
-    # This worker's consumer name: each chunk re-claims the command for it, which resets its idle time,
-    # so a long snapshot is never mistaken for one whose worker died.
-    consumer: str
-    chunk: int = CHUNK
+async def run_snapshot(res: Resources, entry_id: bytes, command: TriggerSnapshot) -> None:
+    package_id, request_id = command.package_id, command.request_id
+    scope = await _scope(res, package_id) if not await res.queue.is_finished(request_id) else None
+    if scope is None:
+        SNAPSHOTS.labels("skipped").inc()
+        await res.queue.finish_snapshot(package_id, request_id, None)
+        return
+    sent = await _fan_out(res, entry_id, command, *scope)
+    if sent is not None:
+        await res.queue.finish_snapshot(package_id, request_id, completion(request_id, sent))
+        SNAPSHOTS.labels("completed").inc()
+        log.info("snapshot %s of package %s: %d fixtures", request_id, package_id, sent)
+    else:
+        SNAPSHOTS.labels("stopped").inc()
+        await res.queue.finish_snapshot(package_id, request_id, None)
 
-    async def run(self, entry_id: bytes, command: TriggerSnapshot) -> None:
-        package_id, request_id = command.package_id, command.request_id
-        scope = await self._scope(package_id) if not await self.queue.is_finished(request_id) else None
-        if scope is None:
-            SNAPSHOTS.labels("skipped").inc()
-            await self.queue.finish_snapshot(package_id, request_id, None)
-            return
-        sent = await self._fan_out(entry_id, command, *scope)
-        if sent is not None:
-            await self.queue.finish_snapshot(package_id, request_id, completion(request_id, sent))
-            SNAPSHOTS.labels("completed").inc()
-            log.info("snapshot %s of package %s: %d fixtures", request_id, package_id, sent)
-        else:
-            SNAPSHOTS.labels("stopped").inc()
-            await self.queue.finish_snapshot(package_id, request_id, None)
 
-    async def _scope(self, package_id: int) -> tuple[list[int], list[int]] | None:
-        """The package's subscriptions, or None when it is inactive; refreshes its Redis status copy."""
-        async with self.engine.connect() as conn:
-            state = await package_state(conn, package_id)
-            sports, leagues = await subscriptions(conn, package_id)
-        if state is None or state.status is not PackageStatus.ACTIVE:
-            return None
-        await self.view.remember(package_id, state)
-        return sports, leagues
+async def _scope(res: Resources, package_id: int) -> tuple[list[int], list[int]] | None:
+    """The package's subscriptions, or None when it is inactive; refreshes its Redis status copy."""
+    async with res.engine.connect() as conn:
+        state = await package_state(conn, package_id)
+        sports, leagues = await subscriptions(conn, package_id)
+    if state is None or state.status is not PackageStatus.ACTIVE:
+        return None
+    await res.view.remember(package_id, state)
+    return sports, leagues
 
-    async def _fan_out(
-        self, entry_id: bytes, command: TriggerSnapshot, sports: list[int], leagues: list[int]
-    ) -> int | None:
-        """Fixtures sent in all; None when the package became inactive or its queue full on the way."""
-        after, sent = await self._progress(command.request_id)
-        fetch = asyncio.ensure_future(self._read(sports, leagues, after))
-        try:
-            while rows := await fetch:
-                fetch = asyncio.ensure_future(self._read(sports, leagues, rows[-1][0]))
-                result, count = await self._publish(entry_id, command, rows, sent)
-                sent += count
-                if result != "ok":
-                    log.warning(
-                        "snapshot %s of package %s stopped: %s",
-                        command.request_id,
-                        command.package_id,
-                        result,
-                    )
-                    return None
-        finally:
-            fetch.cancel()
-        return sent
 
-    async def _read(self, sports: list[int], leagues: list[int], after: int) -> Chunk:
-        async with self.engine.connect() as conn:
-            return await upcoming_chunk(conn, sports, leagues, after, self.chunk)
+async def _fan_out(
+    res: Resources, entry_id: bytes, command: TriggerSnapshot, sports: list[int], leagues: list[int]
+) -> int | None:
+    """Fixtures sent in all; None when the package became inactive or its queue full on the way."""
+    after, sent = await _progress(res, command.request_id)
+    fetch = asyncio.ensure_future(_read(res, sports, leagues, after))
+    try:
+        while rows := await fetch:
+            fetch = asyncio.ensure_future(_read(res, sports, leagues, rows[-1][0]))
+            result, count = await publish_chunk(res, entry_id, command, rows, sent)
+            sent += count
+            if result != "ok":
+                log.warning(
+                    "snapshot %s of package %s stopped: %s", command.request_id, command.package_id, result
+                )
+                return None
+    finally:
+        fetch.cancel()
+    return sent
 
-    async def _publish(
-        self, entry_id: bytes, command: TriggerSnapshot, rows: Chunk, sent: int
-    ) -> tuple[str, int]:
-        messages = envelopes(MessageType.FIXTURE, [body for _, body in rows], command.request_id)
-        progress = snapshot_progress(command.request_id)
-        pipe = self.redis.pipeline(transaction=False)
-        await self.queue.publish(command.package_id, messages, pipe=pipe)
-        pipe.hset(progress, mapping={"after": rows[-1][0], "sent": sent + len(rows)})
-        pipe.expire(progress, PROGRESS_TTL_S)
-        pipe.xclaim(COMMANDS_STREAM, WORKERS_GROUP, self.consumer, 0, [entry_id], justid=True)
-        reply: list[Any] = await pipe.execute()
-        published = parse(reply[0])
-        SNAPSHOT_FIXTURES.inc(published.count)
-        return published.result, published.count
 
-    async def _progress(self, request_id: str) -> tuple[int, int]:
-        saved = await self.redis.hgetall(snapshot_progress(request_id))
-        return int(saved.get(b"after", 0)), int(saved.get(b"sent", 0))
+async def _read(res: Resources, sports: list[int], leagues: list[int], after: int) -> Chunk:
+    async with res.engine.connect() as conn:
+        return await upcoming_chunk(conn, sports, leagues, after, res.snapshot_chunk)
+
+
+async def publish_chunk(
+    res: Resources, entry_id: bytes, command: TriggerSnapshot, rows: Chunk, sent: int
+) -> tuple[str, int]:
+    """One chunk, its progress and a renewed claim on the command in one round trip: re-claiming resets
+    the command's idle time, so a long snapshot is never mistaken for one whose worker died."""
+    messages = envelopes(MessageType.FIXTURE, [body for _, body in rows], command.request_id)
+    progress = snapshot_progress(command.request_id)
+    pipe = res.redis.pipeline(transaction=False)
+    await res.queue.publish(command.package_id, messages, pipe=pipe)
+    pipe.hset(progress, mapping={"after": rows[-1][0], "sent": sent + len(rows)})
+    pipe.expire(progress, PROGRESS_TTL_S)
+    pipe.xclaim(COMMANDS_STREAM, WORKERS_GROUP, res.consumer, 0, [entry_id], justid=True)
+    reply: list[Any] = await pipe.execute()
+    published = parse(reply[0])
+    SNAPSHOT_FIXTURES.inc(published.count)
+    return published.result, published.count
+
+
+async def _progress(res: Resources, request_id: str) -> tuple[int, int]:
+    saved = await res.redis.hgetall(snapshot_progress(request_id))
+    return int(saved.get(b"after", 0)), int(saved.get(b"sent", 0))

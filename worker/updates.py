@@ -4,69 +4,57 @@ An update older than (or as old as) the stored version is dropped. An entry that
 can never apply: it is logged and acknowledged, so it does not block the updates behind it.
 """
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
 
 import msgspec
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.commands import PackageStatus, StreamId
 from domain.fixture_store import store_if_newer, subscribed_active_packages
 from domain.fixtures import Fixture, decode_fixture, encode_fixture
-from domain.fixtures_queue import FixturesQueue
 from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope
-from domain.package_view import PackageView
 from domain.packages import PackageState
-from domain.streams import FIXTURE_UPDATES_STREAM, WORKERS_GROUP
-from worker.entries import Entry
+from domain.streams import FIXTURE_UPDATES_STREAM
+from worker.entries import Entry, acknowledge
 from worker.metrics import FIXTURE_UPDATES
 from worker.outages import while_storage_is_down
+from worker.resources import Resources
 
 log = logging.getLogger("worker.updates")
 
 _MESSAGE = MESSAGE_FIELD.encode()
 
 
-@dataclass
-class UpdateHandler:
-    engine: AsyncEngine
-    redis: Redis
-    view: PackageView
-    queue: FixturesQueue
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+async def apply_fixture_updates(res: Resources, entries: list[Entry]) -> list[tuple[Fixture, list[int]]]:
+    """Store and forward a batch of updates; returns each accepted fixture and where it went."""
+    fixtures = [f for f in map(_decode, entries) if f is not None]
+    accepted = await while_storage_is_down(
+        lambda: _store(res, fixtures), f"{len(fixtures)} fixture updates", res.stopping
+    )
+    pipe = res.redis.pipeline(transaction=False)
+    for fixture, packages in accepted:
+        message = envelope(MessageType.FIXTURE, encode_fixture(fixture))
+        for package_id, applied in packages:
+            # The publish script trusts only the Redis status copy; make sure there is one. The write
+            # is versioned, so a newer deactivation already there stays and wins.
+            await res.view.remember(package_id, PackageState(PackageStatus.ACTIVE, applied), pipe=pipe)
+            await res.queue.publish(package_id, [message], pipe=pipe)
+    acknowledge(pipe, [entry_id for entry_id, _ in entries], FIXTURE_UPDATES_STREAM)
+    await pipe.execute()
+    return [(fixture, [package_id for package_id, _ in packages]) for fixture, packages in accepted]
 
-    async def handle(self, entries: list[Entry]) -> list[tuple[Fixture, list[int]]]:
-        """Store and forward a batch of updates; returns each accepted fixture and where it went."""
-        fixtures = [f for f in map(_decode, entries) if f is not None]
-        accepted = await while_storage_is_down(
-            lambda: self._store(fixtures), f"{len(fixtures)} fixture updates", self.stopping
-        )
-        pipe = self.redis.pipeline(transaction=False)
-        for fixture, packages in accepted:
-            message = envelope(MessageType.FIXTURE, encode_fixture(fixture))
-            for package_id, applied in packages:
-                # The publish script trusts only the Redis status copy; make sure there is one. The
-                # write is versioned, so a newer deactivation already there stays and wins.
-                await self.view.remember(package_id, PackageState(PackageStatus.ACTIVE, applied), pipe=pipe)
-                await self.queue.publish(package_id, [message], pipe=pipe)
-        pipe.xack(FIXTURE_UPDATES_STREAM, WORKERS_GROUP, *(entry_id for entry_id, _ in entries))
-        await pipe.execute()
-        return [(fixture, [package_id for package_id, _ in packages]) for fixture, packages in accepted]
 
-    async def _store(self, fixtures: list[Fixture]) -> list[tuple[Fixture, list[tuple[int, StreamId]]]]:
-        accepted = []
-        async with self.engine.begin() as conn:
-            for fixture in fixtures:
-                if await store_if_newer(conn, fixture):
-                    FIXTURE_UPDATES.labels("stored").inc()
-                    packages = await subscribed_active_packages(conn, fixture.sport.id, fixture.league.id)
-                    accepted.append((fixture, packages))
-                else:
-                    FIXTURE_UPDATES.labels("stale").inc()
-                    log.info("fixture %s: stale update dropped", fixture.fixture_id)
-        return accepted
+async def _store(res: Resources, fixtures: list[Fixture]) -> list[tuple[Fixture, list[tuple[int, StreamId]]]]:
+    accepted = []
+    async with res.engine.begin() as conn:
+        for fixture in fixtures:
+            if await store_if_newer(conn, fixture):
+                FIXTURE_UPDATES.labels("stored").inc()
+                packages = await subscribed_active_packages(conn, fixture.sport.id, fixture.league.id)
+                accepted.append((fixture, packages))
+            else:
+                FIXTURE_UPDATES.labels("stale").inc()
+                log.info("fixture %s: stale update dropped", fixture.fixture_id)
+    return accepted
 
 
 def _decode(entry: Entry) -> Fixture | None:

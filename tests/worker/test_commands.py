@@ -1,6 +1,7 @@
 """Applying activation commands: last writer wins on the stream id, acknowledgement after commit."""
 
 import asyncio
+import dataclasses
 from typing import Any, cast
 
 import pytest
@@ -14,26 +15,29 @@ from domain.commands import ActivatePackage, DeactivatePackage, PackageStatus
 from domain.fixtures_queue import FixturesQueue
 from domain.models import Package
 from domain.package_view import PackageView
+from domain.settings import Settings
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
 from tests.conftest import PACKAGE_ID
+from worker.commands import apply_commands
 from worker.entries import Entry
-from worker.handlers import CommandHandler
-from worker.snapshots import SnapshotRunner
+from worker.resources import Resources
 
 pytestmark = pytest.mark.usefixtures("package")
 
 
-def command_handler(engine: AsyncEngine, redis: Redis) -> CommandHandler:
-    view = PackageView(redis)
-    snapshots = SnapshotRunner(engine, redis, view, FixturesQueue(redis, 100, 1000), "tester")
-    return CommandHandler(engine, redis, view, snapshots)
+def worker_resources(
+    settings: Settings, engine: AsyncEngine, redis: Redis, consumer: str = "tester", queue_limit: int = 100
+) -> Resources:
+    """What a worker's handlers work with, over the test's own connections."""
+    queue = FixturesQueue(redis, queue_limit, 1000)
+    return Resources(settings, consumer, redis, engine, PackageView(redis), queue)
 
 
 @pytest.fixture
-async def handler(engine: AsyncEngine, redis: Redis) -> CommandHandler:
+async def res(settings: Settings, engine: AsyncEngine, redis: Redis) -> Resources:
     await ensure_consumer_group(redis)
-    return command_handler(engine, redis)
+    return worker_resources(settings, engine, redis)
 
 
 async def append(redis: Redis, fields: dict[str, str]) -> bytes:
@@ -57,36 +61,36 @@ async def pending(redis: Redis) -> int:
 
 
 async def test_a_command_is_acknowledged_once_applied(
-    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+    res: Resources, redis: Redis, engine: AsyncEngine
 ) -> None:
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
-    await handler.handle(await read(redis))
+    await apply_commands(res, await read(redis))
     assert (await stored(engine)).status == "active"
     assert await pending(redis) == 0
 
 
 async def test_a_redelivered_command_changes_nothing(
-    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+    res: Resources, redis: Redis, engine: AsyncEngine
 ) -> None:
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
     entries = await read(redis)
-    await handler.handle(entries)
+    await apply_commands(res, entries)
     before = await stored(engine)
     # A deactivation in between, then the old activation delivered again: it must not win.
     await append(redis, DeactivatePackage(package_id=PACKAGE_ID).to_fields())
-    await handler.handle(await read(redis))
-    await handler.handle(entries)
+    await apply_commands(res, await read(redis))
+    await apply_commands(res, entries)
     after = await stored(engine)
     assert after.status == "inactive"
     assert (after.applied_ms, after.applied_seq) > (before.applied_ms, before.applied_seq)
 
 
 async def test_a_redelivery_of_the_last_command_repeats_its_outcome_and_changes_nothing(
-    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+    res: Resources, redis: Redis, engine: AsyncEngine
 ) -> None:
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
     entries = await read(redis)
-    sid, command = (await handler.handle(entries)).activations[0]
+    sid, command = (await apply_commands(res, entries)).activations[0]
     before = await stored(engine)
     (again,) = await apply_activations(engine, [(sid, command)])
     assert again.outcome.value == "completed"
@@ -94,37 +98,37 @@ async def test_a_redelivery_of_the_last_command_repeats_its_outcome_and_changes_
 
 
 async def test_an_older_command_applied_late_does_not_override_a_newer_one(
-    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+    res: Resources, redis: Redis, engine: AsyncEngine
 ) -> None:
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
     await append(redis, DeactivatePackage(package_id=PACKAGE_ID).to_fields())
     older, newer = await read(redis)
-    await handler.handle([newer])
-    await handler.handle([older])
+    await apply_commands(res, [newer])
+    await apply_commands(res, [older])
     assert (await stored(engine)).status == "inactive"
     assert (await PackageView(redis).read(PACKAGE_ID)).status is PackageStatus.INACTIVE
 
 
 async def test_an_undecodable_entry_stays_pending_and_the_rest_of_its_batch_applies(
-    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+    res: Resources, redis: Redis, engine: AsyncEngine
 ) -> None:
     await redis.xadd(COMMANDS_STREAM, {"type": b"\xff\xfe", "junk": b"1"})
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
-    batch = await handler.handle(await read(redis))
+    batch = await apply_commands(res, await read(redis))
     assert len(batch.failed) == 1
     assert (await stored(engine)).status == "active"
     assert await pending(redis) == 1
 
 
 async def test_a_command_for_a_package_id_storage_cannot_hold_does_not_hold_up_its_batch(
-    handler: CommandHandler, redis: Redis, engine: AsyncEngine
+    res: Resources, redis: Redis, engine: AsyncEngine
 ) -> None:
     impossible = {**ActivatePackage(package_id=1).to_fields(), "packageId": str(2**64)}
     await append(redis, impossible)
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
     await append(redis, DeactivatePackage(package_id=PACKAGE_ID).to_fields())
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
-    batch = await handler.handle(await read(redis))
+    batch = await apply_commands(res, await read(redis))
     (error,) = batch.failed.values()
     assert "no valid package" in error
     assert (await stored(engine)).status == "active"
@@ -132,34 +136,35 @@ async def test_a_command_for_a_package_id_storage_cannot_hold_does_not_hold_up_i
 
 
 async def test_a_command_storage_refuses_is_left_pending_and_the_rest_of_its_batch_applies(
-    handler: CommandHandler, redis: Redis, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    res: Resources, redis: Redis, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever storage refuses in a batch (not an outage), the others are applied at once, one by one."""
-    from worker import handlers
+    from worker import commands
 
     async def refusing(engine: AsyncEngine, commands: Any) -> Any:
         if any(command.package_id == 77 for _, command in commands):
             raise ValueError("storage refuses package 77")
         return await apply_activations(engine, commands)
 
-    monkeypatch.setattr(handlers, "apply_activations", refusing)
+    monkeypatch.setattr(commands, "apply_activations", refusing)
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
     await append(redis, ActivatePackage(package_id=77).to_fields())
     await append(redis, DeactivatePackage(package_id=PACKAGE_ID).to_fields())
-    batch = await handler.handle(await read(redis))
+    batch = await apply_commands(res, await read(redis))
     assert list(batch.failed.values()) == ["ValueError: storage refuses package 77"]
     assert (await stored(engine)).status == "inactive"
     assert await pending(redis) == 1
 
 
 async def test_while_storage_is_unreachable_the_worker_holds_its_commands_until_told_to_stop(
-    handler: CommandHandler, redis: Redis, tmp_path: Any
+    res: Resources, redis: Redis, tmp_path: Any
 ) -> None:
     broken = open_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db")
-    failing = command_handler(broken, redis)
-    failing.keep_every_s = 0.05
+    # Entries in hand are re-claimed every 50 ms.
+    quick = dataclasses.replace(res.settings, claim_idle_ms=200)
+    failing = worker_resources(quick, broken, redis)
     await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
-    handling = asyncio.create_task(failing.handle(await read(redis)))
+    handling = asyncio.create_task(apply_commands(failing, await read(redis)))
     await asyncio.sleep(0.5)
     still_waiting = not handling.done()
     holding: Any = await redis.xpending_range(COMMANDS_STREAM, WORKERS_GROUP, "-", "+", 10)
@@ -177,12 +182,12 @@ async def test_while_storage_is_unreachable_the_worker_holds_its_commands_until_
     assert await redis.hget("livescore:commands:errors", entry_id) == error.encode()
 
 
-async def test_the_outcome_is_published_to_the_waiting_ingress(handler: CommandHandler, redis: Redis) -> None:
+async def test_the_outcome_is_published_to_the_waiting_ingress(res: Resources, redis: Redis) -> None:
     async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
         await pubsub.subscribe("livescore:replies:test")
         command = ActivatePackage(package_id=PACKAGE_ID, reply_to="livescore:replies:test")
         await append(redis, command.to_fields())
-        await handler.handle(await read(redis))
+        await apply_commands(res, await read(redis))
         message = await pubsub.get_message(timeout=2)
         for _ in range(20):
             if message:

@@ -9,18 +9,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.command_log import ensure_consumer_group
 from domain.commands import ActivatePackage, TriggerSnapshot
-from domain.fixtures_queue import FixturesQueue
-from domain.package_view import PackageView
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
 from tests.conftest import PACKAGE_ID, hold
 from tests.fixture_factory import fixture
 from tests.polling import eventually
-from tests.worker.test_commands import append, pending, read, stored
+from tests.worker.test_commands import append, pending, read, stored, worker_resources
 from tests.worker.test_snapshots import add_package, queue_messages, store
+from worker import snapshots
 from worker.app import create_app as create_worker
-from worker.handlers import CommandHandler
-from worker.snapshots import SnapshotRunner
+from worker.commands import apply_commands
 
 
 @pytest.fixture
@@ -85,9 +83,10 @@ async def test_a_snapshot_interrupted_midway_is_finished_by_another_worker_with_
     await ensure_consumer_group(redis)
     command = TriggerSnapshot(package_id=PACKAGE_ID)
     await append(redis, command.to_fields())
-    view = PackageView(redis)
-    runner = SnapshotRunner(engine, redis, view, FixturesQueue(redis, 50000, 1000), "doomed", chunk=100)
-    real_publish, calls = runner._publish, []
+    doomed = dataclasses.replace(
+        worker_resources(quick, engine, redis, "doomed", queue_limit=50000), snapshot_chunk=100
+    )
+    real_publish, calls = snapshots.publish_chunk, []
 
     async def publish_then_die(*args: Any) -> tuple[str, int]:
         calls.append(1)
@@ -95,8 +94,9 @@ async def test_a_snapshot_interrupted_midway_is_finished_by_another_worker_with_
             raise Crash("killed mid-snapshot")
         return await real_publish(*args)
 
-    monkeypatch.setattr(runner, "_publish", publish_then_die)
-    batch = await CommandHandler(engine, redis, view, runner).handle(await read(redis, consumer="doomed"))
+    monkeypatch.setattr(snapshots, "publish_chunk", publish_then_die)
+    batch = await apply_commands(doomed, await read(redis, consumer="doomed"))
+    monkeypatch.undo()
     assert list(batch.failed.values()) == ["Crash: killed mid-snapshot"]
     assert len(await queue_messages(redis)) == 200
 
@@ -110,18 +110,15 @@ async def test_a_snapshot_interrupted_midway_is_finished_by_another_worker_with_
 
 
 async def test_a_snapshot_delivered_again_after_completion_sends_nothing_more(
-    redis: Redis, engine: AsyncEngine
+    settings: Settings, redis: Redis, engine: AsyncEngine
 ) -> None:
     await add_package(engine)
     await store(engine, [fixture(1)])
     await ensure_consumer_group(redis)
     await append(redis, TriggerSnapshot(package_id=PACKAGE_ID).to_fields())
     entries = await read(redis)
-    view = PackageView(redis)
-    handler = CommandHandler(
-        engine, redis, view, SnapshotRunner(engine, redis, view, FixturesQueue(redis, 99, 99), "w")
-    )
-    await handler.handle(entries)
-    await handler.handle(entries)
+    res = worker_resources(settings, engine, redis, "w", queue_limit=99)
+    await apply_commands(res, entries)
+    await apply_commands(res, entries)
     assert [m.header.MessageType for m in await queue_messages(redis)] == [1, 100]
     assert (await redis.xpending(COMMANDS_STREAM, WORKERS_GROUP))["pending"] == 0

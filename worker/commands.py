@@ -1,0 +1,187 @@
+"""Applying commands: decode → apply in one transaction → commit → update the view, reply, acknowledge.
+
+An entry is acknowledged only after its effect is committed (SPEC §3). Anything that fails leaves the
+entry pending, to be delivered again (by this worker's reclaimer or another's) or dead-lettered.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from domain.activation import Applied, apply_activations
+from domain.commands import ChangeActivation, Command, StreamId, TriggerSnapshot, from_fields
+from domain.errors import StorageUnavailable, UndecodableCommand
+from domain.packages import PackageState
+from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
+from worker.entries import Entry, acknowledge
+from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
+from worker.outages import while_storage_is_down
+from worker.resources import Resources
+from worker.snapshots import run_snapshot
+
+log = logging.getLogger("worker.commands")
+
+# Renews this worker's claim on the entries in hand, without counting a delivery (while storage is down).
+Keep = Callable[[], Awaitable[object]]
+Activation = tuple[StreamId, ChangeActivation]
+AppliedCommand = tuple[StreamId, ChangeActivation, Applied]
+
+
+@dataclass
+class Batch:
+    """The decoded commands of one read, in stream order, and what became of them."""
+
+    activations: list[Activation] = field(default_factory=list)
+    snapshots: list[tuple[bytes, TriggerSnapshot]] = field(default_factory=list)
+    done: list[bytes] = field(default_factory=list)
+    failed: dict[bytes, str] = field(default_factory=dict)
+
+
+async def apply_commands(res: Resources, entries: list[Entry]) -> Batch:
+    """Apply what can be applied; whatever fails stays pending with its error recorded."""
+    batch = decode(entries)
+    keep = keeper(res, [entry_id for entry_id, _ in entries])
+    await finish(res, batch, await _apply(res, batch, keep))
+    # After the activations are answered: a snapshot may take seconds, its waiting clients none.
+    for entry_id, command in batch.snapshots:
+        await _snapshot(res, batch, entry_id, command, keep)
+    if batch.failed:
+        COMMAND_FAILURES.inc(len(batch.failed))
+        await res.redis.hset(COMMAND_ERRORS, mapping=batch.failed)  # type: ignore[arg-type]
+    return batch
+
+
+def decode(entries: list[Entry]) -> Batch:
+    batch = Batch()
+    for entry_id, fields in entries:
+        try:
+            command: Command = from_fields(fields)
+        except UndecodableCommand as exc:
+            log.error("entry %s is not a command: %s", entry_id.decode(), exc)
+            batch.failed[entry_id] = str(exc)
+            continue
+        if isinstance(command, TriggerSnapshot):
+            batch.snapshots.append((entry_id, command))
+        else:
+            batch.activations.append((StreamId.parse(entry_id), command))
+    return batch
+
+
+def keeper(res: Resources, entry_ids: list[bytes]) -> Keep:
+    claimed: list[Any] = list(entry_ids)
+
+    async def keep() -> object:
+        return await res.redis.xclaim(COMMANDS_STREAM, WORKERS_GROUP, res.consumer, 0, claimed, justid=True)
+
+    return keep
+
+
+async def _apply(res: Resources, batch: Batch, keep: Keep) -> list[AppliedCommand]:
+    try:
+        return await _apply_waiting(res, batch.activations, keep)
+    except StorageUnavailable:  # told to stop while storage is down: no traceback for that
+        log.error("stopped with storage unreachable; %d commands left pending", len(batch.activations))
+        return _failed(batch, batch.activations, StorageUnavailable())
+    except Exception as exc:
+        if len(batch.activations) == 1:
+            log.exception("applying an activation command failed")
+            return _failed(batch, batch.activations, exc)
+    # One command the storage refuses must not hold up the others read with it: each on its own.
+    log.warning("applying %d activation commands together failed; one by one", len(batch.activations))
+    applied = []
+    for activation in batch.activations:
+        try:
+            applied += await _apply_waiting(res, [activation], keep)
+        except Exception as exc:
+            log.exception("applying an activation command failed", extra=_context(activation[1]))
+            _failed(batch, [activation], exc)
+    return applied
+
+
+async def _apply_waiting(res: Resources, activations: list[Activation], keep: Keep) -> list[AppliedCommand]:
+    async def apply() -> list[AppliedCommand]:
+        if not activations:
+            return []
+        results = await apply_activations(res.engine, activations)
+        return [(sid, cmd, result) for (sid, cmd), result in zip(activations, results, strict=True)]
+
+    what = f"{len(activations)} activation commands"
+    return await while_storage_is_down(apply, what, res.stopping, keep, res.keep_every_s)
+
+
+def _failed(batch: Batch, activations: list[Activation], exc: BaseException) -> list[AppliedCommand]:
+    """Leave the commands pending with their error recorded; the next delivery tries them again."""
+    batch.failed.update({str(sid).encode(): _describe(exc) for sid, _ in activations})
+    return []
+
+
+async def _snapshot(
+    res: Resources, batch: Batch, entry_id: bytes, command: TriggerSnapshot, keep: Keep
+) -> None:
+    try:
+        # A retry resumes after the last chunk published (progress is saved per chunk).
+        await while_storage_is_down(
+            lambda: run_snapshot(res, entry_id, command),
+            f"snapshot {command.request_id}",
+            res.stopping,
+            keep,
+            res.keep_every_s,
+        )
+    except Exception as exc:  # left pending: another delivery resumes from the saved progress
+        log.exception("snapshot %s failed", command.request_id, extra={"command_id": command.command_id})
+        batch.failed[entry_id] = _describe(exc)
+        return
+    pipe = res.redis.pipeline(transaction=False)
+    acknowledge(pipe, [entry_id])
+    await pipe.execute()
+    batch.done.append(entry_id)
+
+
+async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand]) -> None:
+    """One round trip: the view first (read-your-writes), then the replies, then the acknowledgement."""
+    pipe = res.redis.pipeline(transaction=False)
+    # The copy needs each package's final state only, not every step of the batch.
+    final = {c.package_id: r for _, c, r in sorted(applied, key=lambda a: a[2].applied)}
+    for package_id, result in final.items():
+        state = PackageState(result.status, result.applied, result.reason)
+        await res.view.remember(package_id, state, pipe=pipe)
+    for sid, command, result in applied:
+        COMMANDS_APPLIED.labels(command.type.value, result.outcome.value).inc()
+        if command.reply_to:
+            pipe.publish(command.reply_to, _reply(command, result))
+        batch.done.append(str(sid).encode())
+        _log(command, result)
+    if applied:
+        log.debug("applied %d activation commands", len(applied))
+    acknowledge(pipe, batch.done)
+    await pipe.execute()
+
+
+def _describe(exc: BaseException) -> str:
+    """An error as a dead letter records it: its type and first line, never a traceback."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
+
+
+def _reply(command: ChangeActivation, result: Applied) -> bytes:
+    body = {"commandId": command.command_id, "outcome": result.outcome.value, "status": result.status.value}
+    return msgspec.json.encode(body)
+
+
+def _context(command: ChangeActivation) -> dict[str, object]:
+    return {"command_id": command.command_id, "package_id": command.package_id}
+
+
+def _log(command: ChangeActivation, result: Applied) -> None:
+    # Per command at DEBUG: at INFO, logging was a visible part of a busy worker's time; the commands stream
+    # itself is the record of every change.
+    log.debug(
+        "%s package %s: %s (command %s)",
+        command.type.value,
+        command.package_id,
+        result.outcome.value,
+        command.command_id,
+        extra=_context(command),
+    )

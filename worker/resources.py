@@ -1,0 +1,51 @@
+"""What every worker handler works with, built once per process by the composition root (worker/app.py).
+
+Connections open lazily, on first use, and are closed when the worker stops.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.connections import open_redis
+from domain.fixtures_queue import FixturesQueue
+from domain.package_view import PackageView
+from domain.settings import Settings
+from domain.storage import open_engine
+from worker.outages import MAX_PAUSE_S
+
+# Fixtures per snapshot read and per publishing call: large enough that round trips do not dominate,
+# small enough that a chunk (about 0.5 MB) is nothing to the worker's memory or to Redis's latency.
+SNAPSHOT_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    # This worker's name in the consumer group; claims on entries in hand are renewed under it.
+    consumer: str
+    redis: Redis
+    engine: AsyncEngine
+    view: PackageView
+    queue: FixturesQueue
+    # Set when the worker stops: a wait for storage to come back gives up (worker/outages.py).
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    snapshot_chunk: int = SNAPSHOT_CHUNK
+
+    @classmethod
+    def open(cls, settings: Settings, consumer: str) -> "Resources":
+        redis: Redis = open_redis(settings.redis_url)
+        queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
+        return cls(settings, consumer, redis, open_engine(settings.database_url), PackageView(redis), queue)
+
+    @property
+    def keep_every_s(self) -> float:
+        """How often entries held while storage is down are re-claimed: well within the claim idle time,
+        or another worker's claimer would take them, counting a delivery each time."""
+        return min(MAX_PAUSE_S, self.settings.claim_idle_ms / 1000 / 4)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.engine.dispose()
