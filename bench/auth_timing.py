@@ -42,7 +42,14 @@ async def _measure(redis_url: str, database_url: str, rounds: int) -> dict[str, 
         await packages.add_package(conn, 5, BODY["username"], BODY["password"])
     await engine.dispose()
     # No lockout during the measurement: every request must reach the verification.
-    app = create_app(Settings(redis_url=redis_url, database_url=database_url, auth_failures=10**9))
+    unlimited = 10**9
+    settings = Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        auth_failures=unlimited,
+        auth_address_failures=unlimited,
+    )
+    app = create_app(settings)
     async with app.lifespan():
         transport = httpx.ASGITransport(app=cast(Any, app))
         async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:

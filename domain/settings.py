@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import msgspec
 
@@ -24,6 +24,12 @@ class Settings:
     # Failed authentications per client and package within the window before 429 (SPEC §2.3).
     auth_failures: int = 10
     auth_window_s: int = 60
+    # Failed authentications per client for any packages together within the window before 429: guessing
+    # across package ids is bounded too (SPEC §2.3).
+    auth_address_failures: int = 100
+    # Argon2 verifications running at once in one ingress process. Each holds 64 MiB and a core for
+    # ~90 ms (NOTES), so more threads than cores only add memory and make everyone wait longer.
+    verify_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     # A pending command idle this long belonged to a dead worker and is claimed by another (SPEC §3).
     claim_idle_ms: int = 30000
     max_deliveries: int = 5

@@ -48,8 +48,19 @@ def reply_channel(ingress_id: str) -> str:
 
 
 def auth_failures(package_id: int, client: str) -> str:
-    """Failed authentications of one client address against one package, within the window."""
+    """Failed authentications of one client address against one package within the window, counted
+    before verifying: a verification in flight holds a try until it proves right."""
     return f"livescore:auth-failures:{package_id}:{client}"
+
+
+def auth_address_failures(client: str) -> str:
+    """Failed authentications of one client address against any packages within the window, counted
+    like `auth_failures`.
+
+    A prefix of its own: an IPv6 address has colons, so under the per-package prefix it could read as
+    another package's key.
+    """
+    return f"livescore:auth-address-failures:{client}"
 
 
 def snapshot_progress(request_id: str) -> str:

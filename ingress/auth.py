@@ -6,6 +6,10 @@ Redis view still holds that version, which `livescore package set-password` repl
 change stops every remembered login at once in every ingress process. Failures always pay one Argon2
 verify — against the package's hash, or a dummy when the package does not exist — so unknown ids, wrong
 usernames and wrong passwords look the same.
+
+A full verification first reserves a try of the client address's failure budgets (ingress/attempts.py),
+then runs in the bounded pool, one at a time per address (ingress/verification_pool.py). The remembered
+path pays neither.
 """
 
 import asyncio
@@ -15,20 +19,20 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import anyio.to_thread
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.commands import PackageStatus
-from domain.errors import InvalidCredentials, StorageUnavailable, TooManyFailures
+from domain.errors import InvalidCredentials, StorageUnavailable
 from domain.package_view import PackageView
 from domain.packages import Login, find_login
 from domain.passwords import verify_password
 from domain.settings import Settings
 from domain.storage import unreachable
-from domain.streams import auth_failures
-from ingress.metrics import ARGON2_VERIFICATIONS, AUTH_FAILURES, LOCKOUTS
+from ingress.attempts import LoginAttempts
+from ingress.metrics import ARGON2_VERIFICATIONS, AUTH_FAILURES
 from ingress.validation import Credentials
+from ingress.verification_pool import VerificationPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +51,14 @@ class LoggedIn:
 class Authenticator:
     def __init__(self, engine: AsyncEngine, redis: Redis, view: PackageView, settings: Settings) -> None:
         self._engine = engine
-        self._redis = redis
         self._view = view
         self._settings = settings
         # Never leaves this process: a memory dump of one ingress reveals no reusable password digest.
         self._key = secrets.token_bytes(32)
         self._logins: OrderedDict[int, _Remembered] = OrderedDict()
-        self._verifying: dict[tuple[int, str, bytes], asyncio.Future[Login | None]] = {}
+        self._verifying: dict[tuple[int, str, bytes, str], asyncio.Future[Login | None]] = {}
+        self._attempts = LoginAttempts(redis, settings)
+        self._pool = VerificationPool(settings.verify_threads)
 
     def remembered(self, credentials: Credentials) -> str | None:
         """The credential version of a remembered login with these exact credentials, without any I/O."""
@@ -67,28 +72,40 @@ class Authenticator:
 
     async def login(self, credentials: Credentials, client: str) -> LoggedIn:
         """Full verification against storage; remembers the login and refreshes the Redis view."""
-        failures = auth_failures(credentials.package_id, client)
-        await self._refuse_locked_out(failures)
-        login = await self._verify_once(credentials)
+        login = await self._verify_once(credentials, client)
         if login is None:
             AUTH_FAILURES.inc()
-            await self._count_failure(failures)
             raise InvalidCredentials()
         status = await self._view.remember(credentials.package_id, login.state, login.credential_version)
         self._remember(credentials, login.credential_version)
         return LoggedIn(login.credential_version, status)
 
-    async def _verify_once(self, credentials: Credentials) -> Login | None:
-        """Concurrent logins with the same credentials share one verification: a client opening with a
-        burst of requests pays Argon2 once, not once per request."""
-        key = (credentials.package_id, credentials.username, self._mac(credentials))
+    async def _verify_once(self, credentials: Credentials, client: str) -> Login | None:
+        """Concurrent logins with the same credentials from one address share one verification and one
+        reserved try: a client opening with a burst of requests pays Argon2 once, not once per request,
+        and its burst is not mistaken for guessing."""
+        key = (credentials.package_id, credentials.username, self._mac(credentials), client)
         pending = self._verifying.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self._verify(credentials))
+            pending = asyncio.ensure_future(self._verify_reserved(credentials, client))
             self._verifying[key] = pending
             pending.add_done_callback(lambda _: self._verifying.pop(key, None))
         # Shielded: one caller giving up (a client disconnecting) must not cancel the others' result.
         return await asyncio.shield(pending)
+
+    async def _verify_reserved(self, credentials: Credentials, client: str) -> Login | None:
+        """Counted before it is made, so concurrent guesses cannot slip past the limit; the try is given
+        back when the credentials prove right, or when no verdict could be reached (an outage is no guess)."""
+        await self._attempts.reserve(credentials.package_id, client)
+        try:
+            async with self._pool.turn(client):
+                login = await self._verify(credentials)
+        except Exception:
+            await self._attempts.give_back(credentials.package_id, client)
+            raise
+        if login is not None:
+            await self._attempts.give_back(credentials.package_id, client)
+        return login
 
     async def _verify(self, credentials: Credentials) -> Login | None:
         try:
@@ -100,7 +117,7 @@ class Authenticator:
                 raise StorageUnavailable() from exc
             raise
         ARGON2_VERIFICATIONS.inc()
-        password_ok = await anyio.to_thread.run_sync(
+        password_ok = await self._pool.run(
             verify_password, login.password_hash if login else None, credentials.password
         )
         if login is None or not password_ok or not _same(login.username, credentials.username):
@@ -120,21 +137,6 @@ class Authenticator:
     def _mac(self, credentials: Credentials) -> bytes:
         # Keyed BLAKE2b is a MAC in its own right, and a third of HMAC-SHA256's cost on every request.
         return hashlib.blake2b(credentials.password.encode(), key=self._key, digest_size=32).digest()
-
-    async def _refuse_locked_out(self, failures_key: str) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.get(failures_key)
-        pipe.ttl(failures_key)
-        count, ttl = await pipe.execute()
-        if count is not None and int(count) > self._settings.auth_failures:
-            LOCKOUTS.inc()
-            raise TooManyFailures(retry_after_s=max(int(ttl), 1))
-
-    async def _count_failure(self, failures_key: str) -> None:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.incr(failures_key)
-        pipe.expire(failures_key, self._settings.auth_window_s, nx=True)
-        await pipe.execute()
 
 
 def _same(stored: str, given: str) -> bool:

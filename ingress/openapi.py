@@ -59,7 +59,10 @@ _COMMON: dict[int, ResponseSpec] = {
     ),
     429: ResponseSpec(
         data_container=ErrorAnswer,
-        description="Too many failed authentications from this address for this package (see Retry-After)",
+        description=(
+            "Too many failed authentications from this address, for this package or for all packages"
+            " together (see Retry-After)"
+        ),
         examples=_examples(TooManyFailures.message),
         generate_examples=False,
     ),

@@ -1,5 +1,7 @@
 """Settings come from the environment once, with the SPEC's names and defaults."""
 
+import os
+
 import pytest
 
 from domain.settings import Settings
@@ -13,6 +15,12 @@ def test_defaults_are_the_spec_defaults() -> None:
     assert (settings.claim_idle_ms, settings.max_deliveries) == (30000, 5)
     assert (settings.commands_maxlen, settings.queue_limit) == (1_000_000, 50000)
     assert settings.worker_port is None
+    assert settings.auth_address_failures == 100
+
+
+def test_verifications_run_in_one_thread_per_cpu_unless_told() -> None:
+    assert Settings.from_env({}).verify_threads == (os.cpu_count() or 1)
+    assert Settings.from_env({"LIVESCORE_VERIFY_THREADS": "3"}).verify_threads == 3
 
 
 def test_names_follow_the_spec() -> None:
@@ -23,11 +31,13 @@ def test_names_follow_the_spec() -> None:
             "PORT": "9000",
             "LIVESCORE_COMMAND_TIMEOUT_MS": "250",
             "LIVESCORE_WORKER_PORT": "9100",
+            "LIVESCORE_AUTH_ADDRESS_FAILURES": "7",
         }
     )
     assert settings.redis_url == "redis://h:1/2"
     assert settings.database_url == "postgresql+asyncpg://x/y"
     assert (settings.port, settings.command_timeout_ms, settings.worker_port) == (9000, 250, 9100)
+    assert settings.auth_address_failures == 7
 
 
 def test_a_malformed_number_is_reported_by_its_variable_name() -> None:

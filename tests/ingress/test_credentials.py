@@ -1,7 +1,12 @@
 """Authentication: one answer for every failure, remembered logins, password changes, brute force."""
 
 import asyncio
+import contextlib
 import dataclasses
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +18,7 @@ import domain.passwords
 import ingress.auth
 from cli.main import _set_password
 from domain.settings import Settings
+from domain.streams import auth_address_failures, auth_failures
 from ingress.app import create_app
 from tests.conftest import PACKAGE_ID, asgi_client, hold
 
@@ -198,3 +204,155 @@ async def test_behind_a_proxy_the_trusted_header_names_the_client(
             owner = await proxy.post(STATUS, json=package, headers={"X-Forwarded-For": "192.0.2.9"})
     assert locked.status_code == 429
     assert owner.status_code == 200
+
+
+@dataclasses.dataclass
+class Verifications:
+    """Argon2 verifications made by the ingress: how many, and the most that ran at once."""
+
+    made: int = 0
+    running: int = 0
+    most_at_once: int = 0
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def wrap(self, real: Callable[[str | None, str], bool]) -> Callable[[str | None, str], bool]:
+        def counting(password_hash: str | None, password: str) -> bool:
+            with self.lock:
+                self.made += 1
+                self.running += 1
+                self.most_at_once = max(self.most_at_once, self.running)
+            try:
+                return real(password_hash, password)
+            finally:
+                with self.lock:
+                    self.running -= 1
+
+        return counting
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> Verifications:
+    counted = Verifications()
+    monkeypatch.setattr(ingress.auth, "verify_password", counted.wrap(domain.passwords.verify_password))
+    return counted
+
+
+@pytest.fixture
+def app_with(settings: Settings) -> Callable[..., AbstractAsyncContextManager[Litestar]]:
+    """An ingress app with some settings changed, running for the length of an `async with` in the test."""
+
+    @contextlib.asynccontextmanager
+    async def started(**changes: Any) -> AsyncIterator[Litestar]:
+        app = create_app(dataclasses.replace(settings, **changes))
+        async with app.lifespan():
+            yield app
+
+    return started
+
+
+LOCKED = {"error": "Too many failed attempts; retry later"}
+
+
+async def test_concurrent_guesses_for_one_package_are_verified_at_most_the_limit_plus_one_times(
+    strict_app: Litestar, package: dict[str, Any], verifications: Verifications, redis: Redis
+) -> None:
+    async with asgi_client(strict_app, "198.51.100.1") as attacker:
+        answers = await asyncio.gather(
+            *(attacker.post(STATUS, json={**package, "password": f"guess{i}"}) for i in range(30))
+        )
+    refused = [a for a in answers if a.status_code == 429]
+    assert verifications.made <= 3 + 1
+    assert len(refused) >= 30 - (3 + 1)
+    assert sorted({a.status_code for a in answers}) == [400, 429]
+    for answer in refused:
+        assert answer.json() == LOCKED
+        assert 1 <= int(answer.headers["Retry-After"]) <= 30
+    assert int(await redis.get(auth_failures(PACKAGE_ID, "198.51.100.1")) or 0) <= 3 + 1
+
+
+async def test_a_correct_login_gives_back_the_try_it_reserved(
+    strict_app: Litestar, package: dict[str, Any], redis: Redis
+) -> None:
+    """With a limit of 3, three failures leave one more try; the owner's correct login in between
+    does not use it up, in either budget."""
+    async with asgi_client(strict_app, "198.51.100.1") as client:
+        for i in range(3):
+            assert (await client.post(STATUS, json={**package, "password": f"guess{i}"})).status_code == 400
+        assert (await client.post(STATUS, json=package)).status_code == 200
+        counters = [auth_failures(PACKAGE_ID, "198.51.100.1"), auth_address_failures("198.51.100.1")]
+        assert [int(await redis.get(key) or 0) for key in counters] == [3, 3]
+        assert (await client.post(STATUS, json={**package, "password": "guess3"})).status_code == 400
+        assert (await client.post(STATUS, json={**package, "password": "guess4"})).status_code == 429
+
+
+async def test_a_burst_of_correct_first_logins_is_not_refused_by_the_failure_limit(
+    strict_app: Litestar, package: dict[str, Any]
+) -> None:
+    async with asgi_client(strict_app, "198.51.100.1") as client:
+        responses = await asyncio.gather(*(client.post(STATUS, json=package) for _ in range(20)))
+    assert [r.status_code for r in responses] == [200] * 20
+
+
+async def test_failures_for_many_packages_from_one_address_answer_429_after_the_address_limit(
+    app_with: Callable[..., AbstractAsyncContextManager[Litestar]], package: dict[str, Any]
+) -> None:
+    async with (
+        app_with(auth_address_failures=5, auth_window_s=30) as app,
+        asgi_client(app, "198.51.100.1") as attacker,
+        asgi_client(app, "192.0.2.9") as owner,
+        asgi_client(app, "192.0.2.10") as other,
+    ):
+        unknown = [{**package, "packageId": 1000 + i} for i in range(7)]
+        answers = [await attacker.post(STATUS, json=body) for body in unknown]
+        assert [a.status_code for a in answers] == [400] * 6 + [429]
+        assert answers[-1].json() == LOCKED
+        assert 1 <= int(answers[-1].headers["Retry-After"]) <= 30
+        # The address is refused for every package, its own owner's included...
+        assert (await attacker.post(STATUS, json=package)).status_code == 429
+        # ...while other addresses keep their own budgets.
+        assert (await other.post(STATUS, json=unknown[0])).json() == INVALID
+        assert (await owner.post(STATUS, json=package)).status_code == 200
+
+
+async def test_verifications_run_in_a_pool_of_the_configured_size(
+    app_with: Callable[..., AbstractAsyncContextManager[Litestar]],
+    package: dict[str, Any],
+    verifications: Verifications,
+) -> None:
+    async with app_with(verify_threads=2) as app:
+        clients = [asgi_client(app, f"198.51.100.{i}") for i in range(8)]
+        answers = await asyncio.gather(
+            *(c.post(STATUS, json={**package, "password": f"guess{i}"}) for i, c in enumerate(clients))
+        )
+        for c in clients:
+            await c.aclose()
+    assert [a.json() for a in answers] == [INVALID] * 8
+    assert verifications.made == 8
+    assert verifications.most_at_once == 2
+
+
+async def test_one_address_has_one_verification_at_a_time(
+    app_with: Callable[..., AbstractAsyncContextManager[Litestar]],
+    package: dict[str, Any],
+    verifications: Verifications,
+) -> None:
+    async with app_with(verify_threads=4) as app, asgi_client(app, "198.51.100.1") as attacker:
+        unknown = [{**package, "packageId": 1000 + i} for i in range(6)]
+        answers = await asyncio.gather(*(attacker.post(STATUS, json=body) for body in unknown))
+    assert [a.json() for a in answers] == [INVALID] * 6
+    assert (verifications.made, verifications.most_at_once) == (6, 1)
+
+
+async def test_a_login_that_storage_could_not_check_uses_up_no_try(
+    app_with: Callable[..., AbstractAsyncContextManager[Litestar]],
+    package: dict[str, Any],
+    redis: Redis,
+    tmp_path: Path,
+) -> None:
+    """An outage is no guess: a customer retrying through it is not locked out once storage returns."""
+    storage_gone = f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db"
+    async with app_with(database_url=storage_gone, auth_failures=1) as app, asgi_client(app) as client:
+        answers = [await client.post(STATUS, json=package) for _ in range(3)]
+    assert [a.status_code for a in answers] == [500] * 3
+    counters = [int(await redis.get(key) or 0) for key in await redis.keys("livescore:auth-*")]
+    assert sum(counters) == 0
