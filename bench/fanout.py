@@ -82,7 +82,7 @@ def run_fanout(stores: Backing, sizes: tuple[int, ...] = SIZES) -> list[FanOut]:
 
 def _baselines(stores: Backing, bodies: list[bytes]) -> tuple[Publication, Publication]:
     """Messages of the same sizes as the snapshot's (same envelope, same bodies), pipelined then scripted."""
-    messages = envelopes(MessageType.FIXTURE, bodies, str(uuid.uuid4()))
+    messages = [m.body for m in envelopes(MessageType.FIXTURE, bodies, str(uuid.uuid4()))]
     pids = stores.redis_pids()
     return (
         asyncio.run(raw_xadd.publish(stores.redis_url, messages, raw_xadd.pipelined, pids)),

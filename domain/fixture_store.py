@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import msgspec
 from sqlalchemy import ColumnElement, Insert, func, or_, select
@@ -77,11 +78,23 @@ async def subscriptions(conn: AsyncConnection, package_id: int) -> tuple[list[in
     return sports, leagues
 
 
+class StoredBody(NamedTuple):
+    """A stored fixture as a snapshot sends it: its body as published, and the ids its message names."""
+
+    fixture_id: int
+    sport_id: int
+    league_id: int
+    body: bytes
+
+
 async def upcoming_chunk(
     conn: AsyncConnection, sports: Sequence[int], leagues: Sequence[int], after_id: int, size: int
-) -> list[tuple[int, bytes]]:
-    """The next `size` upcoming fixtures (id, body) after `after_id`, in id order."""
-    query = select(col(StoredFixture.fixture_id), col(StoredFixture.body)).where(
+) -> list[StoredBody]:
+    """The next `size` upcoming fixtures after `after_id`, in id order."""
+    stored = StoredFixture
+    query = select(
+        col(stored.fixture_id), col(stored.sport_id), col(stored.league_id), col(stored.body)
+    ).where(
         col(StoredFixture.status).in_([int(s) for s in UPCOMING]), col(StoredFixture.fixture_id) > after_id
     )
     if sports or leagues:
@@ -89,7 +102,7 @@ async def upcoming_chunk(
             or_(col(StoredFixture.sport_id).in_(sports), col(StoredFixture.league_id).in_(leagues))
         )
     rows = await conn.execute(query.order_by(col(StoredFixture.fixture_id)).limit(size))
-    return [(fixture_id, bytes(body)) for fixture_id, body in rows]
+    return [StoredBody(fixture_id, sport, league, bytes(body)) for fixture_id, sport, league, body in rows]
 
 
 async def subscribed_active_packages(

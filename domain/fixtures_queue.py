@@ -73,14 +73,18 @@ return {'ok', count}
 """
 )
 
-# KEYS view, queue, done marker, in-flight; ARGV request id, completion message, done ttl, limit.
-_FINISH = """
-if ARGV[2] ~= '' and redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then
-  if redis.call('HGET', KEYS[1], 'status') == 'active' then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2 * tonumber(ARGV[4]), '*', 'message', ARGV[2])
-  end
-end
-if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+# KEYS view, queue, once marker; ARGV message, marker ttl, limit. Appends the message unless the marker
+# was set before (a snapshot's completion, sent once however often its command is delivered).
+_ONCE = """
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then return {'ok', 0} end
+if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return {'inactive', 0} end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2 * tonumber(ARGV[3]), '*', 'message', ARGV[1])
+return {'ok', 1}
+"""
+
+# KEYS in-flight; ARGV request id. Frees the package for its next snapshot, unless a newer one holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
 
@@ -99,13 +103,18 @@ class FixturesQueue:
         self._limit = limit
         self._commands_maxlen = commands_maxlen
         self._publish = redis.register_script(_PUBLISH)
-        self._finish = redis.register_script(_FINISH)
+        self._once = redis.register_script(_ONCE)
+        self._release = redis.register_script(_RELEASE)
 
-    async def publish(self, package_id: int, messages: list[bytes], pipe: Pipeline | None = None) -> Any:
-        """Append messages; with a pipeline, queues the call and its Published comes from `parse`."""
+    async def publish(
+        self, package_id: int, messages: list[bytes], pipe: Pipeline | None = None, queue: str | None = None
+    ) -> Any:
+        """Append messages to the package's fixtures queue (or `queue`); with a pipeline, queues the call
+        and its Published comes from `parse`."""
         deactivation = DeactivatePackage(package_id=package_id, reason=QUEUE_LIMIT_REASON).to_fields()
         fields: list[str | int | bytes] = [item for kv in deactivation.items() for item in kv]
-        keys = [package_view(package_id), fixtures_queue(package_id), COMMANDS_STREAM, queue_full(package_id)]
+        queue = queue or fixtures_queue(package_id)
+        keys = [package_view(package_id), queue, COMMANDS_STREAM, queue_full(package_id)]
         args: list[str | int | bytes] = [
             self._limit,
             self._commands_maxlen,
@@ -117,17 +126,17 @@ class FixturesQueue:
         reply = await self._publish(keys=keys, args=args, client=pipe)
         return reply if pipe is not None else parse(reply)
 
-    async def finish_snapshot(self, package_id: int, request_id: str, completion: bytes | None) -> None:
-        """Send the completion message once (if given and the package is active), free the package for
-        its next snapshot."""
-        keys = [
-            package_view(package_id),
-            fixtures_queue(package_id),
-            snapshot_done(request_id),
-            snapshot_in_flight(package_id),
-        ]
-        args: list[str | int | bytes] = [request_id, completion or b"", SNAPSHOT_DONE_TTL_S, self._limit]
-        await self._finish(keys=keys, args=args)
+    async def publish_once(
+        self, package_id: int, queue: str, marker: str, message: bytes, pipe: Pipeline
+    ) -> None:
+        """Queue the append of one message unless `marker` was used before; a Published from `parse`."""
+        keys = [package_view(package_id), queue, marker]
+        args: list[str | int | bytes] = [message, SNAPSHOT_DONE_TTL_S, self._limit]
+        await self._once(keys=keys, args=args, client=pipe)
+
+    async def release_snapshot(self, package_id: int, request_id: str) -> None:
+        """Free the package for its next snapshot."""
+        await self._release(keys=[snapshot_in_flight(package_id)], args=[request_id])
 
     async def is_finished(self, request_id: str) -> bool:
         return bool(await self._redis.exists(snapshot_done(request_id)))

@@ -1,7 +1,8 @@
 """The message envelope on fixtures queues and on `livescore:fixture-updates` (SPEC §4)."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 
@@ -41,13 +42,32 @@ def timestamp(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def envelope(kind: MessageType, body: bytes, request_id: str | None = None) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message as it leaves the service: the envelope as UTF-8 JSON, and what an AMQP message
+    carries beside it (SPEC §9: its id and type, and for a message about one fixture, its ids)."""
+
+    body: bytes
+    message_type: MessageType
+    message_id: str
+    headers: Mapping[str, int] = field(default_factory=dict)
+
+
+def envelope(
+    kind: MessageType, body: bytes, request_id: str | None = None, headers: Mapping[str, int] | None = None
+) -> Outgoing:
     """A message around an already encoded body, with a fresh MessageId."""
-    return envelopes(kind, [body], request_id)[0]
+    return envelopes(kind, [body], request_id, [headers or {}])[0]
 
 
-def envelopes(kind: MessageType, bodies: Sequence[bytes], request_id: str | None = None) -> list[bytes]:
-    """Messages around already encoded bodies, sharing one Timestamp.
+def envelopes(
+    kind: MessageType,
+    bodies: Sequence[bytes],
+    request_id: str | None = None,
+    headers: Sequence[Mapping[str, int]] | None = None,
+) -> list[Outgoing]:
+    """Messages around already encoded bodies, sharing one Timestamp; `headers`, one per body, are the
+    AMQP headers of each.
 
     The hot path of a snapshot: the header is encoded once (msgspec escapes the request id) and only the
     MessageId, which is plain hex, is joined in per message (a sixth of encoding each whole header;
@@ -55,10 +75,16 @@ def envelopes(kind: MessageType, bodies: Sequence[bytes], request_id: str | None
     """
     header = _encoder.encode(Header("", timestamp(), int(kind), request_id))
     prefix, suffix = b'{"header":' + header[: len(_ID_OPEN)], header[len(_ID_OPEN) :] + b',"body":'
+    extra = headers or [{}] * len(bodies)
     return [
-        b"".join((prefix, mid, suffix, body, b"}"))
-        for mid, body in zip(new_ids(len(bodies)), bodies, strict=True)
+        Outgoing(b"".join((prefix, mid, suffix, body, b"}")), kind, mid.decode(), more)
+        for mid, body, more in zip(new_ids(len(bodies)), bodies, extra, strict=True)
     ]
+
+
+def fixture_headers(fixture_id: int, sport_id: int, league_id: int) -> dict[str, int]:
+    """What an AMQP message about one fixture carries beside its body (SPEC §9)."""
+    return {"FixtureId": fixture_id, "SportId": sport_id, "LeagueId": league_id}
 
 
 # The encoded header starts with this; the MessageId goes right after it.
@@ -76,7 +102,7 @@ def new_ids(count: int) -> list[bytes]:
     return ids
 
 
-def completion(request_id: str, fixture_count: int) -> bytes:
+def completion(request_id: str, fixture_count: int) -> Outgoing:
     body = _encoder.encode(SnapshotComplete(request_id, fixture_count))
     return envelope(MessageType.SNAPSHOT_COMPLETE, body, request_id)
 

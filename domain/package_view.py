@@ -14,6 +14,7 @@ from redis.asyncio.client import Pipeline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.commands import PackageStatus, text_of
+from domain.delivery import QueueFigures
 from domain.packages import PackageState, stored_states
 from domain.scripts import LuaScript, RedisPyScripts, ScriptRunner
 from domain.streams import fixtures_queue, package_id_of_view, package_view, package_view_pattern
@@ -87,21 +88,10 @@ return {view[1], view[2], view[3], length, pending, consumers, lag}
 
 
 @dataclass(frozen=True, slots=True)
-class QueueState:
-    """A fixtures queue as its customer sees it: entries, delivered but unacknowledged, readers, backlog."""
-
-    name: str
-    length: int
-    pending: int
-    consumers: int
-    lag: int
-
-
-@dataclass(frozen=True, slots=True)
 class ViewState:
     credential_version: str | None
     status: PackageStatus | None
-    queue: QueueState
+    queue: QueueFigures
     # Why the service set the status (e.g. "queue-limit"); None when the customer did.
     reason: str | None = None
 
@@ -114,14 +104,15 @@ class PackageView:
         self._remember = redis.register_script(_REMEMBER)
         self._refresh = redis.register_script(_REFRESH)
 
-    async def read(self, package_id: int) -> ViewState:
-        queue = fixtures_queue(package_id)
+    async def read(self, package_id: int, queue: str | None = None) -> ViewState:
+        """The copy, and the figures of the package's fixtures queue (or of `queue`), in one round trip."""
+        queue = queue or fixtures_queue(package_id)
         cv, status, reason, *figures = await self._scripts.run(_READ, [package_view(package_id), queue], [])
         text = _text(status)
         return ViewState(
             _text(cv),
             PackageStatus(text) if text else None,
-            QueueState(queue, *map(int, figures)),
+            _figures(queue, figures),
             _text(reason) or None,
         )
 
@@ -162,6 +153,11 @@ class PackageView:
 
     async def forget_credentials(self, package_id: int) -> None:
         await self._redis.hdel(package_view(package_id), "cv")
+
+
+def _figures(queue: str, figures: list[int]) -> QueueFigures:
+    length, pending, consumers, lag = (int(figure) for figure in figures)
+    return QueueFigures(queue, length, pending, consumers, lag)
 
 
 def _state_args(state: PackageState) -> list[str | int]:

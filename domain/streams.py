@@ -19,6 +19,11 @@ def fixtures_queue(package_id: int) -> str:
     return f"livescore:fixtures:{package_id}"
 
 
+def incidents_queue(package_id: int) -> str:
+    """A package's own incidents queue (SPEC §10), read like its fixtures queue."""
+    return f"livescore:incidents:{package_id}"
+
+
 def package_view(package_id: int) -> str:
     """The worker-maintained copy of a package's status and credential version (a hash).
 

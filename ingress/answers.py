@@ -3,6 +3,7 @@
 import msgspec
 
 from domain.commands import Outcome, PackageStatus
+from domain.delivery import QueueFigures
 from domain.package_view import ViewState
 from ingress.gateway import Pending
 from ingress.replies import Reply
@@ -21,16 +22,6 @@ _PENDING = {
     PackageStatus.INACTIVE: "Package deactivation accepted and pending",
 }
 SNAPSHOT_SENT = "Livescore snapshot request sent successfully"
-
-
-class QueueFigures(msgspec.Struct, frozen=True):
-    """The package's fixtures queue: entries, delivered but unacknowledged, readers, not yet delivered."""
-
-    name: str
-    length: int
-    pending: int
-    consumers: int
-    lag: int
 
 
 class StatusAnswer(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
@@ -78,11 +69,9 @@ class FailureAnswer(msgspec.Struct, frozen=True, rename="camel"):
 
 
 def status(credentials: Credentials, state: ViewState) -> StatusAnswer:
-    q = state.queue
-    figures = QueueFigures(q.name, q.length, q.pending, q.consumers, q.lag)
     current = state.status or PackageStatus.INACTIVE
     return StatusAnswer(
-        True, credentials.package_id, credentials.username, current.value, figures, state.reason
+        True, credentials.package_id, credentials.username, current.value, state.queue, state.reason
     )
 
 

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from delivery.redis_streams import RedisStreamsDelivery
 from domain.connections import open_redis
+from domain.delivery import Delivery
 from domain.fixtures_queue import FixturesQueue
 from domain.package_view import PackageView
 from domain.settings import Settings
@@ -29,6 +31,9 @@ class Resources:
     redis: Redis
     engine: AsyncEngine
     view: PackageView
+    # Carries messages to the packages' queues (SPEC §4, §9, §10).
+    delivery: Delivery
+    # The snapshots' bookkeeping in Redis: which are finished, which package has one in flight.
     queue: FixturesQueue
     # Set when the worker stops: a wait for storage to come back gives up (worker/outages.py).
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -38,7 +43,9 @@ class Resources:
     def open(cls, settings: Settings, consumer: str) -> "Resources":
         redis: Redis = open_redis(settings.redis_url)
         queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
-        return cls(settings, consumer, redis, open_engine(settings.database_url), PackageView(redis), queue)
+        delivery = RedisStreamsDelivery(redis, settings.queue_limit, settings.commands_maxlen)
+        engine = open_engine(settings.database_url)
+        return cls(settings, consumer, redis, engine, PackageView(redis), delivery, queue)
 
     @property
     def keep_every_s(self) -> float:
@@ -47,5 +54,6 @@ class Resources:
         return min(MAX_PAUSE_S, self.settings.claim_idle_ms / 1000 / 4)
 
     async def close(self) -> None:
+        await self.delivery.close()
         await self.redis.aclose()
         await self.engine.dispose()

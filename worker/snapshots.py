@@ -8,14 +8,13 @@ twice), and the completion message is sent once.
 
 import asyncio
 import logging
-from typing import Any
 
 from domain.commands import PackageStatus, TriggerSnapshot
-from domain.fixture_store import subscriptions, upcoming_chunk
-from domain.fixtures_queue import parse
-from domain.messages import MessageType, completion, envelopes
+from domain.delivery import Parcel, PublishResult, QueueKind
+from domain.fixture_store import StoredBody, subscriptions, upcoming_chunk
+from domain.messages import MessageType, completion, envelopes, fixture_headers
 from domain.packages import package_state
-from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, snapshot_progress
+from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, snapshot_done, snapshot_progress
 from worker.metrics import SNAPSHOT_FIXTURES, SNAPSHOTS
 from worker.resources import Resources
 
@@ -24,7 +23,8 @@ log = logging.getLogger("worker.snapshots")
 # A snapshot's progress is kept this long after its last chunk, longer than any claim idle time.
 PROGRESS_TTL_S = 86_400
 
-Chunk = list[tuple[int, bytes]]
+Chunk = list[StoredBody]
+FIXTURES = QueueKind.FIXTURES
 
 
 async def run_snapshot(res: Resources, entry_id: bytes, command: TriggerSnapshot) -> None:
@@ -32,16 +32,15 @@ async def run_snapshot(res: Resources, entry_id: bytes, command: TriggerSnapshot
     scope = await _scope(res, package_id) if not await res.queue.is_finished(request_id) else None
     if scope is None:
         SNAPSHOTS.labels("skipped").inc()
-        await res.queue.finish_snapshot(package_id, request_id, None)
-        return
-    sent = await _fan_out(res, entry_id, command, *scope)
-    if sent is not None:
-        await res.queue.finish_snapshot(package_id, request_id, completion(request_id, sent))
+    elif (sent := await _fan_out(res, entry_id, command, *scope)) is not None:
+        # Sent once, however often the command is delivered; then the package may snapshot again.
+        done = snapshot_done(request_id)
+        await res.delivery.publish([Parcel(package_id, FIXTURES, [completion(request_id, sent)], once=done)])
         SNAPSHOTS.labels("completed").inc()
         log.info("snapshot %s of package %s: %d fixtures", request_id, package_id, sent)
     else:
         SNAPSHOTS.labels("stopped").inc()
-        await res.queue.finish_snapshot(package_id, request_id, None)
+    await res.queue.release_snapshot(package_id, request_id)
 
 
 async def _scope(res: Resources, package_id: int) -> tuple[list[int], list[int]] | None:
@@ -63,10 +62,10 @@ async def _fan_out(
     fetch = asyncio.ensure_future(_read(res, sports, leagues, after))
     try:
         while rows := await fetch:
-            fetch = asyncio.ensure_future(_read(res, sports, leagues, rows[-1][0]))
+            fetch = asyncio.ensure_future(_read(res, sports, leagues, rows[-1].fixture_id))
             result, count = await publish_chunk(res, entry_id, command, rows, sent)
             sent += count
-            if result != "ok":
+            if result is not PublishResult.OK:
                 log.warning(
                     "snapshot %s of package %s stopped: %s", command.request_id, command.package_id, result
                 )
@@ -83,18 +82,19 @@ async def _read(res: Resources, sports: list[int], leagues: list[int], after: in
 
 async def publish_chunk(
     res: Resources, entry_id: bytes, command: TriggerSnapshot, rows: Chunk, sent: int
-) -> tuple[str, int]:
-    """One chunk, its progress and a renewed claim on the command in one round trip: re-claiming resets
-    the command's idle time, so a long snapshot is never mistaken for one whose worker died."""
-    messages = envelopes(MessageType.FIXTURE, [body for _, body in rows], command.request_id)
+) -> tuple[PublishResult, int]:
+    """One chunk published, then its progress saved and the claim on the command renewed: re-claiming
+    resets the command's idle time, so a long snapshot is never mistaken for one whose worker died."""
+    bodies = [row.body for row in rows]
+    headers = [fixture_headers(row.fixture_id, row.sport_id, row.league_id) for row in rows]
+    messages = envelopes(MessageType.FIXTURE, bodies, command.request_id, headers)
+    (published,) = await res.delivery.publish([Parcel(command.package_id, FIXTURES, messages)])
     progress = snapshot_progress(command.request_id)
     pipe = res.redis.pipeline(transaction=False)
-    await res.queue.publish(command.package_id, messages, pipe=pipe)
-    pipe.hset(progress, mapping={"after": rows[-1][0], "sent": sent + len(rows)})
+    pipe.hset(progress, mapping={"after": rows[-1].fixture_id, "sent": sent + published.count})
     pipe.expire(progress, PROGRESS_TTL_S)
     pipe.xclaim(COMMANDS_STREAM, WORKERS_GROUP, res.consumer, 0, [entry_id], justid=True)
-    reply: list[Any] = await pipe.execute()
-    published = parse(reply[0])
+    await pipe.execute()
     SNAPSHOT_FIXTURES.inc(published.count)
     return published.result, published.count
 

@@ -9,9 +9,10 @@ import logging
 import msgspec
 
 from domain.commands import PackageStatus, StreamId
+from domain.delivery import Parcel, QueueKind
 from domain.fixture_store import store_if_newer, subscribed_active_packages
 from domain.fixtures import Fixture, decode_fixture, encode_fixture
-from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope
+from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope, fixture_headers
 from domain.packages import PackageState
 from domain.streams import FIXTURE_UPDATES_STREAM
 from worker.entries import Entry, acknowledge
@@ -31,13 +32,18 @@ async def apply_fixture_updates(res: Resources, entries: list[Entry]) -> list[tu
         lambda: _store(res, fixtures), f"{len(fixtures)} fixture updates", res.stopping
     )
     pipe = res.redis.pipeline(transaction=False)
+    parcels = []
     for fixture, packages in accepted:
-        message = envelope(MessageType.FIXTURE, encode_fixture(fixture))
+        headers = fixture_headers(fixture.fixture_id, fixture.sport.id, fixture.league.id)
+        message = envelope(MessageType.FIXTURE, encode_fixture(fixture), headers=headers)
         for package_id, applied in packages:
-            # The publish script trusts only the Redis status copy; make sure there is one. The write
-            # is versioned, so a newer deactivation already there stays and wins.
+            # Delivery trusts only the Redis status copy; make sure there is one. The write is
+            # versioned, so a newer deactivation already there stays and wins.
             await res.view.remember(package_id, PackageState(PackageStatus.ACTIVE, applied), pipe=pipe)
-            await res.queue.publish(package_id, [message], pipe=pipe)
+            parcels.append(Parcel(package_id, QueueKind.FIXTURES, [message]))
+    await pipe.execute()
+    await res.delivery.publish(parcels)
+    pipe = res.redis.pipeline(transaction=False)
     acknowledge(pipe, [entry_id for entry_id, _ in entries], FIXTURE_UPDATES_STREAM)
     await pipe.execute()
     return [(fixture, [package_id for package_id, _ in packages]) for fixture, packages in accepted]

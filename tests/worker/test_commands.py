@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from delivery.redis_streams import RedisStreamsDelivery
 from domain.activation import apply_activations
 from domain.command_log import ensure_consumer_group
 from domain.commands import ActivatePackage, DeactivatePackage, PackageStatus
@@ -31,7 +32,8 @@ def worker_resources(
 ) -> Resources:
     """What a worker's handlers work with, over the test's own connections."""
     queue = FixturesQueue(redis, queue_limit, 1000)
-    return Resources(settings, consumer, redis, engine, PackageView(redis), queue)
+    delivery = RedisStreamsDelivery(redis, queue_limit, 1000)
+    return Resources(settings, consumer, redis, engine, PackageView(redis), delivery, queue)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ OLD, NEW = datetime(2030, 4, 1, tzinfo=UTC), datetime(2030, 4, 2, tzinfo=UTC)
 
 async def publish_update(redis: Redis, update: Any) -> None:
     await redis.xadd(
-        FIXTURE_UPDATES_STREAM, {"message": envelope(MessageType.FIXTURE, encode_fixture(update))}
+        FIXTURE_UPDATES_STREAM, {"message": envelope(MessageType.FIXTURE, encode_fixture(update)).body}
     )
 
 

@@ -1,0 +1,53 @@
+"""Delivery to Redis streams (SPEC §4, §10): `livescore:fixtures:N` and `livescore:incidents:N`.
+
+Every check that must hold as a message is appended — the package is active, its queue has room —
+is made by Redis atomically with the append (domain/fixtures_queue.py), and a whole call is one
+pipelined round trip. Redis acknowledges an append when it has it: that is this broker's confirmation.
+"""
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
+from domain.fixtures_queue import FixturesQueue, parse
+from domain.package_view import PackageView
+from domain.streams import fixtures_queue, incidents_queue
+
+
+def queue_name(kind: QueueKind, package_id: int) -> str:
+    return fixtures_queue(package_id) if kind is QueueKind.FIXTURES else incidents_queue(package_id)
+
+
+class RedisStreamsDelivery:
+    def __init__(self, redis: Redis, queue_limit: int, commands_maxlen: int) -> None:
+        self._redis = redis
+        self._queue = FixturesQueue(redis, queue_limit, commands_maxlen)
+
+    async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
+        pipe = self._redis.pipeline(transaction=False)
+        for parcel in parcels:
+            queue = queue_name(parcel.kind, parcel.package_id)
+            bodies = [message.body for message in parcel.messages]
+            if parcel.once is not None:
+                (body,) = bodies
+                await self._queue.publish_once(parcel.package_id, queue, parcel.once, body, pipe)
+            else:
+                await self._queue.publish(parcel.package_id, bodies, pipe=pipe, queue=queue)
+        replies = await pipe.execute() if parcels else []
+        return [_published(reply) for reply in replies]
+
+    async def provision(self, package_id: int) -> None:
+        """Nothing to do: a stream comes into being with its first message."""
+
+    async def figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
+        state = await PackageView(self._redis).read(package_id, queue_name(kind, package_id))
+        return state.queue
+
+    async def close(self) -> None:
+        """The Redis connection belongs to the caller."""
+
+
+def _published(reply: list[object]) -> Published:
+    published = parse(reply)
+    return Published(PublishResult(published.result), published.count)

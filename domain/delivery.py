@@ -1,0 +1,80 @@
+"""The one seam between what a package receives and the broker that carries it (SPEC §4, §9, §10).
+
+The worker decides which messages go to which package's queue; a `Delivery` carries them: Redis
+streams (delivery/redis_streams.py, the default) or RabbitMQ queues (delivery/amqp.py). Nothing above
+this seam knows which one is behind it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import msgspec
+
+from domain.messages import Outgoing
+
+
+class QueueKind(StrEnum):
+    """A package's two queues: fixtures (SPEC §4) and incidents (SPEC §10)."""
+
+    FIXTURES = "fixtures"
+    INCIDENTS = "incidents"
+
+
+class PublishResult(StrEnum):
+    OK = "ok"
+    # The rest did not fit under the queue limit; the package's deactivation is enqueued (once).
+    FULL = "full"
+    # The package is inactive: nothing was sent.
+    INACTIVE = "inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    result: PublishResult
+    # Messages accepted (and, where the broker confirms, confirmed), in order, before anything stopped.
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Parcel:
+    """Messages for one package's queue, published in this order."""
+
+    package_id: int
+    kind: QueueKind
+    messages: Sequence[Outgoing]
+    # A name used once: a parcel whose name was already used is not published again (a snapshot's
+    # completion, which a redelivered snapshot command must not repeat).
+    once: str | None = None
+
+
+class QueueFigures(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A package's queue as its customer sees it: messages held, delivered but unacknowledged, readers,
+    and the backlog that counts against the queue limit (SPEC §4, §9). `status` shows it as is."""
+
+    name: str
+    length: int
+    pending: int
+    consumers: int
+    lag: int
+    # Where the queue lives, for a broker with virtual hosts (SPEC §9); absent for Redis streams.
+    vhost: str | None = None
+
+
+class Delivery(Protocol):
+    async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
+        """Publish each parcel to its package's queue and return once the broker has taken (confirmed)
+        every message published. Nothing goes to an inactive package; a queue at its limit takes nothing
+        more, and the package's deactivation (reason `queue-limit`) is enqueued once."""
+        ...
+
+    async def provision(self, package_id: int) -> None:
+        """Make sure the package's queues exist (activation, `package add --active`)."""
+        ...
+
+    async def figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
+        """The queue's figures, no older than about a second."""
+        ...
+
+    async def close(self) -> None: ...
