@@ -8,6 +8,7 @@ pipelined round trip. Redis acknowledges an append when it has it: that is this 
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
 from domain.fixtures_queue import FixturesQueue, parse
@@ -43,6 +44,12 @@ class RedisStreamsDelivery:
     async def figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
         state = await PackageView(self._redis).read(package_id, queue_name(kind, package_id))
         return state.queue
+
+    async def reachable(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except RedisError:
+            return False
 
     async def close(self) -> None:
         """The Redis connection belongs to the caller."""

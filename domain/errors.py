@@ -9,9 +9,10 @@
     │   ├── InvalidCredentials
     │   └── PackageInactive
     ├── TooManyFailures            brute-force limit reached (HTTP 429)
-    ├── Unavailable                storage or Redis cannot be reached (HTTP 500, worker retries)
+    ├── Unavailable                storage, Redis or the broker cannot be reached (HTTP 500, worker waits)
     │   ├── StorageUnavailable
-    │   └── QueueUnavailable
+    │   ├── QueueUnavailable
+    │   └── BrokerUnavailable      RabbitMQ (delivery over AMQP) cannot be reached
     ├── UndecodableCommand         a stream entry is not a command (worker dead-letters it)
     ├── ConcurrentChange           another worker changed a package of the batch (worker decides again)
     ├── PackageNotFound            an operator named a package that does not exist (CLI)
@@ -85,6 +86,10 @@ class StorageUnavailable(Unavailable):
 
 class QueueUnavailable(Unavailable):
     message = "Command queue is unavailable"
+
+
+class BrokerUnavailable(Unavailable):
+    message = "Message broker is unavailable"
 
 
 class UndecodableCommand(LivescoreError):

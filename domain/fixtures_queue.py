@@ -82,6 +82,16 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', 2 * tonumber(ARGV[3]), '*', 'message'
 return {'ok', 1}
 """
 
+# KEYS commands stream, full guard; ARGV commands maxlen, guard ttl, the deactivation's fields. A broker
+# that refuses what does not fit (AMQP, `x-overflow` = `reject-publish`) has the service deactivate the
+# package through the commands stream, once, as _PUBLISH does.
+_DEACTIVATE_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+end
+return 1
+"""
+
 # KEYS in-flight; ARGV request id. Frees the package for its next snapshot, unless a newer one holds it.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
@@ -105,6 +115,7 @@ class FixturesQueue:
         self._publish = redis.register_script(_PUBLISH)
         self._once = redis.register_script(_ONCE)
         self._release = redis.register_script(_RELEASE)
+        self._deactivate_once = redis.register_script(_DEACTIVATE_ONCE)
 
     async def publish(
         self, package_id: int, messages: list[bytes], pipe: Pipeline | None = None, queue: str | None = None
@@ -133,6 +144,17 @@ class FixturesQueue:
         keys = [package_view(package_id), queue, marker]
         args: list[str | int | bytes] = [message, SNAPSHOT_DONE_TTL_S, self._limit]
         await self._once(keys=keys, args=args, client=pipe)
+
+    async def deactivate_full(self, package_id: int) -> None:
+        """Enqueue the deactivation of a package whose queue refused a message (once per guard time)."""
+        fields = DeactivatePackage(package_id=package_id, reason=QUEUE_LIMIT_REASON).to_fields()
+        keys = [COMMANDS_STREAM, queue_full(package_id)]
+        args: list[str | int] = [
+            self._commands_maxlen,
+            QUEUE_FULL_GUARD_S,
+            *(x for kv in fields.items() for x in kv),
+        ]
+        await self._deactivate_once(keys=keys, args=args)
 
     async def release_snapshot(self, package_id: int, request_id: str) -> None:
         """Free the package for its next snapshot."""

@@ -94,6 +94,8 @@ class ViewState:
     queue: QueueFigures
     # Why the service set the status (e.g. "queue-limit"); None when the customer did.
     reason: str | None = None
+    # The package's incidents queue, where the delivery reports it (AMQP, SPEC §9).
+    incidents_queue: QueueFigures | None = None
 
 
 class PackageView:

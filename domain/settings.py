@@ -37,6 +37,16 @@ class Settings:
     commands_maxlen: int = 1_000_000
     # Unconsumed messages in a fixtures queue above which the package is deactivated (SPEC §4).
     queue_limit: int = 50000
+    # Where customers' messages go: "redis" (streams, SPEC §4, needs nothing else) or "amqp" (SPEC §9).
+    delivery: str = "redis"
+    # The service's own RabbitMQ account (never a customer's), and the vhosts customers read (SPEC §9).
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_fixtures_vhost: str = "Fixtures"
+    amqp_incidents_vhost: str = "Incidents"
+    # "classic", or "quorum" for queues replicated across a RabbitMQ cluster (SPEC §11).
+    amqp_queue_type: str = "classic"
+    # RabbitMQ's management API: queue figures for `status`, and `livescore amqp setup`.
+    amqp_management_url: str = "http://guest:guest@127.0.0.1:15672"
     worker_port: int | None = None
     # Behind a proxy: the header it sets to the client's address (e.g. X-Forwarded-For, of which the last
     # address is the one the proxy saw). Unset: the connection's address. Only set it when every request

@@ -33,6 +33,8 @@ class StatusAnswer(msgspec.Struct, frozen=True, rename="camel", omit_defaults=Tr
     queue: QueueFigures
     # Additive: why the service itself set the status ("queue-limit"); absent when the customer did.
     reason: str | None = None
+    # Additive, delivering over AMQP: the package's queue on the Incidents vhost (SPEC §9).
+    incidents_queue: QueueFigures | None = None
 
 
 class ChangeAnswer(msgspec.Struct, frozen=True, rename="camel"):
@@ -71,7 +73,13 @@ class FailureAnswer(msgspec.Struct, frozen=True, rename="camel"):
 def status(credentials: Credentials, state: ViewState) -> StatusAnswer:
     current = state.status or PackageStatus.INACTIVE
     return StatusAnswer(
-        True, credentials.package_id, credentials.username, current.value, state.queue, state.reason
+        True,
+        credentials.package_id,
+        credentials.username,
+        current.value,
+        state.queue,
+        state.reason,
+        state.incidents_queue,
     )
 
 

@@ -1,14 +1,16 @@
 """The ingress's composition root: builds the Litestar app from settings."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from redis.asyncio import Redis
 
+from delivery import open_delivery
 from domain.command_log import CommandLog, ensure_consumer_group
 from domain.connections import open_redis
+from domain.delivery import Delivery, QueueFigures, QueueKind
 from domain.logs import configure_logging
 from domain.package_view import PackageView
 from domain.scripts import MultiplexedRedis
@@ -49,21 +51,37 @@ async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
     # The status read and the command append, on every request, go through one pipelined connection.
     hot = MultiplexedRedis(settings.redis_url)
     engine = open_engine(settings.database_url)
+    delivery = open_delivery(settings, redis)
     try:
         await ensure_consumer_group(redis)
         view = PackageView(redis, hot)
         replies = ReplyListener(redis)
         async with replies.running():
             auth = Authenticator(engine, redis, view, settings)
-            app.state.redis, app.state.engine = redis, engine
-            app.state.gateway = Gateway(
-                auth, view, CommandLog(redis, settings.commands_maxlen, hot), replies, settings
-            )
+            app.state.redis, app.state.engine, app.state.delivery = redis, engine, delivery
+            log = CommandLog(redis, settings.commands_maxlen, hot)
+            app.state.gateway = Gateway(auth, view, log, replies, settings, _queues_of(settings, delivery))
             yield
     finally:
+        await delivery.close()
         await hot.aclose()
         await redis.aclose()
         await engine.dispose()
+
+
+def _queues_of(
+    settings: Settings, delivery: Delivery
+) -> Callable[[int], Awaitable[tuple[QueueFigures, QueueFigures]]] | None:
+    """Where `status` reads a package's queue figures: with the view, in the same round trip, when the
+    queues are Redis streams; from the delivery (cached about a second) when they are not."""
+    if settings.delivery == "redis":
+        return None
+
+    async def queues(package_id: int) -> tuple[QueueFigures, QueueFigures]:
+        fixtures = await delivery.figures(package_id, QueueKind.FIXTURES)
+        return fixtures, await delivery.figures(package_id, QueueKind.INCIDENTS)
+
+    return queues
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ failure, goes to storage and Argon2.
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from domain.command_log import CommandLog, Enqueued
@@ -17,6 +18,7 @@ from domain.commands import (
     DeactivatePackage,
     TriggerSnapshot,
 )
+from domain.delivery import QueueFigures
 from domain.errors import InvalidCredentials, PackageInactive
 from domain.package_view import PackageView, ViewState
 from domain.settings import Settings
@@ -50,9 +52,19 @@ class Gateway:
     log: CommandLog
     replies: ReplyListener
     settings: Settings
+    # The figures of a package's two queues when the delivery keeps them outside Redis (AMQP); None
+    # when they come with the view's own read (Redis streams: one round trip).
+    queues: Callable[[int], Awaitable[tuple[QueueFigures, QueueFigures]]] | None = None
 
     async def status(self, caller: Caller) -> ViewState:
-        """The package's status and its queue's figures, as of the last change a worker committed."""
+        """The package's status and its queues' figures, as of the last change a worker committed."""
+        state = await self._state(caller)
+        if self.queues is None:
+            return state
+        fixtures, incidents = await self.queues(caller.credentials.package_id)
+        return dataclasses.replace(state, queue=fixtures, incidents_queue=incidents)
+
+    async def _state(self, caller: Caller) -> ViewState:
         remembered = self.auth.remembered(caller.credentials)
         if remembered is not None:
             state = await self.view.read(caller.credentials.package_id)

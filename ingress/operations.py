@@ -7,6 +7,9 @@ from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from domain.delivery import Delivery
+from domain.errors import BrokerUnavailable
+
 # /ready answers within this even when a dependency hangs, so an orchestrator's probe never times out.
 READY_TIMEOUT_S = 2.0
 
@@ -25,7 +28,11 @@ def health() -> dict[str, str]:
 @get("/ready")
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     state = request.app.state
-    checks = {"redis": await _check(state.redis.ping()), "storage": await _check(_select_one(state.engine))}
+    checks = {
+        "redis": await _check(state.redis.ping()),
+        "storage": await _check(_select_one(state.engine)),
+        "delivery": await _check(_reachable(state.delivery)),
+    }
     ok = all(v == "ok" for v in checks.values())
     return Response({"status": "ready" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
 
@@ -33,6 +40,11 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 async def _select_one(engine: Any) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+async def _reachable(delivery: Delivery) -> None:
+    if not await delivery.reachable():
+        raise BrokerUnavailable()
 
 
 async def _check(probe: Any) -> str:

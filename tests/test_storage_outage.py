@@ -79,7 +79,12 @@ async def test_the_ingress_answers_500_and_not_ready_while_storage_is_down_then_
     assert remembered.status_code == 200
     assert_spec_failure(needs_storage, "Package storage is unavailable")
     assert not_ready.status_code == 503
-    assert not_ready.json() == {"status": "unavailable", "redis": "ok", "storage": "unreachable"}
+    assert not_ready.json() == {
+        "status": "unavailable",
+        "redis": "ok",
+        "storage": "unreachable",
+        "delivery": "ok",
+    }
     assert back.status_code == 400
     assert back.json() == {"error": "Invalid package credentials"}
     assert ready.status_code == 200

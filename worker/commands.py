@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from domain.activation import Applied, apply_activations
-from domain.commands import ChangeActivation, Command, StreamId, TriggerSnapshot, from_fields
+from domain.commands import ChangeActivation, Command, PackageStatus, StreamId, TriggerSnapshot, from_fields
 from domain.errors import StorageUnavailable, UndecodableCommand
 from domain.packages import PackageState
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
@@ -44,7 +44,7 @@ async def apply_commands(res: Resources, entries: list[Entry]) -> Batch:
     """Apply what can be applied; whatever fails stays pending with its error recorded."""
     batch = decode(entries)
     keep = keeper(res, [entry_id for entry_id, _ in entries])
-    await finish(res, batch, await _apply(res, batch, keep))
+    await finish(res, batch, await _apply(res, batch, keep), keep)
     # After the activations are answered: a snapshot may take seconds, its waiting clients none.
     for entry_id, command in batch.snapshots:
         await _snapshot(res, batch, entry_id, command, keep)
@@ -140,11 +140,15 @@ async def _snapshot(
     batch.done.append(entry_id)
 
 
-async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand]) -> None:
-    """One round trip: the view first (read-your-writes), then the replies, then the acknowledgement."""
-    pipe = res.redis.pipeline(transaction=False)
+async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], keep: Keep) -> None:
+    """The queues of active packages provisioned, then one round trip: the view first (read-your-writes),
+    then the replies, then the acknowledgement."""
     # The copy needs each package's final state only, not every step of the batch.
     final = {c.package_id: r for _, c, r in sorted(applied, key=lambda a: a[2].applied)}
+    await _provision(
+        res, [pid for pid, result in final.items() if result.status is PackageStatus.ACTIVE], keep
+    )
+    pipe = res.redis.pipeline(transaction=False)
     for package_id, result in final.items():
         state = PackageState(result.status, result.applied, result.reason)
         await res.view.remember(package_id, state, pipe=pipe)
@@ -158,6 +162,17 @@ async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand]) ->
         log.debug("applied %d activation commands", len(applied))
     acknowledge(pipe, batch.done)
     await pipe.execute()
+
+
+async def _provision(res: Resources, package_ids: list[int], keep: Keep) -> None:
+    """An active package's queues exist before its customer hears it is active (SPEC §9)."""
+
+    async def provision() -> None:
+        for package_id in package_ids:
+            await res.delivery.provision(package_id)
+
+    if package_ids:
+        await while_storage_is_down(provision, "provisioning queues", res.stopping, keep, res.keep_every_s)
 
 
 def _describe(exc: BaseException) -> str:

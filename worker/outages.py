@@ -1,6 +1,7 @@
-"""Waiting out a storage outage instead of failing the commands that happened to be in hand.
+"""Waiting out a storage or broker outage instead of failing the entries that happened to be in hand.
 
-A command that cannot be applied because the database is down did nothing wrong: counting that against
+A command that cannot be applied because the database (or, delivering over AMQP, RabbitMQ) is down
+did nothing wrong: counting that against
 its deliveries would dead-letter every command of a long enough outage. So the worker keeps the batch,
 retries with a growing pause, and keeps its claim on the entries fresh (XCLAIM JUSTID, which does not
 count as a delivery) so no other worker takes them meanwhile. New commands wait unread in the stream.
@@ -14,7 +15,7 @@ from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
-from domain.errors import StorageUnavailable
+from domain.errors import BrokerUnavailable, StorageUnavailable
 from domain.storage import unreachable
 from worker.metrics import STORAGE_RETRIES
 
@@ -54,12 +55,11 @@ async def while_storage_is_down(
         STORAGE_RETRIES.inc()
         failure = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "storage unreachable (%s); %s wait, next try in %.1f s", type(failure).__name__, what, wait
-        )
+        name = type(failure).__name__
+        log.warning("storage or broker unreachable (%s); %s wait, next try in %.1f s", name, what, wait)
 
     retrying = AsyncRetrying(
-        retry=retry_if_exception(lambda exc: unreachable(exc) and not stopping.is_set()),
+        retry=retry_if_exception(lambda exc: _waitable(exc) and not stopping.is_set()),
         wait=wait_exponential(multiplier=FIRST_PAUSE_S, max=max_pause_s),
         sleep=pause,
         before_sleep=note,
@@ -72,6 +72,12 @@ async def while_storage_is_down(
     try:
         return await retrying(attempt)
     except Exception as exc:
-        if unreachable(exc):  # only when told to stop: the retries above go on otherwise
-            raise StorageUnavailable() from exc
-        raise
+        if isinstance(exc, BrokerUnavailable) or not unreachable(exc):
+            raise
+        # Told to stop while storage is down (the retries above go on otherwise).
+        raise StorageUnavailable() from exc
+
+
+def _waitable(exc: BaseException) -> bool:
+    """An outage to wait out: storage or the broker cannot be reached (not a statement that is wrong)."""
+    return unreachable(exc) or isinstance(exc, BrokerUnavailable)

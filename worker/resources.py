@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from delivery.redis_streams import RedisStreamsDelivery
+from delivery import open_delivery
 from domain.connections import open_redis
 from domain.delivery import Delivery
 from domain.fixtures_queue import FixturesQueue
@@ -43,7 +43,7 @@ class Resources:
     def open(cls, settings: Settings, consumer: str) -> "Resources":
         redis: Redis = open_redis(settings.redis_url)
         queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
-        delivery = RedisStreamsDelivery(redis, settings.queue_limit, settings.commands_maxlen)
+        delivery = open_delivery(settings, redis)
         engine = open_engine(settings.database_url)
         return cls(settings, consumer, redis, engine, PackageView(redis), delivery, queue)
 

@@ -42,7 +42,7 @@ async def apply_fixture_updates(res: Resources, entries: list[Entry]) -> list[tu
             await res.view.remember(package_id, PackageState(PackageStatus.ACTIVE, applied), pipe=pipe)
             parcels.append(Parcel(package_id, QueueKind.FIXTURES, [message]))
     await pipe.execute()
-    await res.delivery.publish(parcels)
+    await while_storage_is_down(lambda: res.delivery.publish(parcels), "fixture updates", res.stopping)
     pipe = res.redis.pipeline(transaction=False)
     acknowledge(pipe, [entry_id for entry_id, _ in entries], FIXTURE_UPDATES_STREAM)
     await pipe.execute()

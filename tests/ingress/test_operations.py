@@ -25,7 +25,7 @@ async def test_health_answers_while_the_process_runs(client: httpx.AsyncClient) 
 async def test_ready_when_redis_and_storage_answer(client: httpx.AsyncClient) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "redis": "ok", "storage": "ok"}
+    assert response.json() == {"status": "ready", "redis": "ok", "storage": "ok", "delivery": "ok"}
 
 
 async def test_not_ready_without_storage(settings: Settings, tmp_path: Any) -> None:
@@ -36,7 +36,8 @@ async def test_not_ready_without_storage(settings: Settings, tmp_path: Any) -> N
         async with asgi_client(app) as client:
             response = await client.get("/ready")
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "redis": "ok", "storage": "unreachable"}
+    expected = {"status": "unavailable", "redis": "ok", "storage": "unreachable", "delivery": "ok"}
+    assert response.json() == expected
 
 
 async def test_metrics_count_requests_by_endpoint_and_status(

@@ -1,0 +1,197 @@
+"""Delivery to RabbitMQ as the upstream feed delivers (SPEC §9): vhosts `Fixtures` and `Incidents`, one
+durable queue `_{packageId}_` in each, published through FastStream's RabbitBroker.
+
+Messages go to the default exchange with the queue's name as routing key, persistent, with publisher
+confirms: `publish` returns only once the broker confirmed every message, so the stream entry that caused
+them is acknowledged after that (SPEC §9). Queues are declared with `x-max-length` = the queue limit and
+`x-overflow` = `reject-publish`: a message that does not fit is refused (a negative confirmation), and the
+package is deactivated through the commands stream, as with Redis streams. The package's status is read
+from the Redis copy just before publishing: RabbitMQ cannot check it atomically with the publish, so a
+deactivation applied in that instant lets one batch through (Redis streams check it atomically).
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from aiormq.exceptions import AMQPError, ChannelPreconditionFailed, DeliveryError
+from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit.schemas.queue import QueueType
+from redis.asyncio import Redis
+
+from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
+from domain.errors import BrokerUnavailable
+from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S, FixturesQueue
+from domain.messages import Outgoing
+from domain.settings import Settings
+from domain.streams import package_view
+
+log = logging.getLogger("delivery.amqp")
+
+# Queue figures for `status` are fetched at most this often per queue (SPEC §9: no older than 1 s).
+FIGURES_TTL_S = 1.0
+# A management API that does not answer within this is reported as unreachable.
+MANAGEMENT_TIMEOUT_S = 2.0
+
+
+def queue_name(package_id: int) -> str:
+    """The upstream feed's name for a package's queue, the same in both vhosts (SPEC §9)."""
+    return f"_{package_id}_"
+
+
+class AmqpDelivery:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self._redis = redis
+        self._vhosts = {
+            QueueKind.FIXTURES: settings.amqp_fixtures_vhost,
+            QueueKind.INCIDENTS: settings.amqp_incidents_vhost,
+        }
+        self._brokers = {
+            kind: RabbitBroker(settings.amqp_url, virtualhost=vhost, log_level=logging.DEBUG)
+            for kind, vhost in self._vhosts.items()
+        }
+        self._connected: dict[QueueKind, asyncio.Task[Any]] = {}
+        self._limit = settings.queue_limit
+        self._queue_type = QueueType(settings.amqp_queue_type)
+        self._full = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
+        self._management = httpx.AsyncClient(
+            base_url=settings.amqp_management_url, timeout=MANAGEMENT_TIMEOUT_S
+        )
+        self._figures: dict[tuple[QueueKind, int], tuple[float, QueueFigures]] = {}
+
+    async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
+        active = await self._active([parcel.package_id for parcel in parcels])
+        return list(
+            await asyncio.gather(*(self._publish(p, ok) for p, ok in zip(parcels, active, strict=True)))
+        )
+
+    async def provision(self, package_id: int) -> None:
+        for kind in QueueKind:
+            await self._declare(kind, package_id)
+
+    async def figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
+        now = time.monotonic()
+        cached = self._figures.get((kind, package_id))
+        if cached is not None and now - cached[0] < FIGURES_TTL_S:
+            return cached[1]
+        figures = await self._fetch_figures(package_id, kind)
+        self._figures[(kind, package_id)] = (now, figures)
+        return figures
+
+    async def reachable(self) -> bool:
+        """Whether the management API answers (readiness)."""
+        try:
+            return (await self._management.get("/api/overview")).is_success
+        except httpx.HTTPError:
+            return False
+
+    async def close(self) -> None:
+        for kind, broker in self._brokers.items():
+            if kind in self._connected:
+                await broker.stop()
+        await self._management.aclose()
+
+    async def _active(self, package_ids: list[int]) -> list[bool]:
+        pipe = self._redis.pipeline(transaction=False)
+        for package_id in package_ids:
+            pipe.hget(package_view(package_id), "status")
+        return [status == b"active" for status in await pipe.execute()]
+
+    async def _publish(self, parcel: Parcel, active: bool) -> Published:
+        if not active:
+            return Published(PublishResult.INACTIVE, 0)
+        if parcel.once is not None and await self._redis.exists(parcel.once):
+            return Published(PublishResult.OK, 0)
+        count = await self._send(parcel.kind, parcel.package_id, parcel.messages)
+        if count < len(parcel.messages):
+            await self._full.deactivate_full(parcel.package_id)
+            return Published(PublishResult.FULL, count)
+        if parcel.once is not None:
+            # After the confirmation: a crash in between repeats the message rather than lose it.
+            await self._redis.set(parcel.once, "1", ex=SNAPSHOT_DONE_TTL_S)
+        return Published(PublishResult.OK, count)
+
+    async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
+        """Publish in order, every confirmation awaited together; how many were taken before the first
+        one the queue refused."""
+        broker = await self._broker(kind)
+        queue = queue_name(package_id)
+        try:
+            results = await asyncio.gather(
+                *(self._one(broker, queue, message) for message in messages), return_exceptions=True
+            )
+        except AMQPError as exc:
+            raise BrokerUnavailable() from exc
+        for position, result in enumerate(results):
+            if isinstance(result, DeliveryError):
+                return position
+            if isinstance(result, BaseException):
+                raise BrokerUnavailable() from result
+        return len(messages)
+
+    @staticmethod
+    async def _one(broker: RabbitBroker, queue: str, message: Outgoing) -> object:
+        headers: dict[str, Any] = {"MessageType": int(message.message_type), **message.headers}
+        return await broker.publish(
+            message.body,
+            queue=queue,
+            persist=True,
+            mandatory=False,
+            content_type="application/json",
+            content_encoding="utf-8",
+            message_id=message.message_id,
+            timestamp=time.time(),
+            message_type=str(int(message.message_type)),
+            headers=headers,
+        )
+
+    async def _broker(self, kind: QueueKind) -> RabbitBroker:
+        """The vhost's broker, connected on first use (one connection per vhost and process); aio-pika
+        reconnects it by itself after a broker restart."""
+        if kind not in self._connected:
+            self._connected[kind] = asyncio.ensure_future(self._brokers[kind].connect())
+        try:
+            await asyncio.shield(self._connected[kind])
+        except Exception as exc:
+            del self._connected[kind]
+            raise BrokerUnavailable() from exc
+        return self._brokers[kind]
+
+    async def _declare(self, kind: QueueKind, package_id: int) -> None:
+        arguments: Any = {"x-max-length": self._limit, "x-overflow": "reject-publish"}
+        kind_of_queue: Any = self._queue_type  # classic or quorum, from settings
+        queue = RabbitQueue(queue_name(package_id), kind_of_queue, durable=True, arguments=arguments)
+        broker = await self._broker(kind)
+        try:
+            await broker.declare_queue(queue)
+        except ChannelPreconditionFailed:
+            # Declared before with other arguments (the limit changed): it exists, which is what matters
+            # here; arguments cannot change in place (a policy can: README).
+            log.warning("queue %s in %s exists with other arguments", queue.name, self._vhosts[kind])
+        except AMQPError as exc:
+            raise BrokerUnavailable() from exc
+
+    async def _fetch_figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
+        vhost, name = self._vhosts[kind], queue_name(package_id)
+        try:
+            answer = await self._management.get(f"/api/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
+        except httpx.HTTPError as exc:
+            raise BrokerUnavailable() from exc
+        if answer.status_code == 404:  # not provisioned yet: nothing held
+            return QueueFigures(name, 0, 0, 0, 0, vhost)
+        if not answer.is_success:
+            raise BrokerUnavailable(f"RabbitMQ's management API answered {answer.status_code}")
+        queue = answer.json()
+        ready = int(queue.get("messages_ready", 0))
+        return QueueFigures(
+            name,
+            ready,
+            int(queue.get("messages_unacknowledged", 0)),
+            int(queue.get("consumers", 0)),
+            ready,
+            vhost,
+        )
