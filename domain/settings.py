@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./livescore.db"
 # Only used when REDIS_URL is unset outside `livescore dev`, which starts its own embedded server instead.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Named, because the Redis view of a package (domain/package_view.py) defaults to it as well.
+DEFAULT_QUEUE_LIMIT = 50000
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +30,7 @@ class Settings:
     # Approximate length the commands stream is trimmed to on every append (SPEC §3).
     commands_maxlen: int = 1_000_000
     # Unconsumed messages in a fixtures queue above which the package is deactivated (SPEC §4).
-    queue_limit: int = 50000
+    queue_limit: int = DEFAULT_QUEUE_LIMIT
     worker_port: int | None = None
     # Behind a proxy: the header it sets to the client's address (e.g. X-Forwarded-For, of which the last
     # address is the one the proxy saw). Unset: the connection's address. Only set it when every request

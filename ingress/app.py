@@ -51,7 +51,7 @@ async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
     engine = open_engine(settings.database_url)
     try:
         await ensure_consumer_group(redis)
-        view = PackageView(redis, hot)
+        view = PackageView(redis, hot, settings.queue_limit)
         replies = ReplyListener(redis)
         async with replies.running():
             auth = Authenticator(engine, redis, view, settings)

@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG, middlewares=[FASTSTREAM_METRICS])
     redis: Redis = open_redis(settings.redis_url)
     engine = open_engine(settings.database_url)
-    view = PackageView(redis)
+    view = PackageView(redis, queue_limit=settings.queue_limit)
     queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
     stopping = asyncio.Event()
     snapshots = SnapshotRunner(engine, redis, view, queue, consumer)
