@@ -24,6 +24,7 @@ class RedisStreamsDelivery:
     def __init__(self, redis: Redis, queue_limit: int, commands_maxlen: int) -> None:
         self._redis = redis
         self._queue = FixturesQueue(redis, queue_limit, commands_maxlen)
+        self._view = PackageView(redis, queue_limit=queue_limit)
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         pipe = self._redis.pipeline(transaction=False)
@@ -42,7 +43,7 @@ class RedisStreamsDelivery:
         """Nothing to do: a stream comes into being with its first message."""
 
     async def figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
-        state = await PackageView(self._redis).read(package_id, queue_name(kind, package_id))
+        state = await self._view.read(package_id, queue_name(kind, package_id))
         return state.queue
 
     async def reachable(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from domain.backlog import BACKLOG
 from domain.commands import DeactivatePackage
 from domain.streams import (
     COMMANDS_STREAM,
@@ -29,35 +30,22 @@ QUEUE_FULL_GUARD_S = 60
 # A completed snapshot's marker outlives any redelivery of its command.
 SNAPSHOT_DONE_TTL_S = 86_400
 
-# The backlog of a queue: the largest lag of its consumer groups (entries not yet delivered to the
-# group), or its length when nobody reads it through a group. A lag Redis cannot tell counts as the
-# whole stream.
-_BACKLOG = """
-local function backlog(queue)
-  if redis.call('EXISTS', queue) == 0 then return 0 end
-  local groups = redis.call('XINFO', 'GROUPS', queue)
-  if #groups == 0 then return redis.call('XLEN', queue) end
-  local worst = 0
-  for _, group in ipairs(groups) do
-    local lag = false
-    for i = 1, #group, 2 do if group[i] == 'lag' then lag = group[i + 1] end end
-    if not lag then lag = redis.call('XLEN', queue) end
-    if lag > worst then worst = lag end
-  end
-  return worst
-end
-"""
-
 # KEYS view, queue, commands stream, full guard; ARGV limit, commands maxlen, guard ttl, the number of
-# deactivation fields n, those n fields, then the messages. Publishes what fits under the limit.
+# deactivation fields n, those n fields, then the messages. Publishes what fits under the limit. Any lag
+# that would keep a message out is counted first (domain/backlog.py): a customer who has read everything
+# is never refused because Redis misreports a group after a restart.
 _PUBLISH = (
-    _BACKLOG
+    BACKLOG
     + """
 if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return {'inactive', 0} end
 local limit, nfields = tonumber(ARGV[1]), tonumber(ARGV[4])
 local first = 5 + nfields
-local room = limit - backlog(KEYS[2])
-local count = math.max(0, math.min(room, #ARGV - first + 1))
+local size = #ARGV - first + 1
+local taken = 0
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  taken = backlog(KEYS[2], redis.call('XINFO', 'GROUPS', KEYS[2]), limit - size, limit)
+end
+local count = math.max(0, math.min(limit - taken, size))
 -- 'message' is domain.messages.MESSAGE_FIELD. Trimmed far above the limit: only entries every group
 -- has already received are ever dropped.
 for i = first, first + count - 1 do

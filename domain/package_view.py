@@ -13,10 +13,12 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.backlog import BACKLOG
 from domain.commands import PackageStatus, text_of
 from domain.delivery import QueueFigures
 from domain.packages import PackageState, stored_states
 from domain.scripts import LuaScript, RedisPyScripts, ScriptRunner
+from domain.settings import DEFAULT_QUEUE_LIMIT
 from domain.streams import fixtures_queue, package_id_of_view, package_view, package_view_pattern
 
 # How the command behind the copy in KEYS[1] compares with stream id ARGV[2]-ARGV[3]: -1 older, 0 the
@@ -67,24 +69,27 @@ return 1
 )
 
 
-# KEYS view, the package's fixtures queue. The status copy and the queue's distribution figures, read
-# together so that a status answer costs one round trip.
-_READ = LuaScript("""
+# KEYS view, the package's fixtures queue; ARGV the queue limit. The status copy and the queue's
+# distribution figures, read together so that a status answer costs one round trip. The backlog is the
+# publish script's own (domain/backlog.py); what Redis reports is taken as it is, and only a lag it cannot
+# tell is counted, once.
+_READ = LuaScript(
+    BACKLOG
+    + """
 local view = redis.call('HMGET', KEYS[1], 'cv', 'status', 'reason')
 local length, pending, consumers, lag = 0, 0, 0, 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
   length = redis.call('XLEN', KEYS[2])
-  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[2])) do
-    for i = 1, #group, 2 do
-      local key, value = group[i], group[i + 1]
-      if key == 'pending' then pending = pending + value
-      elseif key == 'consumers' then consumers = consumers + value
-      elseif key == 'lag' and value and value > lag then lag = value end
-    end
+  local groups = redis.call('XINFO', 'GROUPS', KEYS[2])
+  for _, group in ipairs(groups) do
+    pending = pending + field(group, 'pending')
+    consumers = consumers + field(group, 'consumers')
   end
+  lag = backlog(KEYS[2], groups, math.huge, tonumber(ARGV[1]))
 end
 return {view[1], view[2], view[3], length, pending, consumers, lag}
-""")
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +104,21 @@ class ViewState:
 
 
 class PackageView:
-    def __init__(self, redis: Redis, scripts: ScriptRunner | None = None) -> None:
+    def __init__(
+        self, redis: Redis, scripts: ScriptRunner | None = None, queue_limit: int = DEFAULT_QUEUE_LIMIT
+    ) -> None:
         """`scripts` runs the read, the ingress's hot path (domain/scripts.py); redis-py by default."""
         self._redis = redis
         self._scripts = scripts or RedisPyScripts(redis)
+        self._queue_limit = queue_limit
         self._remember = redis.register_script(_REMEMBER)
         self._refresh = redis.register_script(_REFRESH)
 
     async def read(self, package_id: int, queue: str | None = None) -> ViewState:
         """The copy, and the figures of the package's fixtures queue (or of `queue`), in one round trip."""
         queue = queue or fixtures_queue(package_id)
-        cv, status, reason, *figures = await self._scripts.run(_READ, [package_view(package_id), queue], [])
+        keys = [package_view(package_id), queue]
+        cv, status, reason, *figures = await self._scripts.run(_READ, keys, [self._queue_limit])
         text = _text(status)
         return ViewState(
             _text(cv),

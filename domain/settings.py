@@ -9,6 +9,8 @@ import msgspec
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./livescore.db"
 # Only used when REDIS_URL is unset outside `livescore dev`, which starts its own embedded server instead.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Named, because the Redis view of a package (domain/package_view.py) defaults to it as well.
+DEFAULT_QUEUE_LIMIT = 50000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,7 @@ class Settings:
     # Approximate length the commands stream is trimmed to on every append (SPEC §3).
     commands_maxlen: int = 1_000_000
     # Unconsumed messages in a fixtures queue above which the package is deactivated (SPEC §4).
-    queue_limit: int = 50000
+    queue_limit: int = DEFAULT_QUEUE_LIMIT
     # Where customers' messages go: "redis" (streams, SPEC §4, needs nothing else) or "amqp" (SPEC §9).
     delivery: str = "redis"
     # The service's own RabbitMQ account (never a customer's), and the vhosts customers read (SPEC §9).

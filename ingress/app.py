@@ -54,7 +54,7 @@ async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
     delivery = open_delivery(settings, redis)
     try:
         await ensure_consumer_group(redis)
-        view = PackageView(redis, hot)
+        view = PackageView(redis, hot, settings.queue_limit)
         replies = ReplyListener(redis)
         async with replies.running():
             auth = Authenticator(engine, redis, view, settings)

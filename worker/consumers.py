@@ -15,6 +15,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from domain.backlog import UNDELIVERED
+from domain.scripts import LuaScript, RedisPyScripts
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.metrics import CONSUMERS, LAG, PENDING
 
@@ -23,6 +25,33 @@ log = logging.getLogger("worker.consumers")
 
 # How often the group metrics are refreshed.
 REFRESH_S = 5.0
+# The lag gauge counts up to this many entries (~15 ms of Redis time, every refresh of every worker):
+# exact below it, whatever Redis reports after a restart; above it, Redis's own figure, or one more than
+# this when Redis cannot tell. The commands stream holds up to a million entries: a count of all of them
+# every few seconds would cost Redis more than the gauge is worth.
+LAG_COUNTED = 10_000
+
+# KEYS stream; ARGV group, LAG_COUNTED. The group's pending entries, consumers and undelivered entries, or
+# nothing when there is no such group. Redis 7.0 may report a lag that is too large after a restart
+# (domain/backlog.py), so any lag but 0 is counted.
+_GROUP_FIGURES = LuaScript(
+    UNDELIVERED
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local most = tonumber(ARGV[2])
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  if field(group, 'name') == ARGV[1] then
+    local lag = field(group, 'lag')
+    if lag ~= 0 then
+      local counted = undelivered(KEYS[1], ARGV[1], field(group, 'last-delivered-id'), most, lag)
+      lag = counted <= most and counted or math.max(counted, lag or 0)
+    end
+    return {field(group, 'pending'), field(group, 'consumers'), lag}
+  end
+end
+return {}
+"""
+)
 
 
 @dataclass
@@ -31,6 +60,10 @@ class GroupMonitor:
     me: str
     idle_ms: int
     _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _scripts: RedisPyScripts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._scripts = RedisPyScripts(self.redis)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-monitor")
@@ -58,12 +91,12 @@ class GroupMonitor:
     async def refresh(self) -> None:
         """Pending, lag and consumers of the workers' group on each stream, as gauges."""
         for stream in (COMMANDS_STREAM, FIXTURE_UPDATES_STREAM):
-            groups: Any = await self.redis.xinfo_groups(stream)
-            for group in groups:
-                if group["name"] in (WORKERS_GROUP, WORKERS_GROUP.encode()):
-                    PENDING.labels(stream).set(group["pending"])
-                    LAG.labels(stream).set(group.get("lag") or 0)
-                    CONSUMERS.labels(stream).set(group["consumers"])
+            figures = await self._scripts.run(_GROUP_FIGURES, [stream], [WORKERS_GROUP, LAG_COUNTED])
+            if figures:
+                pending, consumers, lag = figures
+                PENDING.labels(stream).set(pending)
+                LAG.labels(stream).set(lag)
+                CONSUMERS.labels(stream).set(consumers)
 
     async def _run(self) -> None:
         since_sweep = 0.0

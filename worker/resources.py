@@ -45,7 +45,8 @@ class Resources:
         queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
         delivery = open_delivery(settings, redis)
         engine = open_engine(settings.database_url)
-        return cls(settings, consumer, redis, engine, PackageView(redis), delivery, queue)
+        view = PackageView(redis, queue_limit=settings.queue_limit)
+        return cls(settings, consumer, redis, engine, view, delivery, queue)
 
     @property
     def keep_every_s(self) -> float:

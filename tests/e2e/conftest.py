@@ -1,5 +1,6 @@
 """Fixtures for end-to-end tests: real service processes, a Redis server of their own, storage to check."""
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -39,6 +40,22 @@ async def storage(database_url: str) -> AsyncIterator[AsyncEngine]:
 def persistent_redis(tmp_path: Path) -> Iterator[PersistentRedis]:
     """A Redis server of the test's own, persisted to disk, that the test may restart."""
     server = PersistentRedis(tmp_path / "valkey")
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture(params=["valkey", "redis-server"])
+def restartable_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PersistentRedis]:
+    """Like `persistent_redis`, once the embedded Valkey and once the machine's `redis-server` (skipped
+    where there is none): Redis 7.0 restores consumer groups from its AOF without their read counters."""
+    binary = None
+    if request.param == "redis-server":
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("no redis-server on this machine")
+    server = PersistentRedis(tmp_path / "server", binary)
     try:
         yield server
     finally:

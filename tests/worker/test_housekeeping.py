@@ -3,6 +3,7 @@
 import asyncio
 from typing import Any
 
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from domain.command_log import CommandLog, ensure_consumer_group
@@ -32,3 +33,21 @@ async def test_consumers_of_departed_workers_are_removed_once_they_hold_nothing(
     consumers: Any = await redis.xinfo_consumers(COMMANDS_STREAM, WORKERS_GROUP)
     assert removed == ["departed-empty"]
     assert sorted(c["name"].decode() for c in consumers) == ["departed-holding", "me"]
+
+
+def lag_gauge(stream: str) -> float | None:
+    return REGISTRY.get_sample_value("livescore_stream_lag", {"stream": stream})
+
+
+async def test_the_lag_gauge_counts_what_a_group_moved_with_setid_has_not_been_delivered(
+    redis: Redis,
+) -> None:
+    await ensure_consumer_group(redis)
+    await ensure_consumer_group(redis, FIXTURE_UPDATES_STREAM)
+    fields: Any = ActivatePackage(package_id=1).to_fields()
+    ids = [await redis.xadd(COMMANDS_STREAM, fields) for _ in range(10)]
+    await redis.xreadgroup(WORKERS_GROUP, "me", {COMMANDS_STREAM: ">"})
+    await redis.xgroup_setid(COMMANDS_STREAM, WORKERS_GROUP, id=ids[4])
+    await GroupMonitor(redis, "me", idle_ms=10).refresh()
+    assert lag_gauge(COMMANDS_STREAM) == 5
+    assert lag_gauge(FIXTURE_UPDATES_STREAM) == 0
