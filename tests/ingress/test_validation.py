@@ -1,4 +1,4 @@
-"""Every validation message of SPEC §2.1, in order, on every endpoint; JSON at its edges."""
+"""Every validation message of SPEC §2.1, in order, on every endpoint; JSON at its edges; wrong methods."""
 
 from typing import Any
 
@@ -211,3 +211,36 @@ async def test_unusual_but_valid_characters_in_credentials_are_just_wrong_creden
 ) -> None:
     response = await client.post(ENDPOINTS[3], json={**package, "username": username, "password": username})
     assert error(response) == "Invalid package credentials"
+
+
+OPERATIONS_PATHS = ["/health", "/ready", "/metrics", "/schema", "/schema/openapi.json"]
+
+
+@pytest.mark.parametrize("path", ENDPOINTS + OPERATIONS_PATHS)
+async def test_options_answers_405_with_an_error_body(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.options(path)
+    assert response.status_code == 405
+    assert response.json() == {"error": "Method not allowed"}
+    assert "OPTIONS" not in response.headers["allow"]
+
+
+@pytest.mark.parametrize("path", [*ENDPOINTS, "/health"])
+async def test_head_answers_405_without_a_body(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.head(path)
+    assert response.status_code == 405
+    assert response.content == b""
+
+
+async def test_a_wrong_method_names_only_the_real_methods_as_allowed(client: httpx.AsyncClient) -> None:
+    assert (await client.get(ENDPOINTS[3])).headers["allow"] == "POST"
+    assert (await client.delete("/health")).headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "GET", "DELETE"])
+async def test_an_unknown_path_answers_404_whatever_the_method(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    response = await client.request(method, "/api/livescore/package/explode")
+    assert response.status_code == 404
+    if method != "HEAD":
+        assert response.json() == {"error": "Not found"}
