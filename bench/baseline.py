@@ -69,7 +69,8 @@ def create_xadd_app(redis_url: str) -> Litestar:
 
 
 def serve(app: Litestar, port: int) -> None:
-    """Uvicorn with the ingress's own settings (`ingress.app.main`): one process, uvloop, httptools."""
+    """Uvicorn with the ingress's own settings (`ingress.server.serve`): one process, uvloop, httptools,
+    no forwarded headers. Without the ingress's request timer: its cost is the ingress's to carry."""
     import uvicorn
 
     uvicorn.run(
@@ -80,6 +81,7 @@ def serve(app: Litestar, port: int) -> None:
         log_config=None,
         loop="uvloop",
         http="httptools",
+        proxy_headers=False,
     )
 
 

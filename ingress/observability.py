@@ -6,7 +6,6 @@ A plain ASGI middleware, not Litestar's: it runs on every request, including the
 import functools
 import itertools
 import time
-from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,8 +27,11 @@ KNOWN_PATHS = frozenset(
         "/metrics",
     }
 )
-# An incoming X-Request-ID is kept (to follow a request across services) when it is this short or less.
+# An incoming X-Request-ID is kept (to follow a request across services) when it is this short or less,
+# and made of visible ASCII only: anything else would be echoed altered (HTTP headers are bytes, log
+# lines text) or could break a log line; such a request gets an id of ours instead.
 MAX_REQUEST_ID = 64
+_VISIBLE_ASCII = bytes(range(0x21, 0x7F))
 
 
 def observe(app: ASGIApp) -> ASGIApp:
@@ -40,7 +42,7 @@ def observe(app: ASGIApp) -> ASGIApp:
         rid = _incoming_id(scope) or _next_id()
         token = request_id.set(rid)
         start, status = time.perf_counter(), 500
-        header = (b"x-request-id", rid.encode())
+        header = (b"x-request-id", rid.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -78,8 +80,11 @@ def _series(endpoint: str, status: int) -> tuple[Counter, Histogram]:
 
 def _incoming_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text: Any = value.decode("latin-1")
-            if 0 < len(text) <= MAX_REQUEST_ID and text.isprintable():
-                return str(text)
+        # translate() deletes the visible characters: a valid id leaves nothing behind.
+        if (
+            name == b"x-request-id"
+            and 0 < len(value) <= MAX_REQUEST_ID
+            and not value.translate(None, _VISIBLE_ASCII)
+        ):
+            return value.decode("ascii")
     return None

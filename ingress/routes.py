@@ -48,9 +48,13 @@ async def read_body(request: Request[Any, Any, Any]) -> bytes:
 
 
 def client_address(request: Request[Any, Any, Any], trusted_header: str) -> str:
-    """The address the brute-force limit counts: the connection's, or the trusted proxy's header."""
-    if trusted_header and (value := request.headers.get(trusted_header)):
-        return value.rsplit(",", 1)[-1].strip()
+    """The address the brute-force limit counts: the connection's, or the trusted proxy's header.
+
+    Of the header, the last address of its last line: what the proxy itself appended. Lines and addresses
+    before it came from the client, who chooses them freely.
+    """
+    if trusted_header and (lines := request.headers.getall(trusted_header, None)):
+        return lines[-1].rsplit(",", 1)[-1].strip()
     client = request.client
     return client.host if client else "unknown"
 

@@ -43,3 +43,8 @@ def test_names_follow_the_spec() -> None:
 def test_a_malformed_number_is_reported_by_its_variable_name() -> None:
     with pytest.raises(ValueError, match="LIVESCORE_QUEUE_LIMIT"):
         Settings.from_env({"LIVESCORE_QUEUE_LIMIT": "lots"})
+
+
+def test_the_request_timeout_is_ten_seconds_unless_set() -> None:
+    assert Settings.from_env({}).request_timeout_s == 10
+    assert Settings.from_env({"LIVESCORE_REQUEST_TIMEOUT_S": "2"}).request_timeout_s == 2

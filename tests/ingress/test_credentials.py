@@ -356,3 +356,20 @@ async def test_a_login_that_storage_could_not_check_uses_up_no_try(
     assert [a.status_code for a in answers] == [500] * 3
     counters = [int(await redis.get(key) or 0) for key in await redis.keys("livescore:auth-*")]
     assert sum(counters) == 0
+
+
+async def test_behind_a_proxy_the_last_line_of_the_trusted_header_names_the_client(
+    settings: Settings, package: dict[str, Any]
+) -> None:
+    """A proxy appending a header line of its own (HAProxy's `option forwardfor`) leaves the client's
+    lines before it: the client's own cannot choose the address counted."""
+    proxied = dataclasses.replace(settings, auth_failures=1, client_ip_header="X-Forwarded-For")
+    app = create_app(proxied)
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app, "10.0.0.1") as proxy:
+            answers = []
+            for i in range(3):
+                lines = [("X-Forwarded-For", f"spoof-{i}"), ("X-Forwarded-For", "198.51.100.1")]
+                guess = await proxy.post(STATUS, json={**package, "password": "guess"}, headers=lines)
+                answers.append(guess.status_code)
+    assert answers == [400, 400, 429]

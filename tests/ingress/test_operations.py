@@ -59,6 +59,32 @@ async def test_every_answer_carries_a_request_id(client: httpx.AsyncClient) -> N
     assert given.headers["x-request-id"] == "trace-42"
 
 
+@pytest.mark.parametrize(
+    "given",
+    [b"!", b"~" * 64, b"0b9d-4f1c:trace/7?x=1"],
+    ids=["one character", "64 characters", "punctuation"],
+)
+async def test_a_request_id_of_visible_ascii_is_echoed(client: httpx.AsyncClient, given: bytes) -> None:
+    response = await client.get("/health", headers={b"X-Request-ID": given})
+    assert response.headers.raw[-1] == (b"x-request-id", given)
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["é".encode(), "日本".encode(), b"\xe9", b"a b", b"tab\t", b"del\x7f", b"x" * 65, b""],
+    ids=["UTF-8", "UTF-8 CJK", "Latin-1", "space", "tab", "DEL", "65 characters", "empty"],
+)
+async def test_a_request_id_outside_visible_ascii_is_replaced_by_a_generated_one(
+    client: httpx.AsyncClient, given: bytes
+) -> None:
+    response = await client.get("/health", headers={b"X-Request-ID": given})
+    name, value = response.headers.raw[-1]
+    assert name == b"x-request-id"
+    assert value != given
+    assert len(value) == 36
+    assert value.isascii()
+
+
 async def test_log_lines_about_a_request_carry_its_id(
     app: Litestar,
     client: httpx.AsyncClient,
