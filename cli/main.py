@@ -13,6 +13,7 @@ from cli.fixtures import fixtures_app
 from cli.queue import queue_app
 from cli.replay import replay
 from cli.runner import fail, in_transaction, run, settings_of
+from delivery import open_delivery
 from domain import packages, schema
 from domain.connections import open_redis
 from domain.package_view import PackageView, refresh_from_storage
@@ -75,7 +76,7 @@ def package_add(
             conn, id, username, password, active=active, sports=sport or (), leagues=league or ()
         )
 
-    run(_then_refresh(settings, [id], in_transaction(settings, job)))
+    run(_then_refresh(settings, [id], in_transaction(settings, job), provision=active))
     typer.echo(f"package {id} added ({'active' if active else 'inactive'})")
 
 
@@ -92,16 +93,22 @@ def package_set_password(
     typer.echo(f"password of package {id} replaced")
 
 
-async def _then_refresh(settings: Settings, package_ids: list[int], write: Awaitable[None]) -> None:
+async def _then_refresh(
+    settings: Settings, package_ids: list[int], write: Awaitable[None], provision: bool = False
+) -> None:
     """A write outside the commands stream, then the Redis copy of those packages made to agree with
     storage (SPEC §2.5): a package added again on a recreated database must not keep the old copy's
-    status."""
+    status. Active packages get their queues (SPEC §9), as an activation would."""
     await write
     redis: Redis = open_redis(settings.redis_url)
     engine = open_engine(settings.database_url)
+    delivery = open_delivery(settings, redis)
     try:
-        await refresh_from_storage(engine, PackageView(redis), package_ids)
+        await refresh_from_storage(engine, PackageView(redis, queue_limit=settings.queue_limit), package_ids)
+        for package_id in package_ids if provision else []:
+            await delivery.provision(package_id)
     finally:
+        await delivery.close()
         await redis.aclose()
         await engine.dispose()
 

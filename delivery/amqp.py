@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from aio_pika.abc import AbstractIncomingMessage
 from aiormq.exceptions import AMQPError, ChannelPreconditionFailed, DeliveryError
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
@@ -81,6 +82,21 @@ class AmqpDelivery:
         figures = await self._fetch_figures(package_id, kind)
         self._figures[(kind, package_id)] = (now, figures)
         return figures
+
+    async def peek(self, package_id: int, kind: QueueKind, count: int) -> list[bytes]:
+        """Up to `count` messages of the queue, oldest first, left in it. AMQP has no peek: each is
+        fetched and given back (requeued), so the broker marks it redelivered, and a consumer reading
+        meanwhile may get it later than its neighbours."""
+        broker = await self._broker(kind)
+        queue = await broker.declare_queue(RabbitQueue(queue_name(package_id), declare=False))
+        taken: list[AbstractIncomingMessage] = []
+        try:
+            while len(taken) < count and (got := await queue.get(no_ack=False, fail=False)) is not None:
+                taken.append(got)
+        finally:
+            for held in taken:
+                await held.nack(requeue=True)
+        return [held.body for held in taken]
 
     async def reachable(self) -> bool:
         """Whether the management API answers (readiness)."""
