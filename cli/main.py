@@ -8,6 +8,7 @@ import typer
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli.amqp import amqp_app
 from cli.dead import dead_app
 from cli.fixtures import fixtures_app
 from cli.queue import queue_app
@@ -28,6 +29,7 @@ app.add_typer(package_app, name="package")
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(queue_app, name="queue")
 app.add_typer(dead_app, name="dead")
+app.add_typer(amqp_app, name="amqp")
 app.command("replay")(replay)
 
 

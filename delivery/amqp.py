@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
-from aiormq.exceptions import AMQPError, ChannelPreconditionFailed, DeliveryError
+from aiormq.exceptions import AMQPError, ChannelNotFoundEntity, ChannelPreconditionFailed, DeliveryError
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
 from redis.asyncio import Redis
@@ -192,22 +192,32 @@ class AmqpDelivery:
             raise BrokerUnavailable() from exc
 
     async def _fetch_figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
+        """Ready messages and consumers from a passive declare (exact, now); messages delivered but not
+        acknowledged from the management API, which RabbitMQ refreshes every second (`amqp config`) and
+        first reports a few seconds after a queue appears."""
         vhost, name = self._vhosts[kind], queue_name(package_id)
+        counted = await self._ready_and_consumers(kind, name)
+        if counted is None:  # not provisioned yet: nothing held
+            return QueueFigures(name, 0, 0, 0, 0, vhost)
+        ready, consumers = counted
+        return QueueFigures(name, ready, await self._unacknowledged(vhost, name), consumers, ready, vhost)
+
+    async def _ready_and_consumers(self, kind: QueueKind, name: str) -> tuple[int, int] | None:
+        broker = await self._broker(kind)
+        try:
+            queue = await broker.declare_queue(RabbitQueue(name, declare=False))
+            declared = await queue.declare()  # passive: asks again, the broker answers with today's counts
+        except ChannelNotFoundEntity:
+            return None
+        except AMQPError as exc:
+            raise BrokerUnavailable() from exc
+        return int(declared.message_count or 0), int(declared.consumer_count or 0)
+
+    async def _unacknowledged(self, vhost: str, name: str) -> int:
         try:
             answer = await self._management.get(f"/api/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
         except httpx.HTTPError as exc:
             raise BrokerUnavailable() from exc
-        if answer.status_code == 404:  # not provisioned yet: nothing held
-            return QueueFigures(name, 0, 0, 0, 0, vhost)
         if not answer.is_success:
-            raise BrokerUnavailable(f"RabbitMQ's management API answered {answer.status_code}")
-        queue = answer.json()
-        ready = int(queue.get("messages_ready", 0))
-        return QueueFigures(
-            name,
-            ready,
-            int(queue.get("messages_unacknowledged", 0)),
-            int(queue.get("consumers", 0)),
-            ready,
-            vhost,
-        )
+            return 0
+        return int(answer.json().get("messages_unacknowledged") or 0)

@@ -17,7 +17,9 @@
     ├── ConcurrentChange           another worker changed a package of the batch (worker decides again)
     ├── PackageNotFound            an operator named a package that does not exist (CLI)
     ├── NoSuchDeadLetter           an operator named a dead letter that does not exist (CLI)
-    └── BadFixture                 a fixture of an import file cannot be stored (CLI; names where)
+    ├── BadFixture                 a fixture of an import file cannot be stored (CLI; names where)
+    └── BrokerSetupFailed          the broker's configuration cannot be written, or its management API
+                                   cannot be reached or refuses (CLI; says what to do)
 
 The ingress maps this tree to HTTP in one table (ingress/errors.py); the worker maps it to
 acknowledge / retry / dead-letter in one place (worker/commands.py), after waiting out storage that
@@ -110,3 +112,7 @@ class NoSuchDeadLetter(LivescoreError):
 
 class BadFixture(LivescoreError):
     message = "Not a valid fixture"
+
+
+class BrokerSetupFailed(LivescoreError):
+    message = "The broker cannot be set up"

@@ -15,7 +15,8 @@ class Package(SQLModel, table=True):
 
     # The customer's packageId; ids come from the feed, never generated here.
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    username: str = Field(max_length=320)
+    # Indexed: the broker-auth process finds every package of an AMQP login's username (SPEC §9).
+    username: str = Field(max_length=320, index=True)
     # Argon2id, in the PHC string format argon2-cffi writes.
     password_hash: str = Field(max_length=256)
     # A random token replaced on every password change, so that remembered logins are dropped at once.

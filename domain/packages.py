@@ -35,6 +35,19 @@ class Login:
     state: PackageState
 
 
+@dataclass(frozen=True, slots=True)
+class PackageSecret:
+    """What verifying a password against one package needs, for logins that name a username only."""
+
+    package_id: int
+    password_hash: str
+    credential_version: str
+
+    def __repr__(self) -> str:
+        # Keeps the hash out of any log line or traceback that prints the object.
+        return f"PackageSecret(package_id={self.package_id}, credential_version={self.credential_version!r})"
+
+
 def new_credential_version() -> str:
     return secrets.token_hex(16)
 
@@ -111,6 +124,16 @@ async def find_login(conn: AsyncConnection, package_id: int) -> Login | None:
     if row is None:
         return None
     return Login(row.username, row.password_hash, row.credential_version, _state(row))
+
+
+async def secrets_of_username(conn: AsyncConnection, username: str) -> list[PackageSecret]:
+    """Every package whose username is exactly this one (as stored, case-sensitive), by id."""
+    rows = await conn.execute(
+        select(col(Package.id), col(Package.password_hash), col(Package.credential_version))
+        .where(col(Package.username) == username)
+        .order_by(col(Package.id))
+    )
+    return [PackageSecret(r.id, r.password_hash, r.credential_version) for r in rows]
 
 
 _STATE_COLUMNS = (

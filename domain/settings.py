@@ -41,14 +41,8 @@ class Settings:
     queue_limit: int = DEFAULT_QUEUE_LIMIT
     # Where customers' messages go: "redis" (streams, SPEC §4, needs nothing else) or "amqp" (SPEC §9).
     delivery: str = "redis"
-    # The service's own RabbitMQ account (never a customer's), and the vhosts customers read (SPEC §9).
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    amqp_fixtures_vhost: str = "Fixtures"
-    amqp_incidents_vhost: str = "Incidents"
     # "classic", or "quorum" for queues replicated across a RabbitMQ cluster (SPEC §11).
     amqp_queue_type: str = "classic"
-    # RabbitMQ's management API: queue figures for `status`, and `livescore amqp setup`.
-    amqp_management_url: str = "http://guest:guest@127.0.0.1:15672"
     worker_port: int | None = None
     # Behind a proxy: the header it sets to the client's address (e.g. X-Forwarded-For, of which the last
     # address is the one the proxy saw). Unset: the connection's address. Only set it when every request
@@ -65,6 +59,28 @@ class Settings:
     worker_poll_ms: int = 100
     # Logins remembered per ingress process (a bounded LRU), so known clients skip Argon2.
     credentials_cache_size: int = 100_000
+    # The service's own RabbitMQ account (SPEC §9); `livescore amqp setup` creates the user it names.
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # The upstream feed's virtual hosts, which customers' consumers are written against (SPEC §9).
+    amqp_fixtures_vhost: str = "Fixtures"
+    amqp_incidents_vhost: str = "Incidents"
+    # RabbitMQ's management HTTP API, with an administrator's credentials: `livescore amqp setup` creates
+    # the vhosts and the service account through it; `status` reads AMQP queue figures from it.
+    amqp_management_url: str = "http://guest:guest@127.0.0.1:15672"
+    # Where the broker-auth process listens: RabbitMQ asks it whether a customer's login and each access
+    # may pass. Not for customers, so this machine only by default; the broker must reach it.
+    broker_auth_host: str = "127.0.0.1"
+    broker_auth_port: int = 8081
+    # How RabbitMQ reaches the broker-auth process; written into rabbitmq.conf by `livescore amqp config`.
+    broker_auth_url: str = "http://127.0.0.1:8081"
+    # How long RabbitMQ trusts an answer of the broker-auth process before asking again. SPEC §9: after
+    # `package set-password` the old password opens no new connection within 60 s; half of that leaves
+    # room, and a customer reconnecting in a loop still costs one Argon2 verification per 30 s.
+    amqp_auth_cache_ms: int = 30_000
+    # Failed AMQP logins per username within LIVESCORE_AUTH_WINDOW_S before the broker-auth process
+    # refuses that username's logins without verifying. Per username: the broker sends no client address
+    # with a login. A counter of its own, so a flood of AMQP guesses never locks the Customers API.
+    amqp_auth_failures: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

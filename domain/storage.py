@@ -1,13 +1,17 @@
 """Opening the SQL storage named by DATABASE_URL: SQLite through aiosqlite, PostgreSQL through asyncpg."""
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from domain.errors import StorageUnavailable
 
 # aiosqlite logs every statement with its parameters at DEBUG — password hashes included — so it never
 # logs below INFO, whatever level the process runs at.
@@ -53,3 +57,16 @@ def unreachable(exc: BaseException) -> bool:
     original = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate = getattr(original, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES)
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection to read through; storage that cannot be reached surfaces as StorageUnavailable, the
+    same for SQLAlchemy's errors and for a refused connection below it (asyncpg's OSError)."""
+    try:
+        async with engine.connect() as conn:
+            yield conn
+    except Exception as exc:
+        if unreachable(exc):
+            raise StorageUnavailable() from exc
+        raise

@@ -1,4 +1,4 @@
-"""Every Redis key and stream name the service uses, in one place.
+"""Every Redis key and stream name the service uses, and the AMQP queue names, in one place.
 
 Each name is part of the contract with operators (and, for the fixtures queues, with customers), so none
 of them is built anywhere else.
@@ -66,6 +66,19 @@ def auth_address_failures(client: str) -> str:
     another package's key.
     """
     return f"livescore:auth-address-failures:{client}"
+
+
+def amqp_auth_failures(username: str) -> str:
+    """Failed AMQP logins with one username within the window, counted before verifying like
+    `auth_failures`. Per username, since the broker sends no client address with a login; a prefix of its
+    own, so AMQP guesses never spend a Customers API budget."""
+    return f"livescore:amqp-auth-failures:{username}"
+
+
+def amqp_queue(package_id: int) -> str:
+    """A package's queue on each of the AMQP vhosts (SPEC §9), named as the upstream feed names it; not
+    a Redis key, but a name customers' consumers are written against."""
+    return f"_{package_id}_"
 
 
 def snapshot_progress(request_id: str) -> str:

@@ -5,15 +5,20 @@ together. A login reserves a try of both in one atomic script before it is verif
 guesses cannot all pass a check made before any of them is counted; a login that proves right gives its
 try back, so correct logins never count as failures. Redis holds the counters, so every ingress process
 shares them.
+
+AMQP logins (ingress/broker_auth.py) are counted the same way in a budget of their own, per username: the
+broker sends no client address with a login, and a flood of AMQP guesses must not lock the Customers API.
 """
+
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
 from domain.errors import TooManyFailures
 from domain.scripts import LuaScript, RedisPyScripts
 from domain.settings import Settings
-from domain.streams import auth_address_failures, auth_failures
-from ingress.metrics import LOCKOUTS
+from domain.streams import amqp_auth_failures, auth_address_failures, auth_failures
+from ingress.metrics import AMQP_LOCKOUTS, LOCKOUTS
 
 # KEYS: the counters; ARGV: their limits, then the window. Refuses with the seconds left in the window of
 # the counter (or the later of both) already above its limit; else counts a try in each, starting its
@@ -47,21 +52,56 @@ return 0
 """)
 
 
-class LoginAttempts:
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+class FailureBudgets:
+    """Counters of failed logins in Redis, each with its limit, all sharing one window."""
+
+    def __init__(self, redis: Redis, limits: Sequence[int], window_s: int) -> None:
         self._scripts = RedisPyScripts(redis)
-        self._args = [settings.auth_failures, settings.auth_address_failures, settings.auth_window_s]
+        self._args = [*limits, window_s]
+
+    async def reserve(self, keys: Sequence[str]) -> int:
+        """Counts a try against every budget and answers 0; or, when one is spent already, counts nothing
+        and answers the seconds left of its window."""
+        return int(await self._scripts.run(_RESERVE, keys, self._args))
+
+    async def give_back(self, keys: Sequence[str]) -> None:
+        await self._scripts.run(_GIVE_BACK, keys, [])
+
+
+class LoginAttempts:
+    """The Customers API's budgets: per client address and package, and per client address."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        limits = [settings.auth_failures, settings.auth_address_failures]
+        self._budgets = FailureBudgets(redis, limits, settings.auth_window_s)
 
     async def reserve(self, package_id: int, client: str) -> None:
         """Counts a try against both budgets, or raises TooManyFailures when either is spent."""
-        retry_after = int(await self._scripts.run(_RESERVE, _keys(package_id, client), self._args))
+        retry_after = await self._budgets.reserve(_keys(package_id, client))
         if retry_after:
             LOCKOUTS.inc()
             raise TooManyFailures(retry_after_s=retry_after)
 
     async def give_back(self, package_id: int, client: str) -> None:
-        await self._scripts.run(_GIVE_BACK, _keys(package_id, client), [])
+        await self._budgets.give_back(_keys(package_id, client))
 
 
 def _keys(package_id: int, client: str) -> list[str]:
     return [auth_failures(package_id, client), auth_address_failures(client)]
+
+
+class AmqpLoginAttempts:
+    """AMQP logins' budget: per username, apart from the Customers API's."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self._budgets = FailureBudgets(redis, [settings.amqp_auth_failures], settings.auth_window_s)
+
+    async def reserve(self, username: str) -> None:
+        """Counts a try, or raises TooManyFailures when the username's budget is spent."""
+        retry_after = await self._budgets.reserve([amqp_auth_failures(username)])
+        if retry_after:
+            AMQP_LOCKOUTS.inc()
+            raise TooManyFailures(retry_after_s=retry_after)
+
+    async def give_back(self, username: str) -> None:
+        await self._budgets.give_back([amqp_auth_failures(username)])

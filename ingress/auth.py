@@ -23,12 +23,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.commands import PackageStatus
-from domain.errors import InvalidCredentials, StorageUnavailable
+from domain.errors import InvalidCredentials
 from domain.package_view import PackageView
 from domain.packages import Login, find_login
 from domain.passwords import verify_password
 from domain.settings import Settings
-from domain.storage import unreachable
+from domain.storage import reading
 from ingress.attempts import LoginAttempts
 from ingress.metrics import ARGON2_VERIFICATIONS, AUTH_FAILURES
 from ingress.validation import Credentials
@@ -108,14 +108,8 @@ class Authenticator:
         return login
 
     async def _verify(self, credentials: Credentials) -> Login | None:
-        try:
-            async with self._engine.connect() as conn:
-                login = await find_login(conn, credentials.package_id)
-        except Exception as exc:
-            # A refused connection can surface below SQLAlchemy (asyncpg's OSError); name it plainly.
-            if unreachable(exc):
-                raise StorageUnavailable() from exc
-            raise
+        async with reading(self._engine) as conn:
+            login = await find_login(conn, credentials.package_id)
         ARGON2_VERIFICATIONS.inc()
         password_ok = await self._pool.run(
             verify_password, login.password_hash if login else None, credentials.password

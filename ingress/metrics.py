@@ -12,6 +12,10 @@ LATENCY = Histogram(
 )
 AUTH_FAILURES = Counter("livescore_auth_failures_total", "Failed authentications")
 LOCKOUTS = Counter("livescore_auth_lockouts_total", "Requests refused by the brute-force limit")
+# The broker-auth process (ingress/broker_auth.py): AMQP logins RabbitMQ asked about, by answer, and
+# those refused by the per-username limit without verifying.
+AMQP_LOGINS = Counter("livescore_amqp_logins_total", "AMQP logins answered", ["result"])
+AMQP_LOCKOUTS = Counter("livescore_amqp_auth_lockouts_total", "AMQP logins refused by the brute-force limit")
 ARGON2_VERIFICATIONS = Counter("livescore_argon2_verifications_total", "Full password verifications")
 COMMANDS_ENQUEUED = Counter("livescore_commands_enqueued_total", "Commands appended to the stream", ["type"])
 COMMANDS_PENDING = Counter(

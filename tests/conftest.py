@@ -1,9 +1,11 @@
 """Fixtures: a real Redis-compatible server and a real database for every test, cleaned after each.
 
 Redis: an embedded Valkey server for the session, or LIVESCORE_TEST_REDIS_URL (give it a database
-number of its own: every test flushes it). Storage: a migrated SQLite file per test, or, when
-LIVESCORE_TEST_DATABASE_URL names a PostgreSQL server, a database created for this session and dropped
-after it, emptied between tests.
+number of its own: every test flushes it). RabbitMQ: a node of the session's own (tests/rabbitmq_server.py)
+for the tests that ask for `rabbitmq`, which are marked `rabbitmq`; skipped where RabbitMQ is not
+installed, unless LIVESCORE_REQUIRE_RABBITMQ=1 (CI) makes that a failure. Storage: a migrated SQLite file
+per test, or, when LIVESCORE_TEST_DATABASE_URL names a PostgreSQL server, a database created for this
+session and dropped after it, emptied between tests.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ from domain import packages, schema
 from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.app import create_app
+from tests.rabbitmq_server import RABBITMQ_SERVER, RabbitMQNode, start_node
 
 PACKAGE_ID, USERNAME, PASSWORD = 123, "user@example.com", "secret"
 
@@ -59,6 +62,28 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client: Redis = Redis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
+    """A RabbitMQ node for the session, configured and set up by `livescore amqp config` and `setup`."""
+    if not RABBITMQ_SERVER.exists():
+        reason = f"RabbitMQ is not installed ({RABBITMQ_SERVER} is missing: apt-get install rabbitmq-server)"
+        if os.environ.get("LIVESCORE_REQUIRE_RABBITMQ") == "1":
+            pytest.fail(f"{reason}, and LIVESCORE_REQUIRE_RABBITMQ=1 requires it")
+        pytest.skip(reason)
+    node = start_node(tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the RabbitMQ node is marked `rabbitmq`, so a run can leave them out."""
+    for item in items:
+        if "rabbitmq" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.rabbitmq)
 
 
 @pytest.fixture(scope="session")

@@ -138,6 +138,22 @@ class Processes:
         self.spawned.append(ingress)
         return ingress
 
+    def spawn_broker_auth(self, **settings: str) -> Ingress:
+        """`python -m ingress.broker_auth` (the Procfile's `broker-auth`) on a port of its own."""
+        port = free_port()
+        popen, log_path = self._spawn(
+            "ingress.broker_auth", self.env(LIVESCORE_BROKER_AUTH_PORT=str(port), **settings)
+        )
+        process = Ingress("broker-auth", popen, log_path, port)
+        self.spawned.append(process)
+        return process
+
+    async def broker_auth(self, **settings: str) -> Ingress:
+        """A broker-auth process, once it answers GET /health."""
+        process = self.spawn_broker_auth(**settings)
+        await self.wait_for_ingress(process)
+        return process
+
     def _spawn(self, module: str, env: dict[str, str]) -> tuple["subprocess.Popen[bytes]", Path]:
         log_path = self.log_dir / f"{module}-{len(self.spawned)}.log"
         with log_path.open("wb") as log_file:

@@ -1,0 +1,182 @@
+"""The delivery contract, once, for both brokers (STYLE: one behaviour suite, two adapters): order,
+confirmation before the call returns, nothing to an inactive package, queue full → refusal and one
+deactivation, a message sent once, and the backlog figure — against a real Redis and a real RabbitMQ."""
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aio_pika
+import pytest
+from redis.asyncio import Redis
+
+from delivery import open_delivery
+from delivery.amqp import queue_name
+from delivery.redis_streams import queue_name as stream_name
+from domain.commands import PackageStatus, StreamId
+from domain.delivery import Delivery, Parcel, PublishResult, QueueKind
+from domain.messages import MessageType, Outgoing, envelopes, fixture_headers
+from domain.package_view import PackageView
+from domain.packages import PackageState
+from domain.settings import Settings
+from domain.streams import COMMANDS_STREAM
+from tests.polling import eventually
+from tests.rabbitmq_server import RabbitMQNode
+
+PACKAGE = 4711
+# Small, so that a test fills a queue with a handful of messages.
+LIMIT = 5
+
+Reader = Callable[[int, QueueKind], Awaitable[list[Any]]]
+
+
+@pytest.fixture(params=["redis", "amqp"])
+async def broker(
+    request: pytest.FixtureRequest, settings: Settings, redis: Redis
+) -> AsyncIterator[tuple[Delivery, Reader, Settings]]:
+    """A delivery of each kind, and a way to read (and take) what reached a package's queue."""
+    configured = dataclasses.replace(settings, queue_limit=LIMIT)
+    if request.param == "amqp":
+        node: RabbitMQNode = request.getfixturevalue("rabbitmq")
+        configured = dataclasses.replace(node.settings(configured), delivery="amqp")
+    delivery = open_delivery(configured, redis)
+    amqp = request.param == "amqp"
+    try:
+        yield delivery, _reader(configured, redis, amqp), configured
+    finally:
+        if amqp:
+            await _delete_queues(configured)
+        await delivery.close()
+
+
+def _reader(settings: Settings, redis: Redis, amqp: bool) -> Reader:
+    async def from_stream(package_id: int, kind: QueueKind) -> list[Any]:
+        entries: Any = await redis.xrange(stream_name(kind, package_id))
+        return [fields[b"message"] for _, fields in entries]
+
+    async def from_queue(package_id: int, kind: QueueKind) -> list[Any]:
+        vhost = settings.amqp_fixtures_vhost if kind is QueueKind.FIXTURES else settings.amqp_incidents_vhost
+        url = settings.amqp_url.rstrip("/") + "/" + vhost
+        async with await aio_pika.connect(url) as own:
+            channel = await own.channel()
+            queue = await channel.get_queue(queue_name(package_id), ensure=True)
+            taken = []
+            while (message := await queue.get(no_ack=True, fail=False)) is not None:
+                taken.append(message)
+            return taken
+
+    return from_queue if amqp else from_stream
+
+
+async def _delete_queues(settings: Settings) -> None:
+    """The queues of this test's package, in both vhosts, so that the next test starts empty."""
+    base = settings.amqp_url.rstrip("/")
+    for vhost in (settings.amqp_fixtures_vhost, settings.amqp_incidents_vhost):
+        async with await aio_pika.connect(f"{base}/{vhost}") as own:
+            channel = await own.channel()
+            await channel.queue_delete(queue_name(PACKAGE))
+
+
+async def _set_status(redis: Redis, status: PackageStatus) -> None:
+    await PackageView(redis).remember(PACKAGE, PackageState(status, StreamId(1, 0)))
+
+
+def _fixture_messages(count: int, request_id: str | None = None) -> list[Outgoing]:
+    bodies = [b'{"fixtureId": %d}' % i for i in range(1, count + 1)]
+    headers = [fixture_headers(i, 6046, 1001) for i in range(1, count + 1)]
+    return envelopes(MessageType.FIXTURE, bodies, request_id, headers)
+
+
+def _body(message: Any) -> bytes:
+    return bytes(message.body if hasattr(message, "body") else message)
+
+
+async def test_messages_arrive_in_order_once_publish_returns(
+    broker: tuple[Delivery, Reader, Settings], redis: Redis
+) -> None:
+    delivery, read, _ = broker
+    await _set_status(redis, PackageStatus.ACTIVE)
+    await delivery.provision(PACKAGE)
+    sent = _fixture_messages(4)
+    (published,) = await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, sent)])
+    # Returned: the broker confirmed every message, so each is there to read now.
+    received = await read(PACKAGE, QueueKind.FIXTURES)
+    assert (published.result, published.count) == (PublishResult.OK, 4)
+    assert [_body(m) for m in received] == [m.body for m in sent]
+
+
+async def test_nothing_is_published_to_an_inactive_package(
+    broker: tuple[Delivery, Reader, Settings], redis: Redis
+) -> None:
+    delivery, read, _ = broker
+    await delivery.provision(PACKAGE)
+    await _set_status(redis, PackageStatus.INACTIVE)
+    (published,) = await delivery.publish([Parcel(PACKAGE, QueueKind.INCIDENTS, _fixture_messages(2))])
+    assert (published.result, published.count) == (PublishResult.INACTIVE, 0)
+    assert await read(PACKAGE, QueueKind.INCIDENTS) == []
+
+
+async def test_a_full_queue_takes_nothing_more_and_the_package_is_deactivated_once(
+    broker: tuple[Delivery, Reader, Settings], redis: Redis
+) -> None:
+    delivery, read, _ = broker
+    await _set_status(redis, PackageStatus.ACTIVE)
+    await delivery.provision(PACKAGE)
+    (first,) = await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, _fixture_messages(LIMIT + 3))])
+    (again,) = await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, _fixture_messages(1))])
+    commands: Any = await redis.xrange(COMMANDS_STREAM)
+    assert (first.result, first.count) == (PublishResult.FULL, LIMIT)
+    assert (again.result, again.count) == (PublishResult.FULL, 0)
+    assert len(await read(PACKAGE, QueueKind.FIXTURES)) == LIMIT
+    assert [(f[b"type"], f[b"packageId"], f[b"reason"]) for _, f in commands] == [
+        (b"deactivate", str(PACKAGE).encode(), b"queue-limit")
+    ]
+
+
+async def test_a_parcel_whose_name_was_used_is_not_published_again(
+    broker: tuple[Delivery, Reader, Settings], redis: Redis
+) -> None:
+    delivery, read, _ = broker
+    await _set_status(redis, PackageStatus.ACTIVE)
+    await delivery.provision(PACKAGE)
+    completion = _fixture_messages(1)
+    for _ in range(2):
+        await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, completion, once="test:done:1")])
+    assert len(await read(PACKAGE, QueueKind.FIXTURES)) == 1
+
+
+async def test_the_figures_show_what_waits_for_the_customer(
+    broker: tuple[Delivery, Reader, Settings], redis: Redis
+) -> None:
+    delivery, _, _ = broker
+    await _set_status(redis, PackageStatus.ACTIVE)
+    await delivery.provision(PACKAGE)
+    await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, _fixture_messages(3))])
+
+    async def three_waiting() -> bool:
+        figures = await delivery.figures(PACKAGE, QueueKind.FIXTURES)
+        return (figures.length, figures.lag, figures.pending) == (3, 3, 0)
+
+    # Figures are kept up to a second (SPEC §9).
+    await eventually(three_waiting, 3)
+
+
+async def test_an_amqp_message_carries_the_properties_the_feed_documents(
+    rabbitmq: RabbitMQNode, settings: Settings, redis: Redis
+) -> None:
+    configured = dataclasses.replace(rabbitmq.settings(settings), delivery="amqp", queue_limit=LIMIT)
+    delivery = open_delivery(configured, redis)
+    await _set_status(redis, PackageStatus.ACTIVE)
+    await delivery.provision(PACKAGE)
+    sent = _fixture_messages(1, request_id="r-1")
+    await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, sent)])
+    (message,) = await _reader(configured, redis, True)(PACKAGE, QueueKind.FIXTURES)
+    await _delete_queues(configured)
+    await delivery.close()
+    assert message.body == sent[0].body
+    assert (message.content_type, message.content_encoding) == ("application/json", "utf-8")
+    assert message.message_id == sent[0].message_id
+    assert message.type == "1"
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.timestamp is not None
+    assert message.headers == {"MessageType": 1, "FixtureId": 1, "SportId": 6046, "LeagueId": 1001}

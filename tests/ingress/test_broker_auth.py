@@ -1,0 +1,325 @@
+"""The broker-auth app answers RabbitMQ's four questions by SPEC §9's rules (through the app, no broker)."""
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from litestar import Litestar
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cli.main import _set_password
+from domain import packages
+from domain.settings import Settings
+from domain.streams import amqp_auth_failures
+from ingress.broker_auth import create_app
+from tests.conftest import asgi_client, hold
+
+FIXTURES, INCIDENTS = "Fixtures", "Incidents"
+ALICE, BOB = ("alice@example.com", "alice-secret"), ("bob@example.com", "bob-secret")
+
+
+@pytest.fixture
+def auth_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, amqp_auth_failures=3)
+
+
+@pytest.fixture
+async def broker_auth(auth_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app: Litestar = create_app(auth_settings)
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app, address="127.0.0.1") as client:
+            yield client
+
+
+@pytest.fixture
+async def customers(engine: AsyncEngine) -> None:
+    """Alice owns 11 and 12 with one password, and 13 with another; Bob owns 21."""
+    async with engine.begin() as conn:
+        await packages.add_package(conn, 11, ALICE[0], ALICE[1])
+        await packages.add_package(conn, 12, ALICE[0], ALICE[1])
+        await packages.add_package(conn, 13, ALICE[0], "alice-other-secret")
+        await packages.add_package(conn, 21, BOB[0], BOB[1])
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
+    response = await client.post("/auth/user", data={"username": username, "password": password})
+    assert response.status_code == 200
+    return response.text
+
+
+async def enter(client: httpx.AsyncClient, vhost: str, tags: str) -> str:
+    form = {"username": ALICE[0], "vhost": vhost, "ip": "::ffff:127.0.0.1", "tags": tags}
+    response = await client.post("/auth/vhost", data=form)
+    assert response.status_code == 200
+    return response.text
+
+
+async def use(
+    client: httpx.AsyncClient,
+    name: str,
+    permission: str,
+    *,
+    tags: str,
+    resource: str = "queue",
+    vhost: str = FIXTURES,
+) -> str:
+    form = {
+        "username": ALICE[0],
+        "vhost": vhost,
+        "resource": resource,
+        "name": name,
+        "permission": permission,
+    }
+    response = await client.post("/auth/resource", data={**form, "tags": tags})
+    assert response.status_code == 200
+    return response.text
+
+
+def verifications() -> float:
+    return REGISTRY.get_sample_value("livescore_argon2_verifications_total") or 0.0
+
+
+@pytest.mark.usefixtures("customers")
+async def test_a_login_proves_every_package_whose_credentials_it_presents(
+    broker_auth: httpx.AsyncClient,
+) -> None:
+    assert await login(broker_auth, *ALICE) == "allow livescore-package-11 livescore-package-12"
+    assert await login(broker_auth, ALICE[0], "alice-other-secret") == "allow livescore-package-13"
+    assert await login(broker_auth, *BOB) == "allow livescore-package-21"
+
+
+@pytest.mark.usefixtures("customers")
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        (ALICE[0], "wrong"),
+        ("nobody@example.com", ALICE[1]),
+        ("ALICE@example.com", ALICE[1]),
+        (ALICE[0], ""),
+        ("", ALICE[1]),
+        (BOB[0], ALICE[1]),
+    ],
+    ids=[
+        "wrong password",
+        "unknown username",
+        "username differs in case",
+        "no password",
+        "no username",
+        "another's",
+    ],
+)
+async def test_a_login_that_proves_no_package_is_denied(
+    broker_auth: httpx.AsyncClient, username: str, password: str
+) -> None:
+    assert await login(broker_auth, username, password) == "deny"
+
+
+@pytest.mark.usefixtures("customers")
+async def test_an_unknown_username_costs_one_verification_like_a_wrong_password(
+    broker_auth: httpx.AsyncClient,
+) -> None:
+    before = verifications()
+    await login(broker_auth, "nobody@example.com", "guess")
+    assert verifications() - before == 1
+
+
+@pytest.mark.usefixtures("customers")
+async def test_the_brokers_second_question_about_a_login_is_answered_without_verifying_again(
+    broker_auth: httpx.AsyncClient,
+) -> None:
+    """RabbitMQ asks once to authenticate and once to authorise every new login."""
+    before = verifications()
+    first = await login(broker_auth, *BOB)
+    assert await login(broker_auth, *BOB) == first
+    assert verifications() - before == 1
+
+
+@pytest.mark.usefixtures("customers")
+async def test_a_password_change_sends_the_next_login_back_to_verification(
+    broker_auth: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert await login(broker_auth, *BOB) == "allow livescore-package-21"
+    await _set_password(settings, 21, "bob-new-secret")
+    assert await login(broker_auth, *BOB) == "deny"
+    assert await login(broker_auth, BOB[0], "bob-new-secret") == "allow livescore-package-21"
+
+
+@pytest.mark.usefixtures("customers")
+async def test_a_package_added_under_a_username_is_proven_by_the_next_login(
+    broker_auth: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    assert await login(broker_auth, *BOB) == "allow livescore-package-21"
+    async with engine.begin() as conn:
+        await packages.add_package(conn, 22, BOB[0], BOB[1])
+    assert await login(broker_auth, *BOB) == "allow livescore-package-21 livescore-package-22"
+
+
+@pytest.mark.parametrize("vhost", [FIXTURES, INCIDENTS])
+async def test_a_login_with_a_proven_package_enters_the_feeds_vhosts(
+    broker_auth: httpx.AsyncClient, vhost: str
+) -> None:
+    assert await enter(broker_auth, vhost, "livescore-package-11") == "allow"
+
+
+@pytest.mark.parametrize(
+    ("vhost", "tags"),
+    [
+        ("/", "livescore-package-11"),
+        ("fixtures", "livescore-package-11"),
+        (FIXTURES, ""),
+        (FIXTURES, "administrator management"),
+        (FIXTURES, "livescore-package-011 livescore-package-0 livescore-package-+1 livescore-package-1x"),
+    ],
+    ids=["default vhost", "vhost name differs in case", "no tags", "RabbitMQ's own tags", "malformed tags"],
+)
+async def test_any_other_vhost_or_a_login_without_a_proven_package_is_refused(
+    broker_auth: httpx.AsyncClient, vhost: str, tags: str
+) -> None:
+    assert await enter(broker_auth, vhost, tags) == "deny"
+
+
+@pytest.mark.parametrize("vhost", [FIXTURES, INCIDENTS])
+async def test_reading_the_queue_of_a_proven_package_is_allowed(
+    broker_auth: httpx.AsyncClient, vhost: str
+) -> None:
+    tags = "livescore-package-11 livescore-package-12"
+    assert await use(broker_auth, "_11_", "read", tags=tags, vhost=vhost) == "allow"
+    assert await use(broker_auth, "_12_", "read", tags=tags, vhost=vhost) == "allow"
+
+
+@pytest.mark.parametrize(
+    ("resource", "name", "permission", "vhost"),
+    [
+        ("queue", "_11_", "configure", FIXTURES),
+        ("queue", "_11_", "write", FIXTURES),
+        ("queue", "_13_", "read", FIXTURES),
+        ("queue", "_011_", "read", FIXTURES),
+        ("queue", "11", "read", FIXTURES),
+        ("queue", "_11_x", "read", FIXTURES),
+        ("queue", "amq.gen-xyz", "read", FIXTURES),
+        ("queue", "_11_", "read", "/"),
+        ("exchange", "amq.default", "write", FIXTURES),
+        ("exchange", "amq.topic", "write", INCIDENTS),
+        ("exchange", "_11_", "read", FIXTURES),
+        ("exchange", "_11_", "configure", FIXTURES),
+    ],
+    ids=[
+        "declare or delete own queue",
+        "write own queue",
+        "another package's queue",
+        "own id with a leading zero",
+        "queue named without underscores",
+        "queue named otherwise",
+        "server-named queue",
+        "own queue on another vhost",
+        "publish to the default exchange",
+        "publish to a topic exchange",
+        "read an exchange",
+        "declare an exchange",
+    ],
+)
+async def test_every_other_access_is_denied(
+    broker_auth: httpx.AsyncClient, resource: str, name: str, permission: str, vhost: str
+) -> None:
+    tags = "livescore-package-11 livescore-package-12"
+    assert await use(broker_auth, name, permission, tags=tags, resource=resource, vhost=vhost) == "deny"
+
+
+async def test_a_queue_is_read_only_with_its_packages_tag(broker_auth: httpx.AsyncClient) -> None:
+    assert await use(broker_auth, "_11_", "read", tags="livescore-package-12") == "deny"
+    assert await use(broker_auth, "_11_", "read", tags="") == "deny"
+
+
+async def test_the_topic_path_always_denies(broker_auth: httpx.AsyncClient) -> None:
+    form = {
+        "username": ALICE[0],
+        "vhost": FIXTURES,
+        "resource": "topic",
+        "name": "amq.topic",
+        "permission": "write",
+        "routing_key": "#",
+        "tags": "livescore-package-11",
+    }
+    response = await broker_auth.post("/auth/topic", data=form)
+    assert (response.status_code, response.text) == (200, "deny")
+
+
+@pytest.mark.usefixtures("customers")
+async def test_failed_logins_beyond_the_limit_are_refused_without_verifying(
+    broker_auth: httpx.AsyncClient, redis: Redis
+) -> None:
+    for _ in range(4):  # the limit (3), then one more that is still verified and counted
+        assert await login(broker_auth, BOB[0], "guess") == "deny"
+    before = verifications()
+    assert await login(broker_auth, *BOB) == "deny"
+    assert verifications() == before
+    assert int(await redis.get(amqp_auth_failures(BOB[0])) or 0) == 4
+
+
+@pytest.mark.usefixtures("customers")
+async def test_a_login_remembered_before_a_lockout_still_passes(broker_auth: httpx.AsyncClient) -> None:
+    assert await login(broker_auth, *BOB) == "allow livescore-package-21"
+    for _ in range(5):
+        await login(broker_auth, BOB[0], "guess")
+    assert await login(broker_auth, BOB[0], "another guess") == "deny"
+    assert await login(broker_auth, *BOB) == "allow livescore-package-21"
+
+
+@pytest.mark.usefixtures("customers")
+async def test_a_correct_login_gives_its_try_back(broker_auth: httpx.AsyncClient, redis: Redis) -> None:
+    await login(broker_auth, BOB[0], "guess")
+    await login(broker_auth, ALICE[0], "alice-other-secret")
+    await login(broker_auth, *BOB)
+    assert int(await redis.get(amqp_auth_failures(BOB[0])) or 0) == 1
+    assert int(await redis.get(amqp_auth_failures(ALICE[0])) or 0) == 0
+
+
+@pytest.mark.usefixtures("customers")
+async def test_amqp_login_failures_do_not_lock_the_customers_api(
+    broker_auth: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    for _ in range(6):
+        await login(broker_auth, BOB[0], "guess")
+    assert await login(broker_auth, *BOB) == "deny"
+    response = await client.post(
+        "/api/livescore/package/status", json={"packageId": 21, "username": BOB[0], "password": BOB[1]}
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.usefixtures("customers")
+async def test_no_password_reaches_the_log(
+    broker_auth: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        await login(broker_auth, *BOB)
+        await login(broker_auth, BOB[0], "a-guess-XYZ")
+    assert BOB[1] not in caplog.text
+    assert "a-guess-XYZ" not in caplog.text
+
+
+async def test_unreachable_storage_denies_with_500(auth_settings: Settings) -> None:
+    broken = dataclasses.replace(auth_settings, database_url="sqlite+aiosqlite:////nonexistent/dir/x.db")
+    app = create_app(broken)
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app) as client:
+            response = await client.post("/auth/user", data={"username": BOB[0], "password": BOB[1]})
+    assert (response.status_code, response.text) == (500, "deny")
+
+
+async def test_a_body_that_is_not_the_brokers_is_refused(broker_auth: httpx.AsyncClient) -> None:
+    many = {f"field{i}": "x" for i in range(40)}
+    response = await broker_auth.post("/auth/user", data=many)
+    assert (response.status_code, response.text) == (400, "deny")
+    assert (await broker_auth.get("/auth/user")).text == "deny"
+
+
+async def test_health_readiness_and_metrics_are_served(broker_auth: httpx.AsyncClient) -> None:
+    assert (await broker_auth.get("/health")).status_code == 200
+    ready = await broker_auth.get("/ready")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "redis": "ok", "storage": "ok"})
+    assert "livescore_amqp_logins_total" in (await broker_auth.get("/metrics")).text
