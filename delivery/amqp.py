@@ -29,7 +29,7 @@ from domain.errors import BrokerUnavailable
 from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S, FixturesQueue
 from domain.messages import Outgoing
 from domain.settings import Settings
-from domain.streams import package_view
+from domain.streams import amqp_queue, package_view
 
 log = logging.getLogger("delivery.amqp")
 
@@ -37,11 +37,6 @@ log = logging.getLogger("delivery.amqp")
 FIGURES_TTL_S = 1.0
 # A management API that does not answer within this is reported as unreachable.
 MANAGEMENT_TIMEOUT_S = 2.0
-
-
-def queue_name(package_id: int) -> str:
-    """The upstream feed's name for a package's queue, the same in both vhosts (SPEC §9)."""
-    return f"_{package_id}_"
 
 
 class AmqpDelivery:
@@ -88,7 +83,7 @@ class AmqpDelivery:
         fetched and given back (requeued), so the broker marks it redelivered, and a consumer reading
         meanwhile may get it later than its neighbours."""
         broker = await self._broker(kind)
-        queue = await broker.declare_queue(RabbitQueue(queue_name(package_id), declare=False))
+        queue = await broker.declare_queue(RabbitQueue(amqp_queue(package_id), declare=False))
         taken: list[AbstractIncomingMessage] = []
         try:
             while len(taken) < count and (got := await queue.get(no_ack=False, fail=False)) is not None:
@@ -135,7 +130,7 @@ class AmqpDelivery:
         """Publish in order, every confirmation awaited together; how many were taken before the first
         one the queue refused."""
         broker = await self._broker(kind)
-        queue = queue_name(package_id)
+        queue = amqp_queue(package_id)
         try:
             results = await asyncio.gather(
                 *(self._one(broker, queue, message) for message in messages), return_exceptions=True
@@ -180,7 +175,7 @@ class AmqpDelivery:
     async def _declare(self, kind: QueueKind, package_id: int) -> None:
         arguments: Any = {"x-max-length": self._limit, "x-overflow": "reject-publish"}
         kind_of_queue: Any = self._queue_type  # classic or quorum, from settings
-        queue = RabbitQueue(queue_name(package_id), kind_of_queue, durable=True, arguments=arguments)
+        queue = RabbitQueue(amqp_queue(package_id), kind_of_queue, durable=True, arguments=arguments)
         broker = await self._broker(kind)
         try:
             await broker.declare_queue(queue)
@@ -195,7 +190,7 @@ class AmqpDelivery:
         """Ready messages and consumers from a passive declare (exact, now); messages delivered but not
         acknowledged from the management API, which RabbitMQ refreshes every second (`amqp config`) and
         first reports a few seconds after a queue appears."""
-        vhost, name = self._vhosts[kind], queue_name(package_id)
+        vhost, name = self._vhosts[kind], amqp_queue(package_id)
         counted = await self._ready_and_consumers(kind, name)
         if counted is None:  # not provisioned yet: nothing held
             return QueueFigures(name, 0, 0, 0, 0, vhost)

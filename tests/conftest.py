@@ -31,7 +31,7 @@ from domain import packages, schema
 from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.app import create_app
-from tests.rabbitmq_server import RABBITMQ_SERVER, RabbitMQNode, start_node
+from tests.rabbitmq_server import RABBITMQ_SERVER, SessionNode, start_node
 
 PACKAGE_ID, USERNAME, PASSWORD = 123, "user@example.com", "secret"
 
@@ -65,7 +65,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture(scope="session")
-def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionNode]:
     """A RabbitMQ node for the session, configured and set up by `livescore amqp config` and `setup`."""
     if not RABBITMQ_SERVER.exists():
         reason = f"RabbitMQ is not installed ({RABBITMQ_SERVER} is missing: apt-get install rabbitmq-server)"

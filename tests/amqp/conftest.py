@@ -25,7 +25,7 @@ from domain import packages
 from domain.settings import Settings
 from domain.streams import amqp_queue
 from ingress.broker_auth import create_app
-from tests.rabbitmq_server import RabbitMQNode
+from tests.rabbitmq_server import SessionNode
 
 # Package ids no other test of the session uses: the node's queues and auth cache outlive a test.
 _PACKAGE_IDS = itertools.count(random.randrange(10_000_000, 1_000_000_000, 1_000_000))
@@ -54,12 +54,12 @@ class Question:
 
 
 @pytest.fixture
-def amqp_settings(settings: Settings, rabbitmq: RabbitMQNode) -> Settings:
+def amqp_settings(settings: Settings, rabbitmq: SessionNode) -> Settings:
     return rabbitmq.settings(settings)
 
 
 @pytest.fixture
-def serve_broker_auth(rabbitmq: RabbitMQNode) -> Callable[[Settings], Any]:
+def serve_broker_auth(rabbitmq: SessionNode) -> Callable[[Settings], Any]:
     """Serves the broker-auth app for these settings where the node asks, while the context lasts."""
     return lambda settings: _serving(settings, rabbitmq.broker_auth_port)
 
@@ -127,7 +127,7 @@ def _recording(app: Any, questions: list[Question]) -> Any:
 
 @pytest.fixture
 async def service(
-    amqp_settings: Settings, rabbitmq: RabbitMQNode
+    amqp_settings: Settings, rabbitmq: SessionNode
 ) -> AsyncIterator[dict[str, AbstractChannel]]:
     """The service's own account (created by `livescore amqp setup`): a confirming channel per vhost."""
     connections: list[AbstractConnection] = []

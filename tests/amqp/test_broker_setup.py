@@ -11,10 +11,11 @@ import httpx
 from typer.testing import CliRunner
 
 from cli.main import app as livescore
+from cli.rabbitmq_node import SERVICE_USER
 from domain.broker_config import OPERATOR_MARKER
 from domain.settings import Settings
 from tests.amqp.conftest import TIMEOUT_S, declare, publish, ready_count
-from tests.rabbitmq_server import SERVICE_USER, RabbitMQNode
+from tests.rabbitmq_server import SessionNode
 
 
 async def run(settings: Settings, *args: str) -> Any:
@@ -22,14 +23,14 @@ async def run(settings: Settings, *args: str) -> Any:
     return await asyncio.to_thread(CliRunner().invoke, livescore, list(args), obj=settings)
 
 
-def management(node: RabbitMQNode, path: str) -> Any:
+def management(node: SessionNode, path: str) -> Any:
     response = httpx.get(f"http://127.0.0.1:{node.management_port}{path}", auth=("guest", "guest"))
     response.raise_for_status()
     return response.json()
 
 
 async def test_the_node_runs_with_exactly_what_amqp_config_writes(
-    rabbitmq: RabbitMQNode, amqp_settings: Settings, tmp_path: Path
+    rabbitmq: SessionNode, amqp_settings: Settings, tmp_path: Path
 ) -> None:
     written = await run(amqp_settings, "amqp", "config", str(tmp_path))
     assert written.exit_code == 0, written.output
@@ -46,7 +47,7 @@ async def test_the_node_runs_with_exactly_what_amqp_config_writes(
 
 
 async def test_amqp_config_again_leaves_the_nodes_file_as_it_is(
-    rabbitmq: RabbitMQNode, amqp_settings: Settings
+    rabbitmq: SessionNode, amqp_settings: Settings
 ) -> None:
     before = (rabbitmq.config_dir / "rabbitmq.conf").read_text()
     again = await run(amqp_settings, "amqp", "config", str(rabbitmq.config_dir))
@@ -55,7 +56,7 @@ async def test_amqp_config_again_leaves_the_nodes_file_as_it_is(
 
 
 async def test_amqp_setup_twice_is_fine_and_the_service_account_works_on_both_vhosts(
-    rabbitmq: RabbitMQNode, amqp_settings: Settings
+    rabbitmq: SessionNode, amqp_settings: Settings
 ) -> None:
     users_before = management(rabbitmq, "/api/users")
     for _ in range(2):
@@ -76,7 +77,7 @@ async def test_amqp_setup_twice_is_fine_and_the_service_account_works_on_both_vh
 
 
 async def test_amqp_setup_with_a_wrong_administrator_password_fails_with_one_line(
-    rabbitmq: RabbitMQNode, amqp_settings: Settings
+    rabbitmq: SessionNode, amqp_settings: Settings
 ) -> None:
     wrong = dataclasses.replace(
         amqp_settings, amqp_management_url=f"http://guest:not-it@127.0.0.1:{rabbitmq.management_port}"

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cli.main import app as livescore
 from domain.settings import Settings
 from tests.amqp.conftest import TIMEOUT_S, Customer, Question, declare, publish, ready_count
-from tests.rabbitmq_server import RabbitMQNode
+from tests.rabbitmq_server import SessionNode
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
 
@@ -26,7 +26,7 @@ PASSWORD_CHANGE_BITES_S = 60
 
 
 async def connect(
-    node: RabbitMQNode, customer: Customer, vhost: str, *, password: str | None = None, tls: bool = False
+    node: SessionNode, customer: Customer, vhost: str, *, password: str | None = None, tls: bool = False
 ) -> AbstractConnection:
     """As the feed's guide shows a customer connecting: the vhost, the package's username and password;
     AMQPS on the TLS port when `tls`."""
@@ -56,7 +56,7 @@ async def consume(channel: AbstractChannel, queue_name: str, count: int) -> list
 
 
 async def read(
-    node: RabbitMQNode, customer: Customer, vhost: str, queue: str, count: int, **kw: Any
+    node: SessionNode, customer: Customer, vhost: str, queue: str, count: int, **kw: Any
 ) -> list[bytes]:
     connection = await connect(node, customer, vhost, **kw)
     async with connection:
@@ -64,7 +64,7 @@ async def read(
 
 
 async def refused_on_channel(
-    node: RabbitMQNode, customer: Customer, vhost: str, act: Callable[[AbstractChannel], Awaitable[Any]]
+    node: SessionNode, customer: Customer, vhost: str, act: Callable[[AbstractChannel], Awaitable[Any]]
 ) -> None:
     """The login is accepted, and `act` is refused with ACCESS_REFUSED."""
     connection = await connect(node, customer, vhost)
@@ -76,7 +76,7 @@ async def refused_on_channel(
 
 @pytest.mark.parametrize("vhost", [FIXTURES, INCIDENTS])
 async def test_a_customer_consumes_what_the_service_published_to_its_queue(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, service: dict[str, AbstractChannel], vhost: str
+    rabbitmq: SessionNode, new_customer: NewCustomer, service: dict[str, AbstractChannel], vhost: str
 ) -> None:
     customer = await new_customer()
     await publish(service[vhost], customer.queue, b'{"n": 1}', b'{"n": 2}', b'{"n": 3}')
@@ -85,7 +85,7 @@ async def test_a_customer_consumes_what_the_service_published_to_its_queue(
 
 
 async def test_a_customer_consumes_over_tls_with_a_certificate_made_for_the_test(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
+    rabbitmq: SessionNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
 ) -> None:
     customer = await new_customer()
     await publish(service[FIXTURES], customer.queue, b'{"over": "tls"}')
@@ -93,7 +93,7 @@ async def test_a_customer_consumes_over_tls_with_a_certificate_made_for_the_test
 
 
 async def test_the_login_tags_reach_the_vhost_and_resource_questions(
-    rabbitmq: RabbitMQNode,
+    rabbitmq: SessionNode,
     new_customer: NewCustomer,
     service: dict[str, AbstractChannel],
     broker_auth: list[Question],
@@ -117,14 +117,14 @@ async def test_the_login_tags_reach_the_vhost_and_resource_questions(
     }
 
 
-async def test_a_wrong_password_is_refused(rabbitmq: RabbitMQNode, new_customer: NewCustomer) -> None:
+async def test_a_wrong_password_is_refused(rabbitmq: SessionNode, new_customer: NewCustomer) -> None:
     customer = await new_customer()
     with pytest.raises(aiormq.exceptions.AMQPConnectionError):
         await connect(rabbitmq, customer, FIXTURES, password="wrong")
 
 
 async def test_a_vhost_other_than_the_feeds_is_refused(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, broker_auth: list[Question]
+    rabbitmq: SessionNode, new_customer: NewCustomer, broker_auth: list[Question]
 ) -> None:
     customer = await new_customer()
     # aiormq reports the broker's connection.close in answer to connection.open as a frame it did not
@@ -135,7 +135,7 @@ async def test_a_vhost_other_than_the_feeds_is_refused(
 
 
 async def test_another_packages_queue_is_refused_to_valid_credentials(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
+    rabbitmq: SessionNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
 ) -> None:
     owner, other = await new_customer(), await new_customer()
     await publish(service[FIXTURES], owner.queue, b"{}")
@@ -149,7 +149,7 @@ async def test_another_packages_queue_is_refused_to_valid_credentials(
     await refused_on_channel(rabbitmq, other, INCIDENTS, get)
 
 
-async def test_publishing_is_refused(rabbitmq: RabbitMQNode, new_customer: NewCustomer) -> None:
+async def test_publishing_is_refused(rabbitmq: SessionNode, new_customer: NewCustomer) -> None:
     customer = await new_customer()
 
     async def publish_to_own_queue(channel: AbstractChannel) -> None:
@@ -163,7 +163,7 @@ async def test_publishing_is_refused(rabbitmq: RabbitMQNode, new_customer: NewCu
     await refused_on_channel(rabbitmq, customer, INCIDENTS, publish_to_a_topic)
 
 
-async def test_declaring_a_new_queue_is_refused(rabbitmq: RabbitMQNode, new_customer: NewCustomer) -> None:
+async def test_declaring_a_new_queue_is_refused(rabbitmq: SessionNode, new_customer: NewCustomer) -> None:
     customer = await new_customer()
     await refused_on_channel(
         rabbitmq, customer, FIXTURES, lambda ch: ch.declare_queue(f"_{customer.package_id}_2")
@@ -175,7 +175,7 @@ async def test_declaring_a_new_queue_is_refused(rabbitmq: RabbitMQNode, new_cust
 
 
 async def test_deleting_or_binding_its_queue_is_refused_and_the_queue_stays(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
+    rabbitmq: SessionNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
 ) -> None:
     customer = await new_customer()
     await publish(service[FIXTURES], customer.queue, b"{}")
@@ -190,7 +190,7 @@ async def test_deleting_or_binding_its_queue_is_refused_and_the_queue_stays(
 
 
 async def test_a_queue_named_otherwise_is_refused(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
+    rabbitmq: SessionNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
 ) -> None:
     customer = await new_customer()
     lookalike = f"_{customer.package_id}_copy"
@@ -202,7 +202,7 @@ async def test_a_queue_named_otherwise_is_refused(
 
 
 async def test_get_reject_and_purge_of_its_own_queue_are_allowed(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
+    rabbitmq: SessionNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
 ) -> None:
     customer = await new_customer()
     await publish(service[INCIDENTS], customer.queue, b"one", b"two")
@@ -219,7 +219,7 @@ async def test_get_reject_and_purge_of_its_own_queue_are_allowed(
 
 
 async def test_a_username_shared_by_two_packages_with_one_password_reads_both(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
+    rabbitmq: SessionNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
 ) -> None:
     first = await new_customer()
     second = await new_customer(username=first.username, password=first.password)
@@ -233,7 +233,7 @@ async def test_a_username_shared_by_two_packages_with_one_password_reads_both(
 
 
 async def test_a_username_shared_with_different_passwords_reads_only_the_package_of_each_password(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
+    rabbitmq: SessionNode, new_customer: NewCustomer, service: dict[str, AbstractChannel]
 ) -> None:
     first = await new_customer()
     second = await new_customer(username=first.username, password="the-other-password")
@@ -246,7 +246,7 @@ async def test_a_username_shared_with_different_passwords_reads_only_the_package
 
 
 async def test_a_username_that_looks_like_form_fields_proves_only_its_own_package(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, broker_auth: list[Question]
+    rabbitmq: SessionNode, new_customer: NewCustomer, broker_auth: list[Question]
 ) -> None:
     victim = await new_customer()
     crafted = f"mallory&tags=livescore-package-{victim.package_id}&vhost=Fixtures"
@@ -256,7 +256,7 @@ async def test_a_username_that_looks_like_form_fields_proves_only_its_own_packag
 
 
 async def test_a_password_change_locks_the_old_password_out_of_new_connections(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, amqp_settings: Settings
+    rabbitmq: SessionNode, new_customer: NewCustomer, amqp_settings: Settings
 ) -> None:
     customer = await new_customer()
     await (await connect(rabbitmq, customer, FIXTURES)).close()  # the old password is in the broker's cache

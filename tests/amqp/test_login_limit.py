@@ -10,14 +10,14 @@ from prometheus_client import REGISTRY
 from domain.settings import Settings
 from tests.amqp.conftest import Customer, Question
 from tests.amqp.test_customers import FIXTURES, NewCustomer, connect
-from tests.rabbitmq_server import RabbitMQNode
+from tests.rabbitmq_server import SessionNode
 
 # Low, so the test reaches it quickly.
 LIMIT = 2
 
 
 @pytest.fixture
-def amqp_settings(settings: Settings, rabbitmq: RabbitMQNode) -> Settings:
+def amqp_settings(settings: Settings, rabbitmq: SessionNode) -> Settings:
     return dataclasses.replace(rabbitmq.settings(settings), amqp_auth_failures=LIMIT)
 
 
@@ -25,13 +25,13 @@ def verifications() -> float:
     return REGISTRY.get_sample_value("livescore_argon2_verifications_total") or 0.0
 
 
-async def guess(node: RabbitMQNode, customer: Customer, password: str) -> None:
+async def guess(node: SessionNode, customer: Customer, password: str) -> None:
     with pytest.raises(aiormq.exceptions.AMQPConnectionError):
         await connect(node, customer, FIXTURES, password=password)
 
 
 async def test_amqp_login_failures_beyond_the_limit_are_refused_without_verifying(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, broker_auth: list[Question]
+    rabbitmq: SessionNode, new_customer: NewCustomer, broker_auth: list[Question]
 ) -> None:
     customer = await new_customer()
     for attempt in range(LIMIT + 1):
@@ -43,7 +43,7 @@ async def test_amqp_login_failures_beyond_the_limit_are_refused_without_verifyin
 
 
 async def test_amqp_login_failures_do_not_lock_the_customers_api(
-    rabbitmq: RabbitMQNode, new_customer: NewCustomer, broker_auth: list[Question], client: httpx.AsyncClient
+    rabbitmq: SessionNode, new_customer: NewCustomer, broker_auth: list[Question], client: httpx.AsyncClient
 ) -> None:
     customer = await new_customer()
     for attempt in range(LIMIT + 3):

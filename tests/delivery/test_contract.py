@@ -11,7 +11,6 @@ import pytest
 from redis.asyncio import Redis
 
 from delivery import open_delivery
-from delivery.amqp import queue_name
 from delivery.redis_streams import queue_name as stream_name
 from domain.commands import PackageStatus, StreamId
 from domain.delivery import Delivery, Parcel, PublishResult, QueueKind
@@ -19,9 +18,9 @@ from domain.messages import MessageType, Outgoing, envelopes, fixture_headers
 from domain.package_view import PackageView
 from domain.packages import PackageState
 from domain.settings import Settings
-from domain.streams import COMMANDS_STREAM
+from domain.streams import COMMANDS_STREAM, amqp_queue
 from tests.polling import eventually
-from tests.rabbitmq_server import RabbitMQNode
+from tests.rabbitmq_server import SessionNode
 
 PACKAGE = 4711
 # Small, so that a test fills a queue with a handful of messages.
@@ -37,7 +36,7 @@ async def broker(
     """A delivery of each kind, and a way to read (and take) what reached a package's queue."""
     configured = dataclasses.replace(settings, queue_limit=LIMIT)
     if request.param == "amqp":
-        node: RabbitMQNode = request.getfixturevalue("rabbitmq")
+        node: SessionNode = request.getfixturevalue("rabbitmq")
         configured = dataclasses.replace(node.settings(configured), delivery="amqp")
     delivery = open_delivery(configured, redis)
     amqp = request.param == "amqp"
@@ -59,7 +58,7 @@ def _reader(settings: Settings, redis: Redis, amqp: bool) -> Reader:
         url = settings.amqp_url.rstrip("/") + "/" + vhost
         async with await aio_pika.connect(url) as own:
             channel = await own.channel()
-            queue = await channel.get_queue(queue_name(package_id), ensure=True)
+            queue = await channel.get_queue(amqp_queue(package_id), ensure=True)
             taken = []
             while (message := await queue.get(no_ack=True, fail=False)) is not None:
                 taken.append(message)
@@ -74,7 +73,7 @@ async def _delete_queues(settings: Settings) -> None:
     for vhost in (settings.amqp_fixtures_vhost, settings.amqp_incidents_vhost):
         async with await aio_pika.connect(f"{base}/{vhost}") as own:
             channel = await own.channel()
-            await channel.queue_delete(queue_name(PACKAGE))
+            await channel.queue_delete(amqp_queue(PACKAGE))
 
 
 async def _set_status(redis: Redis, status: PackageStatus) -> None:
@@ -162,7 +161,7 @@ async def test_the_figures_show_what_waits_for_the_customer(
 
 
 async def test_an_amqp_message_carries_the_properties_the_feed_documents(
-    rabbitmq: RabbitMQNode, settings: Settings, redis: Redis
+    rabbitmq: SessionNode, settings: Settings, redis: Redis
 ) -> None:
     configured = dataclasses.replace(rabbitmq.settings(settings), delivery="amqp", queue_limit=LIMIT)
     delivery = open_delivery(configured, redis)

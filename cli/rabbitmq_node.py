@@ -1,0 +1,170 @@
+"""A private RabbitMQ node on this machine: for `livescore dev --amqp`, the benchmarks and the tests.
+
+It runs Debian's `rabbitmq-server` with its own HOME (Erlang cookie), node name, ports, data and logs
+under one directory, so the machine's own broker is never touched (NOTES). Its rabbitmq.conf is what
+`livescore amqp config` writes, with this node's listeners appended below the operator's marker, as the
+README tells an operator to; once it is up, `livescore amqp setup` creates the vhosts and the service's
+account. Ready when its log says so (~5 s); SIGTERM stops it.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cli.amqp import write_config
+from cli.broker_setup import setup
+from domain.settings import Settings
+
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+# What RabbitMQ logs once every plugin has started and its listeners are open.
+READY_LINE = "Server startup complete"
+# A node starts in ~5 s here; allow for a loaded machine.
+STARTUP_TIMEOUT_S = 60
+# Stopping flushes queues to disk: a few seconds.
+STOP_TIMEOUT_S = 30
+# The service's account on the node (guest, RabbitMQ's own, stays the administrator).
+SERVICE_USER, SERVICE_PASSWORD = "livescore-service", "service-secret"
+INSTALL_HINT = "apt-get install rabbitmq-server"
+
+
+def installed() -> bool:
+    return RABBITMQ_SERVER.exists()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RabbitMQNode:
+    base: Path
+    amqp_port: int
+    management_port: int
+    broker_auth_port: int
+    popen: "subprocess.Popen[bytes]"
+    env: dict[str, str]
+    startup_s: float = 0.0
+
+    @property
+    def amqp_url(self) -> str:
+        """The service's own account, on the plain listener (SPEC §9: a private network)."""
+        return f"amqp://{SERVICE_USER}:{SERVICE_PASSWORD}@127.0.0.1:{self.amqp_port}/"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://guest:guest@127.0.0.1:{self.management_port}"
+
+    @property
+    def broker_auth_url(self) -> str:
+        return f"http://127.0.0.1:{self.broker_auth_port}"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.base / "config"
+
+    def settings(self, settings: Settings) -> Settings:
+        """`settings` pointed at this node, and at the broker-auth process it asks about customers."""
+        return replace(
+            settings,
+            amqp_url=self.amqp_url,
+            amqp_management_url=self.management_url,
+            broker_auth_host="127.0.0.1",
+            broker_auth_port=self.broker_auth_port,
+            broker_auth_url=self.broker_auth_url,
+        )
+
+    def log(self) -> str:
+        logs = sorted((self.base / "log").glob("*.log"))
+        return "\n".join(path.read_text(errors="replace") for path in logs)
+
+    def restart(self) -> None:
+        """Stopped and started again, as a broker restarts: same node, ports and data (durable queues and
+        persistent messages survive); returns once it is ready again."""
+        starts = self.log().count(READY_LINE)
+        self.stop()
+        self.popen = _spawn(self.base, self.env)
+        _wait_until_ready(self, starts + 1)
+
+    def stop(self) -> None:
+        """SIGTERM to the start script, which stops the Erlang VM; killed if it has not within the time."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+
+def start_node(
+    base: Path, settings: Settings, listeners: str = "", amqp_port: int | None = None
+) -> RabbitMQNode:
+    """A node of its own under `base`, configured for `settings` (its broker-auth URL, cache time) by
+    `livescore amqp config`, plus `listeners` (more of the operator's lines), then set up."""
+    started = time.monotonic()
+    amqp_port = amqp_port or free_port()
+    dist_port, management_port, auth_port = (free_port() for _ in range(3))
+    configured = replace(settings, broker_auth_url=f"http://127.0.0.1:{auth_port}")
+    write_config(base / "config", configured)
+    with (base / "config" / "rabbitmq.conf").open("a") as conf:
+        conf.write(f"listeners.tcp.default = {amqp_port}\nmanagement.tcp.port = {management_port}\n")
+        conf.write(listeners)
+    env = _environment(base, f"livescore-{uuid.uuid4().hex[:8]}@localhost", amqp_port, dist_port)
+    node = RabbitMQNode(base, amqp_port, management_port, auth_port, _spawn(base, env), env)
+    try:
+        _wait_until_ready(node)
+        setup(node.settings(configured))
+    except BaseException:
+        node.stop()
+        raise
+    node.startup_s = time.monotonic() - started
+    return node
+
+
+def _spawn(base: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
+    with (base / "stdout.log").open("ab") as out:
+        # A session of its own: Ctrl-C in a terminal does not reach it, and a stray VM can be killed with
+        # its whole group.
+        return subprocess.Popen(  # noqa: S603 - Debian's server, at its fixed path
+            [str(RABBITMQ_SERVER)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _environment(base: Path, node_name: str, amqp_port: int, dist_port: int) -> dict[str, str]:
+    for name in ("home", "mnesia", "log", "plugins"):
+        (base / name).mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "LIVESCORE_"))}
+    env.update(
+        HOME=str(base / "home"),  # its own Erlang cookie
+        RABBITMQ_NODENAME=node_name,
+        RABBITMQ_NODE_PORT=str(amqp_port),
+        RABBITMQ_DIST_PORT=str(dist_port),
+        RABBITMQ_CONFIG_FILE=str(base / "config" / "rabbitmq"),  # without `.conf`
+        RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "config" / "enabled_plugins"),
+        RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
+        RABBITMQ_LOG_BASE=str(base / "log"),
+        RABBITMQ_PLUGINS_EXPAND_DIR=str(base / "plugins"),
+    )
+    return env
+
+
+def _wait_until_ready(node: RabbitMQNode, starts: int = 1) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if node.popen.poll() is not None:
+            raise RuntimeError(f"RabbitMQ exited during start-up:\n{_output(node)}")
+        if node.log().count(READY_LINE) >= starts:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"RabbitMQ not ready within {STARTUP_TIMEOUT_S} s:\n{_output(node)}")
+
+
+def _output(node: RabbitMQNode) -> str:
+    return (node.base / "stdout.log").read_text(errors="replace")[-4000:] + node.log()[-4000:]
