@@ -1,8 +1,9 @@
 """The backlog of SPEC §4 and the workers' lag gauge across a Redis restart from the append-only file.
 
 Each test runs on the embedded Valkey and on the machine's redis-server. Redis 7.0 (Debian's) restores
-a consumer group without its read counter, or with the one of its last AOF rewrite (domain/backlog.py):
-there the tests failed before the backlog was counted; Valkey restores the counters and keeps them right.
+a consumer group without its read counter, or with the one of its last AOF rewrite
+(domain/scripts/undelivered.lua): there the tests failed before the backlog was counted; Valkey restores
+the counters and keeps them right.
 """
 
 import asyncio
