@@ -21,7 +21,7 @@ from ingress.gateway import Gateway
 from ingress.multiplexed_redis import MultiplexedRedis
 from ingress.observability import observe
 from ingress.operations import health, metrics, ready
-from ingress.replies import ReplyListener
+from ingress.reply_channel import ReplyListener
 from ingress.routes import livescore_router
 from ingress.validation import MAX_BODY_BYTES
 

@@ -26,7 +26,7 @@ from domain.scripts.views import ViewState
 from domain.settings import Settings
 from ingress.auth import Authenticator
 from ingress.metrics import COMMANDS_ENQUEUED, COMMANDS_PENDING
-from ingress.replies import Reply, ReplyListener
+from ingress.reply_channel import Reply, ReplyListener
 from ingress.validation import Credentials
 
 log = logging.getLogger("ingress.gateway")

@@ -6,7 +6,7 @@ from domain.commands import Outcome, PackageStatus
 from domain.delivery import QueueFigures
 from domain.scripts.views import ViewState
 from ingress.gateway import Pending
-from ingress.replies import Reply
+from ingress.reply_channel import Reply
 from ingress.validation import Credentials
 
 _CHANGED = {
