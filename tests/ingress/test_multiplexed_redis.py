@@ -129,7 +129,7 @@ async def test_a_cancelled_caller_does_not_shift_the_replies_of_the_others(
 ) -> None:
     await multiplexed.run(ECHO, ["warm"], ["x", 0])  # connected: every call below is in flight at once
     tasks = [asyncio.ensure_future(multiplexed.run(ECHO, [f"k{i}"], ["x", i])) for i in range(20)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: every call is written before half are cancelled
     for task in tasks[::2]:
         task.cancel()
     done = await asyncio.gather(*tasks[1::2])
