@@ -17,7 +17,8 @@ import uvloop
 from redis.asyncio import Redis
 
 from domain.connections import open_redis
-from domain.scripts import LuaScript, MultiplexedRedis, RedisPyScripts, ScriptRunner
+from domain.scripts.runner import LuaScript, RedisPyScripts, ScriptRunner
+from ingress.multiplexed_redis import MultiplexedRedis
 
 SCRIPT = LuaScript("return redis.call('HMGET', KEYS[1], 'cv', 'status')")
 KEY = "bench:redis-clients"

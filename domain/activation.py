@@ -71,7 +71,9 @@ class Applied:
 
 
 @dataclass(slots=True)
-class _Row:
+class PackageRow:
+    """A package as read for a batch, then as the batch's commands leave it, one after the other."""
+
     status: PackageStatus
     applied: StreamId
     outcome: Outcome
@@ -117,10 +119,10 @@ async def _apply(
     return results
 
 
-async def _read(conn: AsyncConnection, package_ids: list[int]) -> dict[int, _Row]:
+async def _read(conn: AsyncConnection, package_ids: list[int]) -> dict[int, PackageRow]:
     rows = await conn.execute(_READ, {"ids": package_ids})
     return {
-        r.id: _Row(
+        r.id: PackageRow(
             PackageStatus(r.status),
             StreamId(r.applied_ms, r.applied_seq),
             Outcome(r.applied_outcome),
@@ -131,7 +133,7 @@ async def _read(conn: AsyncConnection, package_ids: list[int]) -> dict[int, _Row
     }
 
 
-def decide(row: _Row | None, entry: StreamId, command: ChangeActivation) -> Applied:
+def decide(row: PackageRow | None, entry: StreamId, command: ChangeActivation) -> Applied:
     """One command against the package as the commands before it left it; updates `row` when it wins."""
     if row is None:
         return Applied(Outcome.MISSING, command.target, entry)
@@ -147,7 +149,7 @@ def decide(row: _Row | None, entry: StreamId, command: ChangeActivation) -> Appl
     return Applied(outcome, row.status, row.applied, row.reason)
 
 
-def _write_params(package_id: int, row: _Row) -> dict[str, object]:
+def _write_params(package_id: int, row: PackageRow) -> dict[str, object]:
     return {
         "package_id": package_id,
         "read_ms": row.read.ms,

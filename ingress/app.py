@@ -13,15 +13,15 @@ from domain.connections import open_redis
 from domain.delivery import Delivery, QueueFigures, QueueKind
 from domain.logs import configure_logging
 from domain.package_view import PackageView
-from domain.scripts import MultiplexedRedis
 from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.auth import Authenticator
 from ingress.errors import EXCEPTION_HANDLERS
 from ingress.gateway import Gateway
+from ingress.multiplexed_redis import MultiplexedRedis
 from ingress.observability import observe
 from ingress.operations import health, metrics, ready
-from ingress.replies import ReplyListener
+from ingress.reply_channel import ReplyListener
 from ingress.routes import livescore_router
 from ingress.validation import MAX_BODY_BYTES
 

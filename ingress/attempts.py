@@ -15,41 +15,11 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from domain.errors import TooManyFailures
-from domain.scripts import LuaScript, RedisPyScripts
+from domain.scripts.runner import RedisPyScripts
+from domain.scripts.tries import give_back_try, reserve_try
 from domain.settings import Settings
 from domain.streams import amqp_auth_failures, auth_address_failures, auth_failures
 from ingress.metrics import AMQP_LOCKOUTS, LOCKOUTS
-
-# KEYS: the counters; ARGV: their limits, then the window. Refuses with the seconds left in the window of
-# the counter (or the later of both) already above its limit; else counts a try in each, starting its
-# window if it is new. Returns 0 when the try is reserved.
-_RESERVE = LuaScript("""
-local retry_after = 0
-for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') > tonumber(ARGV[i]) then
-    retry_after = math.max(retry_after, redis.call('TTL', key), 1)
-  end
-end
-if retry_after > 0 then
-  return retry_after
-end
-for _, key in ipairs(KEYS) do
-  redis.call('INCR', key)
-  redis.call('EXPIRE', key, ARGV[#KEYS + 1], 'NX')
-end
-return 0
-""")
-
-# Only a counter that still exists gives a try back: DECR would recreate one whose window has ended,
-# without an expiry, and so for good.
-_GIVE_BACK = LuaScript("""
-for _, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') > 0 then
-    redis.call('DECR', key)
-  end
-end
-return 0
-""")
 
 
 class FailureBudgets:
@@ -57,15 +27,16 @@ class FailureBudgets:
 
     def __init__(self, redis: Redis, limits: Sequence[int], window_s: int) -> None:
         self._scripts = RedisPyScripts(redis)
-        self._args = [*limits, window_s]
+        self._limits, self._window_s = list(limits), window_s
 
     async def reserve(self, keys: Sequence[str]) -> int:
         """Counts a try against every budget and answers 0; or, when one is spent already, counts nothing
         and answers the seconds left of its window."""
-        return int(await self._scripts.run(_RESERVE, keys, self._args))
+        call = reserve_try(counters=keys, limits=self._limits, window_s=self._window_s)
+        return (await call.run(self._scripts)).retry_after_s
 
     async def give_back(self, keys: Sequence[str]) -> None:
-        await self._scripts.run(_GIVE_BACK, keys, [])
+        await give_back_try(counters=keys).run(self._scripts)
 
 
 class LoginAttempts:

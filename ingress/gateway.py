@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from domain.command_log import CommandLog, Enqueued
+from domain.command_log import CommandLog
 from domain.commands import (
     ActivatePackage,
     ChangeActivation,
@@ -20,11 +20,13 @@ from domain.commands import (
 )
 from domain.delivery import QueueFigures
 from domain.errors import InvalidCredentials, PackageInactive
-from domain.package_view import PackageView, ViewState
+from domain.package_view import PackageView
+from domain.scripts.appends import Enqueued, EnqueueResult
+from domain.scripts.views import ViewState
 from domain.settings import Settings
 from ingress.auth import Authenticator
 from ingress.metrics import COMMANDS_ENQUEUED, COMMANDS_PENDING
-from ingress.replies import Reply, ReplyListener
+from ingress.reply_channel import Reply, ReplyListener
 from ingress.validation import Credentials
 
 log = logging.getLogger("ingress.gateway")
@@ -84,9 +86,9 @@ class Gateway:
         """The requestId of the snapshot that will serve this trigger: a new one, or the queued one."""
         command = TriggerSnapshot(package_id=caller.credentials.package_id)
         enqueued = await self._append(command, caller)
-        if enqueued.result == "inactive":
+        if enqueued.result is EnqueueResult.INACTIVE:
             raise PackageInactive()
-        return enqueued.value if enqueued.result == "coalesced" else command.request_id
+        return enqueued.value if enqueued.result is EnqueueResult.COALESCED else command.request_id
 
     async def _change(self, kind: type[ChangeActivation], caller: Caller) -> Reply | Pending:
         command = kind(package_id=caller.credentials.package_id, reply_to=self.replies.channel)
@@ -104,20 +106,20 @@ class Gateway:
         remembered = self.auth.remembered(credentials)
         if remembered is not None:
             enqueued = await self.log.append(command, remembered)
-            if enqueued.result != "stale":
+            if enqueued.result is not EnqueueResult.STALE:
                 return _counted(command, enqueued)
         # Not remembered, or the password changed since: verify in full. A second `stale` means the
         # password changed again while we verified; the caller's credentials are no longer proven.
         logged_in = await self.auth.login(credentials, caller.client)
         enqueued = await self.log.append(command, logged_in.credential_version)
-        if enqueued.result == "stale":
+        if enqueued.result is EnqueueResult.STALE:
             self.auth.forget(credentials.package_id)
             raise InvalidCredentials()
         return _counted(command, enqueued)
 
 
 def _counted(command: ChangeActivation | TriggerSnapshot, enqueued: Enqueued) -> Enqueued:
-    if enqueued.result == "queued":
+    if enqueued.result is EnqueueResult.QUEUED:
         COMMANDS_ENQUEUED.labels(command.type.value).inc()
         log.debug("enqueued as %s", enqueued.value, extra={"command_id": command.command_id})
     return enqueued

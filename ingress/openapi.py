@@ -20,7 +20,7 @@ from domain.errors import (
     StorageUnavailable,
     TooManyFailures,
 )
-from ingress.answers import ErrorAnswer, FailureAnswer, PendingAnswer
+from ingress.bodies import ErrorAnswer, FailureAnswer, PendingAnswer
 from ingress.validation import MAX_PACKAGE_ID
 
 _CREDENTIALS = Schema(

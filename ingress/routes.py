@@ -11,12 +11,12 @@ from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from domain.commands import PackageStatus
-from ingress import answers
-from ingress.answers import ChangeAnswer, SnapshotAnswer, StatusAnswer
+from ingress import bodies
+from ingress.bodies import ChangeAnswer, SnapshotAnswer, StatusAnswer
 from ingress.errors import PACKAGE_ID_KEY
 from ingress.gateway import Caller, Gateway
+from ingress.json_response import JSONAnswer
 from ingress.openapi import SNAPSHOT_RESPONSES, STATUS_RESPONSES, CredentialsOperation, change_responses
-from ingress.responses import JSONAnswer
 from ingress.validation import MAX_BODY_BYTES, parse_credentials
 
 
@@ -64,7 +64,7 @@ def client_address(request: Request[Any, Any, Any], trusted_header: str) -> str:
 )
 async def trigger_snapshot(request: Request[Any, Any, Any]) -> JSONAnswer[SnapshotAnswer]:
     caller, gateway = await caller_of(request)
-    return JSONAnswer(answers.snapshot(caller.credentials, await gateway.trigger_snapshot(caller)))
+    return JSONAnswer(bodies.snapshot(caller.credentials, await gateway.trigger_snapshot(caller)))
 
 
 @post(
@@ -75,7 +75,7 @@ async def trigger_snapshot(request: Request[Any, Any, Any]) -> JSONAnswer[Snapsh
 )
 async def activate_package(request: Request[Any, Any, Any]) -> JSONAnswer[ChangeAnswer]:
     caller, gateway = await caller_of(request)
-    code, body = answers.change(caller.credentials, PackageStatus.ACTIVE, await gateway.activate(caller))
+    code, body = bodies.change(caller.credentials, PackageStatus.ACTIVE, await gateway.activate(caller))
     return JSONAnswer(body, status_code=code)  # type: ignore[arg-type]
 
 
@@ -87,14 +87,14 @@ async def activate_package(request: Request[Any, Any, Any]) -> JSONAnswer[Change
 )
 async def deactivate_package(request: Request[Any, Any, Any]) -> JSONAnswer[ChangeAnswer]:
     caller, gateway = await caller_of(request)
-    code, body = answers.change(caller.credentials, PackageStatus.INACTIVE, await gateway.deactivate(caller))
+    code, body = bodies.change(caller.credentials, PackageStatus.INACTIVE, await gateway.deactivate(caller))
     return JSONAnswer(body, status_code=code)  # type: ignore[arg-type]
 
 
 @post("/package/status", status_code=200, operation_class=CredentialsOperation, responses=STATUS_RESPONSES)
 async def package_status(request: Request[Any, Any, Any]) -> JSONAnswer[StatusAnswer]:
     caller, gateway = await caller_of(request)
-    return JSONAnswer(answers.status(caller.credentials, await gateway.status(caller)))
+    return JSONAnswer(bodies.status(caller.credentials, await gateway.status(caller)))
 
 
 livescore_router = Router(

@@ -32,8 +32,7 @@ from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.app import create_app
 from tests.rabbitmq_server import RABBITMQ_SERVER, SessionNode, start_node
-
-PACKAGE_ID, USERNAME, PASSWORD = 123, "user@example.com", "secret"
+from tests.support import PACKAGE_ID, PASSWORD, USERNAME, Cli
 
 
 @pytest.fixture(scope="session")
@@ -203,3 +202,9 @@ async def worker(settings: Settings) -> AsyncIterator[Any]:
     app = create_worker(settings, consumer=f"test-{uuid.uuid4().hex[:8]}")
     async for _ in hold(app):
         yield app
+
+
+@pytest.fixture
+def cli(settings: Settings) -> Cli:
+    """`await cli("package", "list")`: the livescore command line, run with the test's settings."""
+    return Cli(settings)

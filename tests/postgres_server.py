@@ -11,11 +11,12 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.support import free_port
 
 START_TIMEOUT_S = 30.0
 
@@ -27,16 +28,10 @@ def _installation() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ThrowawayPostgres:
     def __init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="livescore-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.data = self.base / "data"
         self._user = "nobody" if os.geteuid() == 0 else None
         install = _installation()

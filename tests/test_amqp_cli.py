@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from domain.broker_config import OPERATOR_MARKER, rabbitmq_conf
 from domain.settings import Settings
-from tests.e2e.processes import free_port
+from tests.support import free_port
 
 SETTINGS = Settings(broker_auth_url="http://auth.internal:9090/")
 

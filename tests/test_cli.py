@@ -1,33 +1,20 @@
 """The livescore command line against real storage and Redis."""
 
-import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from typer.testing import CliRunner
+from sqlmodel import col
 
-from cli.main import app
 from domain.models import StoredFixture
-from domain.settings import Settings
 from domain.streams import fixtures_queue
 from tests.fixture_factory import fixture
-
-
-@pytest.fixture
-def cli(settings: Settings) -> Any:
-    runner = CliRunner()
-
-    async def invoke(*args: str) -> Any:
-        # In a thread: the CLI runs its own event loop, which cannot nest in the test's.
-        return await asyncio.to_thread(runner.invoke, app, list(args), obj=settings)
-
-    return invoke
+from tests.support import Cli
 
 
 async def fixture_count(engine: AsyncEngine) -> int:
@@ -39,7 +26,7 @@ def _plain(fixture_id: int) -> Any:
     return msgspec.to_builtins(fixture(fixture_id))
 
 
-async def test_package_add_then_list_shows_no_secret(cli: Any) -> None:
+async def test_package_add_then_list_shows_no_secret(cli: Cli) -> None:
     added = await cli(
         "package", "add", "--id", "7", "--username", "a@example.com", "--password", "hunter2", "--active"
     )
@@ -51,20 +38,20 @@ async def test_package_add_then_list_shows_no_secret(cli: Any) -> None:
     assert "argon2" not in listed.output
 
 
-async def test_adding_a_package_twice_fails_with_one_line(cli: Any) -> None:
+async def test_adding_a_package_twice_fails_with_one_line(cli: Cli) -> None:
     await cli("package", "add", "--id", "7", "--username", "a", "--password", "p")
     again = await cli("package", "add", "--id", "7", "--username", "a", "--password", "p")
     assert again.exit_code == 1
     assert again.output.strip() == "livescore: that package already exists"
 
 
-async def test_set_password_of_an_unknown_package_fails(cli: Any) -> None:
+async def test_set_password_of_an_unknown_package_fails(cli: Cli) -> None:
     result = await cli("package", "set-password", "--id", "404", "--password", "x")
     assert result.exit_code == 1
     assert result.output.strip() == "livescore: No package with id 404"
 
 
-async def test_import_accepts_json_lines(cli: Any, engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_import_accepts_json_lines(cli: Cli, engine: AsyncEngine, tmp_path: Path) -> None:
     path = tmp_path / "fixtures.jsonl"
     path.write_text("\n".join(json.dumps(_plain(i)) for i in range(1, 4)) + "\n\n")
     result = await cli("fixtures", "import", str(path))
@@ -73,7 +60,7 @@ async def test_import_accepts_json_lines(cli: Any, engine: AsyncEngine, tmp_path
 
 
 async def test_import_accepts_a_json_array_and_stamps_missing_last_update(
-    cli: Any, engine: AsyncEngine, tmp_path: Path
+    cli: Cli, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     items = [_plain(1), {k: v for k, v in _plain(2).items() if k != "lastUpdate"}]
     path = tmp_path / "fixtures.json"
@@ -83,7 +70,7 @@ async def test_import_accepts_a_json_array_and_stamps_missing_last_update(
 
 
 async def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(
-    cli: Any, engine: AsyncEngine, tmp_path: Path
+    cli: Cli, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     lines = [json.dumps(_plain(1)), json.dumps(_plain(2)), json.dumps({**_plain(3), "status": 12})]
     path = tmp_path / "fixtures.jsonl"
@@ -95,7 +82,7 @@ async def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(
     assert await fixture_count(engine) == 0
 
 
-async def test_a_line_that_is_not_json_is_reported_by_number(cli: Any, tmp_path: Path) -> None:
+async def test_a_line_that_is_not_json_is_reported_by_number(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "fixtures.jsonl"
     path.write_text(json.dumps(_plain(1)) + "\n{oops\n")
     result = await cli("fixtures", "import", str(path))
@@ -103,12 +90,37 @@ async def test_a_line_that_is_not_json_is_reported_by_number(cli: Any, tmp_path:
     assert "line 2" in result.output
 
 
-async def test_generate_is_deterministic_per_seed(cli: Any, engine: AsyncEngine) -> None:
-    assert (await cli("fixtures", "generate", "--count", "300", "--seed", "4")).exit_code == 0
-    assert await fixture_count(engine) == 300
+async def test_generate_makes_the_same_fixtures_for_the_same_seed_and_others_for_another(
+    cli: Cli, engine: AsyncEngine
+) -> None:
+    # The fixtures are made around the current hour: should it turn meanwhile, the second round cannot.
+    for _ in range(2):
+        hour = _this_hour()
+        first, again, other = [await generated(cli, engine, seed) for seed in ("4", "4", "5")]
+        if _this_hour() == hour:
+            break
+    assert len(first) == 300
+    assert again == first
+    assert other != first
 
 
-async def test_queue_read_prints_the_queue_as_json_lines(cli: Any, redis: Redis) -> None:
+async def generated(cli: Cli, engine: AsyncEngine, seed: str) -> list[tuple[int, bytes]]:
+    """Every stored fixture, id and body, after `fixtures generate` into empty storage."""
+    async with engine.begin() as conn:
+        await conn.execute(delete(StoredFixture))
+    await cli.output("fixtures", "generate", "--count", "300", "--seed", seed)
+    query = select(col(StoredFixture.fixture_id), col(StoredFixture.body)).order_by(
+        col(StoredFixture.fixture_id)
+    )
+    async with engine.connect() as conn:
+        return [(fixture_id, bytes(body)) for fixture_id, body in await conn.execute(query)]
+
+
+def _this_hour() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+async def test_queue_read_prints_the_queue_as_json_lines(cli: Cli, redis: Redis) -> None:
     for i in range(3):
         await redis.xadd(fixtures_queue(9), {"message": json.dumps({"n": i})})
     result = await cli("queue", "read", "--package", "9", "--count", "2")
@@ -116,6 +128,6 @@ async def test_queue_read_prints_the_queue_as_json_lines(cli: Any, redis: Redis)
     assert [json.loads(line) for line in result.output.splitlines()] == [{"n": 0}, {"n": 1}]
 
 
-async def test_db_upgrade_is_idempotent(cli: Any) -> None:
+async def test_db_upgrade_is_idempotent(cli: Cli) -> None:
     assert (await cli("db", "upgrade")).exit_code == 0
     assert (await cli("db", "upgrade")).exit_code == 0

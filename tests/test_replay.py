@@ -1,31 +1,17 @@
 """`livescore replay` and `livescore dead`: the command log as the source of truth."""
 
-import asyncio
 import json
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
-from typer.testing import CliRunner
 
-from cli.main import app
 from domain import packages
 from domain.command_log import ensure_consumer_group
 from domain.commands import ActivatePackage, DeactivatePackage, TriggerSnapshot
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM
-from tests.worker.test_commands import read, worker_resources
-
-
-@pytest.fixture
-def cli(settings: Settings) -> Any:
-    async def invoke(*args: str) -> Any:
-        result = await asyncio.to_thread(CliRunner().invoke, app, list(args), obj=settings)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return invoke
+from tests.support import Cli, read_commands, worker_resources
 
 
 async def statuses(engine: AsyncEngine) -> dict[int, str]:
@@ -52,11 +38,11 @@ async def write_history(redis: Redis) -> None:
 
 
 async def test_replay_onto_fresh_storage_reproduces_every_status(
-    cli: Any, engine: AsyncEngine, redis: Redis
+    cli: Cli, engine: AsyncEngine, redis: Redis
 ) -> None:
     await recreate(engine, range(1, 5))
     await write_history(redis)
-    output = await cli("replay")
+    output = await cli.output("replay")
     assert await statuses(engine) == EXPECTED
     assert "10 entries read: 9 activation commands, 1 snapshots (0 re-sent)" in output
     assert "package 1: inactive -> active" in output
@@ -64,41 +50,41 @@ async def test_replay_onto_fresh_storage_reproduces_every_status(
     assert await redis.xlen(COMMANDS_STREAM) == 10
 
 
-async def test_a_second_replay_changes_nothing(cli: Any, engine: AsyncEngine, redis: Redis) -> None:
+async def test_a_second_replay_changes_nothing(cli: Cli, engine: AsyncEngine, redis: Redis) -> None:
     await recreate(engine, range(1, 5))
     await write_history(redis)
-    await cli("replay")
-    output = await cli("replay")
+    await cli.output("replay")
+    output = await cli.output("replay")
     assert "0 packages changed" in output
     assert await statuses(engine) == EXPECTED
 
 
 async def test_a_dry_run_prints_the_changes_and_makes_none(
-    cli: Any, engine: AsyncEngine, redis: Redis
+    cli: Cli, engine: AsyncEngine, redis: Redis
 ) -> None:
     await recreate(engine, range(1, 5))
     await write_history(redis)
-    output = await cli("replay", "--dry-run")
+    output = await cli.output("replay", "--dry-run")
     assert "package 1: inactive -> active" in output
     assert "package 2: inactive -> active" in output
     assert "2 packages would change" in output
     assert set((await statuses(engine)).values()) == {"inactive"}
 
 
-async def test_replay_of_one_package_and_a_range(cli: Any, engine: AsyncEngine, redis: Redis) -> None:
+async def test_replay_of_one_package_and_a_range(cli: Cli, engine: AsyncEngine, redis: Redis) -> None:
     await recreate(engine, range(1, 5))
     await write_history(redis)
     entries: Any = await redis.xrange(COMMANDS_STREAM)
-    await cli("replay", "--package", "2", "--to", entries[4][0].decode())
+    await cli.output("replay", "--package", "2", "--to", entries[4][0].decode())
     assert await statuses(engine) == {1: "inactive", 2: "inactive", 3: "inactive", 4: "inactive"}
-    await cli("replay", "--package", "2", "--from", entries[5][0].decode())
+    await cli.output("replay", "--package", "2", "--from", entries[5][0].decode())
     assert (await statuses(engine))[2] == "active"
 
 
-async def test_snapshots_are_re_sent_only_when_asked(cli: Any, engine: AsyncEngine, redis: Redis) -> None:
+async def test_snapshots_are_re_sent_only_when_asked(cli: Cli, engine: AsyncEngine, redis: Redis) -> None:
     await recreate(engine, range(1, 5))
     await write_history(redis)
-    output = await cli("replay", "--include-snapshots")
+    output = await cli.output("replay", "--include-snapshots")
     assert "(1 re-sent)" in output
     newest: Any = await redis.xrevrange(COMMANDS_STREAM, count=1)
     assert newest[0][1][b"type"] == b"snapshot"
@@ -106,7 +92,7 @@ async def test_snapshots_are_re_sent_only_when_asked(cli: Any, engine: AsyncEngi
 
 
 async def test_a_dead_letter_is_listed_and_can_be_retried(
-    cli: Any, settings: Settings, engine: AsyncEngine, redis: Redis
+    cli: Cli, settings: Settings, engine: AsyncEngine, redis: Redis
 ) -> None:
     from worker.redelivery import dead_letter
 
@@ -114,14 +100,14 @@ async def test_a_dead_letter_is_listed_and_can_be_retried(
     await ensure_consumer_group(redis)
     command = ActivatePackage(package_id=1)
     await redis.xadd(COMMANDS_STREAM, command.to_fields())  # type: ignore[arg-type]
-    (entry_id, fields), *_ = await read(redis)
+    (entry_id, fields), *_ = await read_commands(redis)
     await dead_letter(worker_resources(settings, engine, redis), entry_id, fields, 5)
-    listed = [json.loads(line) for line in (await cli("dead", "list")).splitlines()]
+    listed = [json.loads(line) for line in (await cli.output("dead", "list")).splitlines()]
     assert len(listed) == 1
     assert listed[0]["original_id"] == entry_id.decode()
     assert listed[0]["command"]["commandId"] == command.command_id
     assert listed[0]["deliveries"] == 5
-    await cli("dead", "retry", listed[0]["id"])
+    await cli.output("dead", "retry", listed[0]["id"])
     assert await redis.xlen(DEAD_LETTERS_STREAM) == 0
     newest: Any = await redis.xrevrange(COMMANDS_STREAM, count=1)
     assert newest[0][1] == fields

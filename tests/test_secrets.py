@@ -1,18 +1,14 @@
 """Secrets never reach a log line, a stream, a response, CLI output or an exception message."""
 
-import asyncio
 import logging
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from typer.testing import CliRunner
 
-from cli.main import app as cli_app
 from domain.logs import ContextFilter, JsonFormatter
-from domain.settings import Settings
-from tests.ingress.test_credentials import dump_redis
+from tests.support import Cli, dump_redis
 
 SECRET, NEW_SECRET, GUESS = "s3cret-pass-XYZ", "n3w-s3cret-QRS", "gu3ss-ABC"
 BODY = {"packageId": 77, "username": "owner@example.com", "password": SECRET}
@@ -22,7 +18,7 @@ BODY = {"packageId": 77, "username": "owner@example.com", "password": SECRET}
 async def test_no_secret_leaks_anywhere(
     client: httpx.AsyncClient,
     redis: Redis,
-    settings: Settings,
+    cli: Cli,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.handler.addFilter(ContextFilter())
@@ -30,8 +26,8 @@ async def test_no_secret_leaks_anywhere(
     outputs: list[str] = []
     with caplog.at_level(logging.DEBUG):
         outputs.append(
-            await cli(
-                settings,
+            await output_of(
+                cli,
                 "package",
                 "add",
                 "--id",
@@ -44,10 +40,12 @@ async def test_no_secret_leaks_anywhere(
             )
         )
         outputs += await exercise(client, BODY)
-        outputs.append(await cli(settings, "package", "set-password", "--id", "77", "--password", NEW_SECRET))
+        outputs.append(
+            await output_of(cli, "package", "set-password", "--id", "77", "--password", NEW_SECRET)
+        )
         outputs += await exercise(client, {**BODY, "password": NEW_SECRET})
-        outputs.append(await cli(settings, "package", "list"))
-        outputs.append(await cli(settings, "dead", "list"))
+        outputs.append(await output_of(cli, "package", "list"))
+        outputs.append(await output_of(cli, "dead", "list"))
     stored = (await dump_redis(redis)).decode(errors="replace")
     for secret in (SECRET, NEW_SECRET, GUESS):
         assert secret not in caplog.text
@@ -56,9 +54,9 @@ async def test_no_secret_leaks_anywhere(
     assert "$argon2" not in caplog.text + stored + "".join(outputs)
 
 
-async def cli(settings: Settings, *args: str) -> str:
-    result = await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), obj=settings)
-    return str(result.output)
+async def output_of(cli: Cli, *args: str) -> str:
+    """What the command printed, whether it succeeded or not."""
+    return (await cli(*args)).output
 
 
 async def exercise(client: httpx.AsyncClient, body: dict[str, Any]) -> list[str]:

@@ -1,23 +1,16 @@
 """SPEC §2.5: the Redis copy of a package never says what storage does not hold, whatever wrote storage."""
 
-import asyncio
 from typing import Any
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
-from typer.testing import CliRunner
 
-from cli.main import app as cli_app
 from domain import packages
 from domain.commands import ActivatePackage, DeactivatePackage
-from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, package_view
-from tests.conftest import PACKAGE_ID, PASSWORD, USERNAME
+from tests.support import BODY, PACKAGE_ID, PASSWORD, STATUS, USERNAME, Cli
 
-STATUS = "/api/livescore/package/status"
-BODY = {"packageId": PACKAGE_ID, "username": USERNAME, "password": PASSWORD}
 # What a view left behind by an older database looks like: active, set by a command of long ago.
 OLD_COPY = {
     "status": "active",
@@ -28,32 +21,24 @@ OLD_COPY = {
 }
 
 
-@pytest.fixture
-def cli(settings: Settings) -> Any:
-    async def invoke(*args: str) -> str:
-        result = await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), obj=settings)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return invoke
-
-
 async def copy_of(redis: Redis, package_id: int) -> dict[bytes, bytes]:
     copy: Any = await redis.hgetall(package_view(package_id))
     return dict(copy)
 
 
 async def test_a_package_added_on_a_new_database_answers_its_stored_status_not_the_old_copy(
-    cli: Any, client: httpx.AsyncClient, redis: Redis
+    cli: Cli, client: httpx.AsyncClient, redis: Redis
 ) -> None:
     await redis.hset(package_view(PACKAGE_ID), mapping=OLD_COPY)  # type: ignore[arg-type]
-    await cli("package", "add", "--id", str(PACKAGE_ID), "--username", USERNAME, "--password", PASSWORD)
+    await cli.output(
+        "package", "add", "--id", str(PACKAGE_ID), "--username", USERNAME, "--password", PASSWORD
+    )
     answer = await client.post(STATUS, json=BODY)
     assert answer.json()["status"] == "inactive"
 
 
 async def test_after_a_replay_every_copy_equals_storage(
-    cli: Any, client: httpx.AsyncClient, engine: AsyncEngine, redis: Redis
+    cli: Cli, client: httpx.AsyncClient, engine: AsyncEngine, redis: Redis
 ) -> None:
     """A restored database: package 1's last command is in the stream, package 2's copy reflects a
     command storage does not hold (trimmed away), package 3 exists only in Redis."""
@@ -64,7 +49,7 @@ async def test_after_a_replay_every_copy_equals_storage(
     await redis.xadd(COMMANDS_STREAM, ActivatePackage(package_id=1).to_fields())  # type: ignore[arg-type]
     for package_id in (2, 3):
         await redis.hset(package_view(package_id), mapping=OLD_COPY)  # type: ignore[arg-type]
-    await cli("replay")
+    await cli.output("replay")
     async with engine.connect() as conn:
         stored = {package_id: state for package_id, state, _ in await packages.stored_states(conn)}
     for package_id in (1, 2):

@@ -10,25 +10,33 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from domain import packages, schema
 from domain.fixture_store import store_fixtures
 from domain.settings import Settings
 from domain.storage import open_engine
-from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
+from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from ingress.app import create_app
-from tests.conftest import PACKAGE_ID, PASSWORD, USERNAME, asgi_client, hold
+from tests.conftest import asgi_client, hold
 from tests.fixture_factory import fixture
-from tests.ingress.test_failures import assert_spec_failure
-from tests.polling import eventually
 from tests.postgres_server import ThrowawayPostgres
-from tests.worker.test_fixture_queue import publish_update
-from tests.worker.test_snapshots import queue_messages, trigger, until_complete
+from tests.support import (
+    ACTIVATE,
+    BODY,
+    PACKAGE_ID,
+    PASSWORD,
+    STATUS,
+    USERNAME,
+    assert_spec_failure,
+    eventually,
+    publish_update,
+    queue_messages,
+    trigger_snapshot,
+    until_complete,
+)
 from worker.app import create_app as create_worker
 
-STATUS = "/api/livescore/package/status"
-ACTIVATE = "/api/livescore/package/activate"
-BODY = {"packageId": PACKAGE_ID, "username": USERNAME, "password": PASSWORD}
 WRONG = {**BODY, "password": "not the password"}
 
 
@@ -107,7 +115,8 @@ async def test_a_command_accepted_while_storage_is_down_is_applied_when_it_retur
     assert (await service.post(STATUS, json=BODY)).json()["status"] == "inactive"
     postgres.stop()
     accepted = await service.post(ACTIVATE, json=BODY)
-    # Ten claim idle times: a worker counting the outage as failed deliveries gives up here.
+    # Ten claim idle times: a worker counting the outage as failed deliveries gives up here. The sleep is
+    # the behaviour under test (an outage that lasts), not a wait for something to happen.
     await asyncio.sleep(2.0)
     dead_during = await redis.xlen(DEAD_LETTERS_STREAM)
     (held,) = await redis.xpending_range(COMMANDS_STREAM, WORKERS_GROUP, "-", "+", 10)
@@ -132,9 +141,15 @@ async def test_a_snapshot_and_a_fixture_update_during_an_outage_are_delivered_wh
 ) -> None:
     assert (await service.post(ACTIVATE, json=BODY)).status_code == 200
     postgres.stop()
-    request_id = await trigger(service)
+    retries = _storage_retries()
+    request_id = await trigger_snapshot(service)
     await publish_update(redis, fixture(3))
-    await asyncio.sleep(1.0)
+
+    async def both_held_through_the_outage() -> bool:
+        held = [await _pending(redis, stream) for stream in (COMMANDS_STREAM, FIXTURE_UPDATES_STREAM)]
+        return held == [1, 1] and _storage_retries() >= retries + 2
+
+    await eventually(both_held_through_the_outage, 10, "the worker holds both, waiting for storage")
     postgres.start()
     await until_complete(redis, request_id, timeout_s=15)
 
@@ -152,4 +167,12 @@ async def test_a_snapshot_and_a_fixture_update_during_an_outage_are_delivered_wh
 
 
 async def _nothing_pending(redis: Any) -> bool:
-    return int((await redis.xpending(COMMANDS_STREAM, WORKERS_GROUP))["pending"]) == 0
+    return await _pending(redis, COMMANDS_STREAM) == 0
+
+
+async def _pending(redis: Any, stream: str) -> int:
+    return int((await redis.xpending(stream, WORKERS_GROUP))["pending"])
+
+
+def _storage_retries() -> float:
+    return REGISTRY.get_sample_value("livescore_storage_retries_total") or 0.0

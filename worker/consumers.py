@@ -15,8 +15,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from domain.backlog import UNDELIVERED
-from domain.scripts import LuaScript, RedisPyScripts
+from domain.scripts.groups import group_figures
+from domain.scripts.runner import RedisPyScripts
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.metrics import CONSUMERS, LAG, PENDING
 
@@ -30,28 +30,6 @@ REFRESH_S = 5.0
 # this when Redis cannot tell. The commands stream holds up to a million entries: a count of all of them
 # every few seconds would cost Redis more than the gauge is worth.
 LAG_COUNTED = 10_000
-
-# KEYS stream; ARGV group, LAG_COUNTED. The group's pending entries, consumers and undelivered entries, or
-# nothing when there is no such group. Redis 7.0 may report a lag that is too large after a restart
-# (domain/backlog.py), so any lag but 0 is counted.
-_GROUP_FIGURES = LuaScript(
-    UNDELIVERED
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-local most = tonumber(ARGV[2])
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  if field(group, 'name') == ARGV[1] then
-    local lag = field(group, 'lag')
-    if lag ~= 0 then
-      local counted = undelivered(KEYS[1], ARGV[1], field(group, 'last-delivered-id'), most, lag)
-      lag = counted <= most and counted or math.max(counted, lag or 0)
-    end
-    return {field(group, 'pending'), field(group, 'consumers'), lag}
-  end
-end
-return {}
-"""
-)
 
 
 @dataclass
@@ -91,12 +69,12 @@ class GroupMonitor:
     async def refresh(self) -> None:
         """Pending, lag and consumers of the workers' group on each stream, as gauges."""
         for stream in (COMMANDS_STREAM, FIXTURE_UPDATES_STREAM):
-            figures = await self._scripts.run(_GROUP_FIGURES, [stream], [WORKERS_GROUP, LAG_COUNTED])
-            if figures:
-                pending, consumers, lag = figures
-                PENDING.labels(stream).set(pending)
-                LAG.labels(stream).set(lag)
-                CONSUMERS.labels(stream).set(consumers)
+            call = group_figures(stream=stream, group=WORKERS_GROUP, most=LAG_COUNTED)
+            figures = await call.run(self._scripts)
+            if figures is not None:
+                PENDING.labels(stream).set(figures.pending)
+                LAG.labels(stream).set(figures.lag)
+                CONSUMERS.labels(stream).set(figures.consumers)
 
     async def _run(self) -> None:
         since_sweep = 0.0

@@ -22,8 +22,8 @@ from ingress.app import create_app
 from tests.amqp.conftest import TIMEOUT_S
 from tests.conftest import asgi_client, hold
 from tests.fixture_factory import fixture
-from tests.polling import eventually
 from tests.rabbitmq_server import SessionNode
+from tests.support import eventually
 from worker.app import create_app as create_worker
 
 pytestmark = pytest.mark.usefixtures("broker_auth")

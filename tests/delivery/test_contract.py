@@ -19,8 +19,8 @@ from domain.package_view import PackageView
 from domain.packages import PackageState
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, amqp_queue
-from tests.polling import eventually
 from tests.rabbitmq_server import SessionNode
+from tests.support import eventually
 
 PACKAGE = 4711
 # Small, so that a test fills a queue with a handful of messages.

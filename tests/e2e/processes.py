@@ -26,6 +26,7 @@ from domain import packages
 from domain.commands import PackageStatus
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
+from tests.support import free_port
 
 # A process must be up within this long; Python start-up and imports take about a second here.
 STARTUP_TIMEOUT_S = 20
@@ -40,12 +41,6 @@ QUICK_SETTINGS = {
     "LIVESCORE_MAX_DELIVERIES": "3",
     "LIVESCORE_HOST": "127.0.0.1",
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -325,15 +320,6 @@ async def drained(redis: Redis) -> bool:
     except RedisError:  # Redis restarting: not drained yet
         return False
     return group is not None and group["pending"] == 0 and group["lag"] == 0
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
 async def commands_in_stream(redis: Redis) -> list[tuple[str, dict[str, str]]]:

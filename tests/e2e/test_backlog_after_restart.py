@@ -1,8 +1,9 @@
 """The backlog of SPEC §4 and the workers' lag gauge across a Redis restart from the append-only file.
 
 Each test runs on the embedded Valkey and on the machine's redis-server. Redis 7.0 (Debian's) restores
-a consumer group without its read counter, or with the one of its last AOF rewrite (domain/backlog.py):
-there the tests failed before the backlog was counted; Valkey restores the counters and keeps them right.
+a consumer group without its read counter, or with the one of its last AOF rewrite
+(domain/scripts/undelivered.lua): there the tests failed before the backlog was counted; Valkey restores
+the counters and keeps them right.
 """
 
 import asyncio
@@ -21,15 +22,23 @@ from domain.settings import Settings
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, fixtures_queue
 from ingress.app import create_app
-from tests.conftest import PACKAGE_ID, asgi_client, hold
-from tests.e2e.processes import PersistentRedis, add_packages, connect, drained, eventually
-from tests.e2e.test_crash_safety import push
+from tests.conftest import asgi_client, hold
+from tests.e2e.processes import PersistentRedis, add_packages, connect, drained
 from tests.fixture_factory import fixture
-from tests.worker.test_snapshots import BODY, TRIGGER, add_package, store, until_complete
+from tests.support import (
+    BODY,
+    PACKAGE_ID,
+    STATUS,
+    TRIGGER,
+    add_fixtures,
+    add_package,
+    append_commands,
+    eventually,
+    until_complete,
+)
 from worker.app import create_app as create_worker
 from worker.consumers import GroupMonitor
 
-STATUS = "/api/livescore/package/status"
 LIMIT = 50
 QUEUE = fixtures_queue(PACKAGE_ID)
 
@@ -61,7 +70,7 @@ async def test_a_customer_who_read_everything_before_a_restart_gets_the_next_sna
     settings = Settings(redis_url=restartable_redis.url, database_url=database_url, queue_limit=LIMIT)
     engine = open_engine(database_url)
     await add_package(engine)
-    await store(engine, [fixture(i) for i in range(1, 31)])
+    await add_fixtures(engine, [fixture(i) for i in range(1, 31)])
     async with engine.connect() as conn:
         state: Any = await package_state(conn, PACKAGE_ID)
     await engine.dispose()
@@ -117,11 +126,11 @@ async def test_the_lag_gauge_after_a_restart_shows_what_the_workers_have_not_rea
     activate = ActivatePackage(package_id=PACKAGE_ID).to_fields()
     async with connect(settings.redis_url) as redis:
         async for _ in hold(create_worker(settings, consumer="before-restart")):
-            await push(redis, [activate] * 4)
+            await append_commands(redis, [activate] * 4)
             await eventually(lambda: drained(redis), 30, "4 commands read")
             await redis.bgrewriteaof()
             await eventually(lambda: rewritten(redis), 10, "the AOF rewritten")
-            await push(redis, [activate] * 996)
+            await append_commands(redis, [activate] * 996)
             await eventually(lambda: drained(redis), 30, "996 more commands read")
     await restart(restartable_redis)
 
@@ -129,7 +138,7 @@ async def test_the_lag_gauge_after_a_restart_shows_what_the_workers_have_not_rea
         monitor = GroupMonitor(redis, "me", idle_ms=30_000)
         await monitor.refresh()
         nothing_to_read = lag_gauge()
-        await push(redis, [activate])
+        await append_commands(redis, [activate])
         await monitor.refresh()
         one_to_read = lag_gauge()
     assert (nothing_to_read, one_to_read) == (0, 1)

@@ -8,8 +8,8 @@ LIVESCORE_CLIENT_IP_HEADER names a header).
 import httpx
 
 from tests.e2e.processes import Ingress, Processes, add_packages
+from tests.support import STATUS
 
-STATUS = "/api/livescore/package/status"
 PACKAGE_ID = 4001
 # Few failures before the lockout, so that the test is quick (every failure pays one Argon2 verify).
 FAILURES = 3

@@ -121,7 +121,7 @@ async def test_a_request_trickling_in_after_an_answered_one_is_closed_after_the_
     """uvicorn's own keep-alive timer stops at the next request's first byte; ours starts there."""
     async with connection(ingress) as stream:
         assert await answer(stream, HEALTH) == 200
-        await asyncio.sleep(TIMEOUT_S * 1.5)
+        await asyncio.sleep(TIMEOUT_S * 1.5)  # idle past the request timeout: the behaviour under test
         start = time.monotonic()
         sender = asyncio.create_task(trickle(stream[1], HEAD))
         try:
@@ -137,9 +137,9 @@ async def test_a_keep_alive_client_pausing_between_requests_is_not_disturbed(ing
     async with connection(ingress) as stream:
         for _ in range(3):
             assert await answer(stream, HEALTH) == 200
-            await asyncio.sleep(TIMEOUT_S * 1.5)
+            await asyncio.sleep(TIMEOUT_S * 1.5)  # the pauses are the behaviour under test
         stream[1].write(HEAD)
-        await asyncio.sleep(TIMEOUT_S / 2)
+        await asyncio.sleep(TIMEOUT_S / 2)  # the body a moment after its head: the behaviour under test
         assert await answer(stream, BODY) == 400  # no such package: the body arrived and was read
         assert await answer(stream, HEALTH) == 200
 

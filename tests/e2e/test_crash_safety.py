@@ -27,11 +27,11 @@ from tests.e2e.processes import (
     add_packages,
     commands_in_stream,
     drained,
-    eventually,
     group_info,
     last_commands,
     stored_statuses,
 )
+from tests.support import append_commands, eventually
 
 PACKAGE_IDS = [101, 102, 103, 104, 105]
 PATHS = {"activate": "/api/livescore/package/activate", "deactivate": "/api/livescore/package/deactivate"}
@@ -50,14 +50,6 @@ def http(ingress: Ingress) -> httpx.AsyncClient:
 def random_command(rng: random.Random, package_id: int) -> dict[str, str]:
     kind = ActivatePackage if rng.random() < 0.5 else DeactivatePackage
     return kind(package_id=package_id).to_fields()
-
-
-async def push(redis: Redis, commands: list[dict[str, str]]) -> None:
-    """Append commands as the ingress would (without anybody waiting for their outcome)."""
-    pipe = redis.pipeline(transaction=False)
-    for fields in commands:
-        pipe.xadd(COMMANDS_STREAM, cast(Any, fields))
-    await pipe.execute()
 
 
 async def assert_storage_follows_the_stream(redis: Redis, storage: AsyncEngine) -> dict[int, PackageStatus]:
@@ -127,7 +119,7 @@ async def kill_while_busy(redis: Redis, victim: Worker, timeout_s: float = 10) -
             await victim.exited(5)
             return held
         victim.signal(signal.SIGCONT)
-        await asyncio.sleep(0.003)
+        await asyncio.sleep(0.003)  # let it work a moment before freezing it again
     raise AssertionError("the worker never held a pending command while the burst ran")
 
 
@@ -144,11 +136,11 @@ async def test_a_worker_killed_mid_burst_loses_nothing(
         # In chunks, keeping both workers busy until the kill; what is left of the burst comes after it.
         sent = 0
         while sent < len(burst) and not killed.is_set():
-            await push(redis, burst[sent : sent + 50])
+            await append_commands(redis, burst[sent : sent + 50])
             sent += 50
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # a pace the workers keep up with
         await killed.wait()
-        await push(redis, burst[sent:])
+        await append_commands(redis, burst[sent:])
 
     producer = asyncio.create_task(produce())
     await eventually(lambda: _delivered_at_least(redis, 200), 10, "the workers started on the burst")
@@ -189,7 +181,7 @@ async def keep_sending(
             try:
                 response = await client.post(PATHS[kind], json=bodies[package_id])
             except httpx.TransportError:  # not an answer: nothing was promised
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # the ingress is restarting its connections: a moment
                 continue
             answers.append(Answer(kind, package_id, response.status_code, _json(response), sent_at))
             if response.status_code >= 500:
@@ -201,6 +193,10 @@ def _json(response: httpx.Response) -> dict[str, Any]:
         return cast(dict[str, Any], response.json())
     except ValueError:
         return {"text": response.text}
+
+
+async def answered_more_than(answers: list[Answer], count: int) -> bool:
+    return len(answers) > count
 
 
 async def answered_200_after(answers: list[Answer], moment: float) -> bool:
@@ -236,14 +232,17 @@ async def test_a_redis_restart_mid_burst_loses_no_acknowledged_command(
         await eventually(lambda: answered_200_after(answers, 0), 10, "the service answers 200")
         # Traffic as wide as in production: the ingress holds many Redis connections when Redis restarts.
         assert await status_burst(ingress, bodies) == {200: 40}
-        await asyncio.sleep(1)
+        before = len(answers)
+        await eventually(lambda: answered_more_than(answers, before + 20), 10, "requests go on meanwhile")
         # In a thread, so that the requests go on while Redis stops and starts.
         await asyncio.to_thread(persistent_redis.stop)
+        # The outage itself: the senders go on sending while Redis stays down this long.
         await asyncio.sleep(1)
         await asyncio.to_thread(persistent_redis.start_again)
         restarted = time.monotonic()
         await eventually(lambda: answered_200_after(answers, restarted), 30, "200 again after the restart")
-        await asyncio.sleep(1)
+        back = len(answers)
+        await eventually(lambda: answered_more_than(answers, back + 20), 10, "requests go on after it")
     finally:
         stop.set()
         await asyncio.gather(*senders)
@@ -276,8 +275,8 @@ async def test_sigterm_stops_a_worker_promptly_and_cleanly(
 
     async def steady_stream() -> None:
         while not stop.is_set():
-            await push(redis, [random_command(rng, rng.choice(PACKAGE_IDS)) for _ in range(10)])
-            await asyncio.sleep(0.01)
+            await append_commands(redis, [random_command(rng, rng.choice(PACKAGE_IDS)) for _ in range(10)])
+            await asyncio.sleep(0.01)  # a steady pace, not a flood
 
     producer = asyncio.create_task(steady_stream())
     await eventually(lambda: _delivered_at_least(redis, 300), 10, "the worker is busy")
@@ -315,12 +314,12 @@ async def test_a_vanished_group_is_recreated(
     await add_packages(database_url, PACKAGE_IDS[:1])
     package_id = PACKAGE_IDS[0]
     worker = await processes.worker()
-    await push(redis, [ActivatePackage(package_id=package_id).to_fields()])
+    await append_commands(redis, [ActivatePackage(package_id=package_id).to_fields()])
     await eventually(lambda: _stored_is(storage, package_id, "active"), 10, "the activation applied")
 
     await redis.delete(COMMANDS_STREAM)
     await eventually(lambda: _group_exists(redis), 20, "the workers' group exists again")
-    await push(redis, [DeactivatePackage(package_id=package_id).to_fields()])
+    await append_commands(redis, [DeactivatePackage(package_id=package_id).to_fields()])
     await eventually(lambda: _stored_is(storage, package_id, "inactive"), 10, "the deactivation applied")
 
     assert worker.running, "the worker exited instead of re-creating the group"

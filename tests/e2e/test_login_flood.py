@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from tests.e2e.processes import Processes, add_packages
+from tests.support import STATUS, eventually
 
-STATUS = "/api/livescore/package/status"
 FLOOD = 60
 # Argon2id's memory cost per verification (domain/passwords.py).
 ARGON2_MIB = 64
@@ -61,8 +61,12 @@ async def test_a_flood_of_failing_logins_neither_starves_another_customer_nor_gr
         assert alone.status_code == 200
         flood_start = time.perf_counter()
         flood = [asyncio.create_task(attack(100_000 + i)) for i in range(FLOOD)]
-        # Let the whole flood reach the ingress before the customer comes.
-        await asyncio.sleep(0.5)
+
+        async def flood_under_way() -> bool:
+            return bool(answered)
+
+        # The customer comes once the flood is being answered: every flood request was sent before.
+        await eventually(flood_under_way, 60, "the first answer to the flood")
         customer_login = asyncio.create_task(log_in(customers[7]))
         attacks = await asyncio.gather(*flood)
         login, login_s, flood_meanwhile = await customer_login

@@ -20,9 +20,9 @@ from cli.main import _set_password
 from domain.settings import Settings
 from domain.streams import auth_address_failures, auth_failures
 from ingress.app import create_app
-from tests.conftest import PACKAGE_ID, asgi_client, hold
+from tests.conftest import asgi_client, hold
+from tests.support import PACKAGE_ID, STATUS, dump_redis
 
-STATUS = "/api/livescore/package/status"
 INVALID = {"error": "Invalid package credentials"}
 
 
@@ -172,21 +172,6 @@ async def test_the_password_never_reaches_redis(
     assert b"secret" not in dump
     assert b"wrong-guess" not in dump
     assert b"$argon2" not in dump
-
-
-async def dump_redis(redis: Any) -> bytes:
-    """Every key name and value in the database, streams entry by entry."""
-    parts: list[bytes] = []
-    async for key in redis.scan_iter():
-        parts.append(key)
-        kind = (await redis.type(key)).decode()
-        if kind == "stream":
-            parts += [repr(e).encode() for e in await redis.xrange(key)]
-        elif kind == "hash":
-            parts.append(repr(await redis.hgetall(key)).encode())
-        elif kind == "string":
-            parts.append(await redis.get(key) or b"")
-    return b"\n".join(parts)
 
 
 async def test_behind_a_proxy_the_trusted_header_names_the_client(

@@ -12,8 +12,7 @@ from domain.logs import ContextFilter, JsonFormatter
 from domain.settings import Settings
 from ingress.app import create_app
 from tests.conftest import asgi_client, hold
-
-STATUS = "/api/livescore/package/status"
+from tests.support import STATUS
 
 
 async def test_health_answers_while_the_process_runs(client: httpx.AsyncClient) -> None:

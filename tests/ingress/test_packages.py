@@ -9,10 +9,7 @@ from redis.asyncio import Redis
 
 from domain.fixtures_queue import FixturesQueue
 from domain.streams import COMMANDS_STREAM, fixtures_queue
-from tests.conftest import PACKAGE_ID, USERNAME
-
-ACTIVATE, DEACTIVATE = "/api/livescore/package/activate", "/api/livescore/package/deactivate"
-STATUS = "/api/livescore/package/status"
+from tests.support import ACTIVATE, DEACTIVATE, PACKAGE_ID, STATUS, USERNAME
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -1,6 +1,5 @@
 """Activation with no worker running: 202, and the command waits safely in the stream."""
 
-import asyncio
 import dataclasses
 import uuid
 from typing import Any
@@ -9,10 +8,9 @@ import httpx
 
 from domain.settings import Settings
 from ingress.app import create_app
-from tests.conftest import PACKAGE_ID, USERNAME, asgi_client, hold
+from tests.conftest import asgi_client, hold
+from tests.support import ACTIVATE, DEACTIVATE, PACKAGE_ID, STATUS, USERNAME, eventually
 from worker.app import create_app as create_worker
-
-ACTIVATE, STATUS = "/api/livescore/package/activate", "/api/livescore/package/status"
 
 
 async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -43,18 +41,18 @@ async def _pending_then_applied(app: Any, settings: Settings, package: dict[str,
         uuid.UUID(body["commandId"])
         assert (await post(client, STATUS, package)).json()["status"] == "inactive"
         async for _ in hold(create_worker(settings, consumer="late-worker")):
-            for _attempt in range(100):
-                if (await post(client, STATUS, package)).json()["status"] == "active":
-                    break
-                await asyncio.sleep(0.05)
-            assert (await post(client, STATUS, package)).json()["status"] == "active"
+
+            async def active() -> bool:
+                return bool((await post(client, STATUS, package)).json()["status"] == "active")
+
+            await eventually(active, 5, "the late worker applied the activation")
 
 
 async def test_a_pending_deactivation_says_so(settings: Settings, package: dict[str, Any]) -> None:
     app = create_app(dataclasses.replace(settings, command_timeout_ms=300))
     async for _ in hold(app.lifespan()):
         async with asgi_client(app) as client:
-            response = await post(client, "/api/livescore/package/deactivate", package)
+            response = await post(client, DEACTIVATE, package)
     assert response.status_code == 202
     assert response.json()["message"] == "Package deactivation accepted and pending"
     uuid.UUID(response.json()["commandId"])

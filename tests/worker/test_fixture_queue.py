@@ -11,29 +11,30 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
-from domain import packages
-from domain.fixtures import encode_fixture
+from domain.delivery import PublishResult
 from domain.fixtures_queue import FixturesQueue
-from domain.messages import MessageType, envelope
 from domain.models import StoredFixture
 from domain.package_view import PackageView
 from domain.packages import package_state
 from domain.settings import Settings
 from domain.streams import FIXTURE_UPDATES_STREAM, fixtures_queue
-from tests.conftest import hold
+from ingress.app import create_app
+from tests.conftest import asgi_client, hold
 from tests.fixture_factory import FOOTBALL, PREMIER_LEAGUE, TENNIS, fixture
-from tests.polling import eventually
-from tests.worker.test_snapshots import BODY, TRIGGER, add_package, queue_messages, store
+from tests.support import (
+    ACTIVATE,
+    BODY,
+    STATUS,
+    TRIGGER,
+    add_fixtures,
+    add_package,
+    eventually,
+    publish_update,
+    queue_messages,
+)
 from worker.app import create_app as create_worker
 
-ACTIVATE = "/api/livescore/package/activate"
 OLD, NEW = datetime(2030, 4, 1, tzinfo=UTC), datetime(2030, 4, 2, tzinfo=UTC)
-
-
-async def publish_update(redis: Redis, update: Any) -> None:
-    await redis.xadd(
-        FIXTURE_UPDATES_STREAM, {"message": envelope(MessageType.FIXTURE, encode_fixture(update)).body}
-    )
 
 
 async def stored_status(engine: AsyncEngine, fixture_id: int) -> int:
@@ -42,21 +43,16 @@ async def stored_status(engine: AsyncEngine, fixture_id: int) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def add(engine: AsyncEngine, package_id: int, active: bool, **subscriptions: Any) -> None:
-    async with engine.begin() as conn:
-        await packages.add_package(conn, package_id, f"u{package_id}", "pw", active=active, **subscriptions)
-
-
 @pytest.mark.usefixtures("worker")
 async def test_a_newer_update_is_stored_and_forwarded_to_active_subscribed_packages(
     engine: AsyncEngine, redis: Redis
 ) -> None:
-    await store(engine, [fixture(1, status=1, last_update=OLD)])
-    await add(engine, 1, active=True)
-    await add(engine, 2, active=True, sports=[FOOTBALL])
-    await add(engine, 3, active=True, sports=[TENNIS])
-    await add(engine, 4, active=False)
-    await add(engine, 5, active=True, leagues=[PREMIER_LEAGUE])
+    await add_fixtures(engine, [fixture(1, status=1, last_update=OLD)])
+    await add_package(engine, 1, active=True)
+    await add_package(engine, 2, active=True, sports=[FOOTBALL])
+    await add_package(engine, 3, active=True, sports=[TENNIS])
+    await add_package(engine, 4, active=False)
+    await add_package(engine, 5, active=True, leagues=[PREMIER_LEAGUE])
     await publish_update(redis, fixture(1, status=2, last_update=NEW))
     await eventually(lambda: _has_messages(redis, 5))
     assert await stored_status(engine, 1) == 2
@@ -75,8 +71,8 @@ async def _has_messages(redis: Redis, package_id: int) -> bool:
 
 @pytest.mark.usefixtures("worker")
 async def test_an_older_update_is_dropped(engine: AsyncEngine, redis: Redis) -> None:
-    await store(engine, [fixture(1, status=2, last_update=NEW)])
-    await add(engine, 1, active=True)
+    await add_fixtures(engine, [fixture(1, status=2, last_update=NEW)])
+    await add_package(engine, 1, active=True)
     await publish_update(redis, fixture(1, status=1, last_update=OLD))
     await publish_update(redis, fixture(2, status=1, last_update=OLD))
     # The second update is new: once it is forwarded, the first has been handled too.
@@ -89,7 +85,7 @@ async def test_an_older_update_is_dropped(engine: AsyncEngine, redis: Redis) -> 
 async def test_an_update_that_is_not_a_fixture_does_not_block_the_next(
     engine: AsyncEngine, redis: Redis
 ) -> None:
-    await add(engine, 1, active=True)
+    await add_package(engine, 1, active=True)
     await redis.xadd(FIXTURE_UPDATES_STREAM, {"message": b"{not json"})
     await redis.xadd(FIXTURE_UPDATES_STREAM, {"other": b"field"})
     await publish_update(redis, fixture(7))
@@ -98,10 +94,10 @@ async def test_an_update_that_is_not_a_fixture_does_not_block_the_next(
 
 
 async def test_nothing_is_published_to_an_inactive_package(engine: AsyncEngine, redis: Redis) -> None:
-    await add(engine, 1, active=False)
+    await add_package(engine, 1, active=False)
     await PackageView(redis).remember(1, await _state(engine, 1))
     published = await FixturesQueue(redis, 100, 1000).publish(1, [b'{"x":1}'])
-    assert (published.result, published.count) == ("inactive", 0)
+    assert (published.result, published.count) == (PublishResult.INACTIVE, 0)
     assert await redis.xlen(fixtures_queue(1)) == 0
 
 
@@ -114,21 +110,18 @@ async def test_a_full_queue_deactivates_its_package(
     settings: Settings, engine: AsyncEngine, redis: Redis
 ) -> None:
     """Limit 5, a snapshot of 12: five are published, the rest is not, and the service deactivates."""
-    from ingress.app import create_app
-    from tests.conftest import asgi_client
-
     limited = dataclasses.replace(settings, queue_limit=5)
     await add_package(engine)
-    await store(engine, [fixture(i) for i in range(1, 13)])
+    await add_fixtures(engine, [fixture(i) for i in range(1, 13)])
     app = create_app(limited)
     async for _ in hold(app.lifespan()):
         async with asgi_client(app) as client:
             assert (await client.post(TRIGGER, json=BODY)).status_code == 200
             async for _ in hold(create_worker(limited, consumer="limited")):
                 await eventually(lambda: _status_is(client, "inactive"))
-                status = (await client.post("/api/livescore/package/status", json=BODY)).json()
+                status = (await client.post(STATUS, json=BODY)).json()
                 assert (await client.post(ACTIVATE, json=BODY)).status_code == 200
-                again = (await client.post("/api/livescore/package/status", json=BODY)).json()
+                again = (await client.post(STATUS, json=BODY)).json()
     messages = await queue_messages(redis)
     assert [m.body["fixtureId"] for m in messages] == [1, 2, 3, 4, 5]
     assert all(m.header.MessageType == 1 for m in messages)
@@ -139,25 +132,25 @@ async def test_a_full_queue_deactivates_its_package(
 
 
 async def _status_is(client: httpx.AsyncClient, expected: str) -> bool:
-    response = await client.post("/api/livescore/package/status", json=BODY)
+    response = await client.post(STATUS, json=BODY)
     return bool(response.json()["status"] == expected)
 
 
 async def test_a_group_that_keeps_up_keeps_the_queue_open(engine: AsyncEngine, redis: Redis) -> None:
     """The backlog is the lag of the customer's consumer group, not the stream's length."""
-    await add(engine, 1, active=True)
+    await add_package(engine, 1, active=True)
     await PackageView(redis).remember(1, await _state(engine, 1))
     queue = FixturesQueue(redis, 3, 1000)
     await redis.xgroup_create(fixtures_queue(1), "customer", id="0", mkstream=True)
     for _ in range(4):
-        assert (await queue.publish(1, [b"{}", b"{}", b"{}"])).result == "ok"
+        assert (await queue.publish(1, [b"{}", b"{}", b"{}"])).result is PublishResult.OK
         await redis.xreadgroup("customer", "c1", {fixtures_queue(1): ">"})
-    assert (await queue.publish(1, [b"{}", b"{}", b"{}", b"{}"])).result == "full"
+    assert (await queue.publish(1, [b"{}", b"{}", b"{}", b"{}"])).result is PublishResult.FULL
 
 
 async def _active_queue(engine: AsyncEngine, redis: Redis, entries: int) -> list[bytes | str]:
     """Package 1, active, its queue holding `entries` messages already; their ids."""
-    await add(engine, 1, active=True)
+    await add_package(engine, 1, active=True)
     await PackageView(redis).remember(1, await _state(engine, 1))
     return [await redis.xadd(fixtures_queue(1), {"message": b"{}"}) for _ in range(entries)]
 
@@ -169,9 +162,9 @@ async def test_a_group_created_in_the_middle_of_a_queue_counts_only_what_follows
     ids = await _active_queue(engine, redis, 80)
     await redis.xgroup_create(fixtures_queue(1), "customer", id=ids[39])
     queue = FixturesQueue(redis, 50, 1000)
-    assert (await queue.publish(1, [b"{}"] * 10)).result == "ok"
+    assert (await queue.publish(1, [b"{}"] * 10)).result is PublishResult.OK
     refused = await queue.publish(1, [b"{}"])
-    assert (refused.result, refused.count) == ("full", 0)
+    assert (refused.result, refused.count) == (PublishResult.FULL, 0)
 
 
 async def test_a_group_moved_with_setid_counts_only_what_follows_its_new_id(
@@ -183,7 +176,7 @@ async def test_a_group_moved_with_setid_counts_only_what_follows_its_new_id(
     await redis.xreadgroup("customer", "c1", {fixtures_queue(1): ">"})
     await redis.xgroup_setid(fixtures_queue(1), "customer", id=ids[69])
     published = await FixturesQueue(redis, 50, 1000).publish(1, [b"{}"] * 41)
-    assert (published.result, published.count) == ("full", 40)
+    assert (published.result, published.count) == (PublishResult.FULL, 40)
 
 
 async def test_a_counted_group_has_its_lag_reported_by_redis_again(engine: AsyncEngine, redis: Redis) -> None:
@@ -204,7 +197,7 @@ async def test_a_lag_that_redis_overstates_does_not_refuse_a_customer_who_read_e
     await redis.xgroup_create(fixtures_queue(1), "customer", id="0")
     await redis.xreadgroup("customer", "c1", {fixtures_queue(1): ">"})
     await redis.xgroup_setid(fixtures_queue(1), "customer", id=ids[-1], entries_read=10)
-    assert (await FixturesQueue(redis, 50, 1000).publish(1, [b"{}"] * 50)).result == "ok"
+    assert (await FixturesQueue(redis, 50, 1000).publish(1, [b"{}"] * 50)).result is PublishResult.OK
 
 
 async def test_a_group_far_behind_is_counted_exactly_from_the_front_of_the_queue(
@@ -225,5 +218,5 @@ async def test_a_queue_far_longer_than_its_limit_is_counted_only_past_the_limit(
     ids = await _active_queue(engine, redis, 100)
     await redis.xgroup_create(fixtures_queue(1), "customer", id=ids[9])
     published = await FixturesQueue(redis, 10, 1000).publish(1, [b"{}"])
-    assert (published.result, published.count) == ("full", 0)
+    assert (published.result, published.count) == (PublishResult.FULL, 0)
     assert (await PackageView(redis, queue_limit=10).read(1)).queue.lag == 31

@@ -1,6 +1,5 @@
 """What keeps the streams bounded and the group tidy: trimming, and removing departed consumers."""
 
-import asyncio
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -9,6 +8,7 @@ from redis.asyncio import Redis
 from domain.command_log import CommandLog, ensure_consumer_group
 from domain.commands import ActivatePackage
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
+from tests.support import eventually
 from worker.consumers import GroupMonitor
 
 
@@ -28,11 +28,16 @@ async def test_consumers_of_departed_workers_are_removed_once_they_hold_nothing(
     await redis.xreadgroup(WORKERS_GROUP, "departed-holding", {COMMANDS_STREAM: ">"})
     await redis.xreadgroup(WORKERS_GROUP, "departed-empty", {COMMANDS_STREAM: ">"})
     await redis.xreadgroup(WORKERS_GROUP, "me", {COMMANDS_STREAM: ">"})
-    await asyncio.sleep(0.05)
+    await eventually(lambda: _all_idle_longer_than(redis, 10), 5, "every consumer idle for 10 ms")
     removed = await GroupMonitor(redis, "me", idle_ms=10).sweep()
     consumers: Any = await redis.xinfo_consumers(COMMANDS_STREAM, WORKERS_GROUP)
     assert removed == ["departed-empty"]
     assert sorted(c["name"].decode() for c in consumers) == ["departed-holding", "me"]
+
+
+async def _all_idle_longer_than(redis: Redis, ms: int) -> bool:
+    consumers: Any = await redis.xinfo_consumers(COMMANDS_STREAM, WORKERS_GROUP)
+    return all(c["idle"] > ms for c in consumers)
 
 
 def lag_gauge(stream: str) -> float | None:

@@ -1,7 +1,6 @@
 """The worker's own /health and /metrics, served when LIVESCORE_WORKER_PORT is set."""
 
 import dataclasses
-import socket
 from typing import Any
 
 import httpx
@@ -11,15 +10,9 @@ from redis.asyncio import Redis
 from domain.commands import ActivatePackage
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM
-from tests.conftest import PACKAGE_ID, hold
-from tests.polling import eventually
+from tests.conftest import hold
+from tests.support import PACKAGE_ID, eventually, free_port
 from worker.app import create_app as create_worker
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.usefixtures("package")

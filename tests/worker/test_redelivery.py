@@ -11,11 +11,20 @@ from domain.command_log import ensure_consumer_group
 from domain.commands import ActivatePackage, TriggerSnapshot
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
-from tests.conftest import PACKAGE_ID, hold
+from tests.conftest import hold
 from tests.fixture_factory import fixture
-from tests.polling import eventually
-from tests.worker.test_commands import append, pending, read, stored, worker_resources
-from tests.worker.test_snapshots import add_package, queue_messages, store
+from tests.support import (
+    PACKAGE_ID,
+    add_fixtures,
+    add_package,
+    append_command,
+    eventually,
+    pending_commands,
+    queue_messages,
+    read_commands,
+    stored_package,
+    worker_resources,
+)
 from worker import snapshots
 from worker.app import create_app as create_worker
 from worker.commands import apply_commands
@@ -32,15 +41,15 @@ async def test_a_command_left_pending_by_a_dead_worker_is_applied_by_another(
     quick: Settings, redis: Redis, engine: AsyncEngine
 ) -> None:
     await ensure_consumer_group(redis)
-    await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
-    await read(redis, consumer="worker-that-died")
+    await append_command(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+    await read_commands(redis, consumer="worker-that-died")
     async for _ in hold(create_worker(quick, consumer="survivor")):
         await eventually(lambda: _pending_is(redis, 0))
-    assert (await stored(engine)).status == "active"
+    assert (await stored_package(engine)).status == "active"
 
 
 async def _pending_is(redis: Redis, count: int) -> bool:
-    return await pending(redis) == count
+    return await pending_commands(redis) == count
 
 
 @pytest.mark.usefixtures("package")
@@ -51,7 +60,7 @@ async def test_a_poison_entry_is_dead_lettered_and_later_commands_still_apply(
     poison_id = await redis.xadd(COMMANDS_STREAM, {"type": b"\xff", "packageId": b"x"})
     async for _ in hold(create_worker(quick, consumer="w1")):
         await eventually(lambda: _dead_letters(redis))
-        await append(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
+        await append_command(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
         await eventually(lambda: _pending_is(redis, 0))
         await eventually(lambda: _is_active(engine))
     letters: Any = await redis.xrange(DEAD_LETTERS_STREAM)
@@ -68,7 +77,7 @@ async def _dead_letters(redis: Redis) -> bool:
 
 
 async def _is_active(engine: AsyncEngine) -> bool:
-    return bool((await stored(engine)).status == "active")
+    return bool((await stored_package(engine)).status == "active")
 
 
 class Crash(Exception):
@@ -79,10 +88,10 @@ async def test_a_snapshot_interrupted_midway_is_finished_by_another_worker_with_
     quick: Settings, redis: Redis, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await add_package(engine)
-    await store(engine, [fixture(i) for i in range(1, 351)])
+    await add_fixtures(engine, [fixture(i) for i in range(1, 351)])
     await ensure_consumer_group(redis)
     command = TriggerSnapshot(package_id=PACKAGE_ID)
-    await append(redis, command.to_fields())
+    await append_command(redis, command.to_fields())
     doomed = dataclasses.replace(
         worker_resources(quick, engine, redis, "doomed", queue_limit=50000), snapshot_chunk=100
     )
@@ -95,7 +104,7 @@ async def test_a_snapshot_interrupted_midway_is_finished_by_another_worker_with_
         return await real_publish(*args)
 
     monkeypatch.setattr(snapshots, "publish_chunk", publish_then_die)
-    batch = await apply_commands(doomed, await read(redis, consumer="doomed"))
+    batch = await apply_commands(doomed, await read_commands(redis, consumer="doomed"))
     monkeypatch.undo()
     assert list(batch.failed.values()) == ["Crash: killed mid-snapshot"]
     assert len(await queue_messages(redis)) == 200
@@ -113,10 +122,10 @@ async def test_a_snapshot_delivered_again_after_completion_sends_nothing_more(
     settings: Settings, redis: Redis, engine: AsyncEngine
 ) -> None:
     await add_package(engine)
-    await store(engine, [fixture(1)])
+    await add_fixtures(engine, [fixture(1)])
     await ensure_consumer_group(redis)
-    await append(redis, TriggerSnapshot(package_id=PACKAGE_ID).to_fields())
-    entries = await read(redis)
+    await append_command(redis, TriggerSnapshot(package_id=PACKAGE_ID).to_fields())
+    entries = await read_commands(redis)
     res = worker_resources(settings, engine, redis, "w", queue_limit=99)
     await apply_commands(res, entries)
     await apply_commands(res, entries)

@@ -1,57 +1,24 @@
-"""Lua scripts, and the two ways of running them: through redis-py, or one multiplexed connection.
+"""The ingress's hot-path connection to Redis: scripts over one multiplexed, pipelined connection.
 
 redis-py costs ~65–75 µs of client CPU per command here (its pool, retry wrapper, timeouts and stream
 reader; bench: docs/BENCHMARKS.md), which was a quarter of a status request. The ingress's two hot
 scripts (the status read and the command append) therefore go through `MultiplexedRedis`: one
 connection, every call of a loop iteration written in one go, replies parsed by hiredis and matched in
-order — ~13 µs a call. Everything else (the worker, the CLI, Pub/Sub, rarer ingress calls) uses redis-py.
+order — ~13 µs a call. It is a `ScriptRunner` (domain/scripts/runner.py) like redis-py's; everything else
+(Pub/Sub, logins, rarer calls, and the worker and the CLI altogether) uses redis-py.
 """
 
 import asyncio
-import hashlib
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import hiredis
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError, InvalidResponse, ResponseError, TimeoutError
 
-Arg = str | int | bytes
-
-
-@dataclass(frozen=True, slots=True)
-class LuaScript:
-    source: str
-    sha: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324
-
-
-class ScriptRunner(Protocol):
-    async def run(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any: ...
-
-
-class RedisPyScripts:
-    """Scripts through a redis-py client (EVALSHA, loading the script when Redis lacks it)."""
-
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-        self._scripts: dict[str, AsyncScript] = {}
-
-    async def run(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
-        registered = self._scripts.get(script.sha)
-        if registered is None:
-            registered = self._scripts[script.sha] = self._redis.register_script(script.source)
-        keys_: list[Any] = list(keys)
-        args_: list[Any] = list(args)
-        return await registered(keys=keys_, args=args_)
-
+from domain.scripts.runner import Arg, LuaScript
 
 # Within this, a command's reply must have arrived, else the connection is dropped and every call on it
 # fails (redis-py's socket timeout plays this part for the rest).

@@ -4,9 +4,9 @@ import msgspec
 
 from domain.commands import Outcome, PackageStatus
 from domain.delivery import QueueFigures
-from domain.package_view import ViewState
+from domain.scripts.views import ViewState
 from ingress.gateway import Pending
-from ingress.replies import Reply
+from ingress.reply_channel import Reply
 from ingress.validation import Credentials
 
 _CHANGED = {

@@ -1,0 +1,204 @@
+"""What several test modules share: the test package and its requests, waiting for a condition, the
+commands stream and the packages' queues as the tests see them, and checks of what must never show.
+
+Fixtures are in conftest.py; the fixtures' factory (fixture_factory.py) makes fixtures of the sports kind.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httpx
+import msgspec
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner, Result
+
+from cli.main import app as cli_app
+from cli.rabbitmq_node import free_port as free_port  # one way to find a free port, shared with the CLI
+from delivery.redis_streams import RedisStreamsDelivery
+from domain import packages
+from domain.fixture_store import store_fixtures
+from domain.fixtures import Fixture, encode_fixture
+from domain.fixtures_queue import FixturesQueue
+from domain.messages import MESSAGE_FIELD, MessageType, envelope
+from domain.models import Package
+from domain.package_view import PackageView
+from domain.settings import Settings
+from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP, fixtures_queue
+from worker.entries import Entry
+from worker.resources import Resources
+
+# The package most tests use; conftest's `package` fixture adds it, inactive.
+PACKAGE_ID, USERNAME, PASSWORD = 123, "user@example.com", "secret"
+# The body that authenticates as it.
+BODY = {"packageId": PACKAGE_ID, "username": USERNAME, "password": PASSWORD}
+
+STATUS = "/api/livescore/package/status"
+ACTIVATE = "/api/livescore/package/activate"
+DEACTIVATE = "/api/livescore/package/deactivate"
+TRIGGER = "/api/livescore/snapshots/trigger"
+
+# How often a condition is checked while waiting.
+POLL_S = 0.05
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 15, what: str = "the condition"
+) -> None:
+    """Wait until `check` holds, for what another task or process does, no longer than needed."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(POLL_S)
+    raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+@dataclass(frozen=True)
+class Cli:
+    """The `livescore` command line with a test's settings (conftest's `cli` fixture)."""
+
+    settings: Settings
+
+    async def __call__(self, *args: str) -> Result:
+        """In a thread: the CLI runs an event loop of its own, which cannot nest in the test's."""
+
+        def invoke() -> Result:
+            return CliRunner().invoke(cli_app, list(args), obj=self.settings)
+
+        return await asyncio.to_thread(invoke)
+
+    async def output(self, *args: str) -> str:
+        """What it printed, once it succeeded."""
+        result = await self(*args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+
+async def add_package(
+    engine: AsyncEngine, package_id: int = PACKAGE_ID, *, active: bool = True, **subscriptions: Any
+) -> dict[str, Any]:
+    """A package, active unless told otherwise; the body that authenticates as it (BODY for PACKAGE_ID)."""
+    username, password = (USERNAME, PASSWORD) if package_id == PACKAGE_ID else (f"u{package_id}", "pw")
+    async with engine.begin() as conn:
+        await packages.add_package(conn, package_id, username, password, active=active, **subscriptions)
+    return {"packageId": package_id, "username": username, "password": password}
+
+
+async def stored_package(engine: AsyncEngine, package_id: int = PACKAGE_ID) -> Any:
+    """The package's row in storage."""
+    async with engine.connect() as conn:
+        query = select(Package).where(Package.id == package_id)  # type: ignore[arg-type]
+        return (await conn.execute(query)).one()
+
+
+async def add_fixtures(engine: AsyncEngine, fixtures: list[Fixture]) -> None:
+    async with engine.begin() as conn:
+        await store_fixtures(conn, fixtures)
+
+
+def worker_resources(
+    settings: Settings, engine: AsyncEngine, redis: Redis, consumer: str = "tester", queue_limit: int = 100
+) -> Resources:
+    """What a worker's handlers work with, over the test's own connections."""
+    queue = FixturesQueue(redis, queue_limit, 1000)
+    delivery = RedisStreamsDelivery(redis, queue_limit, 1000)
+    return Resources(settings, consumer, redis, engine, PackageView(redis), delivery, queue)
+
+
+async def append_command(redis: Redis, fields: dict[str, str]) -> bytes:
+    """Append a command as the ingress would; its entry id."""
+    entry_id: Any = await redis.xadd(COMMANDS_STREAM, cast(Any, fields))
+    return bytes(entry_id)
+
+
+async def append_commands(redis: Redis, commands: Sequence[dict[str, str]]) -> None:
+    """Append commands in one round trip, with nobody waiting for their outcome."""
+    pipe = redis.pipeline(transaction=False)
+    for fields in commands:
+        pipe.xadd(COMMANDS_STREAM, cast(Any, fields))
+    await pipe.execute()
+
+
+async def read_commands(redis: Redis, consumer: str = "tester") -> list[Entry]:
+    """Deliver everything new to one consumer, as the worker's subscriber would."""
+    reply: Any = await redis.xreadgroup(WORKERS_GROUP, consumer, {COMMANDS_STREAM: ">"})
+    return [(entry_id, fields) for _, entries in reply for entry_id, fields in entries]
+
+
+async def pending_commands(redis: Redis) -> int:
+    """Commands delivered to the workers' group and not acknowledged."""
+    return int((await redis.xpending(COMMANDS_STREAM, WORKERS_GROUP))["pending"])
+
+
+async def publish_update(redis: Redis, update: Fixture) -> None:
+    """A fixture update as the feed sends it."""
+    message = envelope(MessageType.FIXTURE, encode_fixture(update)).body
+    await redis.xadd(FIXTURE_UPDATES_STREAM, {MESSAGE_FIELD: message})
+
+
+class Header(msgspec.Struct):
+    MessageId: str
+    Timestamp: str
+    MessageType: int
+    RequestId: str | None = None
+
+
+class Message(msgspec.Struct):
+    header: Header
+    body: dict[str, Any]
+
+
+async def queue_messages(redis: Redis, package_id: int = PACKAGE_ID) -> list[Message]:
+    """Every message in the package's fixtures queue, each checked to be the one field SPEC §4 names."""
+    entries: Any = await redis.xrange(fixtures_queue(package_id))
+    assert all(list(fields) == [MESSAGE_FIELD.encode()] for _, fields in entries)
+    return [msgspec.json.decode(fields[MESSAGE_FIELD.encode()], type=Message) for _, fields in entries]
+
+
+async def trigger_snapshot(client: httpx.AsyncClient, body: dict[str, Any] = BODY) -> str:
+    """Trigger a snapshot over HTTP; its requestId."""
+    response = await client.post(TRIGGER, json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["message"] == "Livescore snapshot request sent successfully"
+    return str(answer["requestId"])
+
+
+async def until_complete(redis: Redis, request_id: str, timeout_s: float = 10) -> list[Message]:
+    """The queue's messages once the completion of this snapshot is among them."""
+    messages: list[Message] = []
+
+    async def complete() -> bool:
+        messages[:] = await queue_messages(redis)
+        return any(m.header.MessageType == 100 and m.header.RequestId == request_id for m in messages)
+
+    await eventually(complete, timeout_s, f"snapshot {request_id} complete")
+    return messages
+
+
+def assert_spec_failure(response: httpx.Response, message: str) -> None:
+    """SPEC §2.3's 500 body, naming the package, with nothing internal in it."""
+    assert response.status_code == 500
+    assert response.json() == {"success": False, "message": message, "packageId": PACKAGE_ID}
+    for leak in ["Traceback", "SELECT", "sqlite", "redis://", "127.0.0.1", 'File "', "secret", "Error("]:
+        assert leak not in response.text
+
+
+async def dump_redis(redis: Any) -> bytes:
+    """Every key name and value in the database, streams entry by entry."""
+    parts: list[bytes] = []
+    async for key in redis.scan_iter():
+        parts.append(key)
+        kind = (await redis.type(key)).decode()
+        if kind == "stream":
+            parts += [repr(e).encode() for e in await redis.xrange(key)]
+        elif kind == "hash":
+            parts.append(repr(await redis.hgetall(key)).encode())
+        elif kind == "string":
+            parts.append(await redis.get(key) or b"")
+    return b"\n".join(parts)
