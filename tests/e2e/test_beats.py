@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import packages
 from domain.fixture_store import store_fixtures
-from domain.streams import fixtures_queue, incidents_queue
+from domain.streams import fixtures_queue, incidents_queue, interval_turn
 from tests.e2e.processes import Processes, Worker, eventually
 from tests.fixture_factory import FOOTBALL, TENNIS, fixture
 
@@ -112,7 +112,7 @@ async def test_three_workers_send_one_keep_alive_and_one_heartbeat_per_interval_
     for package_id, (active, _, events) in PACKAGES.items():
         heartbeats, keep_alives = await _heartbeats(redis, package_id), await _keep_alives(redis, package_id)
         if not active:
-            assert heartbeats == keep_alives == []
+            assert (heartbeats, keep_alives) == ([], [])
             continue
         assert {h.header.MessageType for h in heartbeats} == {32}
         assert {k.header.MessageType for k in keep_alives} == {31}
@@ -131,6 +131,7 @@ async def _at_least(redis: Redis, rounds: int) -> bool:
 
 async def _last_sender(redis: Redis, workers: list[Worker]) -> Worker:
     """The worker that claimed the latest heartbeat interval."""
-    keys = sorted(await redis.keys("livescore:heartbeat:*"), key=lambda k: int(k.rsplit(b":", 1)[1]))
-    sender = (await redis.get(keys[-1])) or b""
+    found: Any = await redis.keys(interval_turn("heartbeat", 0).removesuffix("0") + "*")
+    latest = max(found, key=lambda key: int(key.rsplit(b":", 1)[1]))
+    sender: Any = await redis.get(latest)
     return next(w for w in workers if w.consumer == sender.decode())
