@@ -1,6 +1,8 @@
 """Incidents from the feed to the packages' incidents queues: content, subscriptions, waiting, dead."""
 
+import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -8,7 +10,9 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
+from cli.main import app
 from domain.messages import MessageType, envelope
 from domain.settings import Settings
 from domain.streams import INCIDENT_DEAD_LETTERS_STREAM, INCIDENTS_STREAM, incidents_queue
@@ -171,3 +175,45 @@ async def test_a_malformed_incident_is_dead_at_once_and_does_not_block_the_next(
     errors = [d["error"] for d in await dead_incidents(redis)]
     assert all(e.startswith("malformed") for e in errors)
     assert "confidence" in errors[1]
+
+
+@pytest.fixture
+def cli(quick: Settings) -> Any:
+    runner = CliRunner()
+
+    async def invoke(*args: str) -> Any:
+        # In a thread: the CLI runs its own event loop, which cannot nest in the test's.
+        return await asyncio.to_thread(runner.invoke, app, list(args), obj=quick)
+
+    return invoke
+
+
+@pytest.mark.usefixtures("quick_worker")
+async def test_a_dead_incident_retried_by_the_operator_is_delivered_late(
+    engine: AsyncEngine, redis: Redis, cli: Any
+) -> None:
+    await add(engine, 1, active=True)
+    await publish_incident(redis, incident(1, 7))
+    await eventually(lambda: _dead_count(redis, 1))
+    await store(engine, [fixture(7, status=2)])
+    await publish_incident(redis, incident(2, 7))
+    await eventually(lambda: _has(redis, 1, 1))
+
+    listed = await cli("dead", "list", "--incidents")
+    assert listed.exit_code == 0, listed.output
+    (letter,) = [json.loads(line) for line in listed.output.splitlines()]
+    assert json.loads(letter["message"])["body"]["id"] == 1
+    assert "fixture 7 not in storage" in letter["error"]
+    retried = await cli("dead", "retry", letter["id"], "--incidents")
+    assert retried.exit_code == 0, retried.output
+    await eventually(lambda: _has(redis, 1, 2))
+    assert await ids_in(redis, 1) == [2, 1]
+    assert await redis.xlen(INCIDENT_DEAD_LETTERS_STREAM) == 0
+    commands = await cli("dead", "list")
+    assert (commands.exit_code, commands.output) == (0, "")
+
+
+async def test_retrying_a_dead_incident_that_does_not_exist_fails_with_one_line(cli: Any) -> None:
+    result = await cli("dead", "retry", "1-1", "--incidents")
+    assert result.exit_code == 1
+    assert result.output.strip() == "livescore: No dead incident 1-1"
