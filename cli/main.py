@@ -13,6 +13,7 @@ from cli.fixtures import fixtures_app
 from cli.queue import queue_app
 from cli.replay import replay
 from cli.runner import fail, in_transaction, run, settings_of
+from cli.simulate import simulate
 from domain import packages, schema
 from domain.connections import open_redis
 from domain.package_view import PackageView, refresh_from_storage
@@ -28,6 +29,7 @@ app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(queue_app, name="queue")
 app.add_typer(dead_app, name="dead")
 app.command("replay")(replay)
+app.command("simulate")(simulate)
 
 
 @app.callback()
