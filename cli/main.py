@@ -132,8 +132,13 @@ def package_list(ctx: typer.Context) -> None:
 
 
 @app.command("dev")
-def dev() -> None:
-    """Everything on this machine: embedded Redis (unless REDIS_URL is set), SQLite, ingress, one worker."""
+def dev(
+    no_simulate: Annotated[
+        bool, typer.Option("--no-simulate", help="No live demo matches (`livescore simulate`).")
+    ] = False,
+) -> None:
+    """Everything on this machine: embedded Redis (unless REDIS_URL is set), SQLite, ingress, one worker,
+    and live demo matches."""
     from cli.dev import run_dev
 
-    sys.exit(run_dev())
+    sys.exit(run_dev(simulate=not no_simulate))

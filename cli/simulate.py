@@ -6,6 +6,7 @@ to `livescore:fixture-updates`, incidents to `livescore:incidents` — exactly a
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,11 +48,13 @@ def simulate(
 ) -> None:
     """Play live demo matches into the feed's streams: fixture updates and incidents."""
     settings = settings_of(ctx)
-    while True:
-        run(play(settings, matches, speed, seed))
-        if not repeat:
-            return
-        seed += 1
+    # Ctrl-C is how a simulation is cut short; it is not an error.
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            run(play(settings, matches, speed, seed))
+            if not repeat:
+                return
+            seed += 1
 
 
 async def play(settings: Settings, matches: int, speed: float, seed: int) -> None:
