@@ -14,6 +14,7 @@ from cli.queue import queue_app
 from cli.replay import replay
 from cli.runner import fail, in_transaction, run, settings_of
 from cli.simulate import simulate
+from cli.watch import watch
 from domain import packages, schema
 from domain.connections import open_redis
 from domain.package_view import PackageView, refresh_from_storage
@@ -30,6 +31,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(dead_app, name="dead")
 app.command("replay")(replay)
 app.command("simulate")(simulate)
+app.command("watch")(watch)
 
 
 @app.callback()
