@@ -43,3 +43,10 @@ def test_names_follow_the_spec() -> None:
 def test_a_malformed_number_is_reported_by_its_variable_name() -> None:
     with pytest.raises(ValueError, match="LIVESCORE_QUEUE_LIMIT"):
         Settings.from_env({"LIVESCORE_QUEUE_LIMIT": "lots"})
+
+
+def test_incident_wait_keep_alive_and_heartbeat_default_to_the_spec_and_zero_turns_them_off() -> None:
+    settings = Settings.from_env({})
+    assert (settings.incident_wait_s, settings.keepalive_s, settings.heartbeat_s) == (60, 30, 10)
+    quiet = Settings.from_env({"LIVESCORE_KEEPALIVE_S": "0", "LIVESCORE_HEARTBEAT_S": "0.5"})
+    assert (quiet.keepalive_s, quiet.heartbeat_s) == (0, 0.5)
