@@ -28,8 +28,10 @@ def dead_list(
     count: Annotated[int | None, typer.Option("--count", min=1)] = None,
     incidents: Incidents = False,
 ) -> None:
-    """Every dead letter as a JSON line: its id, the original entry id, the error, and the command (or,
-    with --incidents, the incident's message as it arrived)."""
+    """Every dead letter as a JSON line: its id, the original entry id, the error, the command.
+
+    With --incidents: the incident's message as it arrived instead of the command.
+    """
     lister: Callable[[Redis], Awaitable[list[Any]]] = (
         (lambda redis: list_dead_incidents(redis, count))
         if incidents
@@ -45,8 +47,11 @@ def dead_retry(
     dead_letter_id: Annotated[str, typer.Argument(metavar="ID")],
     incidents: Incidents = False,
 ) -> None:
-    """Put a dead letter back on its stream: a command as a new, latest command; an incident at the end of
-    the incidents stream, delivered late (after the incidents of its fixture that came meanwhile)."""
+    """Put a dead letter back on its stream (a command becomes the latest; an incident comes late).
+
+    A command is appended as a new, latest command; an incident at the end of the incidents stream, so it
+    is delivered after the incidents of its fixture that came meanwhile.
+    """
     settings = settings_of(ctx)
     if incidents:
         new_id = run(_with_redis(settings, lambda redis: retry_incident(redis, dead_letter_id)))

@@ -139,8 +139,10 @@ def dev(
         bool, typer.Option("--no-simulate", help="No live demo matches (`livescore simulate`).")
     ] = False,
 ) -> None:
-    """Everything on this machine: embedded Redis (unless REDIS_URL is set), SQLite, ingress, one worker,
-    and live demo matches."""
+    """Everything on this machine: embedded Redis (unless REDIS_URL is set), SQLite, ingress, one worker.
+
+    Live demo matches are played too (`livescore simulate --repeat`), unless --no-simulate.
+    """
     from cli.dev import run_dev
 
     sys.exit(run_dev(simulate=not no_simulate))

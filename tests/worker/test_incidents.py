@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from domain.messages import MessageType, envelope
+from domain.packages import package_state
 from domain.settings import Settings
 from domain.streams import INCIDENT_DEAD_LETTERS_STREAM, INCIDENTS_STREAM, incidents_queue
 from tests.conftest import hold
@@ -217,3 +218,26 @@ async def test_retrying_a_dead_incident_that_does_not_exist_fails_with_one_line(
     result = await cli("dead", "retry", "1-1", "--incidents")
     assert result.exit_code == 1
     assert result.output.strip() == "livescore: No dead incident 1-1"
+
+
+async def test_a_full_incidents_queue_deactivates_its_package(
+    quick: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """Limit 3, five incidents: three are delivered, the rest is not, and the service deactivates."""
+    await store(engine, [fixture(1, status=2)])
+    await add(engine, 1, active=True)
+    async for _ in hold(create_worker(dataclasses.replace(quick, queue_limit=3), consumer="limited")):
+        for i in range(1, 6):
+            await publish_incident(redis, incident(i, 1))
+        await eventually(lambda: _status_is(engine, 1, "inactive"))
+    assert await ids_in(redis, 1) == [1, 2, 3]
+    async with engine.connect() as conn:
+        state = await package_state(conn, 1)
+    assert state is not None
+    assert state.reason == "queue-limit"
+
+
+async def _status_is(engine: AsyncEngine, package_id: int, status: str) -> bool:
+    async with engine.connect() as conn:
+        state = await package_state(conn, package_id)
+    return state is not None and state.status.value == status
