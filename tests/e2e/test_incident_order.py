@@ -116,16 +116,23 @@ async def test_each_queue_gets_each_fixtures_incidents_in_upstream_order_across_
     feed = _feed(seed=workers)
     messages = [message for _, message in feed]
     await eventually(lambda: _spread(redis, len(started)), 20, "every worker owns incident partitions")
-    third = len(messages) // 3
-    for start in range(0, third, 100):
-        await _append(redis, messages[start : start + 100])
-        await asyncio.sleep(0.01)
+    a_third = asyncio.Event()
+
+    async def produce() -> None:
+        # In chunks while the workers deliver, faster than they do, so that the kill comes in the middle
+        # of a delivery.
+        for start in range(0, len(messages), 100):
+            await _append(redis, messages[start : start + 100])
+            if start >= len(messages) // 3:
+                a_third.set()
+            await asyncio.sleep(0)
+
+    producer = asyncio.create_task(produce())
+    await a_third.wait()
     victim = await _busy_victim(redis, started)
     victim.signal(signal.SIGKILL)
     await victim.exited(5)
-    for start in range(third, len(messages), 100):
-        await _append(redis, messages[start : start + 100])
-        await asyncio.sleep(0.01)
+    await producer
 
     expected = _expected(feed)
     await eventually(lambda: _complete(redis, expected), DELIVERY_TIMEOUT_S, "every incident delivered")
