@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from random import Random
 from typing import NamedTuple
 
+from msgspec.structs import replace
+
 from cli.demo_fixtures import (
     AMERICAN_FOOTBALL,
     BASEBALL,
@@ -169,8 +171,6 @@ def pick_matches(count: int, seed: int) -> list[Fixture]:
 
 
 def _replace_id(fixture: Fixture, fixture_id: int) -> Fixture:
-    from msgspec.structs import replace
-
     return replace(fixture, fixture_id=fixture_id, status=FixtureStatus.ABOUT_TO_START)
 
 
