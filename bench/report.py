@@ -30,6 +30,8 @@ def markdown(run: Run, images: Mapping[str, str] | None = None) -> str:
         lines += ["", "### Snapshot fan-out", "", *_images(images, "fanout"), *tables.fanout(run)]
     if run.drains:
         lines += ["", "### Worker drain", "", *_images(images, "drain"), *tables.drain(run)]
+    if run.incidents:
+        lines += ["", "### Incident fan-out", "", *tables.incidents(run)]
     return "\n".join(lines) + "\n"
 
 
@@ -48,6 +50,7 @@ def write_json(run: Run) -> Path:
         },
         "fanouts": [{**asdict(f), "rate": f.snapshot.rate, "raw_rate": f.raw.rate} for f in run.fanouts],
         "drains": [{**asdict(d), "rate": d.rate} for d in run.drains],
+        "incidents": [{**asdict(i), "rate": i.drain.rate, "raw_rate": i.raw.rate} for i in run.incidents],
         "checks": [c.as_dict() for c in checks(run)],
         "notes": run.notes,
         "failures": run.failures,

@@ -15,11 +15,12 @@ from typing import Any
 from bench import machine
 from bench.drain import COMMANDS, WORKER_COUNTS, Drain, run_drain
 from bench.fanout import SIZES, FanOut, run_fanout
+from bench.incidents import IncidentFanOut, run_incidents
 from bench.loadgen import choose_generator
 from bench.scenarios import SCENARIOS, Measurement, Scenario, measure, measure_interleaved
 from bench.services import Backing, backing, serving
 
-PARTS = ("throughput", "fanout", "drain")
+PARTS = ("throughput", "fanout", "drain", "incidents")
 # Where the logs of a run with a failed part are kept (bench/results/ is not committed).
 LOGS_DIR = machine.REPO_ROOT / "bench" / "results" / "logs"
 
@@ -44,6 +45,7 @@ class Run:
     measurements: list[Measurement] = field(default_factory=list)
     fanouts: list[FanOut] = field(default_factory=list)
     drains: list[Drain] = field(default_factory=list)
+    incidents: list[IncidentFanOut] = field(default_factory=list)
     # What was skipped and why (e.g. no PostgreSQL); the run is still whole without it.
     notes: list[str] = field(default_factory=list)
     # Parts that failed: their figures are missing and the document is not updated.
@@ -131,7 +133,24 @@ def _drain(result: Run, stores: Backing, _generator: str) -> None:
     _say("\n".join(f"  {note}" for note in notes))
 
 
-_PARTS: dict[str, Part] = {"throughput": _throughput, "fanout": _fanout, "drain": _drain}
+def _incidents(result: Run, stores: Backing, _generator: str) -> None:
+    _say("incident fan-out: 50 packages, 1 and 2 workers")
+    for found in run_incidents(stores, quick=result.options.quick):
+        result.incidents.append(found)
+        workers = f"{found.workers} worker" + ("s" if found.workers > 1 else " ")
+        _say(
+            f"  {workers} at 200/s: p50 {found.p50_ms:.0f} ms p99 {found.p99_ms:.0f} ms; backlog "
+            f"{found.drain.rate:>9,.0f} messages/s, raw XADD pipelined {found.raw.rate:>9,.0f}/s "
+            f"({found.ratio:.2f})"
+        )
+
+
+_PARTS: dict[str, Part] = {
+    "throughput": _throughput,
+    "fanout": _fanout,
+    "drain": _drain,
+    "incidents": _incidents,
+}
 
 
 def _keep_logs(stores: Backing) -> Path:

@@ -54,8 +54,11 @@ class Backing:
         return {"redis": self.redis_pid} if self.redis_pid is not None else {}
 
     def env(self, **overrides: str) -> dict[str, str]:
-        """The environment of a service process on these stores."""
-        return {**os.environ, "REDIS_URL": self.redis_url, "DATABASE_URL": self.database_url, **overrides}
+        """The environment of a service process on these stores; no keep-alives or heartbeats unless a
+        part asks (they would land in the queues the figures count)."""
+        quiet = {"LIVESCORE_KEEPALIVE_S": "0", "LIVESCORE_HEARTBEAT_S": "0"}
+        stores = {"REDIS_URL": self.redis_url, "DATABASE_URL": self.database_url}
+        return {**os.environ, **quiet, **stores, **overrides}
 
 
 @dataclass(slots=True)

@@ -1,4 +1,5 @@
-"""The figures of one run as Markdown tables: targets, HTTP throughput and its ratios, fan-out, drain."""
+"""The figures of one run as Markdown tables: targets, HTTP throughput and its ratios, fan-out, drain,
+incidents."""
 
 from collections.abc import Mapping
 
@@ -11,6 +12,7 @@ ROLES = ("server", "worker", "redis", "generator", "machine")
 # The same for the fan-out table: whoever appends the messages, and Redis.
 _PUBLISHING = ("publisher", "redis", "machine")
 _DRAINING = ("workers", "postgres", "redis", "machine")
+_DRAINING_REDIS = ("workers", "redis", "machine")
 CPU_NOTE = (
     "CPU: share of one core each process used during the measurement. machine: every process on the "
     "machine together (200 % = two cores busy); what it holds beyond the other columns was used by "
@@ -30,7 +32,7 @@ def targets(run: Run) -> list[str]:
     for check in checks(run):
         # Three decimals: a ratio just under its target must not print as the target itself.
         ratio = f"{check.value:.3f}" if check.baseline else "–"
-        target = f"≥ {check.target:.2f}" if check.at_least else f"≤ {check.target:g} MiB"
+        target = f"≥ {check.target:.2f}" if check.at_least else f"≤ {check.target:g} {check.unit}"
         met = "met" if check.met else "**not met**"
         lines.append(
             f"| {check.what} | {check.measured} | {check.baseline or '–'} | {ratio} | {target} | {met} |"
@@ -109,6 +111,27 @@ def drain(run: Run) -> list[str]:
             f"{'yes' if d.consistent else '**no**'} | {_cpu_cells(d.cpu, _DRAINING)} |"
         )
     return lines
+
+
+def incidents(run: Run) -> list[str]:
+    lines = [
+        "| workers | at 200 incidents/s: p50 ms | p99 ms | max ms | queue messages | CPU workers | redis "
+        "| machine | backlog: messages/s | raw XADD pipelined | ratio | CPU workers | redis | machine |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for i in run.incidents:
+        lines.append(
+            f"| {i.workers} | {i.p50_ms:.0f} | {i.p99_ms:.0f} | {i.max_ms:.0f} | {i.latency_messages:,} | "
+            f"{_cpu_cells(i.latency_cpu, _DRAINING_REDIS)} | {i.drain.rate:,.0f} | {i.raw.rate:,.0f} | "
+            f"{i.ratio:.2f} | {_cpu_cells(i.drain.cpu, _DRAINING_REDIS)} |"
+        )
+    return [
+        *lines,
+        "",
+        "Latency: each queue message's entry id minus its incident's upstream entry id (Redis's clock, ms). "
+        "Backlog: queue messages per second from the backlog's first upstream entry to the last queue "
+        "message; raw XADD pipelined: the same messages appended by the benchmark process alone.",
+    ]
 
 
 def ratio_values(run: Run, numerator: str, denominator: str) -> dict[int, float]:

@@ -5,6 +5,8 @@ from typing import Any
 
 from bench.drain import SCALING_TARGET, Drain
 from bench.fanout import RATE_TARGET, RSS_GROWTH_LIMIT_MIB
+from bench.incidents import P99_TARGET_MS
+from bench.incidents import RATE_TARGET as INCIDENT_RATE_TARGET
 from bench.runner import Run
 from bench.scenarios import RATIOS, SCENARIOS
 
@@ -21,8 +23,9 @@ class Check:
     baseline: str
     value: float
     target: float
-    # A ratio must reach the target; an absolute figure (memory) must stay at or under it.
+    # A ratio must reach the target; an absolute figure (memory, latency) must stay at or under it.
     at_least: bool = True
+    unit: str = "MiB"
 
     @property
     def met(self) -> bool:
@@ -33,7 +36,7 @@ class Check:
 
 
 def checks(run: Run) -> list[Check]:
-    return [*_throughput(run), *_fanout(run), *_drain(run)]
+    return [*_throughput(run), *_fanout(run), *_drain(run), *_incidents(run)]
 
 
 def _throughput(run: Run) -> list[Check]:
@@ -90,3 +93,32 @@ def _drain(run: Run) -> list[Check]:
 
 def _commands(drain: Drain) -> str:
     return f"{drain.rate:,.0f} commands/s"
+
+
+def _incidents(run: Run) -> list[Check]:
+    found = []
+    for i in run.incidents:
+        workers = clients(i.workers).replace("client", "worker")
+        what = f"incident latency p99 at 200/s to 50 packages, {workers}"
+        found.append(
+            Check(what, f"{i.p99_ms:.0f} ms", "", i.p99_ms, P99_TARGET_MS, at_least=False, unit="ms")
+        )
+        what = f"incident fan-out / raw pipelined XADD, {workers}"
+        found.append(
+            Check(
+                what,
+                f"{i.drain.rate:,.0f} messages/s",
+                f"{i.raw.rate:,.0f} messages/s",
+                i.ratio,
+                INCIDENT_RATE_TARGET,
+            )
+        )
+    rates = {i.workers: i.drain.rate for i in run.incidents}
+    if rates.get(1) and rates.get(2):
+        what = "incident fan-out, 2 workers / 1 worker"
+        found.append(
+            Check(
+                what, f"{rates[2]:,.0f} messages/s", f"{rates[1]:,.0f} messages/s", rates[2] / rates[1], 1.0
+            )
+        )
+    return found

@@ -30,7 +30,7 @@ DEMO_FIXTURES = 2000
 STARTUP_TIMEOUT_S = 30
 
 
-def run_dev() -> int:
+def run_dev(simulate: bool = True) -> int:
     env = dict(os.environ)
     with ExitStack() as stack:
         if not env.get("REDIS_URL"):
@@ -39,10 +39,13 @@ def run_dev() -> int:
         settings = Settings.from_env(env)
         schema.upgrade(settings.database_url)
         asyncio.run(_seed(settings))
-        procs = [_spawn("ingress", env), _spawn("worker", env)]
+        procs = [_spawn(["ingress"], env), _spawn(["worker"], env)]
         stack.callback(_stop, procs)
         _wait_ready(settings, procs)
-        _greet(settings)
+        if simulate:
+            # Live matches from the first seconds: fixture updates and incidents, day after day.
+            procs.append(_spawn(["cli", "simulate", "--repeat"], env))
+        _greet(settings, simulate)
         return _supervise(procs)
     return 0
 
@@ -98,8 +101,8 @@ async def _seed(settings: Settings) -> None:
         await engine.dispose()
 
 
-def _spawn(module: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", module], env=env)  # noqa: S603 - our own modules
+def _spawn(module: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", *module], env=env)  # noqa: S603 - our own modules
 
 
 def _wait_ready(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> None:
@@ -115,7 +118,7 @@ def _wait_ready(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> Non
     raise SystemExit("livescore: the ingress did not start in time")
 
 
-def _greet(settings: Settings) -> None:
+def _greet(settings: Settings, simulating: bool) -> None:
     body = f'{{"packageId": {DEMO_ID}, "username": "{DEMO_USERNAME}", "password": "{DEMO_PASSWORD}"}}'
     base = f"http://127.0.0.1:{settings.port}/api/livescore"
     curl = f"curl -s -X POST -H 'Content-Type: application/json' -d '{body}'"
@@ -127,6 +130,14 @@ def _greet(settings: Settings) -> None:
         f"  REDIS_URL={settings.redis_url} livescore queue read --package {DEMO_ID}\n",
         flush=True,
     )
+    if simulating:
+        redis = f"REDIS_URL={settings.redis_url}"
+        print(
+            f"live matches are being played (livescore simulate); once the package is active, watch them:\n"
+            f"  {redis} livescore watch --package {DEMO_ID}\n"
+            f"  {redis} livescore queue read --package {DEMO_ID} --incidents --follow\n",
+            flush=True,
+        )
 
 
 def _supervise(procs: list[subprocess.Popen[bytes]]) -> int:

@@ -14,6 +14,8 @@ from cli.fixtures import fixtures_app
 from cli.queue import queue_app
 from cli.replay import replay
 from cli.runner import fail, in_transaction, run, settings_of
+from cli.simulate import simulate
+from cli.watch import watch
 from delivery import open_delivery
 from domain import packages, schema
 from domain.connections import open_redis
@@ -31,6 +33,8 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(dead_app, name="dead")
 app.add_typer(amqp_app, name="amqp")
 app.command("replay")(replay)
+app.command("simulate")(simulate)
+app.command("watch")(watch)
 
 
 @app.callback()
@@ -139,8 +143,15 @@ def package_list(ctx: typer.Context) -> None:
 
 
 @app.command("dev")
-def dev() -> None:
-    """Everything on this machine: embedded Redis (unless REDIS_URL is set), SQLite, ingress, one worker."""
+def dev(
+    no_simulate: Annotated[
+        bool, typer.Option("--no-simulate", help="No live demo matches (`livescore simulate`).")
+    ] = False,
+) -> None:
+    """Everything on this machine: embedded Redis (unless REDIS_URL is set), SQLite, ingress, one worker.
+
+    Live demo matches are played too (`livescore simulate --repeat`), unless --no-simulate.
+    """
     from cli.dev import run_dev
 
-    sys.exit(run_dev())
+    sys.exit(run_dev(simulate=not no_simulate))

@@ -1,4 +1,5 @@
-"""`livescore queue read`: a package's fixtures queue as JSON lines, as its customer will receive it."""
+"""`livescore queue read`: a package's fixtures (or incidents) queue as JSON lines, as its customer will
+receive it."""
 
 import contextlib
 import sys
@@ -10,9 +11,9 @@ from redis.asyncio import Redis
 from cli.runner import run, settings_of
 from domain.connections import open_redis
 from domain.messages import MESSAGE_FIELD
-from domain.streams import fixtures_queue
+from domain.streams import fixtures_queue, incidents_queue
 
-queue_app = typer.Typer(no_args_is_help=True, help="Customers' fixtures queues.")
+queue_app = typer.Typer(no_args_is_help=True, help="Customers' fixtures and incidents queues.")
 
 # --follow waits this long per read, so Ctrl-C is noticed promptly.
 FOLLOW_BLOCK_MS = 1000
@@ -27,11 +28,15 @@ def read_queue(
         int | None, typer.Option("--count", min=1, help="At most this many (default: all).")
     ] = None,
     follow: Annotated[bool, typer.Option("--follow", help="Keep printing new messages.")] = False,
+    incidents: Annotated[
+        bool, typer.Option("--incidents", help="The incidents queue instead of the fixtures queue.")
+    ] = False,
 ) -> None:
     """Print the messages of a package's queue, oldest first, without consuming them."""
+    queue = incidents_queue(package) if incidents else fixtures_queue(package)
     # Ctrl-C is how --follow ends; it is not an error.
     with contextlib.suppress(KeyboardInterrupt):
-        run(_read(settings_of(ctx).redis_url, fixtures_queue(package), count, follow))
+        run(_read(settings_of(ctx).redis_url, queue, count, follow))
 
 
 async def _read(redis_url: str, queue: str, count: int | None, follow: bool) -> None:

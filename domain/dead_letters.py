@@ -1,7 +1,9 @@
-"""Dead letters: commands that failed too often, kept on `livescore:commands:dead` for an operator.
+"""Dead letters, kept for an operator: commands that failed too often (`livescore:commands:dead`), and
+incidents that cannot be delivered (`livescore:incidents:dead`: malformed, or their fixture never came).
 
 A dead letter is the original entry's fields plus what happened to it. Retrying one appends its original
-fields to the commands stream again — as a new command, so for an activation it becomes the latest.
+fields to its stream again — as a new entry: a command becomes the latest for its package, an incident is
+delivered late, after the incidents of its fixture that came meanwhile (SPEC §10's one exception).
 """
 
 from dataclasses import dataclass
@@ -11,8 +13,9 @@ from redis.asyncio import Redis
 
 from domain.command_log import CommandLog
 from domain.errors import NoSuchDeadLetter
-from domain.messages import timestamp
-from domain.streams import DEAD_LETTERS_STREAM
+from domain.incidents import INCIDENTS_MAXLEN
+from domain.messages import MESSAGE_FIELD, timestamp
+from domain.streams import DEAD_LETTERS_STREAM, INCIDENT_DEAD_LETTERS_STREAM, INCIDENTS_STREAM
 
 # The fields a dead letter adds to the command's own.
 ORIGINAL_ID, ERROR, DELIVERIES, DEAD_AT = "originalId", "error", "deliveries", "deadLetteredAt"
@@ -29,6 +32,16 @@ class DeadLetter:
     deliveries: int
     dead_at: str
     command: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadIncident:
+    id: str
+    original_id: str
+    error: str
+    dead_at: str
+    # The entry's `message` as it arrived (not necessarily JSON: it may be why it died).
+    message: str
 
 
 def letter(entry_id: bytes, fields: dict[bytes, bytes], error: bytes, deliveries: int) -> dict[Any, Any]:
@@ -66,3 +79,33 @@ def _parse(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
         text(fields.get(DEAD_AT.encode())),
         command,
     )
+
+
+def incident_letter(entry_id: str, fields: dict[bytes, bytes], error: str) -> dict[Any, Any]:
+    """The fields of an incident's dead letter: its own entry's, the original id, why, and when."""
+    return {**fields, ORIGINAL_ID: entry_id, ERROR: error[:500], DEAD_AT: timestamp()}
+
+
+async def list_dead_incidents(redis: Redis, count: int | None = None) -> list[DeadIncident]:
+    entries: Any = await redis.xrange(INCIDENT_DEAD_LETTERS_STREAM, count=count)
+    return [_parse_incident(entry_id, fields) for entry_id, fields in entries]
+
+
+async def retry_incident(redis: Redis, dead_letter_id: str, maxlen: int = INCIDENTS_MAXLEN) -> bytes:
+    """Put a dead-lettered incident back on the incidents stream; returns its new entry id."""
+    entries: Any = await redis.xrange(INCIDENT_DEAD_LETTERS_STREAM, dead_letter_id, dead_letter_id)
+    if not entries:
+        raise NoSuchDeadLetter(f"No dead incident {dead_letter_id}")
+    original = {k: v for k, v in entries[0][1].items() if k not in _ADDED}
+    pipe = redis.pipeline(transaction=True)
+    pipe.xadd(INCIDENTS_STREAM, original, maxlen=maxlen, approximate=True)
+    pipe.xdel(INCIDENT_DEAD_LETTERS_STREAM, dead_letter_id)
+    new_id, _ = await pipe.execute()
+    return bytes(new_id)
+
+
+def _parse_incident(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadIncident:
+    def text(key: str) -> str:
+        return (fields.get(key.encode()) or b"").decode(errors="replace")
+
+    return DeadIncident(entry_id.decode(), text(ORIGINAL_ID), text(ERROR), text(DEAD_AT), text(MESSAGE_FIELD))

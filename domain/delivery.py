@@ -82,3 +82,15 @@ class Delivery(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class QueueReader(Protocol):
+    """A package's two queues read as its customer reads them (`livescore watch`): every message, oldest
+    first, then new ones as they come, without taking them from anybody else's reader."""
+
+    async def read(self, wait_s: float) -> list[tuple[QueueKind, bytes]]:
+        """The next messages of either queue, each with the queue it came from; waits up to `wait_s` for
+        one when there is none, then returns none."""
+        ...
+
+    async def close(self) -> None: ...

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from domain.commands import StreamId
-from domain.fixtures import UPCOMING, Fixture, encode_fixture
+from domain.fixtures import UPCOMING, Fixture, FixtureStatus, encode_fixture
 from domain.models import Package, PackageSubscription, StoredFixture
 
 
@@ -123,6 +123,64 @@ async def subscribed_active_packages(
     )
     rows = await conn.execute(query.order_by(col(Package.id)))
     return [(package_id, StreamId(ms, seq)) for package_id, ms, seq in rows]
+
+
+class FixtureRefs(NamedTuple):
+    """What a message about a fixture names beside its id (SPEC §10 header) and what subscriptions match."""
+
+    sport_id: int
+    league_id: int
+
+
+async def fixture_refs(conn: AsyncConnection, fixture_ids: Iterable[int]) -> dict[int, FixtureRefs]:
+    """The sport and league of each of these fixtures that storage holds."""
+    wanted = sorted(set(fixture_ids))
+    if not wanted:
+        return {}
+    query = select(col(StoredFixture.fixture_id), col(StoredFixture.sport_id), col(StoredFixture.league_id))
+    rows = await conn.execute(query.where(col(StoredFixture.fixture_id).in_(wanted)))
+    return {fixture_id: FixtureRefs(sport, league) for fixture_id, sport, league in rows}
+
+
+class ActivePackage(NamedTuple):
+    package_id: int
+    # The stream id of the command that activated it (for refreshing its Redis status copy).
+    applied: StreamId
+    sports: frozenset[int]
+    leagues: frozenset[int]
+
+    def receives(self, refs: FixtureRefs) -> bool:
+        """The subscription rule of SPEC §4: none = everything, else its sport or its league."""
+        if not self.sports and not self.leagues:
+            return True
+        return refs.sport_id in self.sports or refs.league_id in self.leagues
+
+
+async def active_packages(conn: AsyncConnection) -> list[ActivePackage]:
+    """Every active package with its subscriptions, in id order."""
+    query = select(col(Package.id), col(Package.applied_ms), col(Package.applied_seq))
+    rows = list(await conn.execute(query.where(col(Package.status) == "active").order_by(col(Package.id))))
+    subscribed = select(
+        col(PackageSubscription.package_id), col(PackageSubscription.kind), col(PackageSubscription.ref_id)
+    )
+    sports: dict[int, set[int]] = {}
+    leagues: dict[int, set[int]] = {}
+    for package_id, kind, ref_id in await conn.execute(subscribed):
+        (sports if kind == "sport" else leagues).setdefault(package_id, set()).add(ref_id)
+    return [
+        ActivePackage(i, StreamId(ms, seq), frozenset(sports.get(i, ())), frozenset(leagues.get(i, ())))
+        for i, ms, seq in rows
+    ]
+
+
+async def active_events(conn: AsyncConnection) -> dict[int, FixtureRefs]:
+    """Fixtures in progress (2) or about to start (9), what a keep-alive lists (SPEC §10), in id order."""
+    live = [int(FixtureStatus.IN_PROGRESS), int(FixtureStatus.ABOUT_TO_START)]
+    query = select(col(StoredFixture.fixture_id), col(StoredFixture.sport_id), col(StoredFixture.league_id))
+    rows = await conn.execute(
+        query.where(col(StoredFixture.status).in_(live)).order_by(col(StoredFixture.fixture_id))
+    )
+    return {fixture_id: FixtureRefs(sport, league) for fixture_id, sport, league in rows}
 
 
 async def count_fixtures(conn: AsyncConnection) -> int:

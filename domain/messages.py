@@ -1,4 +1,4 @@
-"""The message envelope on fixtures queues and on `livescore:fixture-updates` (SPEC §4)."""
+"""The message envelope on every queue and upstream stream (SPEC §4, §10)."""
 
 import os
 from collections.abc import Mapping, Sequence
@@ -14,6 +14,9 @@ MESSAGE_FIELD = "message"
 
 class MessageType(IntEnum):
     FIXTURE = 1
+    INCIDENT = 2
+    KEEP_ALIVE = 31
+    HEARTBEAT = 32
     SNAPSHOT_COMPLETE = 100
 
 
@@ -22,6 +25,10 @@ class Header(msgspec.Struct, frozen=True, omit_defaults=True):
     Timestamp: str
     MessageType: int
     RequestId: str | None = None
+    # An incident's header names its fixture, the fixture's league and sport (SPEC §10).
+    FixtureId: int | None = None
+    LeagueId: int | None = None
+    SportId: int | None = None
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -32,6 +39,18 @@ class Message(msgspec.Struct, frozen=True):
 class SnapshotComplete(msgspec.Struct, frozen=True):
     requestId: str
     fixtureCount: int
+
+
+class KeepAlive(msgspec.Struct, frozen=True):
+    """The fixtures a package receives that are in progress or about to start (SPEC §10)."""
+
+    ActiveEvents: list[int]
+
+
+class HeaderOnly(msgspec.Struct, frozen=True):
+    """A heartbeat: `{"header": {…}}` and no body at all (SPEC §10)."""
+
+    header: Header
 
 
 _encoder = msgspec.json.Encoder()
@@ -105,6 +124,28 @@ def new_ids(count: int) -> list[bytes]:
 def completion(request_id: str, fixture_count: int) -> Outgoing:
     body = _encoder.encode(SnapshotComplete(request_id, fixture_count))
     return envelope(MessageType.SNAPSHOT_COMPLETE, body, request_id)
+
+
+def incident_message(body: bytes, fixture_id: int, sport_id: int, league_id: int) -> Outgoing:
+    """An incident as packages receive it: a fresh header naming its fixture, league and sport."""
+    (message_id,) = new_ids(1)
+    header = Header(
+        message_id.decode(), timestamp(), int(MessageType.INCIDENT), None, fixture_id, league_id, sport_id
+    )
+    data = b"".join((b'{"header":', _encoder.encode(header), b',"body":', body, b"}"))
+    return Outgoing(
+        data, MessageType.INCIDENT, header.MessageId, fixture_headers(fixture_id, sport_id, league_id)
+    )
+
+
+def keep_alive(fixture_ids: Sequence[int]) -> Outgoing:
+    return envelope(MessageType.KEEP_ALIVE, _encoder.encode(KeepAlive(list(fixture_ids))))
+
+
+def heartbeat() -> Outgoing:
+    (message_id,) = new_ids(1)
+    header = Header(message_id.decode(), timestamp(), int(MessageType.HEARTBEAT))
+    return Outgoing(_encoder.encode(HeaderOnly(header)), MessageType.HEARTBEAT, header.MessageId)
 
 
 def body_of(message: bytes) -> bytes:

@@ -81,6 +81,15 @@ class Settings:
     # refuses that username's logins without verifying. Per username: the broker sends no client address
     # with a login. A counter of its own, so a flood of AMQP guesses never locks the Customers API.
     amqp_auth_failures: int = 10
+    # How long an incident waits for its fixture to be stored before it is dead-lettered (SPEC §10).
+    incident_wait_s: float = 60.0
+    # How long a worker owns an incidents partition without renewing it: a dead worker's partitions are
+    # taken over within this; renewed every third of it.
+    incident_lease_ms: int = 5000
+    # Keep-alive to every active package's fixtures queue and heartbeat to its incidents queue, once per
+    # interval for the whole deployment (SPEC §10); 0 = off.
+    keepalive_s: float = 30.0
+    heartbeat_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -12,6 +12,17 @@ WORKERS_GROUP = "livescore-workers"
 DEAD_LETTERS_STREAM = "livescore:commands:dead"
 # Fixture changes from the feed, one fixture per entry (SPEC §4).
 FIXTURE_UPDATES_STREAM = "livescore:fixture-updates"
+# Incidents from the feed, one per entry (SPEC §10). Read without a consumer group: each partition's
+# owner reads it from that partition's own offset, so that a fixture's incidents keep their order.
+INCIDENTS_STREAM = "livescore:incidents"
+# Incidents that cannot be delivered (malformed, or their fixture never came), with the reason.
+INCIDENT_DEAD_LETTERS_STREAM = "livescore:incidents:dead"
+# Per partition (field: its number), the id of the incidents-stream entry up to which every entry of that
+# partition is handled: where its next owner starts reading.
+INCIDENT_OFFSETS = "livescore:incidents:offsets"
+# The workers reading incidents (a sorted set, scored by when each one's liveness runs out), so that each
+# takes about its fair share of the partitions and a dead one drops out by itself.
+INCIDENT_WORKERS = "livescore:incidents:workers"
 
 
 def fixtures_queue(package_id: int) -> str:
@@ -22,6 +33,23 @@ def fixtures_queue(package_id: int) -> str:
 def incidents_queue(package_id: int) -> str:
     """A package's own incidents queue (SPEC §10), read like its fixtures queue."""
     return f"livescore:incidents:{package_id}"
+
+
+def incident_lease(partition: int) -> str:
+    """Which worker owns an incidents partition (its consumer name), for as long as it renews the lease."""
+    return f"livescore:incidents:lease:{partition}"
+
+
+def incidents_delivered(partition: int) -> str:
+    """Per fixture of a partition (a hash), the stream id of its last incident delivered past the
+    partition's offset: an entry held back (its fixture unknown yet) keeps the offset behind while later
+    entries of other fixtures go out, and a new owner must not send those again."""
+    return f"livescore:incidents:delivered:{partition}"
+
+
+def interval_turn(duty: str, interval: int) -> str:
+    """Set by the one worker that sends a keep-alive or heartbeat round of this interval number."""
+    return f"livescore:{duty}:{interval}"
 
 
 def package_view(package_id: int) -> str:

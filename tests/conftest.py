@@ -133,7 +133,9 @@ async def database_url(database_template: str, tmp_path: Path) -> AsyncIterator[
 
 @pytest.fixture
 def settings(redis_url: str, database_url: str) -> Settings:
-    return Settings(redis_url=redis_url, database_url=database_url)
+    # No keep-alives or heartbeats unless a test asks for them: they would land in the queues that
+    # other tests count, whenever an interval happened to end during the test.
+    return Settings(redis_url=redis_url, database_url=database_url, keepalive_s=0, heartbeat_s=0)
 
 
 @pytest.fixture

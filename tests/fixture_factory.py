@@ -1,6 +1,7 @@
 """Small fixtures (the sports kind) for tests."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from domain.fixtures import Fixture, Participant, Ref
 
@@ -26,3 +27,18 @@ def fixture(
         participants=[Participant(1, "Home FC", 1), Participant(2, "Away United", 2)],
         last_update=last_update or datetime(2030, 4, 1, tzinfo=UTC),
     )
+
+
+def incident(incident_id: int, fixture_id: int, kind: str = "Score", **fields: Any) -> dict[str, Any]:
+    """An incident body as the feed sends it (SPEC §10): a score of 1–0 unless told otherwise."""
+    body: dict[str, Any] = {
+        "id": incident_id,
+        "fixtureId": fixture_id,
+        "kind": kind,
+        "confidence": 1.0,
+        "name": "Goal",
+        "values": [{"position": 1, "value": 1}, {"position": 2, "value": 0}],
+        "period": {"id": 1, "name": "1st Half"},
+        "seconds": 600,
+    }
+    return {**body, **fields}

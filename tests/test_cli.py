@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from domain.models import StoredFixture
-from domain.streams import fixtures_queue
+from domain.streams import fixtures_queue, incidents_queue
 from tests.fixture_factory import fixture
 from tests.support import Cli
 
@@ -126,6 +126,14 @@ async def test_queue_read_prints_the_queue_as_json_lines(cli: Cli, redis: Redis)
     result = await cli("queue", "read", "--package", "9", "--count", "2")
     assert result.exit_code == 0
     assert [json.loads(line) for line in result.output.splitlines()] == [{"n": 0}, {"n": 1}]
+
+
+async def test_queue_read_prints_the_incidents_queue_with_incidents(cli: Cli, redis: Redis) -> None:
+    await redis.xadd(fixtures_queue(9), {"message": json.dumps({"n": "fixture"})})
+    await redis.xadd(incidents_queue(9), {"message": json.dumps({"n": "incident"})})
+    result = await cli("queue", "read", "--package", "9", "--incidents")
+    assert result.exit_code == 0
+    assert [json.loads(line) for line in result.output.splitlines()] == [{"n": "incident"}]
 
 
 async def test_db_upgrade_is_idempotent(cli: Cli) -> None:

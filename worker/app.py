@@ -18,11 +18,13 @@ from domain.connections import open_redis
 from domain.logs import configure_logging
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
+from worker.beats import Beats
 from worker.commands import apply_commands
 from worker.consumers import GroupMonitor
 from worker.entries import entries_of, keep_raw_entries
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
+from worker.partitions import IncidentPartitions
 from worker.redelivery import retry_commands
 from worker.resources import Resources
 from worker.updates import apply_fixture_updates
@@ -47,9 +49,12 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG, middlewares=[FASTSTREAM_METRICS])
     _subscribe(broker, res)
     monitor = GroupMonitor(res.redis, res.consumer, settings.claim_idle_ms)
+    # Incidents are read outside the consumer group, by partition (worker/partitions.py); keep-alives and
+    # heartbeats go out once per interval for the whole deployment (worker/beats.py).
+    incidents, beats = IncidentPartitions(res), Beats(res)
     # First of all, a handler waiting for storage to return gives up: its entries stay pending.
-    starting: list[Hook] = [monitor.start]
-    shutting_down: list[Hook] = [_call(res.stopping.set), monitor.stop]
+    starting: list[Hook] = [monitor.start, incidents.start, beats.start]
+    shutting_down: list[Hook] = [_call(res.stopping.set), monitor.stop, beats.stop, incidents.stop]
     if settings.worker_port is not None:
         server = OperationsServer(settings.host, settings.worker_port)
         starting.append(server.start)

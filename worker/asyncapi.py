@@ -14,13 +14,17 @@ import msgspec
 
 from domain.commands import CommandType
 from domain.fixtures import Fixture
-from domain.messages import Header, SnapshotComplete
+from domain.incidents import Incident
+from domain.messages import Header, HeaderOnly, KeepAlive, SnapshotComplete
 from domain.streams import (
     COMMANDS_STREAM,
     DEAD_LETTERS_STREAM,
     FIXTURE_UPDATES_STREAM,
+    INCIDENT_DEAD_LETTERS_STREAM,
+    INCIDENTS_STREAM,
     WORKERS_GROUP,
     fixtures_queue,
+    incidents_queue,
 )
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
@@ -51,15 +55,52 @@ class CompletionMessage(msgspec.Struct):
     body: SnapshotComplete
 
 
+class IncidentMessage(msgspec.Struct):
+    """An incident (MessageType 2). Upstream the header carries MessageId, Timestamp and MessageType;
+    in a package's incidents queue it also names the fixture: FixtureId, LeagueId, SportId."""
+
+    header: Header
+    body: Incident
+
+
+class KeepAliveMessage(msgspec.Struct):
+    """MessageType 31, on the fixtures queue: the package's fixtures in progress or about to start."""
+
+    header: Header
+    body: KeepAlive
+
+
+class HeartbeatMessage(HeaderOnly, frozen=True):
+    """MessageType 32, on the incidents queue: a header and no body at all."""
+
+
 class QueueEntry(msgspec.Struct):
-    """An entry of a fixtures queue or of the fixture-updates stream: one field holding UTF-8 JSON."""
+    """An entry of a package's queue or of a feed's stream: one field holding UTF-8 JSON."""
 
     message: str
 
 
+class IncidentDeadLetter(msgspec.Struct):
+    """An incident that could not be delivered: its entry's field, the original entry id, why, when."""
+
+    message: str
+    originalId: str
+    error: str
+    deadLetteredAt: str
+
+
 def document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [CommandEntry, FixtureMessage, CompletionMessage, QueueEntry],
+        [
+            CommandEntry,
+            FixtureMessage,
+            CompletionMessage,
+            QueueEntry,
+            IncidentMessage,
+            KeepAliveMessage,
+            HeartbeatMessage,
+            IncidentDeadLetter,
+        ],
         ref_template="#/components/schemas/{name}",
     )
     return {
@@ -67,7 +108,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Livescore Customers API streams",
             "version": "1.0.0",
-            "description": "Redis streams of livescore-engage; see SPEC §3–4 and the README.",
+            "description": "Redis streams of livescore-engage; see SPEC §3, §4, §10 and the README.",
         },
         "channels": _channels(),
         "components": {"schemas": components},
@@ -92,10 +133,32 @@ def _channels() -> dict[str, Any]:
         ),
         "fixturesQueue": channel(
             fixtures_queue(0).replace("0", "{packageId}"),
-            "A package's fixtures queue; the field `message` holds a FixtureMessage or a CompletionMessage.",
+            "A package's fixtures queue; the field `message` holds a FixtureMessage, a CompletionMessage or a"
+            " KeepAliveMessage.",
             "QueueEntry",
             "FixtureMessage",
             "CompletionMessage",
+            "KeepAliveMessage",
+        ),
+        "incidentsQueue": channel(
+            incidents_queue(0).replace("0", "{packageId}"),
+            "A package's incidents queue; the field `message` holds an IncidentMessage (a fixture's in"
+            " upstream order) or a HeartbeatMessage.",
+            "QueueEntry",
+            "IncidentMessage",
+            "HeartbeatMessage",
+        ),
+        "incidents": channel(
+            INCIDENTS_STREAM,
+            "Incidents from the feed; the field `message` holds an IncidentMessage. Read with XREAD by the"
+            " owner of each partition (fixtureId mod 16), not through a consumer group.",
+            "QueueEntry",
+            "IncidentMessage",
+        ),
+        "incidentDeadLetters": channel(
+            INCIDENT_DEAD_LETTERS_STREAM,
+            "Incidents that were malformed or whose fixture never came within LIVESCORE_INCIDENT_WAIT_S.",
+            "IncidentDeadLetter",
         ),
         "fixtureUpdates": channel(
             FIXTURE_UPDATES_STREAM,

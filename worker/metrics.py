@@ -25,3 +25,13 @@ CONSUMERS = Gauge("livescore_stream_consumers", "Consumers in the workers' group
 STORAGE_RETRIES = Counter(
     "livescore_storage_retries_total", "Tries that found the storage unreachable and will be repeated"
 )
+INCIDENTS = Counter(
+    "livescore_incidents_total",
+    "Incidents handled: forwarded, dead (dead-lettered), already-delivered (skipped on a takeover)",
+    ["result"],
+)
+INCIDENTS_WAITING = Gauge("livescore_incidents_waiting", "Incidents held back until their fixture is stored")
+INCIDENT_PARTITIONS = Gauge("livescore_incident_partitions", "Incident partitions this worker owns")
+BEATS = Counter(
+    "livescore_beats_total", "Keep-alive and heartbeat rounds this worker sent (once per interval)", ["kind"]
+)

@@ -35,11 +35,14 @@ TEARDOWN_GRACE_S = 5
 # What FastStream logs once every subscriber of the worker has started.
 WORKER_STARTED = "FastStream app started successfully"
 # Reclaims within a second and dead letters after three deliveries, so that the tests see both quickly;
-# the ingress listens on this machine only.
+# the ingress listens on this machine only; no keep-alives or heartbeats unless a test asks (they would
+# land in queues the tests count).
 QUICK_SETTINGS = {
     "LIVESCORE_CLAIM_IDLE_MS": "500",
     "LIVESCORE_MAX_DELIVERIES": "3",
     "LIVESCORE_HOST": "127.0.0.1",
+    "LIVESCORE_KEEPALIVE_S": "0",
+    "LIVESCORE_HEARTBEAT_S": "0",
 }
 
 

@@ -1,0 +1,139 @@
+"""`livescore watch`: a frame drawn from a recorded queue, as text (a snapshot of what the customer sees)."""
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from rich.console import Console
+
+from cli.scoreboard import Scoreboard, render
+from delivery.redis_streams import RedisStreamsReader
+from domain.delivery import QueueKind
+from domain.streams import fixtures_queue, incidents_queue
+
+NOW = datetime(2030, 5, 1, 15, 50, tzinfo=UTC)
+PACKAGE = 7
+
+
+def _at(seconds_ago: float) -> str:
+    return (NOW - timedelta(seconds=seconds_ago)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _message(kind: int, seconds_ago: float, body: Any = None, **header: Any) -> str:
+    message: dict[str, Any] = {
+        "header": {
+            "MessageId": f"m-{kind}-{seconds_ago}",
+            "Timestamp": _at(seconds_ago),
+            "MessageType": kind,
+            **header,
+        }
+    }
+    if body is not None:
+        message["body"] = body
+    return json.dumps(message)
+
+
+def _fixture(fixture_id: int, status: int, sport: str, home: str, away: str, seconds_ago: float) -> str:
+    body = {
+        "fixtureId": fixture_id,
+        "status": status,
+        "startDate": "2030-05-01T15:00:00Z",
+        "sport": {"id": 1, "name": sport},
+        "league": {"id": 2, "name": "League"},
+        "location": {"id": 3, "name": "Place"},
+        "participants": [{"id": 10, "name": home, "position": 1}, {"id": 11, "name": away, "position": 2}],
+        "lastUpdate": _at(seconds_ago),
+    }
+    return _message(1, seconds_ago, body)
+
+
+def _incident(fixture_id: int, seconds_ago: float, kind: str, **body: Any) -> str:
+    header = {"FixtureId": fixture_id, "LeagueId": 2, "SportId": 1}
+    full = {"id": int(seconds_ago * 10), "fixtureId": fixture_id, "kind": kind, "confidence": 1.0, **body}
+    return _message(2, seconds_ago, full, **header)
+
+
+def _values(home: int, away: int) -> list[dict[str, int]]:
+    return [{"position": 1, "value": home}, {"position": 2, "value": away}]
+
+
+FIRST, SECOND = {"id": 1, "name": "1st Half"}, {"id": 2, "name": "2nd Half"}
+SET_1, SET_2 = {"id": 1, "name": "1st Set"}, {"id": 2, "name": "2nd Set"}
+# What package 7's two queues held, oldest first: a football match in its second half, a tennis match in
+# its second set, a match that ended ten seconds ago, one that ended long ago, the feed's pulse.
+FIXTURES_QUEUE = [
+    _fixture(1, 2, "Football", "London United", "Leeds FC", 3000),
+    _fixture(2, 2, "Tennis", "Carlos Almeida", "Jannik Berg", 3000),
+    _fixture(3, 3, "Handball", "THW Kiel", "SG Flensburg", 10),
+    _fixture(4, 3, "Ice Hockey", "Boston Blizzard", "Ottawa Frost", 600),
+    _message(31, 20, {"ActiveEvents": [1, 2, 5]}),
+]
+INCIDENTS_QUEUE = [
+    _incident(1, 2000, "Score", name="Score", period=FIRST, values=_values(1, 0), seconds=1500),
+    _incident(1, 60, "Period", name="2nd Half", period=SECOND, status="Started", seconds=2700),
+    _incident(1, 59, "Timer", name="Clock", period=SECOND, status="Started", seconds=2700),
+    _incident(
+        1,
+        30,
+        "Score",
+        name="Score",
+        period=SECOND,
+        values=_values(0, 1),
+        seconds=3000,
+        confidence=0.7,
+        playerList=[{"id": 5, "name": "Lucas Weber", "position": 2, "role": "Scorer"}],
+    ),
+    _incident(2, 400, "Score", name="Game", period=SET_1, values=_values(6, 4), seconds=7000),
+    _incident(2, 399, "Period", name="1st Set", period=SET_1, status="Finished", seconds=7000),
+    _incident(2, 6, "Score", name="Game", period=SET_2, values=_values(2, 3), seconds=8200),
+    _incident(2, 5, "Statistic", name="Aces", period=SET_2, values=_values(3, 5), seconds=8200),
+    _incident(3, 15, "Score", name="Score", period=SECOND, values=_values(14, 12), seconds=3600),
+    _message(32, 4),
+    "not json at all",
+]
+
+# The frame as the customer sees it at NOW (a snapshot: regenerate it by hand when the layout changes).
+FRAME = Path(__file__).parent / "snapshots" / "watch.txt"
+
+
+async def _recorded(redis: Redis) -> Scoreboard:
+    for queue, messages in (
+        (fixtures_queue(PACKAGE), FIXTURES_QUEUE),
+        (incidents_queue(PACKAGE), INCIDENTS_QUEUE),
+    ):
+        for text in messages:
+            await redis.xadd(queue, {"message": text})
+    board = Scoreboard(PACKAGE, heartbeat_s=10, since=NOW - timedelta(minutes=5))
+    reader = RedisStreamsReader(redis, PACKAGE)
+    kinds = []
+    while read := await reader.read(0.01):
+        for kind, message in read:
+            kinds.append(kind)
+            board.apply(message)
+    assert kinds.count(QueueKind.FIXTURES) == len(FIXTURES_QUEUE)
+    return board
+
+
+def _text(board: Scoreboard, now: datetime) -> str:
+    """The frame as plain text, without the padding at the ends of lines."""
+    console = Console(width=130, record=True, file=io.StringIO(), color_system=None)
+    console.print(render(board, now))
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+
+
+async def test_a_frame_shows_the_matches_in_play_with_score_period_clock_and_last_incident(
+    redis: Redis,
+) -> None:
+    board = await _recorded(redis)
+    assert _text(board, NOW) == FRAME.read_text()
+
+
+async def test_the_frame_warns_when_no_heartbeat_came_for_three_intervals(redis: Redis) -> None:
+    board = await _recorded(redis)
+    assert "feed quiet: no heartbeat for 44 s (3 intervals of 10 s)" in _text(
+        board, NOW + timedelta(seconds=40)
+    )
+    assert "feed quiet" not in _text(board, NOW + timedelta(seconds=20))

@@ -1,0 +1,123 @@
+"""Keep-alive and heartbeat (SPEC §10): once per interval for the whole deployment, whatever the workers.
+
+Every worker looks a few times per interval; the first to find the interval unclaimed (SET NX on the
+interval's number, counted on Redis's clock so that every worker agrees which interval it is) sends that
+interval's round. A worker that dies hands the duty over by itself: the next interval is claimed by
+whichever worker looks first.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from redis.exceptions import RedisError
+
+from domain.commands import PackageStatus
+from domain.delivery import Parcel, QueueKind
+from domain.fixture_store import ActivePackage, active_events, active_packages
+from domain.messages import heartbeat, keep_alive
+from domain.packages import PackageState
+from domain.streams import interval_turn
+from worker.metrics import BEATS
+from worker.resources import Resources
+
+log = logging.getLogger("worker.beats")
+
+# Looks per interval: a round goes out within a quarter of an interval after it starts, even if the
+# worker that would have sent it died.
+LOOKS_PER_INTERVAL = 4
+# But at least once a second, so that a long interval's round is still sent right after it begins.
+LONGEST_LOOK_S = 1.0
+# A claimed interval is remembered this many intervals, far longer than any worker's clock can lag.
+KEPT_INTERVALS = 3
+
+
+async def claim(res: Resources, duty: str, interval_s: float) -> int | None:
+    """The number of the current interval if this worker is the one to send its round, else None."""
+    seconds, micros = await res.redis.time()
+    interval_ms = round(interval_s * 1000)
+    number = (seconds * 1000 + micros // 1000) // interval_ms
+    claimed = await res.redis.set(
+        interval_turn(duty, number), res.consumer, nx=True, px=KEPT_INTERVALS * interval_ms
+    )
+    return number if claimed else None
+
+
+async def send_keep_alives(res: Resources) -> int:
+    """Each active package's fixtures queue: the subscribed fixtures in progress or about to start."""
+    async with res.engine.connect() as conn:
+        packages = await active_packages(conn)
+        events = await active_events(conn)
+    parcels = []
+    for package in packages:
+        ids = [fixture_id for fixture_id, refs in events.items() if package.receives(refs)]
+        parcels.append(Parcel(package.package_id, QueueKind.FIXTURES, [keep_alive(ids)]))
+    await _publish(res, packages, parcels)
+    return len(parcels)
+
+
+async def send_heartbeats(res: Resources) -> int:
+    """Each active package's incidents queue: a header-only message."""
+    async with res.engine.connect() as conn:
+        packages = await active_packages(conn)
+    message = heartbeat()
+    await _publish(res, packages, [Parcel(p.package_id, QueueKind.INCIDENTS, [message]) for p in packages])
+    return len(packages)
+
+
+async def _publish(res: Resources, packages: list[ActivePackage], parcels: list[Parcel]) -> None:
+    # The Delivery trusts only the Redis status copy: make sure there is one (versioned: a newer
+    # deactivation there stays and wins).
+    pipe = res.redis.pipeline(transaction=False)
+    for package in packages:
+        await res.view.remember(
+            package.package_id, PackageState(PackageStatus.ACTIVE, package.applied), pipe=pipe
+        )
+    await pipe.execute()
+    await res.delivery.publish(parcels)
+
+
+Send = Callable[[Resources], Awaitable[int]]
+
+
+@dataclass
+class Beats:
+    """The keep-alive and heartbeat duties of one worker (those whose interval is not 0)."""
+
+    res: Resources
+    _tasks: list["asyncio.Task[None]"] = field(default_factory=list)
+
+    async def start(self) -> None:
+        settings = self.res.settings
+        duties: list[tuple[str, float, Send]] = [
+            ("keepalive", settings.keepalive_s, send_keep_alives),
+            ("heartbeat", settings.heartbeat_s, send_heartbeats),
+        ]
+        self._tasks = [
+            asyncio.create_task(self._run(duty, interval_s, send), name=duty)
+            for duty, interval_s, send in duties
+            if interval_s > 0
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self, duty: str, interval_s: float, send: Send) -> None:
+        look_s = min(interval_s / LOOKS_PER_INTERVAL, LONGEST_LOOK_S)
+        while True:
+            try:
+                if (number := await claim(self.res, duty, interval_s)) is not None:
+                    sent = await send(self.res)
+                    BEATS.labels(duty).inc()
+                    log.debug("%s round %d: %d packages", duty, number, sent)
+            except (RedisError, OSError) as exc:
+                log.warning("%s round not sent: %s", duty, exc)
+            except Exception:
+                log.exception("%s round not sent", duty)
+            await asyncio.sleep(look_s)

@@ -1,0 +1,108 @@
+"""Incident fan-out: each incident to the incidents queue of every active package subscribed to its fixture.
+
+Which entries are ready, in which order, is decided by the partition owner (worker/partitions.py); this
+module turns ready incidents into parcels, one per package with its incidents in stream order, and hands
+them to the Delivery. Who is subscribed is read from storage at most once a second: a package activated or
+re-subscribed is served within that second. The Delivery itself checks, atomically with each append, that
+the package is active and its queue has room, so a deactivation is never late.
+"""
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from domain.commands import PackageStatus, StreamId
+from domain.delivery import Parcel, QueueKind
+from domain.fixture_store import ActivePackage, FixtureRefs, active_packages, fixture_refs
+from domain.incidents import Incident, encode_incident
+from domain.messages import Outgoing, incident_message
+from domain.packages import PackageState
+from worker.metrics import INCIDENTS
+from worker.resources import Resources
+
+# How long the list of active packages and their subscriptions is reused: one storage read a second
+# instead of one per batch, which at a few hundred incidents a second was most of the worker's time.
+PACKAGES_TTL_S = 1.0
+# A fixture's sport and league (they do not change in play) are remembered this long, for this many
+# fixtures; an unknown fixture is never remembered, so it is looked up again until it comes.
+REFS_TTL_S = 60.0
+REFS_KEPT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """An incident whose fixture is known, with what its header names."""
+
+    entry_id: StreamId
+    incident: Incident
+    refs: FixtureRefs
+
+
+@dataclass
+class Directory:
+    """Storage's answers the fan-out reuses for a while: active packages, and fixtures' sport and league."""
+
+    _packages: list[ActivePackage] = field(default_factory=list)
+    _packages_at: float = float("-inf")
+    _refs: dict[int, tuple[FixtureRefs, float]] = field(default_factory=dict)
+
+    async def refs(self, res: Resources, fixture_ids: Iterable[int]) -> dict[int, FixtureRefs]:
+        """The sport and league of every fixture storage holds among these."""
+        now = time.monotonic()
+        known = {f: refs for f in set(fixture_ids) if (refs := self._fresh_ref(f, now)) is not None}
+        missing = [f for f in set(fixture_ids) if f not in known]
+        if missing:
+            async with res.engine.connect() as conn:
+                found = await fixture_refs(conn, missing)
+            if len(self._refs) + len(found) > REFS_KEPT:
+                self._refs.clear()
+            self._refs.update({f: (refs, now) for f, refs in found.items()})
+            known.update(found)
+        return known
+
+    def _fresh_ref(self, fixture_id: int, now: float) -> FixtureRefs | None:
+        cached = self._refs.get(fixture_id)
+        return cached[0] if cached is not None and now - cached[1] < REFS_TTL_S else None
+
+    async def packages(self, res: Resources) -> list[ActivePackage]:
+        now = time.monotonic()
+        if now - self._packages_at >= PACKAGES_TTL_S:
+            async with res.engine.connect() as conn:
+                self._packages = await active_packages(conn)
+            await _remember_active(res, self._packages)
+            self._packages_at = now
+        return self._packages
+
+
+async def deliver(res: Resources, directory: Directory, ready: Sequence[Ready]) -> None:
+    """Every ready incident to every active package subscribed to its fixture, in the order given, once
+    the Delivery confirmed them all."""
+    if not ready:
+        return
+    packages = await directory.packages(res)
+    messages: dict[int, list[Outgoing]] = {}
+    for item in ready:
+        message = _message(item)
+        for package in packages:
+            if package.receives(item.refs):
+                messages.setdefault(package.package_id, []).append(message)
+    await res.delivery.publish([Parcel(p, QueueKind.INCIDENTS, m) for p, m in messages.items()])
+    INCIDENTS.labels("forwarded").inc(len(ready))
+
+
+def _message(item: Ready) -> Outgoing:
+    refs = item.refs
+    return incident_message(
+        encode_incident(item.incident), item.incident.fixture_id, refs.sport_id, refs.league_id
+    )
+
+
+async def _remember_active(res: Resources, packages: list[ActivePackage]) -> None:
+    """The Delivery trusts only the Redis status copy: make sure there is one (as fixture updates do),
+    once per read of the packages. The write is versioned, so a newer deactivation there stays and wins."""
+    pipe = res.redis.pipeline(transaction=False)
+    for package in packages:
+        await res.view.remember(
+            package.package_id, PackageState(PackageStatus.ACTIVE, package.applied), pipe=pipe
+        )
+    await pipe.execute()
