@@ -4,16 +4,20 @@ import asyncio
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 from redis.asyncio import Redis
 
+from cli import rabbitmq_node
+from cli.dev_state import ENV_FILE, STATE_DIR, remove_note, write_note
+from cli.listeners import listener_of
+from cli.rabbitmq_node import free_port
 from domain import packages, schema
 from domain.connections import open_redis
 from domain.fixture_store import count_fixtures, store_fixtures
@@ -21,8 +25,6 @@ from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
 
-# Everything `dev` keeps between runs: the embedded server's data and the SQLite file's neighbours.
-STATE_DIR = Path(".livescore")
 DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD = 1001, "demo@example.com", "demo-password"
 # Enough for a snapshot to show a realistic spread of sports and statuses, quick to generate.
 DEMO_FIXTURES = 2000
@@ -30,24 +32,72 @@ DEMO_FIXTURES = 2000
 STARTUP_TIMEOUT_S = 30
 
 
-def run_dev(simulate: bool = True) -> int:
+# What `.livescore/env` notes for the `livescore` command run in this folder.
+NOTED = ["REDIS_URL", "DATABASE_URL", "PORT", "LIVESCORE_DELIVERY", "LIVESCORE_AMQP_URL"]
+NOTED += ["LIVESCORE_AMQP_MANAGEMENT_URL"]
+# The private RabbitMQ node of `dev --amqp`: one name, so that it finds its queues again next time.
+DEV_NODE_NAME = "livescore-dev@localhost"
+
+
+def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False) -> int:
     env = dict(os.environ)
+    env.setdefault("LIVESCORE_HOST", "127.0.0.1")
+    if port is not None:
+        env["PORT"] = str(port)
+    # Before anything starts: a second `dev` must not print a banner for a service that is not its own.
+    _refuse_taken(Settings.from_env(env).port)
+    env.setdefault("LIVESCORE_WORKER_PORT", str(free_port()))
     with ExitStack() as stack:
         if not env.get("REDIS_URL"):
             env["REDIS_URL"] = stack.enter_context(_embedded_redis())
-        env.setdefault("LIVESCORE_HOST", "127.0.0.1")
+        if amqp:
+            env.update(_rabbitmq(stack, Settings.from_env(env)))
         settings = Settings.from_env(env)
         schema.upgrade(settings.database_url)
         asyncio.run(_seed(settings))
         procs = [_spawn(["ingress"], env), _spawn(["worker"], env)]
+        if amqp:
+            procs.append(_spawn(["ingress.broker_auth"], env))
         stack.callback(_stop, procs)
         _wait_ready(settings, procs)
+        write_note(env, NOTED)
+        stack.callback(remove_note)
         if simulate:
             # Live matches from the first seconds: fixture updates and incidents, day after day.
             procs.append(_spawn(["cli", "simulate", "--repeat"], env))
         _greet(settings, simulate)
         return _supervise(procs)
     return 0
+
+
+def _refuse_taken(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            holder = listener_of(port)
+            by = f" by {holder}" if holder else ""
+            raise SystemExit(
+                f"livescore: port {port} is taken{by}; stop it, or run `livescore dev --port {port + 1}`"
+            ) from None
+
+
+def _rabbitmq(stack: ExitStack, settings: Settings) -> dict[str, str]:
+    """A private RabbitMQ node for `--amqp`, stopped after the processes that use it; its settings."""
+    if not rabbitmq_node.installed():
+        raise SystemExit(
+            f"livescore: dev --amqp needs RabbitMQ on this machine: {rabbitmq_node.INSTALL_HINT}"
+        )
+    print("starting a private RabbitMQ node (about 5 s)…", flush=True)
+    node = rabbitmq_node.start_node(STATE_DIR / "rabbitmq", settings, node_name=DEV_NODE_NAME)
+    stack.callback(node.stop)
+    return {
+        "LIVESCORE_DELIVERY": "amqp",
+        "LIVESCORE_AMQP_URL": node.amqp_url,
+        "LIVESCORE_AMQP_MANAGEMENT_URL": node.management_url,
+        "LIVESCORE_BROKER_AUTH_PORT": str(node.broker_auth_port),
+        "LIVESCORE_BROKER_AUTH_URL": node.broker_auth_url,
+    }
 
 
 @contextmanager
@@ -126,16 +176,26 @@ def _greet(settings: Settings, simulating: bool) -> None:
         f"\nlivescore is running on http://127.0.0.1:{settings.port} (Ctrl-C stops everything)\n"
         f"demo package: packageId {DEMO_ID}, username {DEMO_USERNAME}, password {DEMO_PASSWORD}\n"
         f"try:\n  {curl} {base}/package/activate\n  {curl} {base}/snapshots/trigger\n"
-        f"then read what the customer receives:\n"
-        f"  REDIS_URL={settings.redis_url} livescore queue read --package {DEMO_ID}\n",
+        f"then read what the customer receives (the livescore command in this folder uses this dev's\n"
+        f"servers, noted in {ENV_FILE}):\n"
+        f"  livescore queue read --package {DEMO_ID}\n"
+        f"metrics: http://127.0.0.1:{settings.port}/metrics (ingress), "
+        f"http://127.0.0.1:{settings.worker_port}/metrics (worker)\n",
         flush=True,
     )
-    if simulating:
-        redis = f"REDIS_URL={settings.redis_url}"
+    if settings.delivery == "amqp":
+        amqp = settings.amqp_url.rsplit("@", 1)[-1].rstrip("/")
+        print(
+            f"delivering over AMQP: customers connect to amqp://{amqp} with the package's username and\n"
+            f"password, vhost Fixtures (or Incidents), queue _{DEMO_ID}_ (RabbitMQ management: "
+            f"{settings.amqp_management_url})\n",
+            flush=True,
+        )
+    if simulating and settings.delivery == "redis":
         print(
             f"live matches are being played (livescore simulate); once the package is active, watch them:\n"
-            f"  {redis} livescore watch --package {DEMO_ID}\n"
-            f"  {redis} livescore queue read --package {DEMO_ID} --incidents --follow\n",
+            f"  livescore watch --package {DEMO_ID}\n"
+            f"  livescore queue read --package {DEMO_ID} --incidents --follow\n",
             flush=True,
         )
 

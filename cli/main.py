@@ -1,5 +1,6 @@
 """`livescore`: schema, packages, and running everything locally."""
 
+import os
 import sys
 from collections.abc import Awaitable
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cli.amqp import amqp_app
 from cli.dead import dead_app
+from cli.dev_state import noted_environment
 from cli.fixtures import fixtures_app
 from cli.queue import queue_app
 from cli.replay import replay
@@ -40,10 +42,11 @@ app.command("watch")(watch)
 @app.callback()
 def main(ctx: typer.Context) -> None:
     """Livescore Customers API."""
-    # The environment is read once, here; a test hands its own Settings in as `obj` instead.
+    # The environment is read once, here; a test hands its own Settings in as `obj` instead. A running
+    # `livescore dev` of this folder notes where its servers are; the environment still wins.
     if ctx.obj is None:
         try:
-            ctx.obj = Settings.from_env()
+            ctx.obj = Settings.from_env({**noted_environment(), **os.environ})
         except ValueError as exc:
             fail(str(exc))
 
@@ -147,6 +150,10 @@ def dev(
     no_simulate: Annotated[
         bool, typer.Option("--no-simulate", help="No live demo matches (`livescore simulate`).")
     ] = False,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="The ingress's port.")] = None,
+    amqp: Annotated[
+        bool, typer.Option("--amqp", help="Deliver over AMQP, to a private RabbitMQ node (rabbitmq-server).")
+    ] = False,
 ) -> None:
     """Everything on this machine: embedded Redis (unless REDIS_URL is set), SQLite, ingress, one worker.
 
@@ -154,4 +161,4 @@ def dev(
     """
     from cli.dev import run_dev
 
-    sys.exit(run_dev(simulate=not no_simulate))
+    sys.exit(run_dev(simulate=not no_simulate, port=port, amqp=amqp))

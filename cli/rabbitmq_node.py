@@ -104,19 +104,23 @@ class RabbitMQNode:
 
 
 def start_node(
-    base: Path, settings: Settings, listeners: str = "", amqp_port: int | None = None
+    base: Path, settings: Settings, listeners: str = "", node_name: str | None = None
 ) -> RabbitMQNode:
     """A node of its own under `base`, configured for `settings` (its broker-auth URL, cache time) by
-    `livescore amqp config`, plus `listeners` (more of the operator's lines), then set up."""
+    `livescore amqp config`, plus `listeners` (more of the operator's lines), then set up. A node started
+    again under the same `base` and `node_name` keeps its queues and messages."""
     started = time.monotonic()
-    amqp_port = amqp_port or free_port()
-    dist_port, management_port, auth_port = (free_port() for _ in range(3))
+    base = base.resolve()  # RabbitMQ takes relative paths from elsewhere
+    amqp_port, dist_port, management_port, auth_port = (free_port() for _ in range(4))
     configured = replace(settings, broker_auth_url=f"http://127.0.0.1:{auth_port}")
+    # This node's own file, written anew: its listeners (below the marker) are this run's ports.
+    (base / "config" / "rabbitmq.conf").unlink(missing_ok=True)
     write_config(base / "config", configured)
     with (base / "config" / "rabbitmq.conf").open("a") as conf:
         conf.write(f"listeners.tcp.default = {amqp_port}\nmanagement.tcp.port = {management_port}\n")
         conf.write(listeners)
-    env = _environment(base, f"livescore-{uuid.uuid4().hex[:8]}@localhost", amqp_port, dist_port)
+    node_name = node_name or f"livescore-{uuid.uuid4().hex[:8]}@localhost"
+    env = _environment(base, node_name, amqp_port, dist_port)
     node = RabbitMQNode(base, amqp_port, management_port, auth_port, _spawn(base, env), env)
     try:
         _wait_until_ready(node)

@@ -66,6 +66,8 @@ async def outage_settings(redis_url: str, postgres: ThrowawayPostgres) -> Settin
         command_timeout_ms=300,
         claim_idle_ms=200,
         max_deliveries=2,
+        keepalive_s=0,
+        heartbeat_s=0,
     )
 
 

@@ -67,7 +67,13 @@ async def test_a_customer_who_read_everything_before_a_restart_gets_the_next_sna
 ) -> None:
     """80 messages in the queue (more than the limit of 50), all read and acknowledged; Redis restarts;
     one update arrives, then a snapshot of 30: all of it is published, and the package stays active."""
-    settings = Settings(redis_url=restartable_redis.url, database_url=database_url, queue_limit=LIMIT)
+    settings = Settings(
+        redis_url=restartable_redis.url,
+        database_url=database_url,
+        queue_limit=LIMIT,
+        keepalive_s=0,
+        heartbeat_s=0,
+    )
     engine = open_engine(database_url)
     await add_package(engine)
     await add_fixtures(engine, [fixture(i) for i in range(1, 31)])
@@ -121,7 +127,9 @@ async def test_the_lag_gauge_after_a_restart_shows_what_the_workers_have_not_rea
 ) -> None:
     """A worker reads 4 commands, Redis rewrites its AOF, the worker reads 996 more; Redis restarts.
     Redis 7.0 then reported a lag of 996 (the read counter of the rewrite), with nothing left to read."""
-    settings = Settings(redis_url=restartable_redis.url, database_url=database_url)
+    settings = Settings(
+        redis_url=restartable_redis.url, database_url=database_url, keepalive_s=0, heartbeat_s=0
+    )
     await add_packages(database_url, [PACKAGE_ID])
     activate = ActivatePackage(package_id=PACKAGE_ID).to_fields()
     async with connect(settings.redis_url) as redis:
