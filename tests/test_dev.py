@@ -1,0 +1,75 @@
+"""`livescore dev`'s checks before it starts anything, and the note of where its servers are, through the
+real `livescore` entry point."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from domain.settings import Settings
+from domain.streams import fixtures_queue
+
+
+def livescore(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "PORT"}}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_taken_port_is_refused_before_anything_starts_naming_its_process(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = livescore("dev", "--port", str(port), "--no-simulate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"livescore: port {port} is taken by PID {os.getpid()} ({' '.join(_command_line())[:80]}); "
+        f"stop it, or run `livescore dev --port {port + 1}`"
+    ]
+    assert not (tmp_path / ".livescore").exists()  # no embedded server was started
+
+
+def _command_line() -> list[str]:
+    return Path(f"/proc/{os.getpid()}/cmdline").read_bytes().decode().strip("\0").split("\0")
+
+
+async def test_the_command_in_a_dev_folder_reads_the_servers_dev_noted(
+    tmp_path: Path, settings: Settings, redis: Redis
+) -> None:
+    await redis.xadd(fixtures_queue(9), {"message": json.dumps({"n": 1})})
+    note = tmp_path / ".livescore" / "env"
+    note.parent.mkdir()
+    # This process stands for the running `dev` that wrote the note.
+    note.write_text(f"LIVESCORE_DEV_PID={os.getpid()}\nREDIS_URL={settings.redis_url}\n")
+    read = livescore("queue", "read", "--package", "9", cwd=tmp_path)
+    assert read.returncode == 0, read.stderr
+    assert [json.loads(line) for line in read.stdout.splitlines()] == [{"n": 1}]
+
+
+def test_a_note_left_by_a_dev_that_stopped_is_ignored(tmp_path: Path) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    note = tmp_path / ".livescore" / "env"
+    note.parent.mkdir()
+    note.write_text(f"LIVESCORE_DEV_PID={gone.stdout.strip()}\nREDIS_URL=redis://127.0.0.1:1/0\n")
+    from cli.dev_state import noted_environment
+
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        assert noted_environment() == {}
+    finally:
+        os.chdir(cwd)
