@@ -51,6 +51,9 @@ class AmqpDelivery:
             for kind, vhost in self._vhosts.items()
         }
         self._connected: dict[QueueKind, asyncio.Task[Any]] = {}
+        # Queues this process declared: a package made active outside this process (a restored
+        # database, storage written by hand) gets its queues before its first message, not never.
+        self._declared: set[tuple[QueueKind, int]] = set()
         self._limit = settings.queue_limit
         self._queue_type = QueueType(settings.amqp_queue_type)
         self._full = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
@@ -68,6 +71,7 @@ class AmqpDelivery:
     async def provision(self, package_id: int) -> None:
         for kind in QueueKind:
             await self._declare(kind, package_id)
+            self._declared.add((kind, package_id))
 
     async def figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
         now = time.monotonic()
@@ -129,6 +133,9 @@ class AmqpDelivery:
     async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
         """Publish in order, every confirmation awaited together; how many were taken before the first
         one the queue refused."""
+        if (kind, package_id) not in self._declared:
+            await self._declare(kind, package_id)
+            self._declared.add((kind, package_id))
         broker = await self._broker(kind)
         queue = amqp_queue(package_id)
         try:
@@ -142,6 +149,11 @@ class AmqpDelivery:
                 return position
             if isinstance(result, BaseException):
                 raise BrokerUnavailable() from result
+            if getattr(result, "delivery", None) is not None:
+                # Returned, not routed: the queue is gone. Declared again on the next try, which the
+                # caller makes (nothing is acknowledged meanwhile).
+                self._declared.discard((kind, package_id))
+                raise BrokerUnavailable(f"queue {queue} of {self._vhosts[kind]} does not exist")
         return len(messages)
 
     @staticmethod
@@ -151,7 +163,8 @@ class AmqpDelivery:
             message.body,
             queue=queue,
             persist=True,
-            mandatory=False,
+            # Returned to us if no queue takes it, rather than dropped in silence.
+            mandatory=True,
             content_type="application/json",
             content_encoding="utf-8",
             message_id=message.message_id,

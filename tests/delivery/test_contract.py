@@ -104,6 +104,19 @@ async def test_messages_arrive_in_order_once_publish_returns(
     assert [_body(m) for m in received] == [m.body for m in sent]
 
 
+async def test_a_package_made_active_elsewhere_gets_its_queue_with_its_first_message(
+    broker: tuple[Delivery, Reader, Settings], redis: Redis
+) -> None:
+    """Active in storage without this process having provisioned it (a restored database): nothing is
+    dropped for want of a queue."""
+    delivery, read, _ = broker
+    await _set_status(redis, PackageStatus.ACTIVE)
+    sent = _fixture_messages(2)
+    (published,) = await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, sent)])
+    assert (published.result, published.count) == (PublishResult.OK, 2)
+    assert [_body(m) for m in await read(PACKAGE, QueueKind.FIXTURES)] == [m.body for m in sent]
+
+
 async def test_nothing_is_published_to_an_inactive_package(
     broker: tuple[Delivery, Reader, Settings], redis: Redis
 ) -> None:
