@@ -61,6 +61,7 @@ class AmqpDelivery:
             base_url=settings.amqp_management_url, timeout=MANAGEMENT_TIMEOUT_S
         )
         self._figures: dict[tuple[QueueKind, int], tuple[float, QueueFigures]] = {}
+        self._fetching: dict[tuple[QueueKind, int], asyncio.Future[QueueFigures]] = {}
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         active = await self._active([parcel.package_id for parcel in parcels])
@@ -74,12 +75,18 @@ class AmqpDelivery:
             self._declared.add((kind, package_id))
 
     async def figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
-        now = time.monotonic()
-        cached = self._figures.get((kind, package_id))
-        if cached is not None and now - cached[0] < FIGURES_TTL_S:
+        """At most one question to the broker per queue and second, however many ask meanwhile."""
+        key = (kind, package_id)
+        cached = self._figures.get(key)
+        if cached is not None and time.monotonic() - cached[0] < FIGURES_TTL_S:
             return cached[1]
-        figures = await self._fetch_figures(package_id, kind)
-        self._figures[(kind, package_id)] = (now, figures)
+        fetching = self._fetching.get(key)
+        if fetching is None:
+            fetching = self._fetching[key] = asyncio.ensure_future(self._fetch_figures(package_id, kind))
+            fetching.add_done_callback(lambda _: self._fetching.pop(key, None))
+        # Shielded: one caller giving up must not cancel the answer the others wait for.
+        figures = await asyncio.shield(fetching)
+        self._figures[key] = (time.monotonic(), figures)
         return figures
 
     async def peek(self, package_id: int, kind: QueueKind, count: int) -> list[bytes]:
