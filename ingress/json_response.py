@@ -1,7 +1,7 @@
 """Answers of the four endpoints sent straight to ASGI, encoded once by msgspec.
 
 Litestar's own response path (`Response` → `to_asgi_response` → `ASGIResponse`, with its header,
-cookie and background-task handling) was a tenth of a status request's CPU (docs/BENCHMARKS.md). These
+cookie and background-task handling) was a visible share of a status request's CPU (docs/BENCHMARKS.md). These
 endpoints answer a small JSON body with no cookie, header or background task, so `JSONAnswer` keeps
 Litestar's typing (the OpenAPI document still shows each body's schema, through `Response[T]`) and its
 ASGI response sends the two messages itself. Operations endpoints and error answers keep Litestar's path.

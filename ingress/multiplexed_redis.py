@@ -1,11 +1,11 @@
 """The ingress's hot-path connection to Redis: scripts over one multiplexed, pipelined connection.
 
-redis-py costs ~65–75 µs of client CPU per command here (its pool, retry wrapper, timeouts and stream
-reader; bench: docs/BENCHMARKS.md), which was a quarter of a status request. The ingress's two hot
-scripts (the status read and the command append) therefore go through `MultiplexedRedis`: one
+redis-py's per-command client CPU (its pool, retry wrapper, timeouts and stream reader) was a large
+share of a status request (figures: docs/BENCHMARKS.md, `python -m bench.redis_clients`). The ingress's
+two hot scripts (the status read and the command append) therefore go through `MultiplexedRedis`: one
 connection, every call of a loop iteration written in one go, replies parsed by hiredis and matched in
-order — ~13 µs a call. It is a `ScriptRunner` (domain/scripts/runner.py) like redis-py's; everything else
-(Pub/Sub, logins, rarer calls, and the worker and the CLI altogether) uses redis-py.
+order — a fraction of redis-py's cost a call. It is a `ScriptRunner` (domain/scripts/runner.py) like
+redis-py's; everything else (Pub/Sub, logins, rarer calls, and the worker and the CLI) uses redis-py.
 """
 
 import asyncio

@@ -63,7 +63,7 @@ def observe(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-# Request ids: this process's random prefix and a counter — unique, and a tenth of the cost of a uuid4.
+# Request ids: this process's random prefix and a counter — unique, and far cheaper than a uuid4 each.
 _ID_PREFIX = new_ids(1)[0].decode()[:24]
 _ids = itertools.count(1)
 

@@ -1,7 +1,7 @@
 """The four endpoints of SPEC §2: validate, hand to the gateway, shape the answer.
 
 The body is read by a plain call rather than a Litestar dependency: resolving dependencies costs a task
-each per request, which on this path was a fifth of the ingress's CPU (docs/BENCHMARKS.md).
+each per request, a visible share of the ingress's CPU on this path (docs/BENCHMARKS.md).
 """
 
 from typing import Any
