@@ -9,7 +9,7 @@ import typer
 from redis.asyncio import Redis
 from rich.live import Live
 
-from cli.runner import run, settings_of
+from cli.runner import fail, run, settings_of
 from cli.scoreboard import Scoreboard, render
 from delivery.redis_streams import RedisStreamsReader
 from domain.connections import open_redis
@@ -23,16 +23,36 @@ FRAME_S = 0.25
 def watch(
     ctx: typer.Context,
     package: Annotated[int, typer.Option("--package", min=1, help="The package whose queues to read.")],
+    username: Annotated[
+        str | None, typer.Option("--username", help="Over AMQP: the package's username (as its customer).")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", help="Over AMQP: the package's password (prompted if not given)."),
+    ] = None,
 ) -> None:
-    """A live scoreboard of a package's matches: score, period, clock, last incident, the feed's pulse."""
+    """A live scoreboard of a package's matches: score, period, clock, last incident, the feed's pulse.
+
+    Over AMQP it logs in as the package's customer and consumes its queues: what it reads, the package's
+    other consumers do not get."""
+    settings = settings_of(ctx)
+    login = None
+    if settings.delivery == "amqp":
+        if not username:
+            fail("over AMQP, watch reads as the customer does: give --username (and --password)")
+        login = (username, password or typer.prompt("password", hide_input=True))
     # Ctrl-C is how watching ends; it is not an error.
     with contextlib.suppress(KeyboardInterrupt):
-        run(_watch(settings_of(ctx), package))
+        run(_watch(settings, package, login))
 
 
-async def _watch(settings: Settings, package_id: int) -> None:
+async def _watch(settings: Settings, package_id: int, login: tuple[str, str] | None) -> None:
     redis: Redis = open_redis(settings.redis_url)
     reader: QueueReader = RedisStreamsReader(redis, package_id)
+    if login is not None:
+        from delivery.amqp import AmqpQueueReader  # aio-pika only when asked for
+
+        reader = AmqpQueueReader(settings, package_id, *login)
     board = Scoreboard(package_id, settings.heartbeat_s, since=datetime.now(UTC))
     try:
         with Live(render(board, board.since), auto_refresh=False) as live:

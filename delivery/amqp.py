@@ -13,10 +13,11 @@ deactivation applied in that instant lets one batch through (Redis streams check
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import aio_pika
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
 from aiormq.exceptions import AMQPError, ChannelNotFoundEntity, ChannelPreconditionFailed, DeliveryError
@@ -236,3 +237,61 @@ class AmqpDelivery:
         if not answer.is_success:
             return 0
         return int(answer.json().get("messages_unacknowledged") or 0)
+
+
+class AmqpQueueReader:
+    """A package's two queues read as its customer reads them (`livescore watch`): logged in with the
+    package's own username and password, consuming `_N_` on both vhosts and acknowledging what it gets —
+    so what it reads, no other consumer of the package gets."""
+
+    # Messages the broker may send ahead of acknowledgements: enough to catch up on a full queue quickly.
+    PREFETCH = 500
+
+    def __init__(self, settings: Settings, package_id: int, username: str, password: str) -> None:
+        self._settings, self._package_id = settings, package_id
+        self._login = (username, password)
+        self._received: asyncio.Queue[tuple[QueueKind, bytes]] = asyncio.Queue()
+        self._connections: list[Any] = []
+
+    async def read(self, wait_s: float) -> list[tuple[QueueKind, bytes]]:
+        if not self._connections:
+            await self._open()
+        try:
+            found = [await asyncio.wait_for(self._received.get(), wait_s)]
+        except TimeoutError:
+            return []
+        while not self._received.empty():
+            found.append(self._received.get_nowait())
+        return found
+
+    async def close(self) -> None:
+        for connection in self._connections:
+            await connection.close()
+
+    async def _open(self) -> None:
+        # Where the service's own account connects (the first node); customers reach the same broker.
+        url = urlsplit(self._settings.amqp_url.split(",")[0])
+        vhosts = {
+            QueueKind.FIXTURES: self._settings.amqp_fixtures_vhost,
+            QueueKind.INCIDENTS: self._settings.amqp_incidents_vhost,
+        }
+        for kind, vhost in vhosts.items():
+            connection = await aio_pika.connect(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or 5672,
+                login=self._login[0],
+                password=self._login[1],
+                virtualhost=vhost,
+            )
+            self._connections.append(connection)
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=self.PREFETCH)
+            queue = await channel.declare_queue(amqp_queue(self._package_id), passive=True)
+            await queue.consume(self._taker(kind))
+
+    def _taker(self, kind: QueueKind) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        async def take(message: AbstractIncomingMessage) -> None:
+            async with message.process():
+                await self._received.put((kind, message.body))
+
+        return take
