@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from redis.asyncio import Redis
 
-from cli.runner import run, settings_of
+from cli.runner import run, settings_of, stream_id
 from domain.connections import open_redis
 from domain.dead_letters import list_dead_incidents, list_dead_letters, retry, retry_incident
 from domain.settings import Settings
@@ -53,6 +53,7 @@ def dead_retry(
     is delivered after the incidents of its fixture that came meanwhile.
     """
     settings = settings_of(ctx)
+    stream_id(dead_letter_id)
     if incidents:
         new_id = run(_with_redis(settings, lambda redis: retry_incident(redis, dead_letter_id)))
         typer.echo(f"dead incident {dead_letter_id} is incident entry {new_id.decode()} again")

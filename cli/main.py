@@ -1,19 +1,20 @@
 """`livescore`: schema, packages, and running everything locally."""
 
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Annotated, Any
 
 import typer
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from cli.amqp import amqp_app
 from cli.dead import dead_app
 from cli.fixtures import fixtures_app
 from cli.queue import queue_app
 from cli.replay import replay
-from cli.runner import fail, in_transaction, run, settings_of
+from cli.runner import fail, in_transaction, run, settings_of, storage_problem
 from cli.simulate import simulate
 from cli.watch import watch
 from delivery import open_delivery
@@ -23,7 +24,12 @@ from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Livescore Customers API.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Livescore Customers API.",
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(no_args_is_help=True, help="The SQL schema.")
 package_app = typer.Typer(no_args_is_help=True, help="Customers' packages.")
 app.add_typer(db_app, name="db")
@@ -37,8 +43,36 @@ app.command("simulate")(simulate)
 app.command("watch")(watch)
 
 
+def main(args: Sequence[str] | None = None) -> int:
+    """The `livescore` entry point: Click's usage errors as one line and exit status 2, anything
+    unexpected as one line and 1 — never a traceback or a framed box. (Typer carries its own copy of
+    Click, hence its exceptions from typer._click.)"""
+    try:
+        code = typer.main.get_command(app).main(args, prog_name="livescore", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help())
+        return 2
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "livescore"
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"livescore: {message} (see `{where} --help`)", err=True)
+        return 2
+    except typer.Abort:
+        typer.echo("livescore: aborted", err=True)
+        return 1
+    except ClickException as exc:
+        typer.echo(f"livescore: {' '.join(exc.format_message().split())}", err=True)
+        return exc.exit_code
+    except Exception as exc:  # the last resort of "one line, never a traceback"
+        typer.echo(
+            f"livescore: unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", err=True
+        )
+        return 1
+    return code if isinstance(code, int) else 0
+
+
 @app.callback()
-def main(ctx: typer.Context) -> None:
+def settings_from_env(ctx: typer.Context) -> None:
     """Livescore Customers API."""
     # The environment is read once, here; a test hands its own Settings in as `obj` instead.
     if ctx.obj is None:
@@ -54,7 +88,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     try:
         schema.upgrade(settings_of(ctx).database_url)
     except SQLAlchemyError as exc:
-        fail(f"cannot migrate the schema: {type(exc).__name__}")
+        fail(f"cannot migrate the schema: {storage_problem(exc)}")
     typer.echo("schema is up to date")
 
 
