@@ -1,9 +1,12 @@
 """`livescore`: schema, packages, and running everything locally."""
 
+import json
 import sys
 from collections.abc import Awaitable, Sequence
+from importlib import metadata
 from typing import Annotated, Any
 
+import msgspec
 import typer
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +23,7 @@ from cli.watch import watch
 from delivery import open_delivery
 from domain import packages, schema
 from domain.connections import open_redis
+from domain.delivery import QueueKind
 from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
@@ -71,8 +75,20 @@ def main(args: Sequence[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"livescore {metadata.version('livescore-engage')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def settings_from_env(ctx: typer.Context) -> None:
+def settings_from_env(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Livescore Customers API."""
     # The environment is read once, here; a test hands its own Settings in as `obj` instead.
     if ctx.obj is None:
@@ -169,11 +185,94 @@ async def _set_password(settings: Settings, package_id: int, password: str) -> N
 
 
 @package_app.command("list")
-def package_list(ctx: typer.Context) -> None:
+def package_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
     """Every package: id, username, status. Never a password or its hash."""
     rows = run(in_transaction(settings_of(ctx), packages.list_packages))
     for package_id, username, status in rows:
-        typer.echo(f"{package_id}\t{username}\t{status}")
+        if as_json:
+            typer.echo(json.dumps({"id": package_id, "username": username, "status": status}))
+        else:
+            typer.echo(f"{package_id}\t{username}\t{status}")
+
+
+@package_app.command("show")
+def package_show(ctx: typer.Context, id: Annotated[int, typer.Option("--id")]) -> None:
+    """A package: its status and why, its subscriptions and its queues. Never a password or its hash."""
+    settings = settings_of(ctx)
+    details = run(in_transaction(settings, lambda conn: packages.package_details(conn, id)))
+    figures = run(_queue_figures(settings, id))
+    typer.echo(f"id: {details.id}\nusername: {details.username}\nstatus: {details.status}")
+    typer.echo(f"reason: {details.reason or '-'}")
+    everything = not details.sports and not details.leagues
+    typer.echo(f"sports: {_ids(details.sports, everything)}\nleagues: {_ids(details.leagues, everything)}")
+    for kind, queue in figures.items():
+        typer.echo(f"{kind} queue: {json.dumps(msgspec.to_builtins(queue))}")
+
+
+def _ids(ids: list[int], everything: bool) -> str:
+    return "every one" if everything else " ".join(map(str, ids)) or "-"
+
+
+async def _queue_figures(settings: Settings, package_id: int) -> dict[str, Any]:
+    redis: Redis = open_redis(settings.redis_url)
+    delivery = open_delivery(settings, redis)
+    try:
+        return {kind.value: await delivery.figures(package_id, kind) for kind in QueueKind}
+    finally:
+        await delivery.close()
+        await redis.aclose()
+
+
+@package_app.command("remove")
+def package_remove(
+    ctx: typer.Context,
+    id: Annotated[int, typer.Option("--id")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Remove a package and its subscriptions; the ingress stops answering for it at once.
+
+    Its queues stay, with whatever they hold, until the broker or an operator removes them.
+    """
+    if not yes:
+        typer.confirm(f"remove package {id}?", abort=True)
+    settings = settings_of(ctx)
+    run(in_transaction(settings, lambda conn: packages.remove_package(conn, id)))
+    run(_forget(settings, id))
+    typer.echo(f"package {id} removed")
+
+
+async def _forget(settings: Settings, package_id: int) -> None:
+    redis: Redis = open_redis(settings.redis_url)
+    try:
+        await PackageView(redis).forget([package_id])
+    finally:
+        await redis.aclose()
+
+
+@package_app.command("set-subscriptions")
+def package_set_subscriptions(
+    ctx: typer.Context,
+    id: Annotated[int, typer.Option("--id")],
+    sport: Annotated[list[int] | None, typer.Option("--sport", help="A sport (repeatable).")] = None,
+    league: Annotated[list[int] | None, typer.Option("--league", help="A league (repeatable).")] = None,
+) -> None:
+    """Replace a package's subscriptions; with no --sport and no --league it gets every fixture."""
+
+    async def job(conn: Any) -> None:
+        await packages.replace_subscriptions(conn, id, sports=sport or (), leagues=league or ())
+
+    run(in_transaction(settings_of(ctx), job))
+    typer.echo(f"package {id} now subscribes to {_subscribed(sport or [], league or [])}")
+
+
+def _subscribed(sports: list[int], leagues: list[int]) -> str:
+    if not sports and not leagues:
+        return "every fixture"
+    named = [f"sport {s}" for s in sorted(set(sports))] + [f"league {x}" for x in sorted(set(leagues))]
+    return ", ".join(named)
 
 
 @app.command("dev")
