@@ -25,6 +25,8 @@ MARK = "<!-- runs against livescore dev -->"
 DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD = 1001, "demo@example.com", "demo-password"
 DEMO = {"packageId": DEMO_ID, "username": DEMO_USERNAME, "password": DEMO_PASSWORD}
 UPCOMING = [fixture(n) for n in range(1, 4)]
+# How long the consumer is left with nothing to read: past redis-py's default socket timeout of 5 s.
+QUIET_S = 5.5
 
 
 def snippets(language: str) -> list[str]:
@@ -91,6 +93,9 @@ async def test_the_consumer_receives_a_whole_snapshot(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
+        # Quiet for longer than redis-py's default socket timeout (5 s), which used to end the loop.
+        done = asyncio.create_task(reader.wait())
+        assert not (await asyncio.wait([done], timeout=QUIET_S))[0], await reader.stderr.read()  # type: ignore[union-attr]
         async with httpx.AsyncClient(base_url=ingress.base_url) as client:
             for path in ("package/activate", "snapshots/trigger"):
                 assert (await client.post(f"/api/livescore/{path}", json=DEMO)).status_code == 200
@@ -101,4 +106,4 @@ async def test_the_consumer_receives_a_whole_snapshot(
     finally:
         if reader.returncode is None:
             reader.kill()
-        await reader.wait()
+        await done
