@@ -30,6 +30,12 @@ async def test_every_answer_of_every_endpoint_has_an_example(document: dict[str,
         assert response["content"]["application/json"]["examples"], code
 
 
+@pytest.mark.parametrize("path", ["/health", "/ready"])
+async def test_the_operations_endpoints_have_examples_too(document: dict[str, Any], path: str) -> None:
+    for code, response in document["paths"][path]["get"]["responses"].items():
+        assert response["content"]["application/json"]["examples"], code
+
+
 async def test_status_is_an_enum_of_active_and_inactive(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     assert schemas["StatusAnswer"]["properties"]["status"] == {"$ref": "#/components/schemas/PackageStatus"}
