@@ -1,5 +1,7 @@
 """`python -m cli`: the `livescore` command, for processes started by `livescore dev`."""
 
-from cli.main import app
+import sys
 
-app()
+from cli.main import main
+
+sys.exit(main())

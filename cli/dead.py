@@ -1,4 +1,4 @@
-"""`livescore dead list|retry [--incidents]`: commands that failed too often, incidents that cannot be
+"""`livescore dead list|retry|purge [--incidents]`: commands that failed too often, incidents that cannot be
 delivered."""
 
 import json
@@ -9,10 +9,18 @@ from typing import Annotated, Any, TypeVar
 import typer
 from redis.asyncio import Redis
 
-from cli.runner import run, settings_of
+from cli.runner import run, settings_of, stream_id
 from domain.connections import open_redis
-from domain.dead_letters import list_dead_incidents, list_dead_letters, retry, retry_incident
+from domain.dead_letters import (
+    list_dead_incidents,
+    list_dead_letters,
+    newest_id,
+    purge,
+    retry,
+    retry_incident,
+)
 from domain.settings import Settings
+from domain.streams import DEAD_LETTERS_STREAM, INCIDENT_DEAD_LETTERS_STREAM
 
 dead_app = typer.Typer(no_args_is_help=True, help="Dead-lettered commands and incidents.")
 
@@ -53,12 +61,37 @@ def dead_retry(
     is delivered after the incidents of its fixture that came meanwhile.
     """
     settings = settings_of(ctx)
+    stream_id(dead_letter_id)
     if incidents:
         new_id = run(_with_redis(settings, lambda redis: retry_incident(redis, dead_letter_id)))
         typer.echo(f"dead incident {dead_letter_id} is incident entry {new_id.decode()} again")
         return
     new_id = run(_with_redis(settings, lambda redis: retry(redis, dead_letter_id, settings.commands_maxlen)))
     typer.echo(f"dead letter {dead_letter_id} is command {new_id.decode()} again")
+
+
+@dead_app.command("purge")
+def dead_purge(
+    ctx: typer.Context,
+    incidents: Incidents = False,
+    through: Annotated[
+        str | None,
+        typer.Option("--through", metavar="ID", help="Only up to this dead letter (default: the newest)."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Remove dead letters once inspected (`dead list`); those that come meanwhile are kept."""
+    settings = settings_of(ctx)
+    stream = INCIDENT_DEAD_LETTERS_STREAM if incidents else DEAD_LETTERS_STREAM
+    through = through or run(_with_redis(settings, lambda redis: newest_id(redis, stream)))
+    if through is None:
+        typer.echo("no dead letters")
+        return
+    stream_id(through)
+    if not yes:
+        typer.confirm(f"remove the dead letters of {stream} through {through}?", abort=True)
+    removed = run(_with_redis(settings, lambda redis: purge(redis, stream, through)))
+    typer.echo(f"{removed} dead letters removed")
 
 
 async def _with_redis(settings: Settings, job: Callable[[Redis], Awaitable[T]]) -> T:

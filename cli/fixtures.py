@@ -27,7 +27,7 @@ def import_fixtures(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
-    """Import a JSON array or JSON lines of fixture bodies (SPEC §4 field names); all or nothing."""
+    """Import a JSON array or JSON lines of fixture bodies (docs/CONTRACT.md field names); all or nothing."""
     try:
         fixtures = list(read_fixtures(file.read_bytes()))
     except BadFixture as exc:

@@ -1,13 +1,17 @@
 """`livescore`: schema, packages, and running everything locally."""
 
+import json
 import os
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
+from importlib import metadata
 from typing import Annotated, Any
 
+import msgspec
 import typer
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from cli.amqp import amqp_app
 from cli.dead import dead_app
@@ -15,17 +19,23 @@ from cli.dev_state import noted_environment
 from cli.fixtures import fixtures_app
 from cli.queue import queue_app
 from cli.replay import replay
-from cli.runner import fail, in_transaction, run, settings_of
+from cli.runner import fail, in_transaction, run, settings_of, storage_problem
 from cli.simulate import simulate
 from cli.watch import watch
 from delivery import open_delivery
 from domain import packages, schema
 from domain.connections import open_redis
+from domain.delivery import QueueKind
 from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Livescore Customers API.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Livescore Customers API.",
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(no_args_is_help=True, help="The SQL schema.")
 package_app = typer.Typer(no_args_is_help=True, help="Customers' packages.")
 app.add_typer(db_app, name="db")
@@ -39,8 +49,48 @@ app.command("simulate")(simulate)
 app.command("watch")(watch)
 
 
+def main(args: Sequence[str] | None = None) -> int:
+    """The `livescore` entry point: Click's usage errors as one line and exit status 2, anything
+    unexpected as one line and 1 — never a traceback or a framed box. (Typer carries its own copy of
+    Click, hence its exceptions from typer._click.)"""
+    try:
+        code = typer.main.get_command(app).main(args, prog_name="livescore", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help())
+        return 2
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "livescore"
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"livescore: {message} (see `{where} --help`)", err=True)
+        return 2
+    except typer.Abort:
+        typer.echo("livescore: aborted", err=True)
+        return 1
+    except ClickException as exc:
+        typer.echo(f"livescore: {' '.join(exc.format_message().split())}", err=True)
+        return exc.exit_code
+    except Exception as exc:  # the last resort of "one line, never a traceback"
+        typer.echo(
+            f"livescore: unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", err=True
+        )
+        return 1
+    return code if isinstance(code, int) else 0
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"livescore {metadata.version('livescore-engage')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(ctx: typer.Context) -> None:
+def settings_from_env(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Livescore Customers API."""
     # The environment is read once, here; a test hands its own Settings in as `obj` instead. A running
     # `livescore dev` of this folder notes where its servers are; the environment still wins.
@@ -57,7 +107,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     try:
         schema.upgrade(settings_of(ctx).database_url)
     except SQLAlchemyError as exc:
-        fail(f"cannot migrate the schema: {type(exc).__name__}")
+        fail(f"cannot migrate the schema: {storage_problem(exc)}")
     typer.echo("schema is up to date")
 
 
@@ -138,11 +188,94 @@ async def _set_password(settings: Settings, package_id: int, password: str) -> N
 
 
 @package_app.command("list")
-def package_list(ctx: typer.Context) -> None:
+def package_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
     """Every package: id, username, status. Never a password or its hash."""
     rows = run(in_transaction(settings_of(ctx), packages.list_packages))
     for package_id, username, status in rows:
-        typer.echo(f"{package_id}\t{username}\t{status}")
+        if as_json:
+            typer.echo(json.dumps({"id": package_id, "username": username, "status": status}))
+        else:
+            typer.echo(f"{package_id}\t{username}\t{status}")
+
+
+@package_app.command("show")
+def package_show(ctx: typer.Context, id: Annotated[int, typer.Option("--id")]) -> None:
+    """A package: its status and why, its subscriptions and its queues. Never a password or its hash."""
+    settings = settings_of(ctx)
+    details = run(in_transaction(settings, lambda conn: packages.package_details(conn, id)))
+    figures = run(_queue_figures(settings, id))
+    typer.echo(f"id: {details.id}\nusername: {details.username}\nstatus: {details.status}")
+    typer.echo(f"reason: {details.reason or '-'}")
+    everything = not details.sports and not details.leagues
+    typer.echo(f"sports: {_ids(details.sports, everything)}\nleagues: {_ids(details.leagues, everything)}")
+    for kind, queue in figures.items():
+        typer.echo(f"{kind} queue: {json.dumps(msgspec.to_builtins(queue))}")
+
+
+def _ids(ids: list[int], everything: bool) -> str:
+    return "every one" if everything else " ".join(map(str, ids)) or "-"
+
+
+async def _queue_figures(settings: Settings, package_id: int) -> dict[str, Any]:
+    redis: Redis = open_redis(settings.redis_url)
+    delivery = open_delivery(settings, redis)
+    try:
+        return {kind.value: await delivery.figures(package_id, kind) for kind in QueueKind}
+    finally:
+        await delivery.close()
+        await redis.aclose()
+
+
+@package_app.command("remove")
+def package_remove(
+    ctx: typer.Context,
+    id: Annotated[int, typer.Option("--id")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Remove a package and its subscriptions; the ingress stops answering for it at once.
+
+    Its queues stay, with whatever they hold, until the broker or an operator removes them.
+    """
+    if not yes:
+        typer.confirm(f"remove package {id}?", abort=True)
+    settings = settings_of(ctx)
+    run(in_transaction(settings, lambda conn: packages.remove_package(conn, id)))
+    run(_forget(settings, id))
+    typer.echo(f"package {id} removed")
+
+
+async def _forget(settings: Settings, package_id: int) -> None:
+    redis: Redis = open_redis(settings.redis_url)
+    try:
+        await PackageView(redis).forget([package_id])
+    finally:
+        await redis.aclose()
+
+
+@package_app.command("set-subscriptions")
+def package_set_subscriptions(
+    ctx: typer.Context,
+    id: Annotated[int, typer.Option("--id")],
+    sport: Annotated[list[int] | None, typer.Option("--sport", help="A sport (repeatable).")] = None,
+    league: Annotated[list[int] | None, typer.Option("--league", help="A league (repeatable).")] = None,
+) -> None:
+    """Replace a package's subscriptions; with no --sport and no --league it gets every fixture."""
+
+    async def job(conn: Any) -> None:
+        await packages.replace_subscriptions(conn, id, sports=sport or (), leagues=league or ())
+
+    run(in_transaction(settings_of(ctx), job))
+    typer.echo(f"package {id} now subscribes to {_subscribed(sport or [], league or [])}")
+
+
+def _subscribed(sports: list[int], leagues: list[int]) -> str:
+    if not sports and not leagues:
+        return "every fixture"
+    named = [f"sport {s}" for s in sorted(set(sports))] + [f"league {x}" for x in sorted(set(leagues))]
+    return ", ".join(named)
 
 
 @app.command("dev")

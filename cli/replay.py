@@ -7,7 +7,7 @@ import typer
 from redis.asyncio import Redis
 from rich.progress import Progress
 
-from cli.runner import run, settings_of
+from cli.runner import run, settings_of, stream_id
 from domain.connections import open_redis
 from domain.replay import Replay, ReplayOptions, ReplayReport
 from domain.settings import Settings
@@ -28,7 +28,7 @@ def replay(
     ] = False,
 ) -> None:
     """Re-apply commands from the stream to storage, newest command per package winning."""
-    options = ReplayOptions(start, end, package, dry_run, include_snapshots)
+    options = ReplayOptions(stream_id(start, "-"), stream_id(end, "+"), package, dry_run, include_snapshots)
     report = run(_replay(settings_of(ctx), options))
     _print(report, options)
 

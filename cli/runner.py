@@ -1,6 +1,7 @@
 """Running a CLI job: storage and Redis opened and closed around it, every failure one line on stderr."""
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
@@ -27,6 +28,17 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+# A Redis stream id, whole (`1700000000000-0`) or its milliseconds alone.
+_STREAM_ID = re.compile(r"\d+(-\d+)?")
+
+
+def stream_id(value: str, *ends: str) -> str:
+    """`value` if it is a stream id (or one of `ends`, like "-" and "+"); else one line and exit 1."""
+    if value not in ends and not _STREAM_ID.fullmatch(value):
+        fail(f"not a stream id: {value} (ids look like 1700000000000-0)")
+    return value
+
+
 def run(job: Coroutine[Any, Any, T]) -> T:
     """Run one async job; any failure becomes one line on stderr and exit status 1.
 
@@ -40,10 +52,28 @@ def run(job: Coroutine[Any, Any, T]) -> T:
     except LivescoreError as exc:
         fail(exc.message)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or type(exc).__name__)[:200]
-        fail(f"storage error: {type(exc).__name__}: {reason}")
+        fail(storage_problem(exc))
     except (RedisError, OSError) as exc:
         fail(f"cannot reach Redis or storage: {exc}")
+
+
+# How SQLite and PostgreSQL say the schema was never created (SQLite's message; asyncpg's class name).
+_NO_SCHEMA = ("no such table", "UndefinedTable")
+
+
+def storage_problem(exc: SQLAlchemyError) -> str:
+    """A storage error as one line an operator can act on: the database's own message, never the
+    statement or its parameters."""
+    original = getattr(exc, "orig", None)
+    reason = " ".join(str(original or type(exc).__name__).split())[:200]
+    if any(sign in f"{reason} {type(original).__name__}" for sign in _NO_SCHEMA):
+        return "the database has no schema yet: run `livescore db upgrade`"
+    if "unable to open database file" in reason:
+        return (
+            "cannot open the SQLite database of DATABASE_URL: "
+            "does its directory exist, and may we write there?"
+        )
+    return f"storage error: {type(exc).__name__}: {reason}"
 
 
 async def in_transaction(settings: Settings, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
 from domain.errors import BrokerUnavailable
 from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S, FixturesQueue
+from domain.logs import FASTSTREAM_LOGGER
 from domain.messages import Outgoing
 from domain.settings import Settings
 from domain.streams import amqp_queue, package_view
@@ -48,7 +49,9 @@ class AmqpDelivery:
             QueueKind.INCIDENTS: settings.amqp_incidents_vhost,
         }
         self._brokers = {
-            kind: RabbitBroker(settings.amqp_url, virtualhost=vhost, log_level=logging.DEBUG)
+            kind: RabbitBroker(
+                settings.amqp_url, virtualhost=vhost, log_level=logging.DEBUG, logger=FASTSTREAM_LOGGER
+            )
             for kind, vhost in self._vhosts.items()
         }
         self._connected: dict[QueueKind, asyncio.Task[Any]] = {}

@@ -112,8 +112,11 @@ def from_fields(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Command:
         kind = CommandType(fields["type"])
         package_id = int(fields["packageId"])
         command_id, requested_at = fields["commandId"], fields["requestedAt"]
-    except (KeyError, ValueError, UnicodeDecodeError) as exc:
-        raise UndecodableCommand(f"Stream entry is not a valid command: {exc!r}") from None
+    except KeyError as exc:
+        raise UndecodableCommand(f"Stream entry is not a valid command: no field {exc.args[0]}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        # As text: a repr would show the entry's bytes as b'…' in the dead letter and the log.
+        raise UndecodableCommand(f"Stream entry is not a valid command: {exc}") from None
     if not 0 < package_id <= MAX_PACKAGE_ID:
         # Checked here, entry by entry: storage would refuse it only for the whole batch it came in.
         raise UndecodableCommand(f"Stream entry names no valid package: {fields['packageId'][:40]!r}")

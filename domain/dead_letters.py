@@ -104,6 +104,22 @@ async def retry_incident(redis: Redis, dead_letter_id: str, maxlen: int = INCIDE
     return bytes(new_id)
 
 
+async def newest_id(redis: Redis, stream: str) -> str | None:
+    """The id of the newest dead letter of `stream`, if there is one."""
+    newest: Any = await redis.xrevrange(stream, count=1)
+    return newest[0][0].decode() if newest else None
+
+
+async def purge(redis: Redis, stream: str, through: str) -> int:
+    """Remove the dead letters of `stream` up to and including `through`, so letters that came after an
+    operator looked are kept. Returns how many were removed."""
+    milliseconds, _, sequence = through.partition("-")
+    # XTRIM MINID removes every entry below the id it names: the id right after `through`.
+    after = f"{milliseconds}-{int(sequence) + 1}" if sequence else f"{int(milliseconds) + 1}-0"
+    removed: Any = await redis.xtrim(stream, minid=after, approximate=False)
+    return int(removed)
+
+
 def _parse_incident(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadIncident:
     def text(key: str) -> str:
         return (fields.get(key.encode()) or b"").decode(errors="replace")

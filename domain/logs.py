@@ -8,6 +8,7 @@ import contextvars
 import json
 import logging
 from datetime import UTC, datetime
+from typing import TextIO
 
 # The request or command being handled by the current task, for every line logged meanwhile.
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -45,8 +46,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure_logging(log_format: str, level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
+class QuietSupervisor(logging.Filter):
+    """Drops FastStream's "callback for Task-N is being executed..." lines: one at INFO whenever a
+    subscriber's task ends, every shutdown, which tell an operator nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("callback for ")
+
+
+# FastStream's brokers and app log through this logger, so their lines take our format (and no colours):
+# left alone, FastStream sets up a logger of its own, with ANSI colour codes, that does not propagate.
+FASTSTREAM_LOGGER = logging.getLogger("livescore.faststream")
+FASTSTREAM_LOGGER.addFilter(QuietSupervisor())
+
+
+def configure_logging(log_format: str, level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Every line through one handler on the root logger, to `stream` (default: stderr)."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(_TEXT))
     root = logging.getLogger()

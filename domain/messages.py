@@ -42,7 +42,7 @@ class SnapshotComplete(msgspec.Struct, frozen=True):
 
 
 class KeepAlive(msgspec.Struct, frozen=True):
-    """The fixtures a package receives that are in progress or about to start (SPEC §10)."""
+    """The fixtures a package receives that are in progress or about to start."""
 
     ActiveEvents: list[int]
 

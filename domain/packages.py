@@ -48,6 +48,19 @@ class PackageSecret:
         return f"PackageSecret(package_id={self.package_id}, credential_version={self.credential_version!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class PackageDetails:
+    """What an operator may see of a package: never its password or hash. No sports and no leagues
+    means every fixture."""
+
+    id: int
+    username: str
+    status: str
+    reason: str | None
+    sports: list[int]
+    leagues: list[int]
+
+
 def new_credential_version() -> str:
     return secrets.token_hex(16)
 
@@ -88,6 +101,43 @@ async def set_subscriptions(
     rows += [{"package_id": package_id, "kind": "league", "ref_id": x} for x in set(leagues)]
     if rows:
         await conn.execute(insert(PackageSubscription), rows)
+
+
+async def replace_subscriptions(
+    conn: AsyncConnection, package_id: int, *, sports: Iterable[int], leagues: Iterable[int]
+) -> None:
+    """Subscriptions of an existing package replaced (none: every fixture)."""
+    if await package_state(conn, package_id) is None:
+        raise PackageNotFound(f"No package with id {package_id}")
+    await set_subscriptions(conn, package_id, sports=sports, leagues=leagues)
+
+
+async def remove_package(conn: AsyncConnection, package_id: int) -> None:
+    """The package and its subscriptions gone from storage."""
+    await conn.execute(delete(PackageSubscription).where(col(PackageSubscription.package_id) == package_id))
+    if (await conn.execute(delete(Package).where(col(Package.id) == package_id))).rowcount == 0:
+        raise PackageNotFound(f"No package with id {package_id}")
+
+
+async def package_details(conn: AsyncConnection, package_id: int) -> PackageDetails:
+    query = select(col(Package.username), col(Package.status), col(Package.status_reason))
+    row = (await conn.execute(query.where(col(Package.id) == package_id))).first()
+    if row is None:
+        raise PackageNotFound(f"No package with id {package_id}")
+    subscribed = await conn.execute(
+        select(col(PackageSubscription.kind), col(PackageSubscription.ref_id))
+        .where(col(PackageSubscription.package_id) == package_id)
+        .order_by(col(PackageSubscription.ref_id))
+    )
+    refs = [(kind, ref_id) for kind, ref_id in subscribed]
+    return PackageDetails(
+        package_id,
+        row.username,
+        row.status,
+        row.status_reason,
+        [ref_id for kind, ref_id in refs if kind == "sport"],
+        [ref_id for kind, ref_id in refs if kind == "league"],
+    )
 
 
 async def set_password(conn: AsyncConnection, package_id: int, password: str) -> str:

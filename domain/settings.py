@@ -1,8 +1,9 @@
 """Typed settings, read from the environment once per process and passed to whatever needs them."""
 
+import importlib.util
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import msgspec
 
@@ -98,9 +99,44 @@ class Settings:
         env = os.environ if environ is None else environ
         given = {f.name: env[_env_name(f.name)] for f in fields(cls) if env.get(_env_name(f.name))}
         try:
-            return msgspec.convert(given, cls, strict=False)
+            settings = msgspec.convert(given, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise ValueError(_explain(exc, given)) from None
+        _check_redis_url(settings.redis_url)
+        return replace(settings, database_url=database_url_of(settings.database_url))
+
+
+# What Redis URLs look like to redis-py; anything else fails later with a message about something else.
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# The drivers the service runs on: async ones only (the ingress and the worker are asyncio throughout).
+_SQLITE, _POSTGRES = "sqlite+aiosqlite://", "postgresql+asyncpg://"
+# Spellings an operator is likely to paste, as the same database through our driver. SQLAlchemy's own
+# `sqlite:///` and `postgresql://` name synchronous drivers, which would fail inside the event loop.
+_SAME_DATABASE = {"sqlite://": _SQLITE, "postgresql://": _POSTGRES, "postgres://": _POSTGRES}
+
+
+def _check_redis_url(url: str) -> None:
+    if not url.startswith(_REDIS_SCHEMES):
+        raise ValueError(f"REDIS_URL is not a Redis URL: {url!r} (expected redis://host:6379/0)")
+
+
+def database_url_of(url: str) -> str:
+    """DATABASE_URL as the service opens it: `sqlite:///…` and `postgresql://…` mean our async drivers;
+    a scheme we do not run on, or PostgreSQL without asyncpg installed, is a ValueError saying what to do."""
+    for given, ours in _SAME_DATABASE.items():
+        if url.startswith(given):
+            url = ours + url.removeprefix(given)
+    if not url.startswith((_SQLITE, _POSTGRES)):
+        raise ValueError(
+            f"DATABASE_URL is not a database URL this service knows: {url!r} "
+            "(use sqlite+aiosqlite:///… or postgresql+asyncpg://…)"
+        )
+    if url.startswith(_POSTGRES) and importlib.util.find_spec("asyncpg") is None:
+        raise ValueError(
+            "DATABASE_URL names PostgreSQL, but its driver is not installed: "
+            "pip install 'livescore-engage[postgres]'"
+        )
+    return url
 
 
 def _env_name(field_name: str) -> str:

@@ -2,9 +2,12 @@
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin
+from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
 from delivery import open_delivery
@@ -20,10 +23,19 @@ from ingress.errors import EXCEPTION_HANDLERS
 from ingress.gateway import Gateway
 from ingress.multiplexed_redis import MultiplexedRedis
 from ingress.observability import observe
+from ingress.openapi import declare_headers
 from ingress.operations import health, metrics, ready
 from ingress.reply_channel import ReplyListener
 from ingress.routes import livescore_router
 from ingress.validation import MAX_BODY_BYTES
+
+# ReDoc's bundle (MIT licence, beside it), served from the package: /schema works without the internet.
+STATIC = Path(__file__).parent / "static"
+STATIC_PATH = "/static"
+# The /schema page: ReDoc from STATIC, no web fonts, no favicon fetched from a CDN.
+_REDOC = RedocRenderPlugin(
+    path=["/", "/redoc"], js_url=f"{STATIC_PATH}/redoc.standalone.js", google_fonts=False, favicon=""
+)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -35,14 +47,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
 
     app = Litestar(
-        route_handlers=[livescore_router, health, ready, metrics],
+        route_handlers=[
+            livescore_router,
+            health,
+            ready,
+            metrics,
+            create_static_files_router(STATIC_PATH, [STATIC], include_in_schema=False),
+        ],
         middleware=[observe],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(title="Livescore Customers API", version="1.0.0"),
+        openapi_config=OpenAPIConfig(
+            title="Livescore Customers API", version="1.0.0", render_plugins=[_REDOC]
+        ),
         logging_config=None,
     )
+    declare_headers(app.openapi_schema)
     _refuse_options(app)
     return app
 

@@ -28,7 +28,8 @@ class StatusAnswer(msgspec.Struct, frozen=True, rename="camel", omit_defaults=Tr
     success: bool
     package_id: int
     username: str
-    status: str
+    # `active` or `inactive`; an enum, so the OpenAPI document says so.
+    status: PackageStatus
     # Additive to the upstream contract: what a customer watches to keep the queue from overflowing.
     queue: QueueFigures
     # Additive: why the service itself set the status ("queue-limit"); absent when the customer did.
@@ -76,7 +77,7 @@ def status(credentials: Credentials, state: ViewState) -> StatusAnswer:
         True,
         credentials.package_id,
         credentials.username,
-        current.value,
+        current,
         state.queue,
         state.reason,
         state.incidents_queue,

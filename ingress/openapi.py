@@ -3,10 +3,20 @@ examples. The handlers read their body themselves (to answer SPEC's messages in 
 request body is described here rather than inferred."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    Example,
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.openapi.spec.enums import OpenAPIType
 
 from domain.errors import (
@@ -20,7 +30,15 @@ from domain.errors import (
     StorageUnavailable,
     TooManyFailures,
 )
-from ingress.bodies import ErrorAnswer, FailureAnswer, PendingAnswer
+from ingress.bodies import (
+    SNAPSHOT_SENT,
+    ChangeAnswer,
+    ErrorAnswer,
+    FailureAnswer,
+    PendingAnswer,
+    SnapshotAnswer,
+    StatusAnswer,
+)
 from ingress.validation import MAX_PACKAGE_ID
 
 _CREDENTIALS = Schema(
@@ -87,8 +105,39 @@ def _rejected(*errors: type[Exception]) -> ResponseSpec:
     )
 
 
-STATUS_RESPONSES = {400: _rejected(*_VALIDATION), **_COMMON}
-SNAPSHOT_RESPONSES = {400: _rejected(*_VALIDATION, PackageInactive), **_COMMON}
+_WHO = {"success": True, "packageId": 123, "username": "user@example.com"}
+_QUEUE = {"name": "livescore:fixtures:123", "length": 0, "pending": 0, "consumers": 0, "lag": 0}
+
+
+def _done(container: type, description: str, examples: dict[str, dict[str, Any]]) -> ResponseSpec:
+    """A 200 answer with its examples (Litestar would document the type of it only)."""
+    return ResponseSpec(
+        data_container=container,
+        description=description,
+        examples=[Example(summary=summary, value={**_WHO, **value}) for summary, value in examples.items()],
+        generate_examples=False,
+    )
+
+
+_STATUS_DONE = _done(
+    StatusAnswer,
+    "The package's status and its queue's figures",
+    {
+        "active": {"status": "active", "queue": _QUEUE},
+        "deactivated by the service (its queue overflowed)": {
+            "status": "inactive",
+            "queue": {**_QUEUE, "lag": 50000},
+            "reason": "queue-limit",
+        },
+    },
+)
+_SNAPSHOT_DONE = _done(
+    SnapshotAnswer,
+    "The snapshot is enqueued; its fixtures follow on the package's queue, then a completion message",
+    {"enqueued": {"message": SNAPSHOT_SENT, "requestId": "e7a0245e-3c1f-4d55-8a0e-2f5f3e6a7b10"}},
+)
+STATUS_RESPONSES = {200: _STATUS_DONE, 400: _rejected(*_VALIDATION), **_COMMON}
+SNAPSHOT_RESPONSES = {200: _SNAPSHOT_DONE, 400: _rejected(*_VALIDATION, PackageInactive), **_COMMON}
 
 
 def change_responses(change: str) -> dict[int, ResponseSpec]:
@@ -110,4 +159,37 @@ def change_responses(change: str) -> dict[int, ResponseSpec]:
         ],
         generate_examples=False,
     )
-    return {202: pending, **STATUS_RESPONSES}
+    done = _done(
+        ChangeAnswer,
+        "The change is applied: a status read now sees it",
+        {
+            "applied": {"message": f"Package {change} completed successfully"},
+            "already so": {
+                "message": "Package is already " + ("active" if change == "activation" else "inactive")
+            },
+        },
+    )
+    return {200: done, 202: pending, 400: _rejected(*_VALIDATION), **_COMMON}
+
+
+_REQUEST_ID = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=64),
+    description="The caller's X-Request-ID when it sent one of 1-64 visible ASCII characters, else ours",
+    required=True,
+)
+_RETRY_AFTER = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+    description="Seconds until this address may try again",
+    required=True,
+)
+
+
+def declare_headers(openapi: OpenAPI) -> None:
+    """The headers of every answer, which no route declares: X-Request-ID on all of them (added by the
+    observing middleware), Retry-After on 429."""
+    for path in (openapi.paths or {}).values():
+        for operation in (path.get, path.post):
+            for code, response in ((operation.responses or {}) if operation else {}).items():
+                if isinstance(response, OpenAPIResponse):
+                    headers = {**(response.headers or {}), "X-Request-ID": _REQUEST_ID}
+                    response.headers = headers | ({"Retry-After": _RETRY_AFTER} if code == "429" else {})

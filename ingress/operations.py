@@ -3,7 +3,10 @@
 import asyncio
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -14,18 +17,56 @@ from domain.errors import BrokerUnavailable
 READY_TIMEOUT_S = 2.0
 
 
-@get("/metrics", sync_to_thread=False, media_type=CONTENT_TYPE_LATEST, include_in_schema=False)
+# Prometheus's text format without its `charset=utf-8`, which Litestar adds to every text/* type itself.
+METRICS_TYPE = CONTENT_TYPE_LATEST.removesuffix("; charset=utf-8")
+
+
+class ReadyAnswer(msgspec.Struct, frozen=True):
+    status: str
+    redis: str
+    storage: str
+    delivery: str | None = None
+
+
+_READY = ResponseSpec(
+    data_container=ReadyAnswer,
+    description="Redis, storage and (over AMQP) the broker are reachable",
+    examples=[Example(summary="ready", value={"status": "ready", "redis": "ok", "storage": "ok"})],
+    generate_examples=False,
+)
+_UNAVAILABLE = ResponseSpec(
+    data_container=ReadyAnswer,
+    description="A dependency cannot be reached: Redis, storage or (over AMQP) the broker",
+    examples=[
+        Example(
+            summary="storage down",
+            value={"status": "unavailable", "redis": "ok", "storage": "unreachable", "delivery": "ok"},
+        )
+    ],
+    generate_examples=False,
+)
+
+
+@get("/metrics", sync_to_thread=False, media_type=METRICS_TYPE, include_in_schema=False)
 def metrics() -> bytes:
     """Prometheus text format: request counts and latencies, authentication, commands."""
     return generate_latest()
 
 
-@get("/health", sync_to_thread=False)
+_ALIVE = ResponseSpec(
+    data_container=dict[str, str],
+    description="The process is alive",
+    examples=[Example(summary="alive", value={"status": "ok"})],
+    generate_examples=False,
+)
+
+
+@get("/health", sync_to_thread=False, responses={200: _ALIVE})
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready")
+@get("/ready", responses={200: _READY, 503: _UNAVAILABLE})
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     state = request.app.state
     checks = {"redis": await _check(state.redis.ping()), "storage": await _check(_select_one(state.engine))}

@@ -15,7 +15,7 @@ from redis.exceptions import ResponseError
 
 from domain.command_log import ensure_consumer_group
 from domain.connections import open_redis
-from domain.logs import configure_logging
+from domain.logs import FASTSTREAM_LOGGER, configure_logging
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.beats import Beats
@@ -46,7 +46,12 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     settings = settings or Settings.from_env()
     res = Resources.open(settings, consumer or consumer_name())
     # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
-    broker = RedisBroker(settings.redis_url, log_level=logging.DEBUG, middlewares=[FASTSTREAM_METRICS])
+    broker = RedisBroker(
+        settings.redis_url,
+        log_level=logging.DEBUG,
+        logger=FASTSTREAM_LOGGER,
+        middlewares=[FASTSTREAM_METRICS],
+    )
     _subscribe(broker, res)
     monitor = GroupMonitor(res.redis, res.consumer, settings.claim_idle_ms)
     # Incidents are read outside the consumer group, by partition (worker/partitions.py); keep-alives and
@@ -61,6 +66,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         shutting_down.append(server.stop)
     return FastStream(
         broker,
+        logger=FASTSTREAM_LOGGER,
         on_startup=[_call(_prepare, res)],
         after_startup=starting,
         on_shutdown=shutting_down,

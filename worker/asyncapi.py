@@ -108,7 +108,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Livescore Customers API streams",
             "version": "1.0.0",
-            "description": "Redis streams of livescore-engage; see SPEC §3, §4, §10 and the README.",
+            "description": "Redis streams of livescore-engage; see docs/CONTRACT.md and the README.",
         },
         "channels": _channels(),
         "components": {"schemas": components},

@@ -26,7 +26,7 @@ async def retry_commands(res: Resources, entries: list[Entry]) -> None:
         await dead_letter(res, entry_id, fields, deliveries[entry_id] - 1)
     retry = [e for e in entries if e not in exhausted]
     if retry:
-        log.info("retrying %d command(s) delivered before", len(retry))
+        log.debug("retrying %d command(s) delivered before", len(retry))
         await apply_commands(res, retry)
 
 

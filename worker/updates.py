@@ -59,7 +59,7 @@ async def _store(res: Resources, fixtures: list[Fixture]) -> list[tuple[Fixture,
                 accepted.append((fixture, packages))
             else:
                 FIXTURE_UPDATES.labels("stale").inc()
-                log.info("fixture %s: stale update dropped", fixture.fixture_id)
+                log.debug("fixture %s: stale update dropped", fixture.fixture_id)
     return accepted
 
 

@@ -55,3 +55,19 @@ def test_stream_ids_order_numerically_not_as_text() -> None:
     assert StreamId.parse(b"10-0") > StreamId.parse("9-5")
     assert StreamId.parse("1700000000000-12") == StreamId(1700000000000, 12)
     assert str(StreamId(5, 1)) == "5-1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({b"type": b"\xff"}, "Stream entry is not a valid command: 'utf-8' codec can't decode byte 0xff"),
+        ({b"type": b"activate"}, "Stream entry is not a valid command: no field packageId"),
+    ],
+)
+def test_why_an_entry_is_not_a_command_reads_as_text_not_bytes(
+    fields: dict[bytes, bytes], error: str
+) -> None:
+    with pytest.raises(UndecodableCommand) as raised:
+        from_fields(fields)
+    assert raised.value.message.startswith(error)
+    assert "b'" not in raised.value.message
