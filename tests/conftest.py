@@ -3,7 +3,7 @@
 Redis: an embedded Valkey server for the session, or LIVESCORE_TEST_REDIS_URL (give it a database
 number of its own: every test flushes it). RabbitMQ: a node of the session's own (tests/rabbitmq_server.py)
 for the tests that ask for `rabbitmq`, which are marked `rabbitmq`; skipped where RabbitMQ is not
-installed, unless LIVESCORE_REQUIRE_RABBITMQ=1 (CI) makes that a failure. Storage: a migrated SQLite file
+installed, unless LIVESCORE_REQUIRE_SERVERS=1 (CI) makes that a failure. Storage: a migrated SQLite file
 per test, or, when LIVESCORE_TEST_DATABASE_URL names a PostgreSQL server, a database created for this
 session and dropped after it, emptied between tests.
 """
@@ -32,7 +32,7 @@ from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.app import create_app
 from tests.rabbitmq_server import RABBITMQ_SERVER, SessionNode, start_node
-from tests.support import PACKAGE_ID, PASSWORD, USERNAME, Cli
+from tests.support import PACKAGE_ID, PASSWORD, USERNAME, Cli, server_missing
 
 
 @pytest.fixture(scope="session")
@@ -67,10 +67,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionNode]:
     """A RabbitMQ node for the session, configured and set up by `livescore amqp config` and `setup`."""
     if not RABBITMQ_SERVER.exists():
-        reason = f"RabbitMQ is not installed ({RABBITMQ_SERVER} is missing: apt-get install rabbitmq-server)"
-        if os.environ.get("LIVESCORE_REQUIRE_RABBITMQ") == "1":
-            pytest.fail(f"{reason}, and LIVESCORE_REQUIRE_RABBITMQ=1 requires it")
-        pytest.skip(reason)
+        server_missing(f"RabbitMQ is not installed (no {RABBITMQ_SERVER}: apt-get install rabbitmq-server)")
     node = start_node(tmp_path_factory.mktemp("rabbitmq"))
     try:
         yield node

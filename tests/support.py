@@ -5,13 +5,15 @@ Fixtures are in conftest.py; the fixtures' factory (fixture_factory.py) makes fi
 """
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import httpx
 import msgspec
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -56,6 +58,14 @@ async def eventually(
             return
         await asyncio.sleep(POLL_S)
     raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+def server_missing(reason: str) -> NoReturn:
+    """A test's server is not installed here: skipped on a developer's machine, a failure where
+    LIVESCORE_REQUIRE_SERVERS=1 (CI, which installs every server the tests start)."""
+    if os.environ.get("LIVESCORE_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{reason}, and LIVESCORE_REQUIRE_SERVERS=1 requires it")
+    pytest.skip(reason)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.storage import open_engine
 from tests.e2e.processes import PersistentRedis, Processes, connect
+from tests.support import server_missing
 
 
 def _spawner(redis_url: str, database_url: str, log_dir: Path) -> Iterator[Processes]:
@@ -48,13 +49,14 @@ def persistent_redis(tmp_path: Path) -> Iterator[PersistentRedis]:
 
 @pytest.fixture(params=["valkey", "redis-server"])
 def restartable_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PersistentRedis]:
-    """Like `persistent_redis`, once the embedded Valkey and once the machine's `redis-server` (skipped
-    where there is none): Redis 7.0 restores consumer groups from its AOF without their read counters."""
+    """Like `persistent_redis`, once the embedded Valkey and once the machine's `redis-server` (where
+    there is none: tests/support.py `server_missing`): Redis 7.0 restores consumer groups from its AOF
+    without their read counters."""
     binary = None
     if request.param == "redis-server":
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("no redis-server on this machine")
+            server_missing("no redis-server on this machine (apt-get install redis-server)")
     server = PersistentRedis(tmp_path / "server", binary)
     try:
         yield server
