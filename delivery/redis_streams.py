@@ -11,7 +11,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
+from domain.delivery import Parcel, Published, QueueFigures, QueueKind
 from domain.fixtures_queue import FixturesQueue, parse
 from domain.package_view import PackageView
 from domain.streams import fixtures_queue, incidents_queue
@@ -38,7 +38,7 @@ class RedisStreamsDelivery:
             else:
                 await self._queue.publish(parcel.package_id, bodies, pipe=pipe, queue=queue)
         replies = await pipe.execute() if parcels else []
-        return [_published(reply) for reply in replies]
+        return [parse(reply) for reply in replies]
 
     async def provision(self, package_id: int) -> None:
         """Nothing to do: a stream comes into being with its first message."""
@@ -55,11 +55,6 @@ class RedisStreamsDelivery:
 
     async def close(self) -> None:
         """The Redis connection belongs to the caller."""
-
-
-def _published(reply: list[object]) -> Published:
-    published = parse(reply)
-    return Published(PublishResult(published.result), published.count)
 
 
 class RedisStreamsReader:
