@@ -10,6 +10,7 @@ import typer
 from redis.asyncio import Redis
 
 from cli.runner import run, settings_of, stream_id
+from domain.command_log import Replication
 from domain.connections import open_redis
 from domain.dead_letters import (
     list_dead_incidents,
@@ -66,7 +67,8 @@ def dead_retry(
         new_id = run(_with_redis(settings, lambda redis: retry_incident(redis, dead_letter_id)))
         typer.echo(f"dead incident {dead_letter_id} is incident entry {new_id.decode()} again")
         return
-    new_id = run(_with_redis(settings, lambda redis: retry(redis, dead_letter_id, settings.commands_maxlen)))
+    maxlen, replication = settings.commands_maxlen, Replication.of(settings)
+    new_id = run(_with_redis(settings, lambda redis: retry(redis, dead_letter_id, maxlen, replication)))
     typer.echo(f"dead letter {dead_letter_id} is command {new_id.decode()} again")
 
 
@@ -95,7 +97,7 @@ def dead_purge(
 
 
 async def _with_redis(settings: Settings, job: Callable[[Redis], Awaitable[T]]) -> T:
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     try:
         return await job(redis)
     finally:

@@ -34,7 +34,7 @@ STARTUP_TIMEOUT_S = 30
 
 # What `.livescore/env` notes for the `livescore` command run in this folder.
 NOTED = ["REDIS_URL", "DATABASE_URL", "PORT", "LIVESCORE_DELIVERY", "LIVESCORE_AMQP_URL"]
-NOTED += ["LIVESCORE_AMQP_MANAGEMENT_URL"]
+NOTED += ["LIVESCORE_AMQP_MANAGEMENT_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"]
 # The private RabbitMQ node of `dev --amqp`: one name, so that it finds its queues again next time.
 DEV_NODE_NAME = "livescore-dev@localhost"
 
@@ -48,7 +48,8 @@ def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False) 
     _refuse_taken(Settings.from_env(env).port)
     env.setdefault("LIVESCORE_WORKER_PORT", str(free_port()))
     with ExitStack() as stack:
-        if not env.get("REDIS_URL"):
+        # Redis behind Sentinel counts as given: its sentinels are noted instead of a URL.
+        if not env.get("REDIS_URL") and not env.get("REDIS_SENTINELS"):
             env["REDIS_URL"] = stack.enter_context(_embedded_redis())
         if amqp:
             env.update(_rabbitmq(stack, Settings.from_env(env)))
@@ -137,7 +138,7 @@ async def _seed(settings: Settings) -> None:
     from cli.demo_fixtures import generate
 
     engine = open_engine(settings.database_url)
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     try:
         async with engine.begin() as conn:
             if not await packages.list_packages(conn):

@@ -159,7 +159,7 @@ async def _then_refresh(
     storage (SPEC §2.5): a package added again on a recreated database must not keep the old copy's
     status. Active packages get their queues (SPEC §9), as an activation would."""
     await write
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     engine = open_engine(settings.database_url)
     delivery = open_delivery(settings, redis)
     try:
@@ -173,7 +173,7 @@ async def _then_refresh(
 
 
 async def _set_password(settings: Settings, package_id: int, password: str) -> None:
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     try:
         view = PackageView(redis)
         # Forget first: should anything below fail, logins are re-verified against storage, never the
@@ -220,7 +220,7 @@ def _ids(ids: list[int], everything: bool) -> str:
 
 
 async def _queue_figures(settings: Settings, package_id: int) -> dict[str, Any]:
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     delivery = open_delivery(settings, redis)
     try:
         return {kind.value: await delivery.figures(package_id, kind) for kind in QueueKind}
@@ -248,7 +248,7 @@ def package_remove(
 
 
 async def _forget(settings: Settings, package_id: int) -> None:
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     try:
         await PackageView(redis).forget([package_id])
     finally:
@@ -288,7 +288,8 @@ def dev(
         bool, typer.Option("--amqp", help="Deliver over AMQP, to a private RabbitMQ node (rabbitmq-server).")
     ] = False,
 ) -> None:
-    """Everything on this machine: embedded Redis (unless REDIS_URL is set), SQLite, ingress, one worker.
+    """Everything on this machine: embedded Redis (unless REDIS_URL or REDIS_SENTINELS is set), SQLite,
+    ingress, one worker.
 
     Live demo matches are played too (`livescore simulate --repeat`), unless --no-simulate.
     """

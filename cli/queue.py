@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from cli.runner import fail, run, settings_of
 from delivery import open_delivery
-from domain.connections import open_redis
+from domain.connections import RedisAddress, open_redis
 from domain.delivery import QueueKind
 from domain.messages import MESSAGE_FIELD
 from domain.settings import Settings
@@ -51,14 +51,14 @@ def read_queue(
     queue = incidents_queue(package) if incidents else fixtures_queue(package)
     # Ctrl-C is how --follow ends; it is not an error.
     with contextlib.suppress(KeyboardInterrupt):
-        run(_read(settings.redis_url, queue, count, last, follow))
+        run(_read(settings.redis_address, queue, count, last, follow))
 
 
 async def _peek_amqp(settings: Settings, package_id: int, kind: QueueKind, count: int) -> None:
     """The oldest `count` messages: fetched and given back, so RabbitMQ marks them redelivered (README)."""
     from delivery.amqp import AmqpDelivery
 
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     delivery = open_delivery(settings, redis)
     try:
         assert isinstance(delivery, AmqpDelivery)
@@ -70,8 +70,10 @@ async def _peek_amqp(settings: Settings, package_id: int, kind: QueueKind, count
         await redis.aclose()
 
 
-async def _read(redis_url: str, queue: str, count: int | None, last: int | None, follow: bool) -> None:
-    redis: Redis = open_redis(redis_url)
+async def _read(
+    redis_address: RedisAddress, queue: str, count: int | None, last: int | None, follow: bool
+) -> None:
+    redis: Redis = open_redis(redis_address)
     try:
         position = await _print_existing(redis, queue, count, last, follow)
         while follow:

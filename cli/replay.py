@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from rich.progress import Progress
 
 from cli.runner import run, settings_of, stream_id
+from domain.command_log import Replication
 from domain.connections import open_redis
 from domain.replay import Replay, ReplayOptions, ReplayReport
 from domain.settings import Settings
@@ -34,13 +35,13 @@ def replay(
 
 
 async def _replay(settings: Settings, options: ReplayOptions) -> ReplayReport:
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     engine = open_engine(settings.database_url)
     try:
         total: Any = await redis.xlen(COMMANDS_STREAM)
         with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
             task = progress.add_task("replaying", total=int(total))
-            job = Replay(engine, redis, options, settings.commands_maxlen)
+            job = Replay(engine, redis, options, settings.commands_maxlen, Replication.of(settings))
             return await job.run(lambda n: progress.advance(task, n))
     finally:
         await redis.aclose()

@@ -65,7 +65,7 @@ async def play(settings: Settings, matches: int, speed: float, seed: int) -> Non
     await _store(settings, day.scheduled(beats))
     minutes = beats[-1].at_s / speed / 60 if beats else 0
     typer.echo(f"simulating {matches} matches (seed {seed}) at {speed:g}× for about {minutes:.1f} minutes")
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     try:
         started = time.monotonic()
         for due, group in _groups(beats):

@@ -47,7 +47,7 @@ def watch(
 
 
 async def _watch(settings: Settings, package_id: int, login: tuple[str, str] | None) -> None:
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     reader: QueueReader = RedisStreamsReader(redis, package_id)
     if login is not None:
         from delivery.amqp import AmqpQueueReader  # aio-pika only when asked for

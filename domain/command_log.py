@@ -6,14 +6,17 @@ then appends. One round trip per command on the hot path.
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.commands import ChangeActivation, TriggerSnapshot
-from domain.scripts.appends import Enqueued, enqueue
+from domain.errors import ReplicasUnconfirmed
+from domain.scripts.appends import Enqueued, EnqueueResult, enqueue
 from domain.scripts.runner import RedisPyScripts, ScriptRunner
+from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, package_view, snapshot_in_flight
 
 # A queued snapshot blocks new triggers for the package until its worker finishes it; should a worker
@@ -21,12 +24,32 @@ from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, package_view, snapsho
 SNAPSHOT_IN_FLIGHT_TTL_S = 900
 
 
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """How many replicas must hold an appended command before it counts as appended (SPEC §11), and how
+    long to wait for them (Redis WAIT). `replicas` 0: appended once the primary has it."""
+
+    replicas: int = 0
+    timeout_ms: int = 1000
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Replication":
+        return cls(settings.redis_min_replicas, settings.redis_wait_timeout_ms)
+
+
 class CommandLog:
-    def __init__(self, redis: Redis, maxlen: int, scripts: ScriptRunner | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        maxlen: int,
+        scripts: ScriptRunner | None = None,
+        replication: Replication = Replication(),
+    ) -> None:
         """`scripts` runs the checked append, the ingress's hot path (ingress/multiplexed_redis.py)."""
         self._redis = redis
         self._maxlen = maxlen
         self._scripts = scripts or RedisPyScripts(redis)
+        self._replication = replication
 
     async def append(self, command: ChangeActivation | TriggerSnapshot, credential_version: str) -> Enqueued:
         package_id = command.package_id
@@ -40,14 +63,34 @@ class CommandLog:
             snapshot_request_id=command.request_id if isinstance(command, TriggerSnapshot) else None,
             in_flight_ttl_s=SNAPSHOT_IN_FLIGHT_TTL_S,
         )
-        return await call.run(self._scripts)
+        wanted = self._replication
+        if not wanted.replicas:
+            return await call.run(self._scripts)
+        reply, confirmed = await self._scripts.run_replicated(
+            call.script, call.keys, call.args, wanted.replicas, wanted.timeout_ms
+        )
+        enqueued = call.read(reply)
+        if enqueued.result is EnqueueResult.QUEUED:
+            self._check(confirmed)
+        return enqueued
 
     async def append_unchecked(self, fields: Mapping[Any, Any]) -> bytes:
-        """Append as the service itself (replay, a dead letter retried): no credential or status check."""
-        entry_id: Any = await self._redis.xadd(
-            COMMANDS_STREAM, dict(fields), maxlen=self._maxlen, approximate=True
-        )
+        """Append as the service itself (replay, a dead letter retried): no credential or status check;
+        confirmed by the replicas like any command."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xadd(COMMANDS_STREAM, dict(fields), maxlen=self._maxlen, approximate=True)
+        if self._replication.replicas:
+            pipe.execute_command("WAIT", self._replication.replicas, self._replication.timeout_ms)
+        entry_id, *confirmed = await pipe.execute()
+        for count in confirmed:
+            self._check(count)
         return bytes(entry_id)
+
+    def _check(self, confirmed: int) -> None:
+        """A command that too few replicas hold could be lost in a failover: not appended, as far as the
+        caller is told (it stays in the stream and may still be applied)."""
+        if int(confirmed) < self._replication.replicas:
+            raise ReplicasUnconfirmed()
 
 
 async def ensure_consumer_group(redis: Redis, stream: str = COMMANDS_STREAM) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from domain.command_log import CommandLog
+from domain.command_log import CommandLog, Replication
 from domain.errors import NoSuchDeadLetter
 from domain.incidents import INCIDENTS_MAXLEN
 from domain.messages import MESSAGE_FIELD, timestamp
@@ -55,13 +55,16 @@ async def list_dead_letters(redis: Redis, count: int | None = None) -> list[Dead
     return [_parse(entry_id, fields) for entry_id, fields in entries]
 
 
-async def retry(redis: Redis, dead_letter_id: str, commands_maxlen: int) -> bytes:
+async def retry(
+    redis: Redis, dead_letter_id: str, commands_maxlen: int, replication: Replication | None = None
+) -> bytes:
     """Put a dead letter's command back on the commands stream; returns its new entry id."""
     entries: Any = await redis.xrange(DEAD_LETTERS_STREAM, dead_letter_id, dead_letter_id)
     if not entries:
         raise NoSuchDeadLetter(f"No dead letter {dead_letter_id}")
     original = {k: v for k, v in entries[0][1].items() if k not in _ADDED}
-    new_id = await CommandLog(redis, commands_maxlen).append_unchecked(original)
+    log = CommandLog(redis, commands_maxlen, replication=replication or Replication())
+    new_id = await log.append_unchecked(original)
     await redis.xdel(DEAD_LETTERS_STREAM, dead_letter_id)
     return new_id
 

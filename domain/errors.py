@@ -12,6 +12,7 @@
     ├── Unavailable                storage, Redis or the broker cannot be reached (HTTP 500, worker waits)
     │   ├── StorageUnavailable
     │   ├── QueueUnavailable
+    │   ├── ReplicasUnconfirmed    too few Redis replicas confirmed a command in time (it stays in the stream)
     │   └── BrokerUnavailable      RabbitMQ (delivery over AMQP) cannot be reached
     ├── UndecodableCommand         a stream entry is not a command (worker dead-letters it)
     ├── ConcurrentChange           another worker changed a package of the batch (worker decides again)
@@ -88,6 +89,12 @@ class StorageUnavailable(Unavailable):
 
 class QueueUnavailable(Unavailable):
     message = "Command queue is unavailable"
+
+
+class ReplicasUnconfirmed(Unavailable):
+    """LIVESCORE_REDIS_MIN_REPLICAS replicas did not confirm a command within the wait (SPEC §11)."""
+
+    message = "Command queue replicas did not confirm the command; retry"
 
 
 class BrokerUnavailable(Unavailable):

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.activation import apply_activations
-from domain.command_log import CommandLog
+from domain.command_log import CommandLog, Replication
 from domain.commands import ChangeActivation, PackageStatus, StreamId, TriggerSnapshot, from_fields
 from domain.errors import UndecodableCommand
 from domain.package_view import PackageView, refresh_from_storage
@@ -49,6 +49,8 @@ class Replay:
     redis: Redis
     options: ReplayOptions
     commands_maxlen: int
+    # Re-sent snapshots are confirmed by the replicas like a customer's trigger (SPEC §11).
+    replication: Replication = field(default_factory=Replication)
     report: ReplayReport = field(default_factory=ReplayReport)
     # Dry run: each package's state as the replay so far would have left it.
     _simulated: dict[int, PackageState | None] = field(default_factory=dict)
@@ -142,6 +144,6 @@ class Replay:
     async def _resend(self, snapshots: list[TriggerSnapshot]) -> None:
         if not self.options.include_snapshots:
             return
-        log = CommandLog(self.redis, self.commands_maxlen)
+        log = CommandLog(self.redis, self.commands_maxlen, replication=self.replication)
         for snapshot in snapshots:
             await log.append_unchecked(TriggerSnapshot(package_id=snapshot.package_id).to_fields())

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 
 import msgspec
 
+from domain.connections import RedisAddress
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./livescore.db"
 # Only used when REDIS_URL is unset outside `livescore dev`, which starts its own embedded server instead.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -91,6 +93,24 @@ class Settings:
     # interval for the whole deployment (SPEC §10); 0 = off.
     keepalive_s: float = 30.0
     heartbeat_s: float = 10.0
+    # Redis behind Sentinel (SPEC §11): `host:port,host:port,…` of the sentinels and the name they monitor
+    # the primary under. Set together, they replace REDIS_URL's host and port (its password, database
+    # number and TLS still apply); every client asks the sentinels for the primary and follows a failover.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = ""
+    # Replicas that must hold a command (Redis WAIT) before it is answered 200/202 (SPEC §11); 0 = none.
+    redis_min_replicas: int = 0
+    # How long a command waits for those replicas before the answer is a 500 (the command stays in the
+    # stream). A replica on the same network confirms within a millisecond; a second covers a replica busy
+    # with a fork or a slow disk, yet keeps a request whose replicas are gone from hanging. It must stay
+    # below the hot connection's reply timeout (ingress/multiplexed_redis.py, 5 s): the WAIT blocks the
+    # connection that long at most.
+    redis_wait_timeout_ms: int = 1000
+
+    @property
+    def redis_address(self) -> RedisAddress:
+        """Where every Redis client of the service connects: the URL, or the primary the sentinels name."""
+        return RedisAddress(self.redis_url, sentinel_nodes(self.redis_sentinels), self.redis_sentinel_master)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -103,6 +123,7 @@ class Settings:
         except msgspec.ValidationError as exc:
             raise ValueError(_explain(exc, given)) from None
         _check_redis_url(settings.redis_url)
+        _check_sentinels(settings)
         return replace(settings, database_url=database_url_of(settings.database_url))
 
 
@@ -118,6 +139,39 @@ _SAME_DATABASE = {"sqlite://": _SQLITE, "postgresql://": _POSTGRES, "postgres://
 def _check_redis_url(url: str) -> None:
     if not url.startswith(_REDIS_SCHEMES):
         raise ValueError(f"REDIS_URL is not a Redis URL: {url!r} (expected redis://host:6379/0)")
+
+
+# Above this a WAIT would outlast the hot connection's reply timeout (ingress/multiplexed_redis.py).
+MAX_WAIT_TIMEOUT_MS = 4000
+
+
+def _check_sentinels(settings: "Settings") -> None:
+    if bool(settings.redis_sentinels) != bool(settings.redis_sentinel_master):
+        raise ValueError(
+            "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together: set both (the sentinels and the name "
+            "they monitor the primary under), or neither to use REDIS_URL"
+        )
+    sentinel_nodes(settings.redis_sentinels)
+    if settings.redis_min_replicas < 0:
+        raise ValueError(f"LIVESCORE_REDIS_MIN_REPLICAS must be 0 or more: {settings.redis_min_replicas}")
+    if not 0 < settings.redis_wait_timeout_ms <= MAX_WAIT_TIMEOUT_MS:
+        raise ValueError(
+            f"LIVESCORE_REDIS_WAIT_TIMEOUT_MS must be between 1 and {MAX_WAIT_TIMEOUT_MS}: "
+            f"{settings.redis_wait_timeout_ms}"
+        )
+
+
+def sentinel_nodes(text: str) -> tuple[tuple[str, int], ...]:
+    """`host:port,host:port,…` as (host, port) pairs; a ValueError naming REDIS_SENTINELS otherwise."""
+    nodes = []
+    for node in filter(None, (part.strip() for part in text.split(","))):
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"REDIS_SENTINELS is not a list of host:port: {text!r} (expected h1:26379,h2:26379)"
+            )
+        nodes.append((host.strip("[]"), int(port)))
+    return tuple(nodes)
 
 
 def database_url_of(url: str) -> str:
@@ -140,7 +194,7 @@ def database_url_of(url: str) -> str:
 
 
 def _env_name(field_name: str) -> str:
-    if field_name in {"redis_url", "database_url", "port"}:
+    if field_name in {"redis_url", "database_url", "port", "redis_sentinels", "redis_sentinel_master"}:
         return field_name.upper()
     return "LIVESCORE_" + field_name.upper()
 

@@ -11,7 +11,7 @@ from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
 from delivery import open_delivery
-from domain.command_log import CommandLog, ensure_consumer_group
+from domain.command_log import CommandLog, Replication, ensure_consumer_group
 from domain.connections import open_redis
 from domain.delivery import Delivery, QueueFigures, QueueKind
 from domain.logs import configure_logging
@@ -85,9 +85,9 @@ def _refuse_options(app: Litestar) -> None:
 
 @asynccontextmanager
 async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     # The status read and the command append, on every request, go through one pipelined connection.
-    hot = MultiplexedRedis(settings.redis_url)
+    hot = MultiplexedRedis(settings.redis_address)
     engine = open_engine(settings.database_url)
     delivery = open_delivery(settings, redis)
     try:
@@ -97,7 +97,8 @@ async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
         async with replies.running():
             auth = Authenticator(engine, redis, view, settings)
             app.state.redis, app.state.engine, app.state.delivery = redis, engine, delivery
-            log = CommandLog(redis, settings.commands_maxlen, hot)
+            app.state.hot = hot
+            log = CommandLog(redis, settings.commands_maxlen, hot, Replication.of(settings))
             app.state.gateway = Gateway(auth, view, log, replies, settings, _queues_of(settings, delivery))
             yield
     finally:

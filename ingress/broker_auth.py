@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        redis: Redis = open_redis(settings.redis_url)
+        redis: Redis = open_redis(settings.redis_address)
         engine = open_engine(settings.database_url)
         try:
             app.state.redis, app.state.engine = redis, engine

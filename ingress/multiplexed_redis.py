@@ -15,49 +15,83 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
+from redis.asyncio import Redis
 from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError, InvalidResponse, ResponseError, TimeoutError
 
+from domain.connections import SENTINEL_TIMEOUT_S, RedisAddress
 from domain.scripts.runner import Arg, LuaScript
 
 # Within this, a command's reply must have arrived, else the connection is dropped and every call on it
 # fails (redis-py's socket timeout plays this part for the rest).
 TIMEOUT_S = 5.0
+# How a demoted primary (now a replica) refuses a write.
+_DEMOTED = "READONLY"
 
 
 class MultiplexedRedis:
     """Scripts over one pipelined connection, opened on first use and again after it is lost.
 
     A call that meets a lost connection is tried once more on a new one, as redis-py's retry does: a
-    restarted Redis costs the first request nothing. Failures raise redis-py's ConnectionError and
-    TimeoutError, so callers map them like any other Redis failure.
+    restarted Redis costs the first request nothing. Behind Sentinel every new connection goes to the
+    primary the sentinels name (`SENTINEL get-master-addr-by-name`), and a reply of a demoted primary
+    (READONLY) drops the connection like a loss, so the call is tried on the new primary. Failures raise
+    redis-py's ConnectionError and TimeoutError, so callers map them like any other Redis failure.
     """
 
-    def __init__(self, url: str, timeout_s: float = TIMEOUT_S) -> None:
-        self._options: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
+    def __init__(self, address: RedisAddress | str, timeout_s: float = TIMEOUT_S) -> None:
+        address = address if isinstance(address, RedisAddress) else RedisAddress(address)
+        self._options: dict[str, Any] = parse_url(address.url)  # type: ignore[no-untyped-call]
+        self._primaries = _Primaries(address) if address.sentinels else None
         self._timeout_s = timeout_s
         self._connection: _Connection | None = None
         self._opening: asyncio.Task[_Connection] | None = None
+        # host:port (or socket path) of the server the connection was last opened to.
+        self.server = "unknown" if address.sentinels else _server_of(self._options)
 
     async def run(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
-        command = pack(b"EVALSHA", script.sha, len(keys), *keys, *args)
-        connection = self._connection
-        if connection is None or not connection.open:
-            connection = await self._connected()
-        try:
-            reply = await connection.call(command)
-        except ConnectionError:  # lost since it was last used (a restart): once more, on a new one
-            reply = await (await self._connected()).call(command)
-        if type(reply) is ResponseError:
-            if str(reply).startswith("NOSCRIPT"):
-                return await self._eval(script, keys, args)
-            raise reply
-        return reply
+        [reply] = await self._replies(pack(b"EVALSHA", script.sha, len(keys), *keys, *args))
+        return await self._checked(reply, script, keys, args)
+
+    async def run_replicated(
+        self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg], replicas: int, timeout_ms: int
+    ) -> tuple[Any, int]:
+        """The script's reply, and how many replicas confirmed its writes within `timeout_ms` (WAIT,
+        written right after it on the same connection: no round trip of its own, and one WAIT serves
+        every call written in the same loop iteration)."""
+        wait = pack(b"WAIT", replicas, timeout_ms)
+        reply, confirmed = await self._replies(pack(b"EVALSHA", script.sha, len(keys), *keys, *args), wait)
+        if type(reply) is ResponseError and str(reply).startswith("NOSCRIPT"):
+            # Run (and so loaded) by EVAL, with its WAIT again: on the same connection, or the WAIT would
+            # count the writes of another.
+            source = pack(b"EVAL", script.source, len(keys), *keys, *args)
+            reply, confirmed = await self._replies(source, wait)
+        if isinstance(confirmed, ResponseError):
+            raise confirmed
+        return await self._checked(reply, script, keys, args), int(confirmed)
 
     async def aclose(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        if self._primaries is not None:
+            await self._primaries.aclose()
+
+    async def _replies(self, command: bytes, wait: bytes | None = None) -> list[Any]:
+        connection = self._connection
+        if connection is None or not connection.open:
+            connection = await self._connected()
+        try:
+            return await _replies_on(connection, command, wait)
+        except ConnectionError:  # lost since last used (a restart, a failover): once more, on a new one
+            return await _replies_on(await self._connected(), command, wait)
+
+    async def _checked(self, reply: Any, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+        if type(reply) is ResponseError:
+            if str(reply).startswith("NOSCRIPT"):
+                return await self._eval(script, keys, args)
+            raise reply
+        return reply
 
     async def _eval(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         """The script's source, which Redis then keeps: the next EVALSHA finds it."""
@@ -82,23 +116,13 @@ class MultiplexedRedis:
         return self._connection
 
     async def _open(self) -> "_Connection":
-        loop = asyncio.get_running_loop()
         options = self._options
+        if self._primaries is not None:
+            host, port = await self._primaries.current()
+            options = {**options, "host": host, "port": port}
         try:
             async with asyncio.timeout(self._timeout_s):
-                if "path" in options:
-                    _, connection = await loop.create_unix_connection(
-                        lambda: _Connection(self._timeout_s), options["path"]
-                    )
-                else:
-                    secure = options.get("connection_class") is SSLConnection
-                    tls = ssl.create_default_context() if secure else None
-                    _, connection = await loop.create_connection(
-                        lambda: _Connection(self._timeout_s),
-                        options.get("host", "localhost"),
-                        options.get("port", 6379),
-                        ssl=tls,
-                    )
+                connection = await self._connect(options)
         except (OSError, TimeoutError) as exc:
             raise ConnectionError(f"cannot connect to Redis: {type(exc).__name__}") from exc
         for command in _handshake(options):
@@ -106,7 +130,75 @@ class MultiplexedRedis:
             if isinstance(reply, ResponseError):
                 connection.close()
                 raise reply
+        self.server = _server_of(options)
         return connection
+
+    async def _connect(self, options: dict[str, Any]) -> "_Connection":
+        loop = asyncio.get_running_loop()
+        if "path" in options:
+            _, connection = await loop.create_unix_connection(
+                lambda: _Connection(self._timeout_s), options["path"]
+            )
+            return connection
+        secure = options.get("connection_class") is SSLConnection
+        tls = ssl.create_default_context() if secure else None
+        _, connection = await loop.create_connection(
+            lambda: _Connection(self._timeout_s),
+            options.get("host", "localhost"),
+            options.get("port", 6379),
+            ssl=tls,
+        )
+        return connection
+
+
+async def _replies_on(connection: "_Connection", command: bytes, wait: bytes | None) -> list[Any]:
+    if wait is None:
+        replies = [await connection.call(command)]
+    else:
+        replies = list(await asyncio.gather(*connection.call_replicated(command, wait)))
+    if any(type(reply) is ResponseError and str(reply).startswith(_DEMOTED) for reply in replies):
+        # A primary demoted to a replica (Sentinel turned it after a failover) refuses writes: drop it.
+        connection.close()
+        raise ConnectionError("the Redis primary became a replica")
+    return replies
+
+
+class _Primaries:
+    """Where the sentinels say the primary is: asked of each sentinel in turn until one answers."""
+
+    def __init__(self, address: RedisAddress) -> None:
+        self._master = address.master
+        self._sentinels = [_sentinel(host, port) for host, port in address.sentinels]
+
+    async def current(self) -> tuple[str, int]:
+        for sentinel in self._sentinels:
+            try:
+                found: Any = await sentinel.sentinel_get_master_addr_by_name(self._master)
+            except (ConnectionError, TimeoutError, OSError):
+                continue  # this sentinel is down (lost with its machine): ask the next
+            if found:
+                host, port = found
+                return _text(host), int(port)
+        raise ConnectionError(f"no sentinel names a primary for {self._master!r}")
+
+    async def aclose(self) -> None:
+        for sentinel in self._sentinels:
+            await sentinel.aclose()
+
+
+def _sentinel(host: str, port: int) -> Redis:
+    timeout = SENTINEL_TIMEOUT_S
+    return Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _server_of(options: dict[str, Any]) -> str:
+    if "path" in options:
+        return str(options["path"])
+    return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
 
 
 def _handshake(options: dict[str, Any]) -> list[bytes]:
@@ -135,6 +227,9 @@ class _Connection(asyncio.Protocol):
         # Calls awaiting a reply, in the order their commands were written, with the time of each.
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._out: list[bytes] = []
+        self._flushing = False
+        # A WAIT to write after everything of this loop iteration, and the future its reply goes to.
+        self._trailing_wait: tuple[asyncio.Future[Any], bytes] | None = None
         self._transport: asyncio.Transport | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         # What calls on this connection fail with once it is closed; a new instance for each.
@@ -156,12 +251,29 @@ class _Connection(asyncio.Protocol):
             # Nothing in flight: send now, without waiting for the loop to come round.
             self._transport.write(command)
         else:
-            if not self._out:  # the first of this loop iteration: write them all once it ends
-                loop.call_soon(self._flush)
+            self._flush_soon(loop)
             self._out.append(command)
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._timeout_s, self._check)
         return future
+
+    def call_replicated(
+        self, command: bytes, wait: bytes
+    ) -> "tuple[asyncio.Future[Any], asyncio.Future[Any]]":
+        """`command`, and a WAIT written after it and after every other command of this loop iteration:
+        one WAIT confirms them all (it counts replicas up to this connection's latest write)."""
+        reply = self.call(command)
+        if self._trailing_wait is None:
+            loop = asyncio.get_running_loop()
+            self._trailing_wait = (loop.create_future(), wait)
+            self._flush_soon(loop)
+        return reply, self._trailing_wait[0]
+
+    def _flush_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Write what this loop iteration queued once it ends, in one go."""
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._flush)
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
@@ -182,6 +294,9 @@ class _Connection(asyncio.Protocol):
             future, _ = self._waiting.popleft()
             if not future.done():
                 future.set_exception(self._error())
+        if self._trailing_wait is not None:
+            self._trailing_wait[0].set_exception(self._error())
+            self._trailing_wait = None
 
     def close(self) -> None:
         self.open = False
@@ -193,6 +308,12 @@ class _Connection(asyncio.Protocol):
         return kind(message)
 
     def _flush(self) -> None:
+        self._flushing = False
+        if self._trailing_wait is not None and self.open:
+            future, wait = self._trailing_wait
+            self._trailing_wait = None
+            self._out.append(wait)
+            self._waiting.append((future, asyncio.get_running_loop().time()))
         data, self._out = b"".join(self._out), []
         if self.open and self._transport is not None:
             self._transport.write(data)

@@ -10,6 +10,7 @@ from litestar.openapi.spec import Example
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from domain.connections import primary_of
 from domain.delivery import Delivery
 from domain.errors import BrokerUnavailable
 
@@ -26,12 +27,26 @@ class ReadyAnswer(msgspec.Struct, frozen=True):
     redis: str
     storage: str
     delivery: str | None = None
+    # Which Redis server each connection is on (`host:port`): behind Sentinel, the primary it follows
+    # (SPEC §11). `pool`: redis-py's pool (logins, replies, rarer calls); `commands`: the ingress's
+    # pipelined connection of the status reads and command appends (absent in the broker-auth process).
+    redisPrimary: dict[str, str] | None = None
 
 
 _READY = ResponseSpec(
     data_container=ReadyAnswer,
     description="Redis, storage and (over AMQP) the broker are reachable",
-    examples=[Example(summary="ready", value={"status": "ready", "redis": "ok", "storage": "ok"})],
+    examples=[
+        Example(
+            summary="ready",
+            value={
+                "status": "ready",
+                "redis": "ok",
+                "storage": "ok",
+                "redisPrimary": {"pool": "10.0.0.5:6379", "commands": "10.0.0.5:6379"},
+            },
+        )
+    ],
     generate_examples=False,
 )
 _UNAVAILABLE = ResponseSpec(
@@ -74,7 +89,16 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     if (delivery := getattr(state, "delivery", None)) is not None:
         checks["delivery"] = await _check(_reachable(delivery))
     ok = all(v == "ok" for v in checks.values())
-    return Response({"status": "ready" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+    answer = {"status": "ready" if ok else "unavailable", **checks, "redisPrimary": _primaries(state)}
+    return Response(answer, status_code=200 if ok else 503)
+
+
+def _primaries(state: Any) -> dict[str, str]:
+    """Where each Redis connection went last: after a failover, the new primary once it was used."""
+    primaries = {"pool": primary_of(state.redis)}
+    if (hot := getattr(state, "hot", None)) is not None:
+        primaries["commands"] = hot.server
+    return primaries
 
 
 async def _select_one(engine: Any) -> None:

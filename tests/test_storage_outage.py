@@ -7,6 +7,7 @@ PostgreSQL run alike, beside the same real Redis as every other test.
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -94,6 +95,7 @@ async def test_the_ingress_answers_500_and_not_ready_while_storage_is_down_then_
         "redis": "ok",
         "storage": "unreachable",
         "delivery": "ok",
+        "redisPrimary": ANY,
     }
     assert back.status_code == 400
     assert back.json() == {"error": "Invalid package credentials"}

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
+from faststream.redis.broker.sentinel_broker import RedisSentinelBroker
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -45,13 +46,7 @@ def consumer_name() -> str:
 def create_app(settings: Settings | None = None, consumer: str | None = None) -> FastStream:
     settings = settings or Settings.from_env()
     res = Resources.open(settings, consumer or consumer_name())
-    # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
-    broker = RedisBroker(
-        settings.redis_url,
-        log_level=logging.DEBUG,
-        logger=FASTSTREAM_LOGGER,
-        middlewares=[FASTSTREAM_METRICS],
-    )
+    broker = _broker(settings)
     _subscribe(broker, res)
     monitor = GroupMonitor(res.redis, res.consumer, settings.claim_idle_ms)
     # Incidents are read outside the consumer group, by partition (worker/partitions.py); keep-alives and
@@ -71,6 +66,23 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         after_startup=starting,
         on_shutdown=shutting_down,
         after_shutdown=[_call(_finish_own_pending, res), res.close],
+    )
+
+
+def _broker(settings: Settings) -> RedisBroker:
+    """FastStream's broker on the Redis of the settings; behind Sentinel, FastStream's sentinel broker, whose
+    connections ask the sentinels for the primary and so follow a failover."""
+    # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
+    options: dict[str, Any] = {
+        "log_level": logging.DEBUG,
+        "logger": FASTSTREAM_LOGGER,
+        "middlewares": [FASTSTREAM_METRICS],
+    }
+    address = settings.redis_address
+    if not address.sentinels:
+        return RedisBroker(address.url, **options)
+    return RedisSentinelBroker(
+        address.url, sentinels=address.sentinels, sentinel_master_name=address.master, **options
     )
 
 
@@ -149,7 +161,7 @@ async def serve(settings: Settings) -> None:
 
 
 async def _groups_exist(settings: Settings) -> bool:
-    redis: Redis = open_redis(settings.redis_url)
+    redis: Redis = open_redis(settings.redis_address)
     try:
         for stream in (COMMANDS_STREAM, FIXTURE_UPDATES_STREAM):
             groups = await redis.xinfo_groups(stream)

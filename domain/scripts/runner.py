@@ -35,6 +35,13 @@ class ScriptRunner(Protocol):
         """The script's reply; on a pipeline, the call is queued and its reply comes from `execute()`."""
         ...
 
+    async def run_replicated(
+        self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg], replicas: int, timeout_ms: int
+    ) -> tuple[Any, int]:
+        """The script's reply, and the number of replicas that confirmed its writes (Redis WAIT, sent with
+        it) within `timeout_ms`; that number may be below `replicas`."""
+        ...
+
 
 # Not frozen: a call is built per request on the ingress's hot path, and a frozen dataclass costs
 # several times as much to build.
@@ -77,6 +84,16 @@ class RedisPyScripts:
         """The same scripts queued on a pipeline, to be sent with its other commands in one round trip
         (redis-py loads any script Redis lacks before it sends the pipeline)."""
         return RedisPyScripts(pipe, self._registered)
+
+    async def run_replicated(
+        self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg], replicas: int, timeout_ms: int
+    ) -> tuple[Any, int]:
+        """In one round trip: a pipeline holds one connection, so the WAIT counts this script's writes."""
+        pipe = self._redis.pipeline(transaction=False)
+        await self.on(pipe).run(script, keys, args)
+        pipe.execute_command("WAIT", replicas, timeout_ms)
+        reply, confirmed = await pipe.execute()
+        return reply, int(confirmed)
 
     async def run(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         registered = self._registered.get(script.sha)

@@ -3,6 +3,7 @@
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -321,5 +322,6 @@ async def test_a_body_that_is_not_the_brokers_is_refused(broker_auth: httpx.Asyn
 async def test_health_readiness_and_metrics_are_served(broker_auth: httpx.AsyncClient) -> None:
     assert (await broker_auth.get("/health")).status_code == 200
     ready = await broker_auth.get("/ready")
-    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "redis": "ok", "storage": "ok"})
+    expected = {"status": "ready", "redis": "ok", "storage": "ok", "redisPrimary": {"pool": ANY}}
+    assert (ready.status_code, ready.json()) == (200, expected)
     assert "livescore_amqp_logins_total" in (await broker_auth.get("/metrics")).text

@@ -3,6 +3,7 @@
 import json
 import logging
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -21,10 +22,13 @@ async def test_health_answers_while_the_process_runs(client: httpx.AsyncClient) 
     assert response.json() == {"status": "ok"}
 
 
-async def test_ready_when_redis_and_storage_answer(client: httpx.AsyncClient) -> None:
+async def test_ready_when_redis_and_storage_answer(client: httpx.AsyncClient, settings: Settings) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "redis": "ok", "storage": "ok", "delivery": "ok"}
+    answer = response.json()
+    server = settings.redis_url.removeprefix("redis://").partition("/")[0]
+    assert answer.pop("redisPrimary") == {"pool": server, "commands": server}
+    assert answer == {"status": "ready", "redis": "ok", "storage": "ok", "delivery": "ok"}
 
 
 async def test_not_ready_without_storage(settings: Settings, tmp_path: Any) -> None:
@@ -36,7 +40,7 @@ async def test_not_ready_without_storage(settings: Settings, tmp_path: Any) -> N
             response = await client.get("/ready")
     assert response.status_code == 503
     expected = {"status": "unavailable", "redis": "ok", "storage": "unreachable", "delivery": "ok"}
-    assert response.json() == expected
+    assert response.json() == {**expected, "redisPrimary": ANY}
 
 
 async def test_metrics_count_requests_by_endpoint_and_status(
