@@ -27,6 +27,7 @@ from domain.errors import (
     MissingUsername,
     PackageInactive,
     QueueUnavailable,
+    ReplicasUnconfirmed,
     StorageUnavailable,
     TooManyFailures,
 )
@@ -86,10 +87,19 @@ _COMMON: dict[int, ResponseSpec] = {
     ),
     500: ResponseSpec(
         data_container=FailureAnswer,
-        description="Storage or Redis unreachable, or anything unexpected; no internals are shown",
+        description=(
+            "Storage or Redis unreachable, too few Redis replicas confirmed the command in time (with"
+            " LIVESCORE_REDIS_MIN_REPLICAS; the command stays queued), or anything unexpected; no internals"
+            " are shown"
+        ),
         examples=[
             Example(summary=m, value={"success": False, "message": m, "packageId": 123})
-            for m in (StorageUnavailable.message, QueueUnavailable.message, "Unexpected error")
+            for m in (
+                StorageUnavailable.message,
+                QueueUnavailable.message,
+                ReplicasUnconfirmed.message,
+                "Unexpected error",
+            )
         ],
         generate_examples=False,
     ),

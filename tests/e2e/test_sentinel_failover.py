@@ -1,0 +1,196 @@
+"""Redis's primary lost mid-load (SPEC §11): real ingress and worker processes on Redis behind Sentinel with
+LIVESCORE_REDIS_MIN_REPLICAS=1, a few clients activating, deactivating, triggering and reading status, and
+the primary killed with SIGKILL. Every command answered 200/202 is in the commands stream afterwards, storage
+follows the stream, and the service answers again without a restart; the gap is printed.
+"""
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.connections import open_redis
+from tests.e2e.processes import (
+    Ingress,
+    Processes,
+    add_packages,
+    commands_in_stream,
+    drained,
+    last_commands,
+    stored_statuses,
+)
+from tests.redis_sentinel import SentinelSetup
+from tests.support import eventually
+
+CLIENTS = 4
+# Each client owns two packages and alone sends their commands, one at a time: every command it was
+# answered for is then found in the stream by package, type and the time it was requested.
+PACKAGES_PER_CLIENT = 2
+PATHS = {
+    "activate": "/api/livescore/package/activate",
+    "deactivate": "/api/livescore/package/deactivate",
+    "status": "/api/livescore/package/status",
+    "trigger": "/api/livescore/snapshots/trigger",
+}
+# Load before the kill, and successful answers wanted after the failover before the load stops.
+BEFORE_KILL_S = 2.0
+AFTER_RECOVERY_S = 2.0
+# A failover here takes 2–4 s (tests/redis_sentinel.py); the service must answer again well within this.
+RECOVERY_TIMEOUT_S = 30
+DRAIN_TIMEOUT_S = 30
+# An activation not answered by a worker within this is a 202: short, so the outage ends the load soon.
+COMMAND_TIMEOUT_MS = "2000"
+# requestedAt has milliseconds: a command's time is within its request's, give or take the rounding.
+CLOCK_SLACK_S = 0.002
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: str
+    package_id: int
+    status_code: int
+    body: dict[str, Any]
+    sent_at: float
+    answered_at: float
+
+    @property
+    def success(self) -> bool:
+        return self.status_code in (200, 202)
+
+
+@pytest.fixture
+def sentinel_processes(
+    redis_sentinels: SentinelSetup, database_url: str, tmp_path: Path
+) -> Iterator[Processes]:
+    """Spawns processes on the sentinels; the URL given to the spawner (for its own start-up checks) is
+    the first primary's."""
+    spawner = Processes(f"redis://127.0.0.1:{redis_sentinels.primary_port()}/0", database_url, tmp_path)
+    try:
+        yield spawner
+    finally:
+        spawner.stop_all()
+        print(spawner.logs())
+        print(redis_sentinels.logs()[-5000:])
+
+
+@pytest.fixture
+async def follower(redis_sentinels: SentinelSetup) -> AsyncIterator[Redis]:
+    """The test's own client of whichever server is the primary."""
+    redis: Redis = open_redis(redis_sentinels.address)
+    yield redis
+    await redis.aclose()
+
+
+async def test_a_lost_primary_loses_no_answered_command(
+    redis_sentinels: SentinelSetup,
+    sentinel_processes: Processes,
+    follower: Redis,
+    storage: AsyncEngine,
+    database_url: str,
+) -> None:
+    package_ids = list(range(301, 301 + CLIENTS * PACKAGES_PER_CLIENT))
+    bodies = await add_packages(database_url, package_ids)
+    env = {**redis_sentinels.env, "LIVESCORE_REDIS_MIN_REPLICAS": "1"}
+    env["LIVESCORE_COMMAND_TIMEOUT_MS"] = COMMAND_TIMEOUT_MS
+    ingress = sentinel_processes.spawn_ingress(**env)
+    workers = [sentinel_processes.spawn_worker(**env) for _ in range(2)]
+    await sentinel_processes.wait_for_ingress(ingress)
+    for worker in workers:
+        await sentinel_processes.wait_for_worker(worker)
+
+    answers: list[Answer] = []
+    stop = asyncio.Event()
+    owned = [package_ids[i::CLIENTS] for i in range(CLIENTS)]
+    clients = [
+        asyncio.create_task(keep_sending(ingress, {i: bodies[i] for i in own}, answers, stop, seed))
+        for seed, own in enumerate(owned)
+    ]
+    await asyncio.sleep(BEFORE_KILL_S)
+    killed_at = time.time()
+    old = redis_sentinels.kill_primary().port
+    new = await asyncio.to_thread(redis_sentinels.wait_for_failover, old)
+    failover_s = time.time() - killed_at
+    await eventually(lambda: answered_well_since(answers, killed_at), RECOVERY_TIMEOUT_S, "answers again")
+    await asyncio.sleep(AFTER_RECOVERY_S)
+    stop.set()
+    await asyncio.gather(*clients)
+
+    gap = gap_after(answers, killed_at)
+    successes = sum(a.success for a in answers)
+    print(f"failover {failover_s:.2f} s; gap {gap:.2f} s; {successes} of {len(answers)} answers 200/202")
+    assert all(a.status_code in (200, 202, 400, 500) for a in answers), [a.body for a in answers]
+    await eventually(lambda: drained(follower), DRAIN_TIMEOUT_S, "every command applied and acknowledged")
+    stream = await commands_in_stream(follower)
+    assert missing(answers, stream) == []
+    expected = await last_commands(follower)
+    assert await stored_statuses(storage, list(expected)) == expected
+    assert ingress.running, "the ingress gave up instead of following the primary"
+    assert all(w.running for w in workers), "a worker gave up instead of following the primary"
+    async with httpx.AsyncClient(base_url=ingress.base_url) as client:
+        ready = (await client.get("/ready")).json()
+    assert ready["redisPrimary"] == {"pool": f"127.0.0.1:{new}", "commands": f"127.0.0.1:{new}"}
+
+
+async def keep_sending(
+    ingress: Ingress, bodies: dict[int, dict[str, Any]], answers: list[Answer], stop: asyncio.Event, seed: int
+) -> None:
+    """One client: for its packages, activations and deactivations in turn, triggers and status reads,
+    one request at a time, until told to stop."""
+    rng = random.Random(seed)
+    activate_next = dict.fromkeys(bodies, True)
+    async with httpx.AsyncClient(base_url=ingress.base_url, timeout=30) as client:
+        while not stop.is_set():
+            package_id = rng.choice(list(bodies))
+            kind = rng.choice(["change", "change", "status", "trigger"])
+            if kind == "change":
+                kind = "activate" if activate_next[package_id] else "deactivate"
+                activate_next[package_id] = not activate_next[package_id]
+            sent_at = time.time()
+            response = await client.post(PATHS[kind], json=bodies[package_id])
+            answer = Answer(kind, package_id, response.status_code, response.json(), sent_at, time.time())
+            answers.append(answer)
+            if not answer.success and answer.status_code != 400:
+                await asyncio.sleep(0.02)  # the outage: no need to hammer it
+
+
+async def answered_well_since(answers: list[Answer], moment: float) -> bool:
+    """Commands are answered again: an activation or deactivation 200 sent after `moment`."""
+    changes = ("activate", "deactivate")
+    return any(a.sent_at > moment and a.status_code == 200 and a.kind in changes for a in answers)
+
+
+def gap_after(answers: list[Answer], moment: float) -> float:
+    """From `moment` to the first successful answer (200/202) to a request sent after it: how long the
+    service answered nobody (answers to requests sent earlier, 202s among them, do not count)."""
+    return min(a.answered_at for a in answers if a.success and a.sent_at > moment) - moment
+
+
+def missing(answers: list[Answer], stream: list[tuple[str, dict[str, str]]]) -> list[Answer]:
+    """Answered commands (200/202) of which the stream holds nothing."""
+    request_ids = {fields.get("requestId") for _, fields in stream if fields.get("type") == "snapshot"}
+    changes = [
+        (int(fields["packageId"]), fields["type"], _epoch(fields["requestedAt"]))
+        for _, fields in stream
+        if fields.get("type") in ("activate", "deactivate")
+    ]
+
+    def found(answer: Answer) -> bool:
+        if answer.kind == "trigger":
+            return answer.body["requestId"] in request_ids
+        low, high = answer.sent_at - CLOCK_SLACK_S, answer.answered_at + CLOCK_SLACK_S
+        return any(p == answer.package_id and t == answer.kind and low <= at <= high for p, t, at in changes)
+
+    return [a for a in answers if a.success and a.kind != "status" and not found(a)]
+
+
+def _epoch(requested_at: str) -> float:
+    return datetime.fromisoformat(requested_at.replace("Z", "+00:00")).timestamp()
