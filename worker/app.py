@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.annotations import RedisBatchStreamMessage
+from faststream.redis.subscriber.usecases.basic import LogicSubscriber
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -21,7 +21,7 @@ from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROU
 from worker.beats import Beats
 from worker.commands import apply_commands
 from worker.consumers import GroupMonitor
-from worker.entries import entries_of, keep_raw_entries
+from worker.entries import Entry, keep_raw_entries, raw_entries
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
 from worker.partitions import IncidentPartitions
@@ -46,8 +46,11 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     settings = settings or Settings.from_env()
     res = Resources.open(settings, consumer or consumer_name())
     # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
+    # apply_types=False: the handlers take their entries from the decoder, not by injection, which
+    # FastDepends resolves on a thread of its pool, one hand-off per batch (docs/BENCHMARKS.md).
     broker = RedisBroker(
         settings.redis_url,
+        apply_types=False,
         log_level=logging.DEBUG,
         logger=FASTSTREAM_LOGGER,
         middlewares=[FASTSTREAM_METRICS],
@@ -120,22 +123,24 @@ def _subscribe(broker: RedisBroker, res: Resources) -> None:
             polling_interval=settings.worker_poll_ms if claim_idle_ms is None else CLAIM_POLL_MS,
         )
 
-    @broker.subscriber(stream=read(COMMANDS_STREAM), ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def commands(message: RedisBatchStreamMessage) -> None:
-        await apply_commands(res, entries_of(message))
+    def subscriber(stream: "StreamSub[Literal[True]]") -> LogicSubscriber:
+        # Raw entries in, acknowledged by the handler entry by entry.
+        return broker.subscriber(
+            stream=stream, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries, decoder=raw_entries
+        )
+
+    @subscriber(read(COMMANDS_STREAM))
+    async def commands(entries: list[Entry]) -> None:
+        await apply_commands(res, entries)
 
     # A claimer only (FastStream's XAUTOCLAIM subscriber): takes over what stayed pending too long.
-    claims = read(COMMANDS_STREAM, claim_idle_ms=settings.claim_idle_ms)
+    @subscriber(read(COMMANDS_STREAM, claim_idle_ms=settings.claim_idle_ms))
+    async def claimed_commands(entries: list[Entry]) -> None:
+        await retry_commands(res, entries)
 
-    @broker.subscriber(stream=claims, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def claimed_commands(message: RedisBatchStreamMessage) -> None:
-        await retry_commands(res, entries_of(message))
-
-    updates = read(FIXTURE_UPDATES_STREAM)
-
-    @broker.subscriber(stream=updates, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def fixture_updates(message: RedisBatchStreamMessage) -> None:
-        await apply_fixture_updates(res, entries_of(message))
+    @subscriber(read(FIXTURE_UPDATES_STREAM))
+    async def fixture_updates(entries: list[Entry]) -> None:
+        await apply_fixture_updates(res, entries)
 
 
 async def serve(settings: Settings) -> None:
