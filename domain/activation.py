@@ -9,6 +9,7 @@ BEGIN IMMEDIATE, avoids the retries but cost several times a batch's own work; d
 A redelivered or older command changes nothing.
 """
 
+import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from domain.commands import ChangeActivation, Outcome, PackageStatus, StreamId
 from domain.errors import ConcurrentChange
@@ -29,6 +30,8 @@ _packages = Package.__table__  # type: ignore[attr-defined]
 ATTEMPTS = 5
 # Upper bound of the random pause before the n-th retry, times n.
 RETRY_PAUSE_S = 0.02
+# Another writer got in between (SQLite: the rows changed since read, or the write lock was busy).
+_COLLISIONS = (ConcurrentChange, OperationalError)
 
 _READ = (
     select(
@@ -96,19 +99,24 @@ async def apply_activations(
     async def once() -> list[Applied]:
         return await transactions.run(lambda conn: _apply(conn, commands))
 
+    try:
+        # Nearly always the only try; tenacity's bookkeeping would cost as much as a small batch's SQL.
+        return await once()
+    except _COLLISIONS:
+        await asyncio.sleep(_pause(1))
     retrying = AsyncRetrying(
-        retry=retry_if_exception_type((ConcurrentChange, OperationalError)),
-        stop=stop_after_attempt(ATTEMPTS),
-        wait=_apart,
+        retry=retry_if_exception_type(_COLLISIONS),
+        stop=stop_after_attempt(ATTEMPTS - 1),
+        wait=lambda state: _pause(state.attempt_number + 1),
         reraise=True,
     )
     return await retrying(once)
 
 
-def _apart(state: RetryCallState) -> float:
+def _pause(attempt: int) -> float:
     """A random pause, longer with every attempt, so that workers that collided do not collide again in
     step."""
-    return random.uniform(0, RETRY_PAUSE_S * state.attempt_number)
+    return random.uniform(0, RETRY_PAUSE_S * attempt)
 
 
 def _apply(conn: Connection, commands: Sequence[tuple[StreamId, ChangeActivation]]) -> list[Applied]:
