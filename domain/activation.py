@@ -9,24 +9,29 @@ BEGIN IMMEDIATE, avoids the retries but cost several times a batch's own work; d
 A redelivered or older command changes nothing.
 """
 
+import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from domain.commands import ChangeActivation, Outcome, PackageStatus, StreamId
 from domain.errors import ConcurrentChange
 from domain.models import Package, utcnow
+from domain.transactions import OnTheLoop, Transactions
 
 _packages = Package.__table__  # type: ignore[attr-defined]
 # Attempts at a batch that keeps meeting concurrent writers before the error is left to the caller.
 ATTEMPTS = 5
 # Upper bound of the random pause before the n-th retry, times n.
 RETRY_PAUSE_S = 0.02
+# Another writer got in between (SQLite: the rows changed since read, or the write lock was busy).
+_COLLISIONS = (ConcurrentChange, OperationalError)
 
 _READ = (
     select(
@@ -83,44 +88,50 @@ class PackageRow:
 
 
 async def apply_activations(
-    engine: AsyncEngine, commands: Sequence[tuple[StreamId, ChangeActivation]]
+    storage: Transactions | AsyncEngine, commands: Sequence[tuple[StreamId, ChangeActivation]]
 ) -> list[Applied]:
-    """Apply commands given in stream order; one Applied per command, in the same order."""
+    """Apply commands given in stream order; one Applied per command, in the same order.
+
+    The worker passes its Transactions (domain/transactions.py: one hand-off to SQLite's thread); an
+    engine works too, its statements awaited one by one."""
+    transactions = OnTheLoop(storage) if isinstance(storage, AsyncEngine) else storage
 
     async def once() -> list[Applied]:
-        async with engine.begin() as conn:
-            return await _apply(conn, commands)
+        return await transactions.run(lambda conn: _apply(conn, commands))
 
+    try:
+        # Nearly always the only try; tenacity's bookkeeping would cost as much as a small batch's SQL.
+        return await once()
+    except _COLLISIONS:
+        await asyncio.sleep(_pause(1))
     retrying = AsyncRetrying(
-        retry=retry_if_exception_type((ConcurrentChange, OperationalError)),
-        stop=stop_after_attempt(ATTEMPTS),
-        wait=_apart,
+        retry=retry_if_exception_type(_COLLISIONS),
+        stop=stop_after_attempt(ATTEMPTS - 1),
+        wait=lambda state: _pause(state.attempt_number + 1),
         reraise=True,
     )
     return await retrying(once)
 
 
-def _apart(state: RetryCallState) -> float:
+def _pause(attempt: int) -> float:
     """A random pause, longer with every attempt, so that workers that collided do not collide again in
     step."""
-    return random.uniform(0, RETRY_PAUSE_S * state.attempt_number)
+    return random.uniform(0, RETRY_PAUSE_S * attempt)
 
 
-async def _apply(
-    conn: AsyncConnection, commands: Sequence[tuple[StreamId, ChangeActivation]]
-) -> list[Applied]:
-    rows = await _read(conn, sorted({command.package_id for _, command in commands}))
+def _apply(conn: Connection, commands: Sequence[tuple[StreamId, ChangeActivation]]) -> list[Applied]:
+    rows = _read(conn, sorted({command.package_id for _, command in commands}))
     results = [decide(rows.get(command.package_id), entry, command) for entry, command in commands]
     writes = [_write_params(package_id, row) for package_id, row in rows.items() if row.changed]
     if writes:
-        result = await conn.execute(_WRITE, writes)
+        result = conn.execute(_WRITE, writes)
         if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(writes):
             raise ConcurrentChange()
     return results
 
 
-async def _read(conn: AsyncConnection, package_ids: list[int]) -> dict[int, PackageRow]:
-    rows = await conn.execute(_READ, {"ids": package_ids})
+def _read(conn: Connection, package_ids: list[int]) -> dict[int, PackageRow]:
+    rows = conn.execute(_READ, {"ids": package_ids})
     return {
         r.id: PackageRow(
             PackageStatus(r.status),

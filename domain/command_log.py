@@ -15,7 +15,7 @@ from redis.exceptions import ResponseError
 from domain.commands import ChangeActivation, TriggerSnapshot
 from domain.errors import ReplicasUnconfirmed
 from domain.scripts.appends import Enqueued, EnqueueResult, enqueue
-from domain.scripts.runner import RedisPyScripts, ScriptRunner
+from domain.scripts.runner import RedisPyScripts, ReplicatedScripts
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, package_view, snapshot_in_flight
 
@@ -42,7 +42,7 @@ class CommandLog:
         self,
         redis: Redis,
         maxlen: int,
-        scripts: ScriptRunner | None = None,
+        scripts: ReplicatedScripts | None = None,
         replication: Replication = Replication(),
     ) -> None:
         """`scripts` runs the checked append, the ingress's hot path (ingress/multiplexed_redis.py)."""

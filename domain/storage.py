@@ -25,13 +25,13 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 def open_engine(database_url: str, **options: Any) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(database_url, **options)
-        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        event.listen(engine.sync_engine, "connect", tune_sqlite)
         return engine
     # pool_pre_ping: a PostgreSQL restart leaves dead connections in the pool; test them before use.
     return create_async_engine(database_url, pool_pre_ping=True, **options)
 
 
-def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+def tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers (the ingress) proceed while a worker writes; NORMAL is durable across process
     # crashes, which is the failure that matters here (an OS crash may lose the last commits only).

@@ -5,14 +5,14 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.annotations import RedisBatchStreamMessage
 from faststream.redis.broker.sentinel_broker import RedisSentinelBroker
 from faststream.redis.subscriber.usecases import basic as redis_subscribers
 from faststream.redis.subscriber.usecases import stream_subscriber as stream_subscribers
+from faststream.redis.subscriber.usecases.basic import LogicSubscriber
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -24,7 +24,7 @@ from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROU
 from worker.beats import Beats
 from worker.commands import apply_commands
 from worker.consumers import GroupMonitor
-from worker.entries import entries_of, keep_raw_entries
+from worker.entries import Entry, keep_raw_entries, raw_entries
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
 from worker.partitions import IncidentPartitions
@@ -87,7 +87,10 @@ def _broker(settings: Settings) -> RedisBroker:
     """FastStream's broker on the Redis of the settings; behind Sentinel, FastStream's sentinel broker, whose
     connections ask the sentinels for the primary and so follow a failover."""
     # FastStream logs every message it handles; at DEBUG those lines cost nothing on the hot path.
+    # apply_types=False: the handlers take their entries from the decoder, not by injection, which
+    # FastDepends resolves on a thread of its pool, one hand-off per batch (docs/BENCHMARKS.md).
     options: dict[str, Any] = {
+        "apply_types": False,
         "log_level": logging.DEBUG,
         "logger": FASTSTREAM_LOGGER,
         "middlewares": [FASTSTREAM_METRICS],
@@ -130,12 +133,20 @@ async def _finish_own_pending(res: Resources) -> None:
         log.exception("could not finish this worker's pending commands before stopping")
 
 
+class _Unprefixed(StreamSub[Literal[True]]):
+    """A stream read under its own name. FastStream 0.7.8 deep-copies the subscription to add the
+    broker's prefix each time it logs a message, even when there is no prefix: tens of µs per batch."""
+
+    def add_prefix(self, prefix: str) -> Self:
+        return self if not prefix else super().add_prefix(prefix)
+
+
 def _subscribe(broker: RedisBroker, res: Resources) -> None:
     """Three batch subscribers, each acknowledging entry by entry once its effect is committed."""
     settings = res.settings
 
     def read(stream: str, claim_idle_ms: int | None = None) -> "StreamSub[Literal[True]]":
-        return StreamSub(
+        return _Unprefixed(
             stream,
             group=WORKERS_GROUP,
             consumer=res.consumer,
@@ -146,22 +157,24 @@ def _subscribe(broker: RedisBroker, res: Resources) -> None:
             polling_interval=settings.worker_poll_ms if claim_idle_ms is None else CLAIM_POLL_MS,
         )
 
-    @broker.subscriber(stream=read(COMMANDS_STREAM), ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def commands(message: RedisBatchStreamMessage) -> None:
-        await apply_commands(res, entries_of(message))
+    def subscriber(stream: "StreamSub[Literal[True]]") -> LogicSubscriber:
+        # Raw entries in, acknowledged by the handler entry by entry.
+        return broker.subscriber(
+            stream=stream, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries, decoder=raw_entries
+        )
+
+    @subscriber(read(COMMANDS_STREAM))
+    async def commands(entries: list[Entry]) -> None:
+        await apply_commands(res, entries)
 
     # A claimer only (FastStream's XAUTOCLAIM subscriber): takes over what stayed pending too long.
-    claims = read(COMMANDS_STREAM, claim_idle_ms=settings.claim_idle_ms)
+    @subscriber(read(COMMANDS_STREAM, claim_idle_ms=settings.claim_idle_ms))
+    async def claimed_commands(entries: list[Entry]) -> None:
+        await retry_commands(res, entries)
 
-    @broker.subscriber(stream=claims, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def claimed_commands(message: RedisBatchStreamMessage) -> None:
-        await retry_commands(res, entries_of(message))
-
-    updates = read(FIXTURE_UPDATES_STREAM)
-
-    @broker.subscriber(stream=updates, ack_policy=AckPolicy.MANUAL, parser=keep_raw_entries)
-    async def fixture_updates(message: RedisBatchStreamMessage) -> None:
-        await apply_fixture_updates(res, entries_of(message))
+    @subscriber(read(FIXTURE_UPDATES_STREAM))
+    async def fixture_updates(entries: list[Entry]) -> None:
+        await apply_fixture_updates(res, entries)
 
 
 async def serve(settings: Settings) -> None:

@@ -105,7 +105,7 @@ async def _apply_waiting(res: Resources, activations: list[Activation], keep: Ke
     async def apply() -> list[AppliedCommand]:
         if not activations:
             return []
-        results = await apply_activations(res.engine, activations)
+        results = await apply_activations(res.transactions, activations)
         return [(sid, cmd, result) for (sid, cmd), result in zip(activations, results, strict=True)]
 
     what = f"{len(activations)} activation commands"

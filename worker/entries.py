@@ -24,6 +24,11 @@ async def keep_raw_entries(
     return message
 
 
+async def raw_entries(message: RedisBatchStreamMessage) -> list[Entry]:
+    """The decoder: what a handler receives."""
+    return entries_of(message)
+
+
 def entries_of(message: RedisBatchStreamMessage) -> list[Entry]:
     raw = message.raw_message
     return list(zip(raw["message_ids"], raw["data"], strict=True))

@@ -11,7 +11,7 @@ When the worker is told to stop, it gives up at once and leaves the entries pend
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
@@ -40,7 +40,26 @@ async def while_storage_is_down(
 
     Told to stop meanwhile, it raises StorageUnavailable (its entries stay pending for the next worker).
     """
+    try:
+        # The first try without tenacity, whose bookkeeping costs as much as a small batch's own work
+        # (docs/BENCHMARKS.md); it takes over once storage failed.
+        return await operation()
+    except Exception as exc:
+        if not _waitable(exc) or stopping.is_set():
+            _give_up(exc)
 
+    async def attempt() -> T:  # a coroutine function, which tenacity awaits (a lambda would not be)
+        return await operation()
+
+    try:
+        return await _retrying(what, stopping, keep, max_pause_s)(attempt)
+    except Exception as exc:
+        _give_up(exc)
+
+
+def _retrying(
+    what: str, stopping: asyncio.Event, keep: Callable[[], Awaitable[object]] | None, max_pause_s: float
+) -> AsyncRetrying:
     async def pause(seconds: float) -> None:
         """tenacity's sleep: renew the claim, then wait — unless the worker is told to stop."""
         if keep is not None:
@@ -58,7 +77,7 @@ async def while_storage_is_down(
         name = type(failure).__name__
         log.warning("storage or broker unreachable (%s); %s wait, next try in %.1f s", name, what, wait)
 
-    retrying = AsyncRetrying(
+    return AsyncRetrying(
         retry=retry_if_exception(lambda exc: _waitable(exc) and not stopping.is_set()),
         wait=wait_exponential(multiplier=FIRST_PAUSE_S, max=max_pause_s),
         sleep=pause,
@@ -66,16 +85,13 @@ async def while_storage_is_down(
         reraise=True,
     )
 
-    async def attempt() -> T:  # a coroutine function, which tenacity awaits (a lambda would not be)
-        return await operation()
 
-    try:
-        return await retrying(attempt)
-    except Exception as exc:
-        if isinstance(exc, BrokerUnavailable) or not unreachable(exc):
-            raise
-        # Told to stop while storage is down (the retries above go on otherwise).
-        raise StorageUnavailable() from exc
+def _give_up(exc: Exception) -> NoReturn:
+    """Raise what stops the retries: the error itself, or StorageUnavailable when told to stop while
+    storage is down."""
+    if isinstance(exc, BrokerUnavailable) or not unreachable(exc):
+        raise exc
+    raise StorageUnavailable() from exc
 
 
 def _waitable(exc: BaseException) -> bool:

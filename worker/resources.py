@@ -5,6 +5,7 @@ Connections open lazily, on first use, and are closed when the worker stops.
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +17,7 @@ from domain.fixtures_queue import FixturesQueue
 from domain.package_view import PackageView
 from domain.settings import Settings
 from domain.storage import open_engine
+from domain.transactions import Transactions, open_transactions
 from worker.outages import MAX_PAUSE_S
 
 # Fixtures per snapshot read and per publishing call: large enough that round trips do not dominate,
@@ -54,7 +56,14 @@ class Resources:
         or another worker's claimer would take them, counting a delivery each time."""
         return min(MAX_PAUSE_S, self.settings.claim_idle_ms / 1000 / 4)
 
+    @cached_property
+    def transactions(self) -> Transactions:
+        """The activation batches' way into storage, on `engine`'s database (opened on first use)."""
+        return open_transactions(self.engine)
+
     async def close(self) -> None:
+        if "transactions" in self.__dict__:
+            await self.transactions.close()
         await self.delivery.close()
         await self.redis.aclose()
         await self.engine.dispose()

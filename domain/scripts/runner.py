@@ -35,6 +35,10 @@ class ScriptRunner(Protocol):
         """The script's reply; on a pipeline, the call is queued and its reply comes from `execute()`."""
         ...
 
+
+class ReplicatedScripts(ScriptRunner, Protocol):
+    """A runner that can also ask Redis how many replicas hold what a script wrote (SPEC §11)."""
+
     async def run_replicated(
         self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg], replicas: int, timeout_ms: int
     ) -> tuple[Any, int]:
@@ -76,14 +80,13 @@ def text(value: bytes | str | None) -> str | None:
 class RedisPyScripts:
     """Scripts through a redis-py client: EVALSHA, loading the script when Redis lacks it."""
 
-    def __init__(self, redis: Redis, registered: dict[str, AsyncScript] | None = None) -> None:
+    def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._registered = {} if registered is None else registered
+        self._registered: dict[str, AsyncScript] = {}
 
-    def on(self, pipe: Pipeline) -> "RedisPyScripts":
-        """The same scripts queued on a pipeline, to be sent with its other commands in one round trip
-        (redis-py loads any script Redis lacks before it sends the pipeline)."""
-        return RedisPyScripts(pipe, self._registered)
+    def on(self, pipe: Pipeline) -> "PipelineScripts":
+        """The same scripts queued on a pipeline, to be sent with its other commands in one round trip."""
+        return PipelineScripts(pipe)
 
     async def run_replicated(
         self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg], replicas: int, timeout_ms: int
@@ -102,3 +105,19 @@ class RedisPyScripts:
         keys_: list[Any] = list(keys)
         args_: list[Any] = list(args)
         return await registered(keys=keys_, args=args_, client=self._redis)
+
+
+class PipelineScripts:
+    """Scripts queued on a redis-py pipeline as EVAL with their source.
+
+    A registered script on a pipeline makes redis-py ask SCRIPT EXISTS before every execute(): one more
+    round trip, a third of an activation batch's Redis time (docs/BENCHMARKS.md). EVAL needs no such
+    question and cannot meet NOSCRIPT after a restart; Redis hashes the few hundred bytes and runs the
+    compiled script it keeps under that hash.
+    """
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self._pipe = pipe
+
+    async def run(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+        return await self._pipe.eval(script.source, len(keys), *keys, *args)
