@@ -6,6 +6,9 @@ of them is built anywhere else.
 
 # The log of every change; the ingress appends, the workers read it through one consumer group.
 COMMANDS_STREAM = "livescore:commands"
+# Set by a worker just before it asks Redis (WAIT) whether replicas hold the commands it read: WAIT counts
+# what the asking connection itself wrote, so it needs a write made after the read (worker/replication.py).
+REPLICATION_MARK = "livescore:replication-mark"
 # One group shared by every worker process, so that each command is handled by exactly one of them.
 WORKERS_GROUP = "livescore-workers"
 # Commands that failed LIVESCORE_MAX_DELIVERIES times, kept with their error for `livescore dead`.

@@ -45,6 +45,13 @@ class Server:
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
 
+    def freeze(self) -> None:
+        """SIGSTOP: a machine cut off from the others; its clients' connections stay open, unanswered."""
+        self.popen.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.popen.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL: the machine lost, nothing written out, no goodbye to anybody."""
         if self.popen.poll() is None:
@@ -93,6 +100,12 @@ class SentinelSetup:
         """kill -9 the current primary; the server killed."""
         primary = self.primary()
         primary.kill()
+        return primary
+
+    def freeze_primary(self) -> Server:
+        """Freeze the current primary (it comes back with `thaw`, still believing it is the primary)."""
+        primary = self.primary()
+        primary.freeze()
         return primary
 
     def wait_for_failover(self, old_port: int) -> int:

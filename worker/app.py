@@ -29,6 +29,7 @@ from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
 from worker.partitions import IncidentPartitions
 from worker.redelivery import retry_commands
+from worker.replication import replicated
 from worker.resources import Resources
 from worker.updates import apply_fixture_updates
 
@@ -127,7 +128,7 @@ async def _finish_own_pending(res: Resources) -> None:
             WORKERS_GROUP, res.consumer, {COMMANDS_STREAM: "0"}, res.settings.worker_batch
         )
         entries = [(entry_id, fields) for _, batch in reply for entry_id, fields in batch if fields]
-        if entries:
+        if entries and await replicated(res, entries):
             await apply_commands(res, entries)
     except Exception:  # stopping anyway: what is left is claimed by another worker
         log.exception("could not finish this worker's pending commands before stopping")
@@ -165,12 +166,14 @@ def _subscribe(broker: RedisBroker, res: Resources) -> None:
 
     @subscriber(read(COMMANDS_STREAM))
     async def commands(entries: list[Entry]) -> None:
-        await apply_commands(res, entries)
+        if await replicated(res, entries):
+            await apply_commands(res, entries)
 
     # A claimer only (FastStream's XAUTOCLAIM subscriber): takes over what stayed pending too long.
     @subscriber(read(COMMANDS_STREAM, claim_idle_ms=settings.claim_idle_ms))
     async def claimed_commands(entries: list[Entry]) -> None:
-        await retry_commands(res, entries)
+        if await replicated(res, entries):
+            await retry_commands(res, entries)
 
     @subscriber(read(FIXTURE_UPDATES_STREAM))
     async def fixture_updates(entries: list[Entry]) -> None:

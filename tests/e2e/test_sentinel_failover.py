@@ -1,7 +1,8 @@
 """Redis's primary lost mid-load (SPEC §11): real ingress and worker processes on Redis behind Sentinel with
 LIVESCORE_REDIS_MIN_REPLICAS=1, a few clients activating, deactivating, triggering and reading status, and
-the primary killed with SIGKILL. Every command answered 200/202 is in the commands stream afterwards, storage
-follows the stream, and the service answers again without a restart; the gap is printed.
+the primary killed with SIGKILL (or cut off and back). Every command answered 200/202 is in the commands
+stream afterwards, storage follows the stream, and the service answers again without a restart; the gap
+is printed.
 """
 
 import asyncio
@@ -19,12 +20,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.connections import open_redis
+from domain.packages import package_state
+from domain.streams import COMMANDS_STREAM
 from tests.e2e.processes import (
     Ingress,
     Processes,
     add_packages,
     commands_in_stream,
-    drained,
+    group_info,
     last_commands,
     stored_statuses,
 )
@@ -90,13 +93,18 @@ async def follower(redis_sentinels: SentinelSetup) -> AsyncIterator[Redis]:
     await redis.aclose()
 
 
+@pytest.mark.parametrize("loss", ["killed", "cut-off"])
 async def test_a_lost_primary_loses_no_answered_command(
     redis_sentinels: SentinelSetup,
     sentinel_processes: Processes,
     follower: Redis,
     storage: AsyncEngine,
     database_url: str,
+    loss: str,
 ) -> None:
+    """`killed`: SIGKILL, the machine gone. `cut-off`: frozen until the sentinels promoted a replica, then
+    back, still a primary to itself and to the clients connected to it, taking their writes until Sentinel
+    turns it into a replica and those writes are gone: the commands the service must not have applied."""
     package_ids = list(range(301, 301 + CLIENTS * PACKAGES_PER_CLIENT))
     bodies = await add_packages(database_url, package_ids)
     env = {**redis_sentinels.env, "LIVESCORE_REDIS_MIN_REPLICAS": "1"}
@@ -116,9 +124,10 @@ async def test_a_lost_primary_loses_no_answered_command(
     ]
     await asyncio.sleep(BEFORE_KILL_S)
     killed_at = time.time()
-    old = redis_sentinels.kill_primary().port
-    new = await asyncio.to_thread(redis_sentinels.wait_for_failover, old)
+    old = redis_sentinels.kill_primary() if loss == "killed" else redis_sentinels.freeze_primary()
+    await asyncio.to_thread(redis_sentinels.wait_for_failover, old.port)
     failover_s = time.time() - killed_at
+    old.thaw()
     await eventually(lambda: answered_well_since(answers, killed_at), RECOVERY_TIMEOUT_S, "answers again")
     await asyncio.sleep(AFTER_RECOVERY_S)
     stop.set()
@@ -126,18 +135,53 @@ async def test_a_lost_primary_loses_no_answered_command(
 
     gap = gap_after(answers, killed_at)
     successes = sum(a.success for a in answers)
-    print(f"failover {failover_s:.2f} s; gap {gap:.2f} s; {successes} of {len(answers)} answers 200/202")
+    print(
+        f"{loss}: failover {failover_s:.2f} s; gap {gap:.2f} s; {successes} of {len(answers)} answers 200/202"
+    )
     assert all(a.status_code in (200, 202, 400, 500) for a in answers), [a.body for a in answers]
-    await eventually(lambda: drained(follower), DRAIN_TIMEOUT_S, "every command applied and acknowledged")
+    await eventually(lambda: applied_all(follower), DRAIN_TIMEOUT_S, "every command applied and acknowledged")
     stream = await commands_in_stream(follower)
     assert missing(answers, stream) == []
     expected = await last_commands(follower)
-    assert await stored_statuses(storage, list(expected)) == expected
+    stored = await stored_statuses(storage, list(expected))
+    assert stored == expected, await explain(
+        storage, stream, answers, [i for i in expected if stored[i] != expected[i]]
+    )
     assert ingress.running, "the ingress gave up instead of following the primary"
     assert all(w.running for w in workers), "a worker gave up instead of following the primary"
     async with httpx.AsyncClient(base_url=ingress.base_url) as client:
         ready = (await client.get("/ready")).json()
-    assert ready["redisPrimary"] == {"pool": f"127.0.0.1:{new}", "commands": f"127.0.0.1:{new}"}
+    # The sentinels' primary now: on this loaded machine they sometimes fail the new primary over again.
+    now = f"127.0.0.1:{redis_sentinels.primary_port()}"
+    assert ready["redisPrimary"] == {"pool": now, "commands": now}
+
+
+async def explain(
+    storage: AsyncEngine,
+    stream: list[tuple[str, dict[str, str]]],
+    answers: list[Answer],
+    package_ids: list[int],
+) -> str:
+    """For packages whose stored status is not their last command's: what storage, the stream and the
+    client saw."""
+    lines = []
+    async with storage.connect() as conn:
+        for package_id in package_ids:
+            lines.append(f"package {package_id}: stored {await package_state(conn, package_id)}")
+            lines += [f"  stream {i} {f}" for i, f in stream if f.get("packageId") == str(package_id)]
+            lines += [f"  answer {a}" for a in answers if a.package_id == package_id and a.kind != "status"]
+    return "\n".join(lines)
+
+
+async def applied_all(redis: Redis) -> bool:
+    """The group was given the stream's last entry and acknowledged everything. Not by the group's `lag`:
+    Redis 7.0 promoted from a replica may report 0 while entries are still to be read (the group's read
+    counter comes over replication without the count it had on the old primary)."""
+    group = await group_info(redis)
+    newest: Any = await redis.xrevrange(COMMANDS_STREAM, count=1)
+    if group is None or not newest:
+        return False
+    return bool(group["pending"] == 0 and group["last-delivered-id"] == newest[0][0])
 
 
 async def keep_sending(
