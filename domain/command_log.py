@@ -19,6 +19,8 @@ from domain.scripts.runner import RedisPyScripts, ReplicatedScripts
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, package_view, snapshot_in_flight
 
+# Results that promise the customer a command in the stream: the replicas must hold it first.
+_APPENDED = (EnqueueResult.QUEUED, EnqueueResult.COALESCED)
 # A queued snapshot blocks new triggers for the package until its worker finishes it; should a worker
 # lose it for good, triggers resume after this long.
 SNAPSHOT_IN_FLIGHT_TTL_S = 900
@@ -70,7 +72,10 @@ class CommandLog:
             call.script, call.keys, call.args, wanted.replicas, wanted.timeout_ms
         )
         enqueued = call.read(reply)
-        if enqueued.result is EnqueueResult.QUEUED:
+        # A coalesced trigger answers with the queued snapshot's requestId: only as safe as that snapshot's
+        # append, which the connection's replicas are asked about too (a primary cut off from its replicas
+        # confirms nothing, whichever connection wrote).
+        if enqueued.result in _APPENDED:
             self._check(confirmed)
         return enqueued
 

@@ -109,14 +109,23 @@ class SentinelSetup:
         return primary
 
     def wait_for_failover(self, old_port: int) -> int:
-        """The new primary's port, once every sentinel names it and it accepts writes."""
+        """The new primary's port, once every sentinel names it, it accepts writes and every other replica
+        replicates from it (a primary cut off and back before that would find a replica still its own)."""
         deadline = time.monotonic() + FAILOVER_WAIT_S
         while time.monotonic() < deadline:
             ports = {self._named_by(s) for s in self.sentinels if s.popen.poll() is None}
-            if len(ports) == 1 and (port := ports.pop()) not in (old_port, None) and _writable(port):
+            if (
+                len(ports) == 1
+                and (port := ports.pop()) not in (old_port, None)
+                and self._settled(port, old_port)
+            ):
                 return port
             time.sleep(POLL_S)
         raise AssertionError(f"no failover within {FAILOVER_WAIT_S} s:\n{self.logs()}")
+
+    def _settled(self, port: int, old_port: int) -> bool:
+        others = [n for n in self.nodes if n.port not in (port, old_port) and n.popen.poll() is None]
+        return _writable(port) and all(_linked_to(n, port) for n in others)
 
     def _named_by(self, sentinel: Server) -> int | None:
         try:
@@ -230,6 +239,15 @@ def _linked(node: Server) -> bool:
     with node.client() as client:
         link: Any = client.info("replication").get("master_link_status")
         return bool(link == "up")
+
+
+def _linked_to(node: Server, primary_port: int) -> bool:
+    try:
+        with node.client() as client:
+            info: Any = client.info("replication")
+    except redis.RedisError:
+        return False
+    return bool(info.get("master_port") == primary_port and info.get("master_link_status") == "up")
 
 
 def _knows_everyone(sentinel: Server) -> bool:
