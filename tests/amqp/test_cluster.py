@@ -240,6 +240,7 @@ async def test_killing_the_leader_mid_snapshot_loses_no_fixture_and_no_command(
             received, killed_mid_snapshot = await _consume_killing(customer, redis, request_id, leader)
             deactivated = await client.post(f"{API}/package/deactivate", json=body)
             status = (await client.post(f"{API}/package/status", json=body)).json()
+            ready = (await client.get("/ready")).json()
     await customer.close()
     fixtures = [m for m in received if m["header"]["MessageType"] == 1]
     completions = [m for m in received if m["header"]["MessageType"] == 100]
@@ -249,6 +250,8 @@ async def test_killing_the_leader_mid_snapshot_loses_no_fixture_and_no_command(
     assert [m["body"] for m in completions] == [{"requestId": request_id, "fixtureCount": SNAPSHOT_SIZE}]
     assert (deactivated.status_code, status["status"]) == (200, "inactive")
     assert await drained(redis)
+    # The ingress too left the dead node (its status call above reconnected it), and /ready says where.
+    assert ready["deliveryNodes"]["Fixtures"] != f"127.0.0.1:{leader.amqp_port}"
 
 
 def _environment(settings: Settings) -> dict[str, str]:
