@@ -53,6 +53,8 @@ class RabbitMQNode:
     popen: "subprocess.Popen[bytes]"
     env: dict[str, str]
     startup_s: float = 0.0
+    # READY_LINEs its log held before this start (a node started again under the same directory).
+    earlier_starts: int = 0
 
     @property
     def name(self) -> str:
@@ -87,8 +89,7 @@ class RabbitMQNode:
         )
 
     def log(self) -> str:
-        logs = sorted((self.base / "log").glob("*.log"))
-        return "\n".join(path.read_text(errors="replace") for path in logs)
+        return _logs(self.base)
 
     def restart(self) -> None:
         """Stopped and started again, as a broker restarts: same node, ports and data (durable queues and
@@ -150,7 +151,8 @@ def _started(
     env = _environment(base, node_name, amqp_port, dist_port)
     if cookie:
         _write_cookie(base / "home" / ".erlang.cookie", cookie)
-    return RabbitMQNode(base, amqp_port, management_port, auth_port, _spawn(base, env), env)
+    earlier = _logs(base).count(READY_LINE)
+    return RabbitMQNode(base, amqp_port, management_port, auth_port, _spawn(base, env), env, 0.0, earlier)
 
 
 def _spawn(base: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
@@ -180,7 +182,12 @@ def _environment(base: Path, node_name: str, amqp_port: int, dist_port: int) -> 
     return env
 
 
-def _wait_until_ready(node: RabbitMQNode, starts: int = 1) -> None:
+def _logs(base: Path) -> str:
+    return "\n".join(path.read_text(errors="replace") for path in sorted((base / "log").glob("*.log")))
+
+
+def _wait_until_ready(node: RabbitMQNode, starts: int | None = None) -> None:
+    starts = node.earlier_starts + 1 if starts is None else starts
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if node.popen.poll() is not None:
@@ -300,11 +307,15 @@ def start_cluster(
         node_base = base / f"node{index + 1}"
         return _started(node_base, settings, formation + listeners, names[index], auth_port, cookie)
 
+    # A new cluster forms around its first node; a cluster with data starts all at once, since each
+    # node waits at boot for the peers it last saw running (the last one stopped need not be the first).
+    together = (base / "node1" / "mnesia").exists()
     cluster = RabbitMQCluster([start(0)], auth_port)
     try:
-        _wait_until_ready(cluster.nodes[0])
+        if not together:
+            _wait_until_ready(cluster.nodes[0])
         cluster.nodes += [start(index) for index in range(1, size)]
-        for node in cluster.nodes[1:]:
+        for node in cluster.nodes:
             _wait_until_ready(node)
         cluster.wait_clustered()
         setup(cluster.settings(settings))
