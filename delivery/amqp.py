@@ -150,7 +150,22 @@ class AmqpDelivery:
 
     async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
         """Publish in order, every confirmation awaited together; how many were taken before the first
-        one the queue refused."""
+        one the queue refused. After a failure the next try opens a fresh connection: a channel that
+        published through a quorum queue's change of leader can go on failing every publish (seen on
+        RabbitMQ 3.10), where a new one publishes at once."""
+        try:
+            return await self._published(kind, package_id, messages)
+        except BrokerUnavailable as exc:
+            log.warning(
+                "publishing to %s of %s failed: %r",
+                amqp_queue(package_id),
+                self._vhosts[kind],
+                exc.__cause__ or exc,
+            )
+            await self._brokers[kind].reset()
+            raise
+
+    async def _published(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
         if (kind, package_id) not in self._declared:
             await self._declare(kind, package_id)
             self._declared.add((kind, package_id))

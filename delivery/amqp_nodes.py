@@ -98,6 +98,11 @@ class NodeBroker:
         # Shielded: one caller giving up must not cancel the connection the others wait for.
         return await asyncio.shield(self._connecting)
 
+    async def reset(self) -> None:
+        """Dropped after a failure: the next use opens a fresh connection, on the node in use first."""
+        if self._connecting is None:
+            await self._drop()
+
     async def close(self) -> None:
         if self._connecting is not None:
             self._connecting.cancel()
