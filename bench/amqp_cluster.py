@@ -11,6 +11,7 @@ The figures are printed; docs/BENCHMARKS.md's "Delivery over a RabbitMQ cluster"
 import argparse
 import asyncio
 import itertools
+import os
 import statistics
 import tempfile
 import time
@@ -233,6 +234,8 @@ def markdown(fan_outs: list[FanOut], gaps: list[Gap]) -> str:
         f"failover gap over {len(gaps)} kills of the leader: p50 {statistics.median(seconds):.2f} s, "
         f"p99 (the largest here) {seconds[-1]:.2f} s; each: {', '.join(f'{s:.2f} s' for s in seconds)}",
         f"worker on another node after its node's loss: {', '.join(f'{m:.2f} s' for m in moved)}",
+        # Three nodes share this machine's cores with whatever else runs: the figures move with it.
+        f"load average at the end (1, 5, 15 min): {', '.join(f'{a:.2f}' for a in os.getloadavg())}",
     ]
     return "\n".join(lines)
 

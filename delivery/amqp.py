@@ -8,6 +8,10 @@ them is acknowledged after that (SPEC §9). Queues are declared with `x-max-leng
 package is deactivated through the commands stream, as with Redis streams. The package's status is read
 from the Redis copy just before publishing: RabbitMQ cannot check it atomically with the publish, so a
 deactivation applied in that instant lets one batch through (Redis streams check it atomically).
+
+On a cluster (LIVESCORE_AMQP_URL listing several nodes), each connection is on the first node that
+answers and moves to another when its node goes away (delivery/amqp_nodes.py); package queues are then
+quorum queues, their leaders spread over the nodes.
 """
 
 import asyncio
@@ -48,8 +52,9 @@ log = logging.getLogger("delivery.amqp")
 FIGURES_TTL_S = 1.0
 # A management API that does not answer within this is reported as unreachable.
 MANAGEMENT_TIMEOUT_S = 2.0
-# A publish not confirmed within this counts as failed (and is repeated).
-PUBLISH_TIMEOUT_S = 30.0
+# A publish not confirmed within this counts as failed (and is repeated, on a fresh connection): a node
+# gone from the network resets no connection, and a quorum queue's new leader is elected within seconds.
+PUBLISH_TIMEOUT_S = 10.0
 
 
 class AmqpDelivery:

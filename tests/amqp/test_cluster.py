@@ -19,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cli.broker_setup import setup
 from cli.rabbitmq_node import RABBITMQ_SERVER, RabbitMQCluster, RabbitMQNode, start_cluster
 from delivery.amqp import AmqpDelivery, AmqpQueueReader
 from domain.delivery import QueueKind
@@ -114,6 +115,22 @@ async def test_the_service_connects_to_the_first_node_that_answers(
         await delivery.close()
     assert on["Fixtures"] == on["Incidents"] == f"127.0.0.1:{cluster.nodes[1].amqp_port}"
     assert (figures.name, figures.length) == (amqp_queue(MOVING_ID), 0)
+
+
+async def test_amqp_setup_goes_through_the_first_management_api_that_answers(
+    on_cluster: Settings, cluster: RabbitMQCluster
+) -> None:
+    nobody = free_port()
+    settings = dataclasses.replace(
+        on_cluster,
+        # A new account, so that what this setup made can be told from what the cluster's own made.
+        amqp_url=f"amqp://setup-through-node-3:pw@127.0.0.1:{cluster.nodes[0].amqp_port}/",
+        amqp_management_url=f"http://guest:guest@127.0.0.1:{nobody},127.0.0.1:{cluster.nodes[2].management_port}",
+    )
+    account = await asyncio.to_thread(setup, settings)
+    users = {user["name"] for user in await management(cluster, "/api/users")}
+    assert account.username == "setup-through-node-3"
+    assert account.username in users
 
 
 async def test_a_connection_its_node_closes_moves_to_the_next_node(
