@@ -1,4 +1,9 @@
-"""Bare Litestar apps served exactly like the ingress: the yardsticks every scenario is compared with."""
+"""Bare Litestar apps served exactly like the ingress: the yardsticks every scenario is compared with.
+
+`inline` is the design this service is measured against on the activation path: the HTTP handler updates
+the package's row itself, in one transaction through SQLAlchemy's async engine (the ingress's own engine
+set-up), and answers. It checks no credentials, so it is a floor for that design, not its full cost.
+"""
 
 import os
 import sys
@@ -6,9 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, get, post
+import msgspec
+from litestar import Litestar, Request, get, post
 from litestar.di import NamedDependency, Provide
 from redis.asyncio import BlockingConnectionPool, Redis
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.models import Package
+from domain.storage import open_engine
 
 # The stream the XADD baseline appends to; its own name so it never touches the service's streams.
 BASELINE_STREAM = "bench:baseline"
@@ -18,6 +29,9 @@ BASELINE_MAXLEN = 100_000
 REDIS_CONNECTIONS = 100
 BARE_PATH = "/bare"
 XADD_PATH = "/bare-xadd"
+INLINE_PATHS = ("/inline/activate", "/inline/deactivate")
+_packages = Package.__table__  # type: ignore[attr-defined]
+Answer = dict[str, Any]
 
 
 @get("/health", sync_to_thread=False)
@@ -34,6 +48,56 @@ def bare() -> dict[str, Any]:
 async def bare_xadd(redis: NamedDependency[Redis]) -> dict[str, Any]:
     await redis.xadd(BASELINE_STREAM, {"type": "bench", "packageId": "1001"}, maxlen=BASELINE_MAXLEN)
     return {"success": True, "packageId": 1001, "status": "active"}
+
+
+async def _set_status(engine: AsyncEngine, package_id: int, status: str) -> Answer:
+    """Read the row under lock, write it, commit: what an inline handler does for activate/deactivate."""
+    async with engine.begin() as conn:
+        found = await conn.execute(
+            select(_packages.c.status).where(_packages.c.id == package_id).with_for_update()
+        )
+        if found.scalar_one_or_none() is None:
+            return {"success": False, "packageId": package_id}
+        await conn.execute(update(_packages).where(_packages.c.id == package_id).values(status=status))
+    return {"success": True, "packageId": package_id, "status": status}
+
+
+@post(INLINE_PATHS[0], status_code=200)
+async def inline_activate(engine: NamedDependency[AsyncEngine], request: Request[Any, Any, Any]) -> Answer:
+    return await _set_status(engine, await _package_id(request), "active")
+
+
+@post(INLINE_PATHS[1], status_code=200)
+async def inline_deactivate(engine: NamedDependency[AsyncEngine], request: Request[Any, Any, Any]) -> Answer:
+    return await _set_status(engine, await _package_id(request), "inactive")
+
+
+async def _package_id(request: Request[Any, Any, Any]) -> int:
+    body: dict[str, Any] = msgspec.json.decode(await request.body())
+    return int(body["packageId"])
+
+
+def create_inline_app(database_url: str) -> Litestar:
+    """Activate and deactivate updating storage in the handler (no stream, no worker)."""
+    engine = open_engine(database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    def provide_engine() -> AsyncEngine:
+        return engine
+
+    return Litestar(
+        route_handlers=[inline_activate, inline_deactivate, health],
+        dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
+        lifespan=[lifespan],
+        logging_config=None,
+        openapi_config=None,
+    )
 
 
 def create_bare_app() -> Litestar:
@@ -86,14 +150,17 @@ def serve(app: Litestar, port: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench.baseline bare|xadd`, on $PORT, with $REDIS_URL for `xadd`."""
+    """`python -m bench.baseline bare|xadd|inline`, on $PORT, with $REDIS_URL for `xadd` and $DATABASE_URL
+    for `inline`."""
     port = int(os.environ["PORT"])
     if argv == ["bare"]:
         serve(create_bare_app(), port)
     elif argv == ["xadd"]:
         serve(create_xadd_app(os.environ["REDIS_URL"]), port)
+    elif argv == ["inline"]:
+        serve(create_inline_app(os.environ["DATABASE_URL"]), port)
     else:
-        print("usage: python -m bench.baseline bare|xadd", file=sys.stderr)
+        print("usage: python -m bench.baseline bare|xadd|inline", file=sys.stderr)
         return 2
     return 0
 

@@ -122,16 +122,16 @@ def _fanout(figure: Figure, run: Run) -> None:
 
 def _drain(figure: Figure, run: Run) -> None:
     axes = figure.subplots()
-    databases = list(dict.fromkeys(d.database for d in run.drains))
+    series = list(dict.fromkeys((d.database, d.shape) for d in run.drains))
     counts = sorted({d.workers for d in run.drains})
-    width = 0.8 / len(databases)
-    for i, database in enumerate(databases):
-        rate = {d.workers: d.rate for d in run.drains if d.database == database}
-        xs = [c + (i - (len(databases) - 1) / 2) * width for c in range(len(counts))]
-        bars = axes.bar(xs, [rate.get(c, 0) for c in counts], width, label=database)
+    width = 0.8 / len(series)
+    for i, (database, shape) in enumerate(series):
+        rate = {d.workers: d.rate for d in run.drains if (d.database, d.shape) == (database, shape)}
+        xs = [c + (i - (len(series) - 1) / 2) * width for c in range(len(counts))]
+        bars = axes.bar(xs, [rate.get(c, 0) for c in counts], width, label=f"{database}, {shape}")
         one = rate.get(1)
         notes = [f"{rate[c] / one:.2f}×" if one and c in rate else "" for c in counts]
-        axes.bar_label(bars, notes, padding=2)
+        axes.bar_label(bars, notes, padding=2, fontsize=7)
     axes.set_xticks(list(range(len(counts))), [str(c) for c in counts])
     axes.set(
         xlabel="worker processes",
@@ -139,7 +139,7 @@ def _drain(figure: Figure, run: Run) -> None:
         title="Draining a backlog of activation commands (labels: rate over 1 worker; "
         f"target on PostgreSQL ≥ {SCALING_TARGET}× at 2)",
     )
-    axes.legend()
+    axes.legend(fontsize=8)
     _grid(axes)
 
 

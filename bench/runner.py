@@ -5,22 +5,24 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import machine
+from bench import machine, postgres
 from bench.drain import COMMANDS, WORKER_COUNTS, Drain, run_drain
 from bench.fanout import SIZES, FanOut, run_fanout
 from bench.incidents import IncidentFanOut, run_incidents
 from bench.loadgen import choose_generator
-from bench.scenarios import SCENARIOS, Measurement, Scenario, measure, measure_interleaved
-from bench.services import Backing, backing, serving
+from bench.scenarios import SCENARIOS, Measurement, Scenario, measure_interleaved
+from bench.services import Backing, add_packages, backing, serving
 
 PARTS = ("throughput", "fanout", "drain", "incidents")
+# The servers of the activation round trip and its baseline, measured once per database.
+_ROUND_TRIP_SERVERS = ("ingress", "inline")
 # Where the logs of a run with a failed part are kept (bench/results/ is not committed).
 LOGS_DIR = machine.REPO_ROOT / "bench" / "results" / "logs"
 
@@ -82,27 +84,41 @@ def run(options: Options) -> Run:
 
 def _throughput(result: Run, stores: Backing, generator: str) -> None:
     """The servers that need no worker side by side, their scenarios taking turns; then the activation
-    round trip, whose worker must not run while the others are measured (it would answer the
-    triggers' snapshots and take a core)."""
+    round trip beside the inline-SQL baseline, once per database, whose worker must not run while the
+    others are measured (it would answer the triggers' snapshots and take a core)."""
+    together = [s for s in SCENARIOS if s.server not in _ROUND_TRIP_SERVERS]
+    result.measurements += _in_turns(result, stores, generator, together)
+    for database in ("SQLite", "PostgreSQL"):
+        scenarios = [s for s in SCENARIOS if s.server in _ROUND_TRIP_SERVERS and s.database == database]
+        try:
+            with _stores_on(stores, database) as backing:
+                result.measurements += _in_turns(result, backing, generator, scenarios)
+        except postgres.Unavailable as exc:
+            result.notes.append(f"activation round trip on PostgreSQL skipped: {exc}")
+
+
+def _in_turns(result: Run, stores: Backing, generator: str, scenarios: list[Scenario]) -> list[Measurement]:
     options = result.options
-    together = [s for s in SCENARIOS if s.server != "ingress"]
     with ExitStack() as stack:
-        servers = {kind: stack.enter_context(serving(kind, stores)) for kind in {s.server for s in together}}
-        _say(f"{', '.join(s.title for s in together)}: in turns, {_clients(together)} clients")
-        bodies = {s.key: stores.credentials_body(s.package_id) for s in together}
+        servers = {kind: stack.enter_context(serving(kind, stores)) for kind in {s.server for s in scenarios}}
+        _say(f"{', '.join(s.title for s in scenarios)}: in turns, {_clients(scenarios)} clients")
+        bodies = {s.key: stores.credentials_body(s.package_id) for s in scenarios}
         found = measure_interleaved(
-            together, servers, bodies, generator, options.duration_s, options.warmup_s
+            scenarios, servers, bodies, generator, options.duration_s, options.warmup_s
         )
         _say("\n".join(map(_progress, found)))
-        result.measurements += found
-    for server, scenarios in _by_server(tuple(s for s in SCENARIOS if s.server == "ingress")):
-        with serving(server, stores) as served:
-            for scenario in scenarios:
-                _say(f"{scenario.title}: {_clients([scenario])} clients")
-                body = stores.credentials_body(scenario.package_id)
-                found = measure(scenario, served, body, generator, options.duration_s, options.warmup_s)
-                _say("\n".join(map(_progress, found)))
-                result.measurements += found
+        return found
+
+
+@contextmanager
+def _stores_on(stores: Backing, database: str) -> Iterator[Backing]:
+    """The run's stores, with a scratch PostgreSQL database holding the run's packages if asked."""
+    if database == "SQLite":
+        yield stores
+        return
+    with postgres.scratch_database(postgres.server_url()) as url:
+        add_packages(url, stores.password, stores.redis_url)
+        yield replace(stores, database_url=url)
 
 
 def _clients(scenarios: list[Scenario]) -> str:
@@ -129,7 +145,7 @@ def _drain(result: Run, stores: Backing, _generator: str) -> None:
     result.notes += notes
     for d in drains:
         workers = f"{d.workers} worker" + ("s" if d.workers > 1 else " ")
-        _say(f"  {d.database:<10} {workers} {d.rate:>9,.0f} commands/s  ({d.seconds:.2f} s)")
+        _say(f"  {d.database:<10} {d.shape:<13} {workers} {d.rate:>9,.0f} commands/s  ({d.seconds:.2f} s)")
     _say("\n".join(f"  {note}" for note in notes))
 
 
@@ -160,14 +176,6 @@ def _keep_logs(stores: Backing) -> Path:
     for log in stores.workdir.glob("*.log"):
         shutil.copy(log, kept / log.name)
     return kept
-
-
-def _by_server(scenarios: tuple[Scenario, ...]) -> list[tuple[str, list[Scenario]]]:
-    """Scenarios grouped by server in first-seen order, so each server starts once and runs alone."""
-    groups: dict[str, list[Scenario]] = {}
-    for scenario in scenarios:
-        groups.setdefault(scenario.server, []).append(scenario)
-    return list(groups.items())
 
 
 def _progress(m: Measurement) -> str:

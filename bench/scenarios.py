@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import cpu
-from bench.baseline import BARE_PATH, XADD_PATH
+from bench.baseline import BARE_PATH, INLINE_PATHS, XADD_PATH
 from bench.loadgen import LoadResult, Target, run_load
 from bench.services import PACKAGE_ID, TRIGGER_PACKAGE_ID, Serving, post
 
@@ -21,17 +21,21 @@ PROBE_TIMEOUT_S = 30
 # One turn of an interleaved measurement (wrk counts whole seconds).
 SLICE_S = 1.0
 API = "/api/livescore"
+CHANGES = (f"{API}/package/activate", f"{API}/package/deactivate")
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
     key: str
     title: str
-    # `bare` or `xadd` (a baseline app), `ingress` (the service, with one worker) or `ingress_alone`.
+    # `bare`, `xadd` or `inline` (a baseline app), `ingress` (the service, with one worker) or
+    # `ingress_alone`.
     server: str
     paths: tuple[str, ...]
     concurrencies: tuple[int, ...]
     package_id: int = PACKAGE_ID
+    # Where the server keeps its packages: the run's SQLite file, or a scratch PostgreSQL database.
+    database: str = "SQLite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +66,23 @@ SCENARIOS = (
     Scenario(
         "status", "status, remembered login", "ingress_alone", (f"{API}/package/status",), CONCURRENCIES
     ),
+    Scenario("activation", "activate/deactivate round trip", "ingress", CHANGES, ROUND_TRIP_CONCURRENCIES),
+    Scenario("inline", "inline SQL activate/deactivate", "inline", INLINE_PATHS, ROUND_TRIP_CONCURRENCIES),
     Scenario(
-        "activation",
-        "activate/deactivate round trip",
+        "activation_pg",
+        "activate/deactivate round trip, PostgreSQL",
         "ingress",
-        (f"{API}/package/activate", f"{API}/package/deactivate"),
+        CHANGES,
         ROUND_TRIP_CONCURRENCIES,
+        database="PostgreSQL",
+    ),
+    Scenario(
+        "inline_pg",
+        "inline SQL activate/deactivate, PostgreSQL",
+        "inline",
+        INLINE_PATHS,
+        ROUND_TRIP_CONCURRENCIES,
+        database="PostgreSQL",
     ),
     # No worker runs: the first trigger's snapshot stays queued, so every later trigger coalesces onto it
     # and is answered at once — the ingress's own cost, with no fan-out taking the other core.
@@ -87,6 +102,9 @@ RATIOS = (
     Ratio("bare_xadd", "bare"),
     Ratio("status", "bare_xadd"),
     Ratio("activation", "bare_xadd"),
+    # The design this service replaces: the handler updates the row itself (bench/baseline.py).
+    Ratio("activation", "inline"),
+    Ratio("activation_pg", "inline_pg"),
     Ratio("trigger", "bare_xadd", target=0.7),
 )
 
@@ -104,16 +122,6 @@ def probe(scenario: Scenario, serving: Serving, body: bytes) -> None:
             code, text = post(serving.port, path, body)
         if code != 200 or '"success":true' not in text.replace(" ", ""):
             raise RuntimeError(f"{scenario.title}: POST {path} answered {code} {text}")
-
-
-def measure(
-    scenario: Scenario, serving: Serving, body: bytes, generator: str, duration_s: float, warmup_s: float
-) -> list[Measurement]:
-    """Every concurrency of one scenario, after a probe and one warm-up at the highest."""
-    target = Target(serving.port, scenario.paths, body)
-    probe(scenario, serving, body)
-    run_load(generator, target, max(scenario.concurrencies), warmup_s)
-    return [_one(scenario, serving, target, generator, c, duration_s) for c in scenario.concurrencies]
 
 
 def _one(

@@ -93,6 +93,7 @@ def serving(kind: str, stores: Backing) -> Iterator[Serving]:
     modules = {
         "bare": [["bench.baseline", "bare"]],
         "xadd": [["bench.baseline", "xadd"]],
+        "inline": [["bench.baseline", "inline"]],
         "ingress_alone": [["ingress"]],
     }
     commands = modules.get(kind, [["ingress"], ["worker"]])
@@ -162,7 +163,29 @@ def _prepare_storage(database_url: str, password: str) -> None:
     from domain import schema
 
     schema.upgrade(database_url)
+    add_packages(database_url, password)
+
+
+def add_packages(database_url: str, password: str, redis_url: str | None = None) -> None:
+    """The run's two packages, into a migrated database; with `redis_url`, the service's copies of them
+    made to agree (SPEC §2.5), as `livescore package add` does."""
     asyncio.run(_add_packages(database_url, password))
+    if redis_url is not None:
+        asyncio.run(_refresh_copies(database_url, redis_url))
+
+
+async def _refresh_copies(database_url: str, redis_url: str) -> None:
+    from redis.asyncio import Redis as AsyncRedis
+
+    from domain.package_view import PackageView, refresh_from_storage
+    from domain.storage import open_engine
+
+    engine, redis = open_engine(database_url), AsyncRedis.from_url(redis_url)
+    try:
+        await refresh_from_storage(engine, PackageView(redis), [PACKAGE_ID, TRIGGER_PACKAGE_ID])
+    finally:
+        await engine.dispose()
+        await redis.aclose()
 
 
 async def _add_packages(database_url: str, password: str) -> None:

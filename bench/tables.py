@@ -3,6 +3,7 @@ incidents."""
 
 from collections.abc import Mapping
 
+from bench.drain import SHAPES
 from bench.runner import Run
 from bench.scenarios import RATIOS, SCENARIOS
 from bench.targets import checks, clients
@@ -98,19 +99,25 @@ def fanout(run: Run) -> list[str]:
 
 def drain(run: Run) -> list[str]:
     lines = [
-        "| database | workers | commands | seconds | commands/s | vs 1 worker | storage consistent "
+        "| database | backlog | workers | commands | seconds | commands/s | vs 1 worker | storage consistent "
         "| CPU workers | postgres | redis | machine |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
-    ones = {d.database: d.rate for d in run.drains if d.workers == 1}
+    ones = {(d.database, d.shape): d.rate for d in run.drains if d.workers == 1}
     for d in run.drains:
-        scaling = f"{d.rate / ones[d.database]:.2f}" if ones.get(d.database) else "–"
+        one = ones.get((d.database, d.shape))
+        scaling = f"{d.rate / one:.2f}" if one else "–"
         applied = f"{d.commands:,}" if d.drained else f"{d.applied:,} of {d.commands:,} (timed out)"
         lines.append(
-            f"| {d.database} | {d.workers} | {applied} | {d.seconds:.2f} | {d.rate:,.0f} | {scaling} | "
-            f"{'yes' if d.consistent else '**no**'} | {_cpu_cells(d.cpu, _DRAINING)} |"
+            f"| {d.database} | {d.shape} | {d.workers} | {applied} | {d.seconds:.2f} | {d.rate:,.0f} | "
+            f"{scaling} | {'yes' if d.consistent else '**no**'} | {_cpu_cells(d.cpu, _DRAINING)} |"
         )
-    return lines
+    return [
+        *lines,
+        "",
+        f"Backlogs: {', '.join(f'{s.name} ({s.packages:,})' for s in SHAPES)}, the same commands for every "
+        "worker count.",
+    ]
 
 
 def incidents(run: Run) -> list[str]:

@@ -7,6 +7,7 @@ import typer
 
 from cli.broker_setup import setup, without_credentials
 from cli.runner import fail, settings_of
+from domain.amqp_urls import node_urls
 from domain.broker_config import enabled_plugins, operators_part, rabbitmq_conf
 from domain.errors import BrokerSetupFailed
 from domain.settings import Settings
@@ -58,7 +59,7 @@ def amqp_setup(ctx: typer.Context) -> None:
     except BrokerSetupFailed as exc:
         fail(exc.message)
     vhosts = f"{settings.amqp_fixtures_vhost} and {settings.amqp_incidents_vhost}"
-    where = without_credentials(settings.amqp_management_url)
+    where = ", ".join(without_credentials(url) for url in node_urls(settings.amqp_management_url))
     typer.echo(
         f"vhosts {vhosts} and account {account.username} (all permissions on both) are set up at {where}"
     )

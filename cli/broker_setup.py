@@ -10,6 +10,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
+from domain.amqp_urls import node_urls
 from domain.errors import BrokerSetupFailed
 from domain.settings import Settings
 
@@ -30,9 +31,20 @@ class Account:
 
 def setup(settings: Settings) -> Account:
     """Creates (or confirms) both vhosts and the account named in LIVESCORE_AMQP_URL with full
-    permissions on both; returns that account."""
+    permissions on both; returns that account. With several management URLs (a cluster), through the
+    first that answers: vhosts, users and permissions are the whole cluster's."""
     account = service_account(settings.amqp_url)
-    base, admin = _management(settings.amqp_management_url)
+    *others, last = node_urls(settings.amqp_management_url)
+    for url in others:
+        try:
+            return _setup_at(url, settings, account)
+        except _Unreachable:
+            continue
+    return _setup_at(last, settings, account)
+
+
+def _setup_at(url: str, settings: Settings, account: Account) -> Account:
+    base, admin = _management(url)
     with httpx.Client(base_url=base, auth=(admin.username, admin.password), timeout=TIMEOUT_S) as client:
         api = _Api(client, base)
         for vhost in (settings.amqp_fixtures_vhost, settings.amqp_incidents_vhost):
@@ -82,6 +94,10 @@ def _tags(user: dict[str, Any]) -> str:
     return tags if isinstance(tags, str) else ",".join(str(tag) for tag in tags)
 
 
+class _Unreachable(BrokerSetupFailed):
+    """The management API of one node does not answer (another node of a cluster may)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Api:
     client: httpx.Client
@@ -101,7 +117,7 @@ class _Api:
         try:
             response = self.client.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise BrokerSetupFailed(
+            raise _Unreachable(
                 f"cannot reach RabbitMQ's management API at {self.base} ({type(exc).__name__}): start the "
                 f"broker with the plugins of `livescore amqp config`, or set LIVESCORE_AMQP_MANAGEMENT_URL"
             ) from None

@@ -15,10 +15,12 @@ from contextlib import ExitStack, contextmanager
 from redis.asyncio import Redis
 
 from cli import rabbitmq_node
+from cli.broker_setup import without_credentials
 from cli.dev_state import ENV_FILE, STATE_DIR, remove_note, write_note
 from cli.listeners import listener_of
 from cli.rabbitmq_node import free_port
 from domain import packages, schema
+from domain.amqp_urls import node_urls, where
 from domain.connections import open_redis
 from domain.fixture_store import count_fixtures, store_fixtures
 from domain.package_view import PackageView, refresh_from_storage
@@ -34,12 +36,19 @@ STARTUP_TIMEOUT_S = 30
 
 # What `.livescore/env` notes for the `livescore` command run in this folder.
 NOTED = ["REDIS_URL", "DATABASE_URL", "PORT", "LIVESCORE_DELIVERY", "LIVESCORE_AMQP_URL"]
-NOTED += ["LIVESCORE_AMQP_MANAGEMENT_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"]
+NOTED += [
+    "LIVESCORE_AMQP_MANAGEMENT_URL",
+    "LIVESCORE_AMQP_QUEUE_TYPE",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+]
 # The private RabbitMQ node of `dev --amqp`: one name, so that it finds its queues again next time.
 DEV_NODE_NAME = "livescore-dev@localhost"
+# The nodes of `dev --cluster` (livescore-dev-cluster-1@localhost, …): the same names every time.
+DEV_CLUSTER_NAME = "livescore-dev-cluster"
 
 
-def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False) -> int:
+def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, cluster: bool = False) -> int:
     env = dict(os.environ)
     env.setdefault("LIVESCORE_HOST", "127.0.0.1")
     if port is not None:
@@ -51,13 +60,17 @@ def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False) 
         # Redis behind Sentinel counts as given: its sentinels are noted instead of a URL.
         if not env.get("REDIS_URL") and not env.get("REDIS_SENTINELS"):
             env["REDIS_URL"] = stack.enter_context(_embedded_redis())
-        if amqp:
+        if cluster:
+            env.update(_rabbitmq_cluster(stack, Settings.from_env(env)))
+            # The Redis half of `--cluster` (a primary, replicas and sentinels: REDIS_SENTINELS) goes
+            # here, beside the RabbitMQ half, once it exists; until then the embedded Redis above serves.
+        elif amqp:
             env.update(_rabbitmq(stack, Settings.from_env(env)))
         settings = Settings.from_env(env)
         schema.upgrade(settings.database_url)
         asyncio.run(_seed(settings))
         procs = [_spawn(["ingress"], env), _spawn(["worker"], env)]
-        if amqp:
+        if settings.delivery == "amqp":
             procs.append(_spawn(["ingress.broker_auth"], env))
         stack.callback(_stop, procs)
         _wait_ready(settings, procs)
@@ -98,6 +111,33 @@ def _rabbitmq(stack: ExitStack, settings: Settings) -> dict[str, str]:
         "LIVESCORE_AMQP_MANAGEMENT_URL": node.management_url,
         "LIVESCORE_BROKER_AUTH_PORT": str(node.broker_auth_port),
         "LIVESCORE_BROKER_AUTH_URL": node.broker_auth_url,
+    }
+
+
+def _rabbitmq_cluster(stack: ExitStack, settings: Settings) -> dict[str, str]:
+    """Three private RabbitMQ nodes in one cluster for `--cluster`, quorum queues on them; its settings.
+    Each node's process group is printed, so that one can be killed (`kill -9 -- -PGID`: the start script
+    and its Erlang VM) to watch the service move on."""
+    if not rabbitmq_node.installed():
+        raise SystemExit(
+            f"livescore: dev --cluster needs RabbitMQ on this machine: {rabbitmq_node.INSTALL_HINT}"
+        )
+    print("starting a private three-node RabbitMQ cluster (15-30 s)…", flush=True)
+    cluster = rabbitmq_node.start_cluster(STATE_DIR / "rabbitmq-cluster", settings, name=DEV_CLUSTER_NAME)
+    stack.callback(cluster.stop)
+    for node in cluster.nodes:
+        print(
+            f"  {node.name}: AMQP 127.0.0.1:{node.amqp_port}, management 127.0.0.1:{node.management_port}, "
+            f"kill it with: kill -9 -- -{node.popen.pid}",
+            flush=True,
+        )
+    return {
+        "LIVESCORE_DELIVERY": "amqp",
+        "LIVESCORE_AMQP_QUEUE_TYPE": "quorum",
+        "LIVESCORE_AMQP_URL": cluster.amqp_url,
+        "LIVESCORE_AMQP_MANAGEMENT_URL": cluster.management_url,
+        "LIVESCORE_BROKER_AUTH_PORT": str(cluster.broker_auth_port),
+        "LIVESCORE_BROKER_AUTH_URL": cluster.broker_auth_url,
     }
 
 
@@ -185,11 +225,11 @@ def _greet(settings: Settings, simulating: bool) -> None:
         flush=True,
     )
     if settings.delivery == "amqp":
-        amqp = settings.amqp_url.rsplit("@", 1)[-1].rstrip("/")
+        amqp = ", ".join(f"amqp://{where(url)}" for url in node_urls(settings.amqp_url))
         print(
-            f"delivering over AMQP: customers connect to amqp://{amqp} with the package's username and\n"
+            f"delivering over AMQP: customers connect to {amqp} with the package's username and\n"
             f"password, vhost Fixtures (or Incidents), queue _{DEMO_ID}_ (RabbitMQ management: "
-            f"{settings.amqp_management_url})\n",
+            f"{', '.join(without_credentials(u) for u in node_urls(settings.amqp_management_url))})\n",
             flush=True,
         )
     if simulating and settings.delivery == "redis":

@@ -287,6 +287,12 @@ def dev(
     amqp: Annotated[
         bool, typer.Option("--amqp", help="Deliver over AMQP, to a private RabbitMQ node (rabbitmq-server).")
     ] = False,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster", help="Deliver over AMQP to a private three-node RabbitMQ cluster, quorum queues."
+        ),
+    ] = False,
 ) -> None:
     """Everything on this machine: embedded Redis (unless REDIS_URL or REDIS_SENTINELS is set), SQLite,
     ingress, one worker.
@@ -295,4 +301,4 @@ def dev(
     """
     from cli.dev import run_dev
 
-    sys.exit(run_dev(simulate=not no_simulate, port=port, amqp=amqp))
+    sys.exit(run_dev(simulate=not no_simulate, port=port, amqp=amqp, cluster=cluster))

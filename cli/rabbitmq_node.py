@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
+
 from cli.amqp import write_config
 from cli.broker_setup import setup
 from domain.settings import Settings
@@ -51,6 +53,12 @@ class RabbitMQNode:
     popen: "subprocess.Popen[bytes]"
     env: dict[str, str]
     startup_s: float = 0.0
+    # READY_LINEs its log held before this start (a node started again under the same directory).
+    earlier_starts: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.env["RABBITMQ_NODENAME"]
 
     @property
     def amqp_url(self) -> str:
@@ -81,8 +89,7 @@ class RabbitMQNode:
         )
 
     def log(self) -> str:
-        logs = sorted((self.base / "log").glob("*.log"))
-        return "\n".join(path.read_text(errors="replace") for path in logs)
+        return _logs(self.base)
 
     def restart(self) -> None:
         """Stopped and started again, as a broker restarts: same node, ports and data (durable queues and
@@ -91,6 +98,12 @@ class RabbitMQNode:
         self.stop()
         self.popen = _spawn(self.base, self.env)
         _wait_until_ready(self, starts + 1)
+
+    def kill(self) -> None:
+        """SIGKILL to the node's whole process group, as a machine's loss ends it: nothing is flushed."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
 
     def stop(self) -> None:
         """SIGTERM to the start script, which stops the Erlang VM; killed if it has not within the time."""
@@ -110,8 +123,24 @@ def start_node(
     `livescore amqp config`, plus `listeners` (more of the operator's lines), then set up. A node started
     again under the same `base` and `node_name` keeps its queues and messages."""
     started = time.monotonic()
-    base = base.resolve()  # RabbitMQ takes relative paths from elsewhere
-    amqp_port, dist_port, management_port, auth_port = (free_port() for _ in range(4))
+    node_name = node_name or f"livescore-{uuid.uuid4().hex[:8]}@localhost"
+    node = _started(base.resolve(), settings, listeners, node_name, free_port())
+    try:
+        _wait_until_ready(node)
+        setup(node.settings(settings))
+    except BaseException:
+        node.stop()
+        raise
+    node.startup_s = time.monotonic() - started
+    return node
+
+
+def _started(
+    base: Path, settings: Settings, listeners: str, node_name: str, auth_port: int, cookie: str = ""
+) -> RabbitMQNode:
+    """A node's directories, configuration and environment, and its process started (not ready yet).
+    `cookie`: the Erlang cookie the node shares with its cluster (else Erlang makes one of its own)."""
+    amqp_port, dist_port, management_port = (free_port() for _ in range(3))
     configured = replace(settings, broker_auth_url=f"http://127.0.0.1:{auth_port}")
     # This node's own file, written anew: its listeners (below the marker) are this run's ports.
     (base / "config" / "rabbitmq.conf").unlink(missing_ok=True)
@@ -119,17 +148,11 @@ def start_node(
     with (base / "config" / "rabbitmq.conf").open("a") as conf:
         conf.write(f"listeners.tcp.default = {amqp_port}\nmanagement.tcp.port = {management_port}\n")
         conf.write(listeners)
-    node_name = node_name or f"livescore-{uuid.uuid4().hex[:8]}@localhost"
     env = _environment(base, node_name, amqp_port, dist_port)
-    node = RabbitMQNode(base, amqp_port, management_port, auth_port, _spawn(base, env), env)
-    try:
-        _wait_until_ready(node)
-        setup(node.settings(configured))
-    except BaseException:
-        node.stop()
-        raise
-    node.startup_s = time.monotonic() - started
-    return node
+    if cookie:
+        _write_cookie(base / "home" / ".erlang.cookie", cookie)
+    earlier = _logs(base).count(READY_LINE)
+    return RabbitMQNode(base, amqp_port, management_port, auth_port, _spawn(base, env), env, 0.0, earlier)
 
 
 def _spawn(base: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
@@ -159,7 +182,12 @@ def _environment(base: Path, node_name: str, amqp_port: int, dist_port: int) -> 
     return env
 
 
-def _wait_until_ready(node: RabbitMQNode, starts: int = 1) -> None:
+def _logs(base: Path) -> str:
+    return "\n".join(path.read_text(errors="replace") for path in sorted((base / "log").glob("*.log")))
+
+
+def _wait_until_ready(node: RabbitMQNode, starts: int | None = None) -> None:
+    starts = node.earlier_starts + 1 if starts is None else starts
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if node.popen.poll() is not None:
@@ -172,3 +200,143 @@ def _wait_until_ready(node: RabbitMQNode, starts: int = 1) -> None:
 
 def _output(node: RabbitMQNode) -> str:
     return (node.base / "stdout.log").read_text(errors="replace")[-4000:] + node.log()[-4000:]
+
+
+def _write_cookie(path: Path, cookie: str) -> None:
+    # Erlang refuses a cookie file that others may read, and cannot overwrite its own read-only one.
+    path.unlink(missing_ok=True)
+    path.write_text(cookie)
+    path.chmod(0o400)
+
+
+# Three nodes: the fewest that keep a majority (two) of every quorum queue when one is lost.
+CLUSTER_SIZE = 3
+# How often the management API is asked whether every node has joined.
+CLUSTER_POLL_S = 0.25
+
+
+@dataclass
+class RabbitMQCluster:
+    """Private nodes on this machine formed into one cluster from their configuration (classic peer
+    discovery), sharing one Erlang cookie and one broker-auth process, each with its own ports and data.
+    The service's settings list every node (SPEC §11)."""
+
+    nodes: list[RabbitMQNode]
+    broker_auth_port: int
+    startup_s: float = 0.0
+
+    @property
+    def amqp_url(self) -> str:
+        return ",".join(node.amqp_url for node in self.nodes)
+
+    @property
+    def management_url(self) -> str:
+        return ",".join(node.management_url for node in self.nodes)
+
+    @property
+    def broker_auth_url(self) -> str:
+        return f"http://127.0.0.1:{self.broker_auth_port}"
+
+    def settings(self, settings: Settings) -> Settings:
+        """`settings` pointed at every node, with quorum queues, and at the one broker-auth process."""
+        return replace(
+            self.nodes[0].settings(settings),
+            amqp_url=self.amqp_url,
+            amqp_management_url=self.management_url,
+            amqp_queue_type="quorum",
+        )
+
+    def node(self, name: str) -> RabbitMQNode:
+        return next(node for node in self.nodes if node.name == name)
+
+    def restart(self, node: RabbitMQNode) -> None:
+        """A killed or stopped node started again with its data; returns once it has rejoined."""
+        starts = node.log().count(READY_LINE)
+        node.stop()
+        node.popen = _spawn(node.base, node.env)
+        _wait_until_ready(node, starts + 1)
+        self.wait_clustered()
+
+    def running(self) -> set[str]:
+        """The nodes the cluster reports running, asked of the first node that answers."""
+        for node in self.nodes:
+            if node.popen.poll() is not None:
+                continue
+            try:
+                answer = httpx.get(f"{node.management_url}/api/nodes", timeout=STOP_TIMEOUT_S)
+            except httpx.HTTPError:
+                continue
+            if answer.is_success:
+                return {str(n["name"]) for n in answer.json() if n.get("running")}
+        return set()
+
+    def wait_clustered(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        names = {node.name for node in self.nodes}
+        while self.running() != names:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"RabbitMQ cluster not formed within {STARTUP_TIMEOUT_S} s: {self.running()}"
+                )
+            time.sleep(CLUSTER_POLL_S)
+
+    def stop(self) -> None:
+        """Every node told to stop at once (one by one, each would wait for the others' timeouts)."""
+        for node in self.nodes:
+            if node.popen.poll() is None:
+                node.popen.send_signal(signal.SIGTERM)
+        for node in self.nodes:
+            node.stop()
+
+
+def start_cluster(
+    base: Path, settings: Settings, listeners: str = "", name: str | None = None, size: int = CLUSTER_SIZE
+) -> RabbitMQCluster:
+    """`size` nodes under `base` (node1, node2, …), each configured like `start_node`'s plus the cluster
+    formation lines, then set up once (vhosts and users are the cluster's). The first node starts alone;
+    the others then join it together. Started again under the same `base` and `name`, it keeps its
+    queues and messages."""
+    started = time.monotonic()
+    base, name = base.resolve(), name or f"livescore-{uuid.uuid4().hex[:6]}"
+    names = [f"{name}-{index}@localhost" for index in range(1, size + 1)]
+    formation = _formation(names)
+    cookie = _cookie(base)
+    auth_port = free_port()
+
+    def start(index: int) -> RabbitMQNode:
+        node_base = base / f"node{index + 1}"
+        return _started(node_base, settings, formation + listeners, names[index], auth_port, cookie)
+
+    # A new cluster forms around its first node; a cluster with data starts all at once, since each
+    # node waits at boot for the peers it last saw running (the last one stopped need not be the first).
+    together = (base / "node1" / "mnesia").exists()
+    cluster = RabbitMQCluster([start(0)], auth_port)
+    try:
+        if not together:
+            _wait_until_ready(cluster.nodes[0])
+        cluster.nodes += [start(index) for index in range(1, size)]
+        for node in cluster.nodes:
+            _wait_until_ready(node)
+        cluster.wait_clustered()
+        setup(cluster.settings(settings))
+    except BaseException:
+        cluster.stop()
+        raise
+    cluster.startup_s = time.monotonic() - started
+    return cluster
+
+
+def _formation(names: list[str]) -> str:
+    """Peer discovery from the configuration: every node lists every node, itself included."""
+    lines = ["cluster_formation.peer_discovery_backend = classic_config"]
+    lines += [f"cluster_formation.classic_config.nodes.{i} = {n}" for i, n in enumerate(names, start=1)]
+    return "\n".join(lines) + "\n"
+
+
+def _cookie(base: Path) -> str:
+    """The cluster's Erlang cookie: made once, kept under `base` so a restarted cluster keeps it."""
+    path = base / "erlang.cookie"
+    if not path.exists():
+        base.mkdir(parents=True, exist_ok=True)
+        path.write_text(uuid.uuid4().hex.upper())
+    return path.read_text().strip()

@@ -8,9 +8,14 @@ them is acknowledged after that (SPEC §9). Queues are declared with `x-max-leng
 package is deactivated through the commands stream, as with Redis streams. The package's status is read
 from the Redis copy just before publishing: RabbitMQ cannot check it atomically with the publish, so a
 deactivation applied in that instant lets one batch through (Redis streams check it atomically).
+
+On a cluster (LIVESCORE_AMQP_URL listing several nodes), each connection is on the first node that
+answers and moves to another when its node goes away (delivery/amqp_nodes.py); package queues are then
+quorum queues, their leaders spread over the nodes.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,16 +24,24 @@ from urllib.parse import quote, urlsplit
 
 import aio_pika
 import httpx
-from aio_pika.abc import AbstractIncomingMessage
-from aiormq.exceptions import AMQPError, ChannelNotFoundEntity, ChannelPreconditionFailed, DeliveryError
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed, DeliveryError
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
 from redis.asyncio import Redis
 
+from delivery.amqp_nodes import (
+    CONNECT_TIMEOUT_S,
+    CONNECTION_LOST,
+    ManagementNodes,
+    NodeBroker,
+    NodeOrder,
+    first_answering,
+)
+from domain.amqp_urls import node_urls
 from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
 from domain.errors import BrokerUnavailable
 from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S, FixturesQueue
-from domain.logs import FASTSTREAM_LOGGER
 from domain.messages import Outgoing
 from domain.settings import Settings
 from domain.streams import amqp_queue, package_view
@@ -39,6 +52,9 @@ log = logging.getLogger("delivery.amqp")
 FIGURES_TTL_S = 1.0
 # A management API that does not answer within this is reported as unreachable.
 MANAGEMENT_TIMEOUT_S = 2.0
+# A publish not confirmed within this counts as failed (and is repeated, on a fresh connection): a node
+# gone from the network resets no connection, and a quorum queue's new leader is elected within seconds.
+PUBLISH_TIMEOUT_S = 10.0
 
 
 class AmqpDelivery:
@@ -48,22 +64,15 @@ class AmqpDelivery:
             QueueKind.FIXTURES: settings.amqp_fixtures_vhost,
             QueueKind.INCIDENTS: settings.amqp_incidents_vhost,
         }
-        self._brokers = {
-            kind: RabbitBroker(
-                settings.amqp_url, virtualhost=vhost, log_level=logging.DEBUG, logger=FASTSTREAM_LOGGER
-            )
-            for kind, vhost in self._vhosts.items()
-        }
-        self._connected: dict[QueueKind, asyncio.Task[Any]] = {}
+        nodes = node_urls(settings.amqp_url)
+        self._brokers = {kind: NodeBroker(nodes, vhost) for kind, vhost in self._vhosts.items()}
         # Queues this process declared: a package made active outside this process (a restored
         # database, storage written by hand) gets its queues before its first message, not never.
         self._declared: set[tuple[QueueKind, int]] = set()
         self._limit = settings.queue_limit
         self._queue_type = QueueType(settings.amqp_queue_type)
         self._full = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
-        self._management = httpx.AsyncClient(
-            base_url=settings.amqp_management_url, timeout=MANAGEMENT_TIMEOUT_S
-        )
+        self._management = ManagementNodes(settings.amqp_management_url, MANAGEMENT_TIMEOUT_S)
         self._figures: dict[tuple[QueueKind, int], tuple[float, QueueFigures]] = {}
         self._fetching: dict[tuple[QueueKind, int], asyncio.Future[QueueFigures]] = {}
 
@@ -115,10 +124,13 @@ class AmqpDelivery:
         except httpx.HTTPError:
             return False
 
+    def nodes(self) -> dict[str, str]:
+        """host:port of the node each vhost's connection is on (`/ready`)."""
+        return {self._vhosts[kind]: broker.node for kind, broker in self._brokers.items() if broker.connected}
+
     async def close(self) -> None:
-        for kind, broker in self._brokers.items():
-            if kind in self._connected:
-                await broker.stop()
+        for broker in self._brokers.values():
+            await broker.close()
         await self._management.aclose()
 
     async def _active(self, package_ids: list[int]) -> list[bool]:
@@ -143,7 +155,22 @@ class AmqpDelivery:
 
     async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
         """Publish in order, every confirmation awaited together; how many were taken before the first
-        one the queue refused."""
+        one the queue refused. After a failure the next try opens a fresh connection: a channel that
+        published through a quorum queue's change of leader can go on failing every publish (seen on
+        RabbitMQ 3.10), where a new one publishes at once."""
+        try:
+            return await self._published(kind, package_id, messages)
+        except BrokerUnavailable as exc:
+            log.warning(
+                "publishing to %s of %s failed: %r",
+                amqp_queue(package_id),
+                self._vhosts[kind],
+                exc.__cause__ or exc,
+            )
+            await self._brokers[kind].reset()
+            raise
+
+    async def _published(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
         if (kind, package_id) not in self._declared:
             await self._declare(kind, package_id)
             self._declared.add((kind, package_id))
@@ -153,10 +180,11 @@ class AmqpDelivery:
             results = await asyncio.gather(
                 *(self._one(broker, queue, message) for message in messages), return_exceptions=True
             )
-        except AMQPError as exc:
+        except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
         for position, result in enumerate(results):
             if isinstance(result, DeliveryError):
+                await self._refused_when_full(kind, queue)
                 return position
             if isinstance(result, BaseException):
                 raise BrokerUnavailable() from result
@@ -166,6 +194,14 @@ class AmqpDelivery:
                 self._declared.discard((kind, package_id))
                 raise BrokerUnavailable(f"queue {queue} of {self._vhosts[kind]} does not exist")
         return len(messages)
+
+    async def _refused_when_full(self, kind: QueueKind, name: str) -> None:
+        """A refusal means a full queue only when the queue holds its limit: a quorum queue also refuses
+        while it has no leader (its node lost, an election under way), an outage to wait out instead —
+        BrokerUnavailable, and the messages are published again."""
+        counted = await self._ready_and_consumers(kind, name)
+        if counted is None or counted[0] < self._limit:
+            raise BrokerUnavailable(f"queue {name} of {self._vhosts[kind]} refused a message below its limit")
 
     @staticmethod
     async def _one(broker: RabbitBroker, queue: str, message: Outgoing) -> object:
@@ -182,22 +218,22 @@ class AmqpDelivery:
             timestamp=time.time(),
             message_type=str(int(message.message_type)),
             headers=headers,
+            # A confirmation that never comes (a node hung rather than gone) fails the publish, which is
+            # then tried again; a leader election in a cluster takes seconds.
+            timeout=PUBLISH_TIMEOUT_S,
         )
 
     async def _broker(self, kind: QueueKind) -> RabbitBroker:
-        """The vhost's broker, connected on first use (one connection per vhost and process); aio-pika
-        reconnects it by itself after a broker restart."""
-        if kind not in self._connected:
-            self._connected[kind] = asyncio.ensure_future(self._brokers[kind].connect())
-        try:
-            await asyncio.shield(self._connected[kind])
-        except Exception as exc:
-            del self._connected[kind]
-            raise BrokerUnavailable() from exc
-        return self._brokers[kind]
+        """The vhost's broker, connected on first use (one connection per vhost and process) to the first
+        node that answers, and to the next one after its node went away (delivery/amqp_nodes.py)."""
+        return await self._brokers[kind].get()
 
     async def _declare(self, kind: QueueKind, package_id: int) -> None:
         arguments: Any = {"x-max-length": self._limit, "x-overflow": "reject-publish"}
+        if self._queue_type is QueueType.QUORUM:
+            # Each queue's leader on the node leading the fewest (RabbitMQ 3.10+): the publishing and
+            # confirming work is spread over the cluster, and a node's loss moves only its share.
+            arguments["x-queue-leader-locator"] = "balanced"
         kind_of_queue: Any = self._queue_type  # classic or quorum, from settings
         queue = RabbitQueue(amqp_queue(package_id), kind_of_queue, durable=True, arguments=arguments)
         broker = await self._broker(kind)
@@ -207,7 +243,7 @@ class AmqpDelivery:
             # Declared before with other arguments (the limit changed): it exists, which is what matters
             # here; arguments cannot change in place (a policy can: README).
             log.warning("queue %s in %s exists with other arguments", queue.name, self._vhosts[kind])
-        except AMQPError as exc:
+        except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
 
     async def _fetch_figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
@@ -228,7 +264,7 @@ class AmqpDelivery:
             declared = await queue.declare()  # passive: asks again, the broker answers with today's counts
         except ChannelNotFoundEntity:
             return None
-        except AMQPError as exc:
+        except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
         return int(declared.message_count or 0), int(declared.consumer_count or 0)
 
@@ -255,10 +291,17 @@ class AmqpQueueReader:
         self._login = (username, password)
         self._received: asyncio.Queue[tuple[QueueKind, bytes]] = asyncio.Queue()
         self._connections: list[Any] = []
+        # Where the service's own account connects (every node of LIVESCORE_AMQP_URL): customers reach
+        # the same cluster, and move to the next node as the service does.
+        self._order = NodeOrder(node_urls(settings.amqp_url))
 
     async def read(self, wait_s: float) -> list[tuple[QueueKind, bytes]]:
         if not self._connections:
-            await self._open()
+            await self._open(self._order.from_current())
+        elif not all(connection.connected.is_set() for connection in self._connections):
+            # Its node went away: what was delivered and not acknowledged comes again, from another.
+            await self.close()
+            await self._open(self._order.after_current())
         try:
             found = [await asyncio.wait_for(self._received.get(), wait_s)]
         except TimeoutError:
@@ -268,29 +311,38 @@ class AmqpQueueReader:
         return found
 
     async def close(self) -> None:
-        for connection in self._connections:
-            await connection.close()
+        connections, self._connections = self._connections, []
+        for connection in connections:
+            with contextlib.suppress(*CONNECTION_LOST):
+                await connection.close()
 
-    async def _open(self) -> None:
-        # Where the service's own account connects (the first node); customers reach the same broker.
-        url = urlsplit(self._settings.amqp_url.split(",")[0])
+    async def _open(self, indices: list[int]) -> None:
         vhosts = {
             QueueKind.FIXTURES: self._settings.amqp_fixtures_vhost,
             QueueKind.INCIDENTS: self._settings.amqp_incidents_vhost,
         }
         for kind, vhost in vhosts.items():
-            connection = await aio_pika.connect(
-                host=url.hostname or "127.0.0.1",
-                port=url.port or 5672,
-                login=self._login[0],
-                password=self._login[1],
-                virtualhost=vhost,
-            )
+            connection = await first_answering(self._order, indices, self._connector(vhost))
             self._connections.append(connection)
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self.PREFETCH)
             queue = await channel.declare_queue(amqp_queue(self._package_id), passive=True)
             await queue.consume(self._taker(kind))
+            indices = [self._order.current]  # the second vhost on the node the first found
+
+    def _connector(self, vhost: str) -> Callable[[str], Awaitable[AbstractConnection]]:
+        async def connect(url: str) -> AbstractConnection:
+            node = urlsplit(url)
+            return await aio_pika.connect(
+                host=node.hostname or "127.0.0.1",
+                port=node.port or 5672,
+                login=self._login[0],
+                password=self._login[1],
+                virtualhost=vhost,
+                timeout=CONNECT_TIMEOUT_S,
+            )
+
+        return connect
 
     def _taker(self, kind: QueueKind) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def take(message: AbstractIncomingMessage) -> None:

@@ -53,6 +53,10 @@ class RedisStreamsDelivery:
         except RedisError:
             return False
 
+    def nodes(self) -> dict[str, str]:
+        """The queues are on the service's own Redis, which `/ready` reports already."""
+        return {}
+
     async def close(self) -> None:
         """The Redis connection belongs to the caller."""
 
@@ -77,6 +81,10 @@ class RedisStreamsReader:
             found += [(self._kinds[queue], fields.get(b"message", b"")) for _, fields in entries]
             self._last[queue] = entries[-1][0].decode()
         return found
+
+    def nodes(self) -> dict[str, str]:
+        """The queues are on the service's own Redis, which `/ready` reports already."""
+        return {}
 
     async def close(self) -> None:
         """The Redis connection belongs to the caller."""

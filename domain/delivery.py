@@ -81,6 +81,11 @@ class Delivery(Protocol):
         """Whether the broker answers now (readiness)."""
         ...
 
+    def nodes(self) -> dict[str, str]:
+        """Where each open connection is (readiness, SPEC §11): name → host:port; empty when there is
+        nothing of the delivery's own to tell."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.commands import PackageStatus
 from domain.packages import PackageState, stored_states
 from domain.scripts.runner import RedisPyScripts, ScriptRunner
-from domain.scripts.views import ViewState, read_view, refresh_view, remember_state
+from domain.scripts.views import ViewState, read_view, refresh_view, remember_state, remember_states
 from domain.settings import DEFAULT_QUEUE_LIMIT
 from domain.streams import fixtures_queue, package_id_of_view, package_view, package_view_pattern
 
@@ -49,6 +49,12 @@ class PackageView:
             await call.submit(self._redis_py.on(pipe))
             return state.status
         return await call.run(self._redis_py) or state.status
+
+    async def remember_all(self, states: dict[int, PackageState], pipe: Pipeline) -> None:
+        """`remember` for a batch's packages, queued on `pipe` as one script call."""
+        if states:
+            call = remember_states({package_view(package_id): state for package_id, state in states.items()})
+            await call.submit(self._redis_py.on(pipe))
 
     async def refresh(self, stored: Iterable[tuple[int, PackageState, str]]) -> None:
         """Bring the copies of these packages (id, state, credential version, as read from storage after

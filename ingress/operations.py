@@ -27,6 +27,8 @@ class ReadyAnswer(msgspec.Struct, frozen=True):
     redis: str
     storage: str
     delivery: str | None = None
+    # Over AMQP, the node (host:port) each vhost's connection is on: which node of a cluster it uses.
+    deliveryNodes: dict[str, str] | None = None
     # Which Redis server each connection is on (`host:port`): behind Sentinel, the primary it follows
     # (SPEC §11). `pool`: redis-py's pool (logins, replies, rarer calls); `commands`: the ingress's
     # pipelined connection of the status reads and command appends (absent in the broker-auth process).
@@ -86,10 +88,17 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     state = request.app.state
     checks = {"redis": await _check(state.redis.ping()), "storage": await _check(_select_one(state.engine))}
     # The ingress also answers for the broker it hands customers' messages to; the broker-auth app has none.
+    where: dict[str, Any] = {}
     if (delivery := getattr(state, "delivery", None)) is not None:
         checks["delivery"] = await _check(_reachable(delivery))
+        where = {"deliveryNodes": nodes} if (nodes := delivery.nodes()) else {}
     ok = all(v == "ok" for v in checks.values())
-    answer = {"status": "ready" if ok else "unavailable", **checks, "redisPrimary": _primaries(state)}
+    answer = {
+        "status": "ready" if ok else "unavailable",
+        **checks,
+        **where,
+        "redisPrimary": _primaries(state),
+    }
     return Response(answer, status_code=200 if ok else 503)
 
 

@@ -25,6 +25,7 @@ from tests.postgres_server import ThrowawayPostgres
 from tests.support import (
     ACTIVATE,
     BODY,
+    DEACTIVATE,
     PACKAGE_ID,
     PASSWORD,
     STATUS,
@@ -167,6 +168,25 @@ async def test_a_snapshot_and_a_fixture_update_during_an_outage_are_delivered_wh
     delivered = {m.body["fixtureId"] for m in messages if m.header.MessageType != 100}
     assert delivered == {1, 2, 3}
     assert [m.header.MessageType for m in messages].count(100) == 1
+    assert await redis.xlen(DEAD_LETTERS_STREAM) == 0
+
+
+async def test_after_a_restart_the_worker_applies_commands_on_fresh_connections(
+    postgres: ThrowawayPostgres, service: httpx.AsyncClient, redis: Any
+) -> None:
+    # The worker's connection from this activation dies with the server; its pool does not test
+    # connections before use (domain/transactions.py), so the next batch meets the dead one first.
+    await service.post(ACTIVATE, json=BODY)
+
+    async def status_is(expected: str) -> bool:
+        return bool((await service.post(STATUS, json=BODY)).json()["status"] == expected)
+
+    await eventually(lambda: status_is("active"))
+    postgres.stop()
+    postgres.start()
+    await service.post(DEACTIVATE, json=BODY)
+    await eventually(lambda: status_is("inactive"))
+    await eventually(lambda: _nothing_pending(redis))
     assert await redis.xlen(DEAD_LETTERS_STREAM) == 0
 
 

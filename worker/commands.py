@@ -149,9 +149,10 @@ async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], ke
         res, [pid for pid, result in final.items() if result.status is PackageStatus.ACTIVE], keep
     )
     pipe = res.redis.pipeline(transaction=False)
-    for package_id, result in final.items():
-        state = PackageState(result.status, result.applied, result.reason)
-        await res.view.remember(package_id, state, pipe=pipe)
+    states = {
+        pid: PackageState(result.status, result.applied, result.reason) for pid, result in final.items()
+    }
+    await res.view.remember_all(states, pipe=pipe)
     for sid, command, result in applied:
         COMMANDS_APPLIED.labels(command.type.value, result.outcome.value).inc()
         if command.reply_to:

@@ -5,7 +5,7 @@
 -- KEYS: view
 -- ARGV: status, ms, seq, reason, credential version — as storage holds them
 -- Returns 1 when the copy was written, 0 when it was dropped.
-local order = copy_order()
+local order = copy_order(KEYS[1], ARGV[2], ARGV[3])
 if order ~= nil and order > 0 then
   redis.call('DEL', KEYS[1])
   return 0

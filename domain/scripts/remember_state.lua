@@ -4,7 +4,7 @@
 -- KEYS: view
 -- ARGV: status, ms, seq, reason ('' = none), credential version ('' = leave it)
 -- Returns the status the copy holds afterwards.
-local order = copy_order()
+local order = copy_order(KEYS[1], ARGV[2], ARGV[3])
 if order == nil or order < 0 then
   redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ms', ARGV[2], 'seq', ARGV[3], 'reason', ARGV[4])
 end

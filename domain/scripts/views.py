@@ -11,6 +11,7 @@ from domain.scripts.runner import Arg, LuaScript, ScriptCall, text
 
 READ_VIEW = LuaScript.load("undelivered", "backlog", "read_view")
 REMEMBER_STATE = LuaScript.load("copy_order", "remember_state")
+REMEMBER_STATES = LuaScript.load("copy_order", "remember_states")
 REFRESH_VIEW = LuaScript.load("copy_order", "refresh_view")
 
 
@@ -49,6 +50,12 @@ def remember_state(
     """Record `state` if its command is newer than the copy's, and `credential_version` (unless empty) if
     the copy has none; the status the copy holds afterwards."""
     return ScriptCall(REMEMBER_STATE, [view], [*_state(state), credential_version], _status)
+
+
+def remember_states(states: dict[str, PackageState]) -> ScriptCall[int]:
+    """`remember_state` for many copies (view key → state) in one call; how many were written."""
+    args = [arg for state in states.values() for arg in _state(state)]
+    return ScriptCall(REMEMBER_STATES, list(states), args, int)
 
 
 def refresh_view(*, view: str, state: PackageState, credential_version: str) -> ScriptCall[bool]:

@@ -12,7 +12,7 @@ from domain.scripts.groups import GroupFigures, group_figures
 from domain.scripts.publishing import publish
 from domain.scripts.runner import LuaScript, RedisPyScripts
 from domain.scripts.tries import Reservation, reserve_try
-from domain.scripts.views import remember_state
+from domain.scripts.views import remember_state, remember_states
 
 INCR = LuaScript("return redis.call('INCR', KEYS[1])")
 VIEW, COMMANDS, IN_FLIGHT = "test:view", "test:commands", "test:in-flight"
@@ -111,3 +111,18 @@ async def test_group_figures_are_none_without_the_group_and_exact_with_it(redis:
     await redis.xgroup_create("test:stream", "g", id="0")
     await redis.xreadgroup("g", "c", {"test:stream": ">"}, count=1)
     assert await figures.run(scripts) == GroupFigures(pending=1, consumers=1, lag=2)
+
+
+async def test_a_batch_of_states_is_remembered_in_one_call_where_each_is_newer(redis: Redis) -> None:
+    older, newer = StreamId(5, 0), StreamId(7, 0)
+    scripts = RedisPyScripts(redis)
+    await remember_state(view="test:view:a", state=PackageState(PackageStatus.ACTIVE, newer)).run(scripts)
+    await remember_state(view="test:view:b", state=PackageState(PackageStatus.ACTIVE, older)).run(scripts)
+    batch = {
+        "test:view:a": PackageState(PackageStatus.INACTIVE, older),  # older than the copy: ignored
+        "test:view:b": PackageState(PackageStatus.INACTIVE, newer, "queue-limit"),
+        "test:view:c": PackageState(PackageStatus.ACTIVE, older),  # no copy yet
+    }
+    assert await remember_states(batch).run(scripts) == 2
+    statuses = [await redis.hmget(f"test:view:{k}", "status", "reason") for k in "abc"]
+    assert statuses == [[b"active", b""], [b"inactive", b"queue-limit"], [b"active", b""]]
