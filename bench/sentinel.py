@@ -1,10 +1,11 @@
 """Redis behind Sentinel (`python -m bench.sentinel [--duration S] [--failovers N]`): what
 LIVESCORE_REDIS_MIN_REPLICAS=1 costs, and how long a failover leaves the service without answers.
 
-One primary, two replicas and three sentinels of Debian's `redis-server` on this machine (the test suite's
-tests/redis_sentinel.py). Two ingress + worker pairs run side by side on them, one with MIN_REPLICAS=0 and
-one with 1, and take turns under the same load: activation latency at one client (activate and deactivate
-in turn, each answered once the worker applied it) and snapshot-trigger throughput at 16 clients. Then N
+One primary, two replicas and three sentinels of Debian's `redis-server` on this machine (what the tests
+and `livescore dev --cluster` start: cli/redis_sentinels.py). Two ingress + worker pairs run side by side
+on them, one with MIN_REPLICAS=0 and one with 1, and take turns under the same load: activation latency
+at one client (activate and deactivate in turn, each answered once the worker applied it) and
+snapshot-trigger throughput at 16 clients. Then N
 failovers, each on a fresh setup with an ingress and a worker (MIN_REPLICAS=1) under two clients' load:
 the primary is killed with SIGKILL and the gap is the time from the kill to the first 200/202 answer to a
 request sent after it.
@@ -34,7 +35,7 @@ from bench.services import (
     post,
     process,
 )
-from tests.redis_sentinel import SentinelSetup, start
+from cli.redis_sentinels import SentinelSetup, start
 
 API = "/api/livescore"
 ACTIVATION = (f"{API}/package/activate", f"{API}/package/deactivate")

@@ -11,10 +11,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from redis.asyncio import Redis
 
-from cli import rabbitmq_node
+from cli import rabbitmq_node, redis_sentinels
 from cli.broker_setup import without_credentials
 from cli.dev_state import ENV_FILE, STATE_DIR, remove_note, write_note
 from cli.listeners import listener_of
@@ -41,11 +42,16 @@ NOTED += [
     "LIVESCORE_AMQP_QUEUE_TYPE",
     "REDIS_SENTINELS",
     "REDIS_SENTINEL_MASTER",
+    # `dead retry` and `replay` append commands: they wait for a replica as the service does.
+    "LIVESCORE_REDIS_MIN_REPLICAS",
 ]
 # The private RabbitMQ node of `dev --amqp`: one name, so that it finds its queues again next time.
 DEV_NODE_NAME = "livescore-dev@localhost"
 # The nodes of `dev --cluster` (livescore-dev-cluster-1@localhost, …): the same names every time.
 DEV_CLUSTER_NAME = "livescore-dev-cluster"
+# Redis behind Sentinel of `dev --cluster`: a primary silent this long is failed over. Short, to watch a
+# failover happen; not the tests' 1 s, which a busy laptop running everything else may trip on its own.
+DEV_DOWN_AFTER_MS = 2000
 
 
 def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, cluster: bool = False) -> int:
@@ -59,11 +65,9 @@ def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, 
     with ExitStack() as stack:
         # Redis behind Sentinel counts as given: its sentinels are noted instead of a URL.
         if not env.get("REDIS_URL") and not env.get("REDIS_SENTINELS"):
-            env["REDIS_URL"] = stack.enter_context(_embedded_redis())
+            env.update(_redis_sentinels(stack, Settings.from_env(env)) if cluster else _redis(stack))
         if cluster:
             env.update(_rabbitmq_cluster(stack, Settings.from_env(env)))
-            # The Redis half of `--cluster` (a primary, replicas and sentinels: REDIS_SENTINELS) goes
-            # here, beside the RabbitMQ half, once it exists; until then the embedded Redis above serves.
         elif amqp:
             env.update(_rabbitmq(stack, Settings.from_env(env)))
         settings = Settings.from_env(env)
@@ -139,6 +143,37 @@ def _rabbitmq_cluster(stack: ExitStack, settings: Settings) -> dict[str, str]:
         "LIVESCORE_BROKER_AUTH_PORT": str(cluster.broker_auth_port),
         "LIVESCORE_BROKER_AUTH_URL": cluster.broker_auth_url,
     }
+
+
+def _redis(stack: ExitStack) -> dict[str, str]:
+    return {"REDIS_URL": stack.enter_context(_embedded_redis())}
+
+
+def _redis_sentinels(stack: ExitStack, settings: Settings, base: Path = STATE_DIR) -> dict[str, str]:
+    """A Redis primary, two replicas and three sentinels for `--cluster`, data kept under `base`, stopped
+    after the processes that use it; its settings. The primary's process is printed, to kill it and watch
+    the sentinels promote a replica; commands wait for one replica (`WAIT 1`), so none answered is lost."""
+    if redis_sentinels.REDIS_SERVER is None:
+        raise SystemExit(
+            f"livescore: dev --cluster needs redis-server on this machine: {redis_sentinels.INSTALL_HINT}"
+        )
+    directory = base / "redis-sentinel"
+    print("starting Redis behind Sentinel: a primary, two replicas, three sentinels…", flush=True)
+    setup = redis_sentinels.start(directory, persistent=True, down_after_ms=DEV_DOWN_AFTER_MS)
+    stack.callback(setup.stop)
+    primary = setup.primary()
+    for node in setup.nodes:
+        role = "primary" if node is primary else "replica"
+        print(f"  {node.name}: {role} on 127.0.0.1:{node.port}, pid {node.popen.pid}", flush=True)
+    print(
+        f"  sentinels on {setup.sentinel_list} (data and logs in {directory})\n"
+        f"  kill the primary with: kill -9 {primary.popen.pid}; a replica takes over within "
+        f"~{DEV_DOWN_AFTER_MS // 1000 + 2} s, as\n"
+        f"  curl -s http://127.0.0.1:{settings.port}/ready shows (redisPrimary) and\n"
+        f"  redis-cli -p {setup.sentinels[0].port} sentinel get-master-addr-by-name {redis_sentinels.MASTER}",
+        flush=True,
+    )
+    return {**setup.env, "LIVESCORE_REDIS_MIN_REPLICAS": "1"}
 
 
 @contextmanager

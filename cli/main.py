@@ -290,12 +290,14 @@ def dev(
     cluster: Annotated[
         bool,
         typer.Option(
-            "--cluster", help="Deliver over AMQP to a private three-node RabbitMQ cluster, quorum queues."
+            "--cluster",
+            help="Deliver over AMQP to a private three-node RabbitMQ cluster, quorum queues; Redis is a "
+            "primary, two replicas and three sentinels (redis-server), to kill the primary and watch.",
         ),
     ] = False,
 ) -> None:
-    """Everything on this machine: embedded Redis (unless REDIS_URL or REDIS_SENTINELS is set), SQLite,
-    ingress, one worker.
+    """Everything on this machine: embedded Redis (unless REDIS_URL or REDIS_SENTINELS is set; Redis behind
+    Sentinel with --cluster), SQLite, ingress, one worker.
 
     Live demo matches are played too (`livescore simulate --repeat`), unless --no-simulate.
     """

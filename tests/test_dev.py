@@ -1,17 +1,26 @@
 """`livescore dev`'s checks before it starts anything, and the note of where its servers are, through the
-real `livescore` entry point."""
+real `livescore` entry point; the Redis half of `dev --cluster` (Redis behind Sentinel), started alone."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
+import redis
 from redis.asyncio import Redis
 
-from domain.settings import Settings
+from cli import redis_sentinels
+from cli.dev import _redis_sentinels
+from cli.listeners import listener_of
+from cli.redis_sentinels import NODES
+from domain.settings import Settings, sentinel_nodes
 from domain.streams import fixtures_queue
+from tests.support import server_missing
 
 
 def livescore(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,3 +82,34 @@ def test_a_note_left_by_a_dev_that_stopped_is_ignored(tmp_path: Path) -> None:
         assert noted_environment() == {}
     finally:
         os.chdir(cwd)
+
+
+@pytest.mark.cluster
+def test_the_redis_half_of_cluster_is_a_primary_with_replicas_behind_sentinels_printed_to_kill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if redis_sentinels.REDIS_SERVER is None:
+        server_missing(f"no redis-server on this machine ({redis_sentinels.INSTALL_HINT})")
+    with ExitStack() as stack:
+        env = _redis_sentinels(stack, Settings(port=8123), base=tmp_path)
+        sentinels = sentinel_nodes(env["REDIS_SENTINELS"])
+        with redis.Redis(*sentinels[0]) as sentinel:
+            _, port = sentinel.sentinel_get_master_addr_by_name(env["REDIS_SENTINEL_MASTER"])
+        holder = listener_of(port)
+    assert len(sentinels) == 3
+    assert env["LIVESCORE_REDIS_MIN_REPLICAS"] == "1"
+    banner = capsys.readouterr().out
+    pid = re.search(r"kill the primary with: kill -9 (\d+);", banner)
+    assert pid, banner
+    assert holder is not None
+    assert holder.startswith(f"PID {pid[1]} "), (holder, banner)
+    assert "curl -s http://127.0.0.1:8123/ready shows (redisPrimary)" in banner
+    # Stopped with the stack, its data kept for the next `dev`.
+    assert listener_of(port) is None
+    assert all((tmp_path / "redis-sentinel" / f"{name}.aof").is_dir() for name in NODES)
+
+
+def test_cluster_without_redis_server_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_sentinels, "REDIS_SERVER", None)
+    with ExitStack() as stack, pytest.raises(SystemExit, match="apt-get install redis-server"):
+        _redis_sentinels(stack, Settings())

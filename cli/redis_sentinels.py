@@ -1,7 +1,12 @@
-"""Redis behind Sentinel on this machine, for the tests of SPEC §11: a primary, two replicas and three
-sentinels of Debian's `redis-server` (7.0; `redis-server conf --sentinel` is a sentinel), each on a free
-port of 127.0.0.1 with its files under a directory of the test's own, and timers short enough that a
-failover takes a few seconds. The conftest fixture `redis_sentinels` starts one per test and stops it.
+"""Redis behind Sentinel on this machine (SPEC §11): for `livescore dev --cluster`, the benchmarks and the
+tests. A primary, two replicas and three sentinels of Debian's `redis-server` (7.0; `redis-server conf
+--sentinel` is a sentinel), each on a free port of 127.0.0.1 with its files under one directory, and timers
+short enough that a failover takes a few seconds. Two replicas, so that after a failover `WAIT 1`
+(LIVESCORE_REDIS_MIN_REPLICAS=1) still has a replica to count.
+
+The tests keep nothing (no persistence; killed at the end). `dev` keeps its data (appendonly) and, started
+again under the same directory, makes the node the sentinels named last the primary, so the newest data is
+what the others copy.
 """
 
 import secrets
@@ -16,22 +21,29 @@ from typing import Any
 
 import redis
 
+from cli.rabbitmq_node import free_port
 from domain.connections import RedisAddress
-from tests.support import free_port
 
 REDIS_SERVER = shutil.which("redis-server")
+INSTALL_HINT = "apt-get install redis-server"
 # The name the sentinels monitor the primary under.
 MASTER = "livescore"
+# The data nodes' names (their files: redis1.conf, redis1.log, …); which one is the primary changes.
+NODES = ("redis1", "redis2", "redis3")
+SENTINELS = 3
 # A primary silent this long is down to a sentinel; Redis's default (30 s) would make every test wait.
 DOWN_AFTER_MS = 1000
 # A failover that has not finished within this is given up and tried again; the default is 3 minutes.
 FAILOVER_TIMEOUT_MS = 5000
 # Sentinels that must agree the primary is down: two of three, so one sentinel lost changes nothing.
 QUORUM = 2
-# Servers start in milliseconds; sentinels find each other through the primary's hello channel every 2 s.
+# Servers start in milliseconds (a persistent one loads its AOF first); sentinels find each other through
+# the primary's hello channel every 2 s.
 START_TIMEOUT_S = 20
 # A failover here: DOWN_AFTER_MS, then an election and the promotion, about 2–4 s.
 FAILOVER_WAIT_S = 30
+# A server told to stop flushes its AOF and, as a primary, waits for lagging replicas (up to 10 s).
+STOP_TIMEOUT_S = 15
 POLL_S = 0.05
 
 
@@ -41,6 +53,7 @@ class Server:
 
     port: int
     popen: "subprocess.Popen[bytes]"
+    name: str = ""
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
@@ -58,12 +71,23 @@ class Server:
             self.popen.send_signal(signal.SIGKILL)
         self.popen.wait()
 
+    def terminate(self) -> None:
+        """SIGTERM, as a server is stopped: it writes out what it holds; killed if it has not in time."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
+            self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
 
 @dataclass
 class SentinelSetup:
     """The running servers; `primary` is the one the sentinels name now."""
 
     directory: Path
+    persistent: bool = False
     nodes: list[Server] = field(default_factory=list)
     sentinels: list[Server] = field(default_factory=list)
 
@@ -136,88 +160,145 @@ class SentinelSetup:
         return int(host_port[1]) if host_port else None
 
     def stop(self) -> None:
-        """Killed: nothing of theirs is kept, and a primary told to stop waits for its replicas first."""
+        """Without persistence, killed: nothing of theirs is kept, and a primary told to stop waits for its
+        replicas first. With it, the sentinels stopped first (none may fail the primary over while it
+        stops), then the servers, each writing out its data."""
         for server in self.sentinels + self.nodes:
-            server.kill()
+            if self.persistent:
+                server.terminate()
+            else:
+                server.kill()
 
     def logs(self) -> str:
         files = sorted(self.directory.glob("*.log"))
         return "\n".join(f"== {p.name}\n{p.read_text(errors='replace')}" for p in files)
 
 
-def start(directory: Path) -> SentinelSetup:
-    """A primary, two replicas (linked up) and three sentinels that know all of them and each other."""
+def start(directory: Path, persistent: bool = False, down_after_ms: int = DOWN_AFTER_MS) -> SentinelSetup:
+    """A primary, two replicas (linked up) and three sentinels that know all of them and each other, their
+    files under `directory` (made if missing). `persistent`: every server's data in an append-only file."""
     assert REDIS_SERVER is not None
-    setup = SentinelSetup(directory)
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    setup = SentinelSetup(directory, persistent)
     try:
-        primary = _start_node(directory, "primary", None)
-        setup.nodes.append(primary)
-        setup.nodes += [_start_node(directory, f"replica{i}", primary.port) for i in (1, 2)]
-        _wait(lambda: all(_linked(node) for node in setup.nodes[1:]), "replicas linked to the primary", setup)
-        ports = [free_port() for _ in range(3)]
-        ids = [secrets.token_hex(20) for _ in ports]
-        replicas = [node.port for node in setup.nodes[1:]]
+        _start_nodes(setup, _last_primary(directory))
+        replicas = [node.port for node in setup.nodes if node.port != setup.nodes[0].port]
+        ports = [free_port() for _ in range(SENTINELS)]
+        known = list(zip(ports, [secrets.token_hex(20) for _ in ports], strict=True))
+        timers = (down_after_ms, FAILOVER_TIMEOUT_MS)
         setup.sentinels += [
-            _start_sentinel(directory, i, primary.port, replicas, list(zip(ports, ids, strict=True)))
-            for i in range(3)
+            _start_sentinel(directory, i, setup.nodes[0].port, replicas, known, timers)
+            for i in range(SENTINELS)
         ]
         _wait(lambda: all(_knows_everyone(s) for s in setup.sentinels), "sentinels know each other", setup)
     except BaseException:
         setup.stop()
         raise
+    setup.nodes.sort(key=lambda node: node.name)
     return setup
 
 
-def _start_node(directory: Path, name: str, primary_port: int | None) -> Server:
+def _start_nodes(setup: SentinelSetup, primary_name: str) -> None:
+    """The primary first, then the replicas of it, linked up; `setup.nodes` starts with the primary."""
+    primary = _start_node(setup, primary_name, None)
+    setup.nodes.append(primary)
+    setup.nodes += [_start_node(setup, name, primary.port) for name in NODES if name != primary_name]
+    _wait(lambda: all(_linked(node) for node in setup.nodes[1:]), "replicas linked to the primary", setup)
+
+
+def _last_primary(directory: Path) -> str:
+    """The node the sentinels of an earlier start under `directory` named last (they write the primary into
+    their configuration at every failover); the first node in a new directory."""
+    names = {_setting(directory / f"{name}.conf", "port"): name for name in NODES}
+    names.pop("", None)  # nodes not started before
+    named = [_monitored(conf) for conf in directory.glob("sentinel*.conf")]
+    epoch_and_port = max((pair for pair in named if pair[1] in names), default=None)
+    return names[epoch_and_port[1]] if epoch_and_port else NODES[0]
+
+
+def _monitored(conf: Path) -> tuple[int, str]:
+    """(config epoch, port) of the primary a sentinel's configuration file names."""
+    monitor = _setting(conf, f"sentinel monitor {MASTER}").split()
+    epoch = _setting(conf, f"sentinel config-epoch {MASTER}")
+    return (int(epoch) if epoch.isdigit() else 0, monitor[1] if len(monitor) > 1 else "")
+
+
+def _setting(conf: Path, key: str) -> str:
+    """What follows `key` on its line of a configuration file; "" when the file or the line is missing."""
+    lines = conf.read_text().splitlines() if conf.exists() else []
+    return next((line[len(key) :].strip() for line in lines if line.startswith(f"{key} ")), "")
+
+
+def _start_node(setup: SentinelSetup, name: str, primary_port: int | None) -> Server:
     port = free_port()
     lines = [
         f"port {port}",
         "bind 127.0.0.1",
-        f"dir {directory}",
-        f"logfile {directory / name}.log",
+        f"dir {setup.directory}",
+        f"logfile {setup.directory / name}.log",
         f"dbfilename {name}.rdb",
-        # Nothing on disk: what survives the primary's loss is what reached a replica, as in production.
-        'save ""',
-        "appendonly no",
+        *_persistence(name, setup.persistent),
         # A replica's full sync starts at once, not after the default 5 s wait for other replicas.
         "repl-diskless-sync-delay 0",
     ]
     if primary_port is not None:
         lines.append(f"replicaof 127.0.0.1 {primary_port}")
-    return _spawn(directory / f"{name}.conf", lines, port)
+    return _spawn(setup.directory / f"{name}.conf", lines, port, name)
+
+
+def _persistence(name: str, persistent: bool) -> list[str]:
+    if not persistent:
+        # Nothing on disk: what survives the primary's loss is what reached a replica, as in production.
+        return ['save ""', "appendonly no"]
+    # Commands are the system of record until applied, so they survive a restart of `dev` (as its
+    # embedded server's do); one append-only directory per node, since they share `dir`.
+    return ['save ""', "appendonly yes", f"appenddirname {name}.aof"]
 
 
 def _start_sentinel(
-    directory: Path, number: int, primary_port: int, replicas: list[int], sentinels: list[tuple[int, str]]
+    directory: Path,
+    number: int,
+    primary_port: int,
+    replicas: list[int],
+    sentinels: list[tuple[int, str]],
+    timers: tuple[int, int],
 ) -> Server:
     """Sentinel `number` of `sentinels` (port, id), told of the replicas and the other sentinels up front:
-    left to find them, they take about 7 s (hello messages every 2 s, INFO every 10 s)."""
+    left to find them, they take about 7 s (hello messages every 2 s, INFO every 10 s). `timers`: down
+    after, failover timeout (ms)."""
     port, own_id = sentinels[number]
+    down_after_ms, failover_timeout_ms = timers
     lines = [
         f"port {port}",
         "bind 127.0.0.1",
         f"dir {directory}",
         f"logfile {directory}/sentinel{number}.log",
         f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} {QUORUM}",
-        f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}",
-        f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}",
+        f"sentinel down-after-milliseconds {MASTER} {down_after_ms}",
+        f"sentinel failover-timeout {MASTER} {failover_timeout_ms}",
         f"sentinel parallel-syncs {MASTER} 1",
         f"sentinel myid {own_id}",
     ]
     lines += [f"sentinel known-replica {MASTER} 127.0.0.1 {replica}" for replica in replicas]
     others = [(p, i) for p, i in sentinels if p != port]
     lines += [f"sentinel known-sentinel {MASTER} 127.0.0.1 {p} {i}" for p, i in others]
-    return _spawn(directory / f"sentinel{number}.conf", lines, port, "--sentinel")
+    return _spawn(directory / f"sentinel{number}.conf", lines, port, f"sentinel{number}", "--sentinel")
 
 
-def _spawn(config: Path, lines: list[str], port: int, *flags: str) -> Server:
+def _spawn(config: Path, lines: list[str], port: int, name: str, *flags: str) -> Server:
     # A sentinel rewrites its configuration file as it learns: one writable file each.
     config.write_text("\n".join(lines) + "\n")
     assert REDIS_SERVER is not None
-    popen = subprocess.Popen(
-        [REDIS_SERVER, str(config), *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    # A session of its own: Ctrl-C in `dev`'s terminal does not reach it, so Redis outlives the worker
+    # finishing its commands and is stopped last, by `dev` itself.
+    popen = subprocess.Popen(  # noqa: S603 - Debian's server, with a configuration of our own
+        [REDIS_SERVER, str(config), *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
-    server = Server(port, popen)
+    server = Server(port, popen, name)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _answers(server):
         if popen.poll() is not None or time.monotonic() > deadline:
