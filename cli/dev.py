@@ -109,13 +109,7 @@ def _rabbitmq(stack: ExitStack, settings: Settings) -> dict[str, str]:
     print("starting a private RabbitMQ node (about 5 s)…", flush=True)
     node = rabbitmq_node.start_node(STATE_DIR / "rabbitmq", settings, node_name=DEV_NODE_NAME)
     stack.callback(node.stop)
-    return {
-        "LIVESCORE_DELIVERY": "amqp",
-        "LIVESCORE_AMQP_URL": node.amqp_url,
-        "LIVESCORE_AMQP_MANAGEMENT_URL": node.management_url,
-        "LIVESCORE_BROKER_AUTH_PORT": str(node.broker_auth_port),
-        "LIVESCORE_BROKER_AUTH_URL": node.broker_auth_url,
-    }
+    return _amqp_env(node)
 
 
 def _rabbitmq_cluster(stack: ExitStack, settings: Settings) -> dict[str, str]:
@@ -135,13 +129,17 @@ def _rabbitmq_cluster(stack: ExitStack, settings: Settings) -> dict[str, str]:
             f"kill it with: kill -9 -- -{node.popen.pid}",
             flush=True,
         )
+    return {**_amqp_env(cluster), "LIVESCORE_AMQP_QUEUE_TYPE": "quorum"}
+
+
+def _amqp_env(broker: rabbitmq_node.RabbitMQNode | rabbitmq_node.RabbitMQCluster) -> dict[str, str]:
+    """The service's settings for delivering over the private node or cluster `broker`."""
     return {
         "LIVESCORE_DELIVERY": "amqp",
-        "LIVESCORE_AMQP_QUEUE_TYPE": "quorum",
-        "LIVESCORE_AMQP_URL": cluster.amqp_url,
-        "LIVESCORE_AMQP_MANAGEMENT_URL": cluster.management_url,
-        "LIVESCORE_BROKER_AUTH_PORT": str(cluster.broker_auth_port),
-        "LIVESCORE_BROKER_AUTH_URL": cluster.broker_auth_url,
+        "LIVESCORE_AMQP_URL": broker.amqp_url,
+        "LIVESCORE_AMQP_MANAGEMENT_URL": broker.management_url,
+        "LIVESCORE_BROKER_AUTH_PORT": str(broker.broker_auth_port),
+        "LIVESCORE_BROKER_AUTH_URL": broker.broker_auth_url,
     }
 
 

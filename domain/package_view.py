@@ -38,23 +38,21 @@ class PackageView:
         return await call.run(self._scripts)
 
     async def remember(
-        self, package_id: int, state: PackageState, credential_version: str = "", pipe: Pipeline | None = None
+        self, package_id: int, state: PackageState, credential_version: str = ""
     ) -> PackageStatus:
         """Record a state if its command is newer than the copy's; returns the status the copy holds
-        afterwards (with a pipeline: the state's own)."""
+        afterwards."""
         call = remember_state(
             view=package_view(package_id), state=state, credential_version=credential_version
         )
-        if pipe is not None:
-            await call.submit(self._redis_py.on(pipe))
-            return state.status
         return await call.run(self._redis_py) or state.status
 
-    async def remember_all(self, states: dict[int, PackageState], pipe: Pipeline) -> None:
-        """`remember` for a batch's packages, queued on `pipe` as one script call."""
-        if states:
-            call = remember_states({package_view(package_id): state for package_id, state in states.items()})
-            await call.submit(self._redis_py.on(pipe))
+    async def remember_all(self, states: dict[int, PackageState], pipe: Pipeline | None = None) -> None:
+        """`remember` for many packages in one script call: queued on `pipe`, or run now."""
+        if not states:
+            return
+        call = remember_states({package_view(package_id): state for package_id, state in states.items()})
+        await call.submit(self._redis_py if pipe is None else self._redis_py.on(pipe))
 
     async def refresh(self, stored: Iterable[tuple[int, PackageState, str]]) -> None:
         """Bring the copies of these packages (id, state, credential version, as read from storage after

@@ -70,12 +70,9 @@ async def send_heartbeats(res: Resources) -> int:
 async def _publish(res: Resources, packages: list[ActivePackage], parcels: list[Parcel]) -> None:
     # The Delivery trusts only the Redis status copy: make sure there is one (versioned: a newer
     # deactivation there stays and wins).
-    pipe = res.redis.pipeline(transaction=False)
-    for package in packages:
-        await res.view.remember(
-            package.package_id, PackageState(PackageStatus.ACTIVE, package.applied), pipe=pipe
-        )
-    await pipe.execute()
+    await res.view.remember_all(
+        {p.package_id: PackageState(PackageStatus.ACTIVE, p.applied) for p in packages}
+    )
     await res.delivery.publish(parcels)
 
 

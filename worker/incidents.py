@@ -100,9 +100,6 @@ def _message(item: Ready) -> Outgoing:
 async def _remember_active(res: Resources, packages: list[ActivePackage]) -> None:
     """The Delivery trusts only the Redis status copy: make sure there is one (as fixture updates do),
     once per read of the packages. The write is versioned, so a newer deactivation there stays and wins."""
-    pipe = res.redis.pipeline(transaction=False)
-    for package in packages:
-        await res.view.remember(
-            package.package_id, PackageState(PackageStatus.ACTIVE, package.applied), pipe=pipe
-        )
-    await pipe.execute()
+    await res.view.remember_all(
+        {p.package_id: PackageState(PackageStatus.ACTIVE, p.applied) for p in packages}
+    )

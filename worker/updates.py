@@ -31,17 +31,16 @@ async def apply_fixture_updates(res: Resources, entries: list[Entry]) -> list[tu
     accepted = await while_storage_is_down(
         lambda: _store(res, fixtures), f"{len(fixtures)} fixture updates", res.stopping
     )
-    pipe = res.redis.pipeline(transaction=False)
-    parcels = []
+    parcels, states = [], {}
     for fixture, packages in accepted:
         headers = fixture_headers(fixture.fixture_id, fixture.sport.id, fixture.league.id)
         message = envelope(MessageType.FIXTURE, encode_fixture(fixture), headers=headers)
         for package_id, applied in packages:
-            # Delivery trusts only the Redis status copy; make sure there is one. The write is
-            # versioned, so a newer deactivation already there stays and wins.
-            await res.view.remember(package_id, PackageState(PackageStatus.ACTIVE, applied), pipe=pipe)
+            states[package_id] = PackageState(PackageStatus.ACTIVE, applied)
             parcels.append(Parcel(package_id, QueueKind.FIXTURES, [message]))
-    await pipe.execute()
+    # Delivery trusts only the Redis status copy; make sure there is one. The write is versioned, so a
+    # newer deactivation already there stays and wins.
+    await res.view.remember_all(states)
     await while_storage_is_down(lambda: res.delivery.publish(parcels), "fixture updates", res.stopping)
     pipe = res.redis.pipeline(transaction=False)
     acknowledge(pipe, [entry_id for entry_id, _ in entries], FIXTURE_UPDATES_STREAM)
