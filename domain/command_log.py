@@ -16,6 +16,7 @@ from domain.commands import ChangeActivation, TriggerSnapshot
 from domain.errors import ReplicasUnconfirmed
 from domain.scripts.appends import Enqueued, EnqueueResult, enqueue
 from domain.scripts.runner import RedisPyScripts, ReplicatedScripts
+from domain.scripts.tries import UNLIMITED, Budgets
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, package_view, snapshot_in_flight
 
@@ -53,7 +54,12 @@ class CommandLog:
         self._scripts = scripts or RedisPyScripts(redis)
         self._replication = replication
 
-    async def append(self, command: ChangeActivation | TriggerSnapshot, credential_version: str) -> Enqueued:
+    async def append(
+        self,
+        command: ChangeActivation | TriggerSnapshot,
+        credential_version: str,
+        budgets: Budgets = UNLIMITED,
+    ) -> Enqueued:
         package_id = command.package_id
         call = enqueue(
             view=package_view(package_id),
@@ -64,6 +70,7 @@ class CommandLog:
             fields=command.to_fields(),
             snapshot_request_id=command.request_id if isinstance(command, TriggerSnapshot) else None,
             in_flight_ttl_s=SNAPSHOT_IN_FLIGHT_TTL_S,
+            budgets=budgets,
         )
         wanted = self._replication
         if not wanted.replicas:

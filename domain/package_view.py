@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.commands import PackageStatus
 from domain.packages import PackageState, stored_states
 from domain.scripts.runner import RedisPyScripts, ScriptRunner
+from domain.scripts.tries import UNLIMITED, Budgets
 from domain.scripts.views import ViewState, read_view, refresh_view, remember_state, remember_states
 from domain.settings import DEFAULT_QUEUE_LIMIT
 from domain.streams import fixtures_queue, package_id_of_view, package_view, package_view_pattern
@@ -31,10 +32,14 @@ class PackageView:
         self._scripts = scripts or self._redis_py
         self._queue_limit = queue_limit
 
-    async def read(self, package_id: int, queue: str | None = None) -> ViewState:
-        """The copy, and the figures of the package's fixtures queue (or of `queue`), in one round trip."""
+    async def read(
+        self, package_id: int, queue: str | None = None, budgets: Budgets = UNLIMITED
+    ) -> ViewState:
+        """The copy, and the figures of the package's fixtures queue (or of `queue`), in one round trip —
+        or only `retry_after_s`, when one of the caller's `budgets` is spent."""
         queue = queue or fixtures_queue(package_id)
-        call = read_view(view=package_view(package_id), queue=queue, queue_limit=self._queue_limit)
+        view = package_view(package_id)
+        call = read_view(view=view, queue=queue, queue_limit=self._queue_limit, budgets=budgets)
         return await call.run(self._scripts)
 
     async def remember(

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from domain.errors import TooManyFailures
 from domain.scripts.runner import RedisPyScripts
-from domain.scripts.tries import give_back_try, reserve_try
+from domain.scripts.tries import Budgets, give_back_try, reserve_try
 from domain.settings import Settings
 from domain.streams import amqp_auth_failures, auth_address_failures, auth_failures
 from ingress.metrics import AMQP_LOCKOUTS, LOCKOUTS
@@ -43,18 +43,28 @@ class LoginAttempts:
     """The Customers API's budgets: per client address and package, and per client address."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
-        limits = [settings.auth_failures, settings.auth_address_failures]
-        self._budgets = FailureBudgets(redis, limits, settings.auth_window_s)
+        self._limits = [settings.auth_failures, settings.auth_address_failures]
+        self._budgets = FailureBudgets(redis, self._limits, settings.auth_window_s)
+
+    def of(self, package_id: int, client: str) -> Budgets:
+        """The budgets a request from `client` for this package answers to, for the scripts that check
+        them in the same round trip as their read or append."""
+        return Budgets(_keys(package_id, client), self._limits)
 
     async def reserve(self, package_id: int, client: str) -> None:
         """Counts a try against both budgets, or raises TooManyFailures when either is spent."""
-        retry_after = await self._budgets.reserve(_keys(package_id, client))
-        if retry_after:
-            LOCKOUTS.inc()
-            raise TooManyFailures(retry_after_s=retry_after)
+        refuse_if_locked(await self._budgets.reserve(_keys(package_id, client)))
 
     async def give_back(self, package_id: int, client: str) -> None:
         await self._budgets.give_back(_keys(package_id, client))
+
+
+def refuse_if_locked(retry_after_s: int) -> None:
+    """A budget of the caller's is spent (`retry_after_s` above 0): TooManyFailures, whatever the
+    password, so that the answer tells a guesser nothing."""
+    if retry_after_s:
+        LOCKOUTS.inc()
+        raise TooManyFailures(retry_after_s=retry_after_s)
 
 
 def _keys(package_id: int, client: str) -> list[str]:

@@ -3,13 +3,13 @@
 A successful login is remembered in this process as a keyed BLAKE2b MAC of the password (under a key
 of this process only), together with the package's credential version. It is trusted only while the
 Redis view still holds that version, which `livescore package set-password` replaces, so a password
-change stops every remembered login at once in every ingress process. Failures always pay one Argon2
-verify — against the package's hash, or a dummy when the package does not exist — so unknown ids, wrong
-usernames and wrong passwords look the same.
+change stops every remembered login at once in every ingress process.
 
-A full verification first reserves a try of the client address's failure budgets (ingress/attempts.py),
-then runs in the bounded pool, one at a time per address (ingress/verification_pool.py). The remembered
-path pays neither.
+Every request answers to the client address's failure budgets (ingress/attempts.py): a remembered login
+has them checked by the same script that reads or appends for it (domain/scripts/locked.lua), so that once
+a limit applies the right password gets the same 429 as a wrong one (SPEC §2.3: no oracle). A full
+verification first reserves a try of them, then runs in the bounded pool, one at a time per address
+(ingress/verification_pool.py).
 """
 
 import asyncio
@@ -27,6 +27,7 @@ from domain.errors import InvalidCredentials
 from domain.package_view import PackageView
 from domain.packages import Login, find_login
 from domain.passwords import verify_password
+from domain.scripts.tries import Budgets
 from domain.settings import Settings
 from domain.storage import reading
 from ingress.attempts import LoginAttempts
@@ -59,6 +60,10 @@ class Authenticator:
         self._verifying: dict[tuple[int, str, bytes, str], asyncio.Future[Login | None]] = {}
         self._attempts = LoginAttempts(redis, settings)
         self._pool = VerificationPool(settings.verify_threads)
+
+    def budgets(self, credentials: Credentials, client: str) -> Budgets:
+        """The failure budgets this caller answers to, remembered or not (SPEC §2.3: no oracle)."""
+        return self._attempts.of(credentials.package_id, client)
 
     def remembered(self, credentials: Credentials) -> str | None:
         """The credential version of a remembered login with these exact credentials, without any I/O."""

@@ -1,8 +1,8 @@
 """What the four endpoints do, between a validated request and its answer.
 
-The hot path is one Redis round trip: the remembered login's credential version is checked by Redis
-atomically with the read (status) or the append (commands). Only a client not yet remembered, or a
-failure, goes to storage and Argon2.
+The hot path is one Redis round trip: the remembered login's credential version and the caller's failure
+budgets are checked by Redis atomically with the read (status) or the append (commands). Only a client
+not yet remembered, or a failure, goes to storage and Argon2.
 """
 
 import asyncio
@@ -24,6 +24,7 @@ from domain.package_view import PackageView
 from domain.scripts.appends import Enqueued, EnqueueResult
 from domain.scripts.views import ViewState
 from domain.settings import Settings
+from ingress.attempts import refuse_if_locked
 from ingress.auth import Authenticator
 from ingress.metrics import COMMANDS_ENQUEUED, COMMANDS_PENDING
 from ingress.reply_channel import Reply, ReplyListener
@@ -67,13 +68,16 @@ class Gateway:
         return dataclasses.replace(state, queue=fixtures, incidents_queue=incidents)
 
     async def _state(self, caller: Caller) -> ViewState:
+        budgets = self.auth.budgets(caller.credentials, caller.client)
         remembered = self.auth.remembered(caller.credentials)
         if remembered is not None:
-            state = await self.view.read(caller.credentials.package_id)
+            state = await self.view.read(caller.credentials.package_id, budgets=budgets)
+            refuse_if_locked(state.retry_after_s)
             if state.credential_version == remembered and state.status is not None:
                 return state
         logged_in = await self.auth.login(caller.credentials, caller.client)
-        state = await self.view.read(caller.credentials.package_id)
+        state = await self.view.read(caller.credentials.package_id, budgets=budgets)
+        refuse_if_locked(state.retry_after_s)
         return dataclasses.replace(state, status=state.status or logged_in.status)
 
     async def activate(self, caller: Caller) -> Reply | Pending:
@@ -103,15 +107,16 @@ class Gateway:
 
     async def _append(self, command: ChangeActivation | TriggerSnapshot, caller: Caller) -> Enqueued:
         credentials = caller.credentials
+        budgets = self.auth.budgets(credentials, caller.client)
         remembered = self.auth.remembered(credentials)
         if remembered is not None:
-            enqueued = await self.log.append(command, remembered)
+            enqueued = await self.log.append(command, remembered, budgets)
             if enqueued.result is not EnqueueResult.STALE:
                 return _counted(command, enqueued)
         # Not remembered, or the password changed since: verify in full. A second `stale` means the
         # password changed again while we verified; the caller's credentials are no longer proven.
         logged_in = await self.auth.login(credentials, caller.client)
-        enqueued = await self.log.append(command, logged_in.credential_version)
+        enqueued = await self.log.append(command, logged_in.credential_version, budgets)
         if enqueued.result is EnqueueResult.STALE:
             self.auth.forget(credentials.package_id)
             raise InvalidCredentials()
@@ -119,6 +124,8 @@ class Gateway:
 
 
 def _counted(command: ChangeActivation | TriggerSnapshot, enqueued: Enqueued) -> Enqueued:
+    if enqueued.result is EnqueueResult.LOCKED:
+        refuse_if_locked(int(enqueued.value))
     if enqueued.result is EnqueueResult.QUEUED:
         COMMANDS_ENQUEUED.labels(command.type.value).inc()
         log.debug("enqueued as %s", enqueued.value, extra={"command_id": command.command_id})

@@ -7,8 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from domain.scripts.runner import Arg, LuaScript, ScriptCall, no_reply
+from domain.scripts.tries import UNLIMITED, Budgets
 
-ENQUEUE = LuaScript.load("enqueue")
+ENQUEUE = LuaScript.load("locked", "enqueue")
 RELEASE_SNAPSHOT = LuaScript.load("release_snapshot")
 
 
@@ -20,6 +21,8 @@ class EnqueueResult(StrEnum):
     INACTIVE = "inactive"
     # The credential version changed (a new password): authenticate again; nothing appended.
     STALE = "stale"
+    # One of the caller's failure budgets is spent: nothing appended; `value` is the seconds to wait.
+    LOCKED = "locked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +46,11 @@ def enqueue(
     fields: Mapping[str, str],
     snapshot_request_id: str | None = None,
     in_flight_ttl_s: int = 0,
+    budgets: Budgets = UNLIMITED,
 ) -> ScriptCall[Enqueued]:
     """Append `fields` to `commands` if `view` still holds `credential_version`; a snapshot (one with a
     `snapshot_request_id`) only if the package is active and `snapshot_in_flight` is free, which it then
-    holds for `in_flight_ttl_s`."""
+    holds for `in_flight_ttl_s`; nothing while one of `budgets` is spent."""
     snapshot = snapshot_request_id is not None
     args: list[Arg] = [
         credential_version,
@@ -54,10 +58,12 @@ def enqueue(
         "1" if snapshot else "0",
         snapshot_request_id or "",
         in_flight_ttl_s,
+        len(budgets.counters),
+        *budgets.limits,
     ]
     for name, value in fields.items():
         args += (name, value)
-    return ScriptCall(ENQUEUE, [view, commands, snapshot_in_flight], args, _enqueued)
+    return ScriptCall(ENQUEUE, [view, commands, snapshot_in_flight, *budgets.counters], args, _enqueued)
 
 
 def _enqueued(reply: list[Any]) -> Enqueued:

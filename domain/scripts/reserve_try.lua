@@ -4,12 +4,7 @@
 -- KEYS: the counters
 -- ARGV: each counter's limit, in the order of KEYS, then the window (s)
 -- Returns 0 when the try is reserved, else the seconds to wait.
-local retry_after = 0
-for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') > tonumber(ARGV[i]) then
-    retry_after = math.max(retry_after, redis.call('TTL', key), 1)
-  end
-end
+local retry_after = locked(KEYS, 1, ARGV, 1, #KEYS)
 if retry_after > 0 then
   return retry_after
 end

@@ -6,8 +6,21 @@ from dataclasses import dataclass
 
 from domain.scripts.runner import Arg, LuaScript, ScriptCall, no_reply
 
-RESERVE_TRY = LuaScript.load("reserve_try")
+RESERVE_TRY = LuaScript.load("locked", "reserve_try")
 GIVE_BACK_TRY = LuaScript.load("give_back_try")
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """A caller's failure counters and each one's limit, in the same order: checked, without counting, by
+    every script that answers a login (a remembered one too), and counted by `reserve_try`."""
+
+    counters: list[str]
+    limits: list[int]
+
+
+# No budgets to check: the service itself, or a caller no limit applies to.
+UNLIMITED = Budgets([], [])
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ from domain.commands import PackageStatus
 from domain.delivery import QueueFigures
 from domain.packages import PackageState
 from domain.scripts.runner import Arg, LuaScript, ScriptCall, text
+from domain.scripts.tries import UNLIMITED, Budgets
 
-READ_VIEW = LuaScript.load("undelivered", "backlog", "read_view")
+READ_VIEW = LuaScript.load("undelivered", "backlog", "locked", "read_view")
 REMEMBER_STATE = LuaScript.load("copy_order", "remember_state")
 REMEMBER_STATES = LuaScript.load("copy_order", "remember_states")
 REFRESH_VIEW = LuaScript.load("copy_order", "refresh_view")
@@ -27,21 +28,28 @@ class ViewState:
     # The package's incidents queue, where the delivery reports it (AMQP, SPEC §9); the read leaves it
     # to the caller.
     incidents_queue: QueueFigures | None = None
+    # Above 0 when one of the caller's failure budgets is spent: nothing else was read, and this is how
+    # long its window still runs.
+    retry_after_s: int = 0
 
 
 # Reply → status by a dict lookup: on the hot path, an enum's own lookup by value costs ten times more.
 _STATUSES = {key: status for status in PackageStatus for key in (status.value, status.value.encode())}
 
 
-def read_view(*, view: str, queue: str, queue_limit: int) -> ScriptCall[ViewState]:
-    """The copy in `view` and the figures of `queue`, whose backlog counts against `queue_limit`."""
+def read_view(
+    *, view: str, queue: str, queue_limit: int, budgets: Budgets = UNLIMITED
+) -> ScriptCall[ViewState]:
+    """The copy in `view` and the figures of `queue`, whose backlog counts against `queue_limit` — unless
+    one of `budgets` is spent."""
 
     def read(reply: list[Any]) -> ViewState:
-        cv, status, reason, length, pending, consumers, lag = reply
+        cv, status, reason, length, pending, consumers, lag, retry_after = reply
         figures = QueueFigures(queue, int(length), int(pending), int(consumers), int(lag))
-        return ViewState(text(cv), _STATUSES[status] if status else None, figures, text(reason) or None)
+        status_ = _STATUSES[status] if status else None
+        return ViewState(text(cv), status_, figures, text(reason) or None, retry_after_s=int(retry_after))
 
-    return ScriptCall(READ_VIEW, [view, queue], [queue_limit], read)
+    return ScriptCall(READ_VIEW, [view, queue, *budgets.counters], [queue_limit, *budgets.limits], read)
 
 
 def remember_state(

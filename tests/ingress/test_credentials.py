@@ -21,7 +21,7 @@ from domain.settings import Settings
 from domain.streams import auth_address_failures, auth_failures
 from ingress.app import create_app
 from tests.conftest import asgi_client, hold
-from tests.support import PACKAGE_ID, STATUS, dump_redis
+from tests.support import ACTIVATE, DEACTIVATE, PACKAGE_ID, STATUS, TRIGGER, dump_redis
 
 INVALID = {"error": "Invalid package credentials"}
 
@@ -133,6 +133,41 @@ async def test_too_many_failures_from_one_address_answer_429_with_retry_after(
         assert 1 <= int(locked.headers["Retry-After"]) <= 30
         # Even the right password is refused from that address while the lockout lasts.
         assert (await attacker.post(STATUS, json=package)).status_code == 429
+
+
+@pytest.mark.parametrize("path", [STATUS, ACTIVATE, DEACTIVATE, TRIGGER])
+async def test_once_locked_out_the_right_password_of_a_remembered_login_gets_the_same_429(
+    strict_app: Litestar, package: dict[str, Any], path: str
+) -> None:
+    """No oracle (SPEC §2.3): a login this process remembers (here the owner's, from elsewhere) is not let
+    through a spent budget, or the one 200 among the 429s would tell a guesser they are right."""
+    async with (
+        asgi_client(strict_app, "192.0.2.9") as owner,
+        asgi_client(strict_app, "198.51.100.1") as attacker,
+    ):
+        assert (await owner.post(STATUS, json=package)).status_code == 200
+        for i in range(4):
+            await attacker.post(STATUS, json={**package, "password": f"guess{i}"})
+        wrong = await attacker.post(path, json={**package, "password": "guess5"})
+        right = await attacker.post(path, json=package)
+        assert (wrong.status_code, right.status_code) == (429, 429)
+        assert right.json() == wrong.json() == {"error": "Too many failed attempts; retry later"}
+        assert 1 <= int(right.headers["Retry-After"]) <= 30
+        # The owner, at another address, is not locked out by it.
+        assert (await owner.post(STATUS, json=package)).status_code == 200
+
+
+async def test_once_the_address_budget_is_spent_a_remembered_login_from_it_gets_429(
+    settings: Settings, package: dict[str, Any]
+) -> None:
+    app = create_app(dataclasses.replace(settings, auth_address_failures=2, auth_window_s=30))
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app, "198.51.100.1") as attacker:
+            assert (await attacker.post(STATUS, json=package)).status_code == 200
+            for i in range(3):
+                guess = {"packageId": 900 + i, "username": "x@example.com", "password": "g"}
+                await attacker.post(STATUS, json=guess)
+            assert (await attacker.post(STATUS, json=package)).status_code == 429
 
 
 async def test_a_locked_out_address_does_not_lock_out_the_owner_elsewhere(
