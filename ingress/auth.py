@@ -26,7 +26,7 @@ from domain.commands import PackageStatus
 from domain.errors import InvalidCredentials
 from domain.package_view import PackageView
 from domain.packages import Login, find_login
-from domain.passwords import verify_password
+from domain.passwords import dummy_verification, verify_password
 from domain.scripts.tries import Budgets
 from domain.settings import Settings
 from domain.storage import reading
@@ -115,11 +115,12 @@ class Authenticator:
     async def _verify(self, credentials: Credentials) -> Login | None:
         async with reading(self._engine) as conn:
             login = await find_login(conn, credentials.package_id)
+        if login is None:
+            await self._pool.pretend(dummy_verification)
+            return None
         ARGON2_VERIFICATIONS.inc()
-        password_ok = await self._pool.run(
-            verify_password, login.password_hash if login else None, credentials.password
-        )
-        if login is None or not password_ok or not _same(login.username, credentials.username):
+        password_ok = await self._pool.run(verify_password, login.password_hash, credentials.password)
+        if not password_ok or not _same(login.username, credentials.username):
             return None
         return login
 

@@ -5,9 +5,18 @@ threads, a flood of failing logins ran 40 at once: the ingress grew by ~2 GiB an
 waited behind the whole flood. Here at most `threads` run at once (memory: threads × 64 MiB), and each
 client address waits for the pool with at most one login, so a login from another address waits only for
 the verifications already running, never for one address's queue.
+
+A login for a package that does not exist has nothing to verify: it waits as long as a verification
+takes (a duration drawn from the latest real ones) without a thread or a core, so that a flood against
+unknown packages costs the pool nothing and a customer's first login does not wait behind it. Unloaded,
+both kinds take the same time (SPEC §2.1 rule 5); under a flood, an existing package's login may wait
+longer for its turn (SPEC §2.3 allows it).
 """
 
 import asyncio
+import random
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +26,9 @@ import anyio
 import anyio.to_thread
 
 T = TypeVar("T")
+# How many of the latest verifications' durations a pretended one draws from: enough to follow the
+# machine's load within seconds, few enough to be no memory at all.
+SAMPLES = 64
 Args = TypeVarTuple("Args")
 
 
@@ -33,6 +45,7 @@ class VerificationPool:
         # At least one thread, or no login could ever be verified.
         self._threads = anyio.CapacityLimiter(max(threads, 1))
         self._turns: dict[str, _Turns] = {}
+        self._durations: deque[float] = deque(maxlen=SAMPLES)
 
     @asynccontextmanager
     async def turn(self, client: str) -> AsyncIterator[None]:
@@ -49,4 +62,19 @@ class VerificationPool:
 
     async def run(self, verify: Callable[[Unpack[Args]], T], *args: *Args) -> T:
         """Runs a verification in one of the pool's threads, waiting in line for one if all are busy."""
-        return await anyio.to_thread.run_sync(verify, *args, limiter=self._threads)
+        return await anyio.to_thread.run_sync(self._timed, verify, *args, limiter=self._threads)
+
+    async def pretend(self, verify: Callable[[], object]) -> None:
+        """Takes as long as a verification, without one: `verify` (a verification against a dummy) runs
+        only while no real one has been timed yet."""
+        if not self._durations:
+            await self.run(verify)
+            return
+        await asyncio.sleep(random.choice(self._durations))
+
+    def _timed(self, verify: Callable[[Unpack[Args]], T], *args: *Args) -> T:
+        start = time.perf_counter()
+        try:
+            return verify(*args)
+        finally:
+            self._durations.append(time.perf_counter() - start)

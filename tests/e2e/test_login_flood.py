@@ -81,7 +81,8 @@ async def test_a_flood_of_failing_logins_neither_starves_another_customer_nor_gr
     )
     assert login.status_code == 200
     assert all(a.json() == {"error": "Invalid package credentials"} for a in attacks)
-    assert _verifications(metrics) == FLOOD + 2  # the flood and both customers
+    # The flood names packages that do not exist: it only waits as long as a verification takes.
+    assert _verifications(metrics) == 2  # both customers
     # It waited for a few verifications of the flood (those running when it came), not for the flood's queue.
     assert flood_meanwhile < FLOOD // 4
     assert growth_mib <= (VERIFY_THREADS + 2) * ARGON2_MIB + OVERHEAD_MIB
