@@ -69,7 +69,11 @@ def _round_trip(run: Run) -> list[Check]:
                     Check(what, f"{load.p50_ms:.2f} ms", f"{inline:.2f} ms", inline / load.p50_ms, 1.0)
                 )
         elif load.concurrency == 32:
-            what = "activate/deactivate round trip, 32 clients, SQLite / before issue 15"
+            # Named by the commit it was measured on: a reader of BENCHMARKS.md has no issue tracker.
+            what = (
+                "activate/deactivate round trip, 32 clients, SQLite"
+                " / before the activation path's changes (e7c338e)"
+            )
             before = ROUND_TRIP_RPS_BEFORE
             found.append(Check(what, f"{load.rps:,.0f} req/s", f"{before:,} req/s", load.rps / before, 1.0))
     return found

@@ -55,7 +55,8 @@ def read_queue(
 
 
 async def _peek_amqp(settings: Settings, package_id: int, kind: QueueKind, count: int) -> None:
-    """The oldest `count` messages: fetched and given back, so RabbitMQ marks them redelivered (README)."""
+    """The oldest `count` messages: fetched and given back, so RabbitMQ marks them redelivered
+    (docs/OPERATING.md)."""
     from delivery.amqp import AmqpDelivery
 
     redis: Redis = open_redis(settings.redis_address)

@@ -1,9 +1,10 @@
 """The live scoreboard of `livescore watch`: a package's messages folded into a state, and the state drawn.
 
 `Scoreboard.apply` takes messages exactly as the queues carry them (SPEC §4, §10); `render` is a pure
-function of the state and the time, so a frame can be snapshot-tested. This is also the README's
-reference consumer: fixtures (1) name the matches, incidents (2) carry the score per period, the clock
-and what just happened, keep-alives (31) list the live fixtures, heartbeats (32) say the feed is alive.
+function of the state and the time, so a frame can be snapshot-tested. This is also the reference
+consumer (docs/DEVELOPING.md): fixtures (1) name the matches, incidents (2) carry the score per period,
+the clock and what just happened, keep-alives (31) list the live fixtures, heartbeats (32) say the feed
+is alive.
 """
 
 from dataclasses import dataclass, field

@@ -241,7 +241,7 @@ class AmqpDelivery:
             await broker.declare_queue(queue)
         except ChannelPreconditionFailed:
             # Declared before with other arguments (the limit changed): it exists, which is what matters
-            # here; arguments cannot change in place (a policy can: README).
+            # here; arguments cannot change in place (a policy can: docs/OPERATING.md).
             log.warning("queue %s in %s exists with other arguments", queue.name, self._vhosts[kind])
         except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
