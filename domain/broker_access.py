@@ -3,9 +3,11 @@
 RabbitMQ asks the broker-auth process (ingress/broker_auth.py) first whether a username and password may
 log in, then, for that connection, whether it may enter a vhost and use a resource. The first answer
 names, as user tags, the packages whose credentials the login presented (`allow livescore-package-123
-livescore-package-456`); RabbitMQ keeps them with the connection and sends them back, space-separated in
-the form field `tags`, with every vhost and resource question (seen on RabbitMQ 3.10.8, tests/amqp). So
-each question is answered from its own fields: no state between questions, no second verification.
+livescore-package-456`; plain `allow` when none, refused at the vhost step); RabbitMQ keeps them with the
+connection and sends them back, space-separated in the form field `tags`, with every vhost and resource
+question (seen on RabbitMQ 3.10.8, tests/amqp). So each question is answered from its own fields: no
+state between questions, no second verification. Tags name packages only, never anything per login:
+RabbitMQ turns each into an Erlang atom, which is never freed.
 """
 
 import re
@@ -25,20 +27,16 @@ _QUEUE_PATTERN = re.compile(r"_([1-9][0-9]{0,9})_")
 
 
 def allow_login(package_ids: Iterable[int]) -> str:
-    """The user path's answer for a login that proved these packages (deny when none)."""
+    """The user path's answer for a login that proved these packages: `allow` even when none, so that the
+    answer does not say whether the password was right; the vhost step decides (ingress/amqp_logins.py)."""
     tags = [_PACKAGE_TAG.format(package_id) for package_id in sorted(package_ids)]
-    return " ".join([ALLOW, *tags]) if tags else DENY
+    return " ".join([ALLOW, *tags])
 
 
 def proven_packages(tags: str) -> frozenset[int]:
     """The packages named by the tags RabbitMQ sends back; any other tag proves nothing."""
     matches = (_TAG_PATTERN.fullmatch(tag) for tag in tags.split())
     return frozenset(int(m.group(1)) for m in matches if m)
-
-
-def may_enter(vhost: str, proven: Collection[int], vhosts: Collection[str]) -> bool:
-    """A login that proved a package enters the feed's vhosts, and no other."""
-    return vhost in vhosts and bool(proven)
 
 
 def may_use(

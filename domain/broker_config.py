@@ -1,7 +1,7 @@
 """The RabbitMQ configuration the service needs (SPEC §9), as `livescore amqp config` writes it.
 
-Customers' logins go to the broker-auth process through RabbitMQ's HTTP auth backend, behind its cache;
-the service's own account stays in RabbitMQ's internal user database. Listeners, ports and TLS are the
+Customers' logins go to the broker-auth process through RabbitMQ's HTTP auth backend, uncached; the
+service's own account stays in RabbitMQ's internal user database. Listeners, ports and TLS are the
 operator's: they append them below `OPERATOR_MARKER`, and writing the file again keeps what is there.
 """
 
@@ -9,9 +9,10 @@ import re
 
 from domain.settings import Settings
 
-# RabbitMQ's own Erlang term: the management API (`livescore amqp setup`), the HTTP auth backend and its
-# cache.
-ENABLED_PLUGINS = "[rabbitmq_management,rabbitmq_auth_backend_http,rabbitmq_auth_backend_cache].\n"
+# RabbitMQ's own Erlang term: the management API (`livescore amqp setup`) and the HTTP auth backend. Not
+# its cache: a cached `allow` would answer the right password at once and a wrong one after a
+# verification, telling a guesser which is which (ingress/amqp_logins.py).
+ENABLED_PLUGINS = "[rabbitmq_management,rabbitmq_auth_backend_http].\n"
 
 # Everything below this line of rabbitmq.conf is the operator's, and kept when the file is written again.
 OPERATOR_MARKER = (
@@ -26,13 +27,11 @@ _HEAD = """\
 #
 # The service's own account is an internal user (`livescore amqp setup` creates it). Customers log in
 # with their packages' usernames and passwords, which only the service holds: RabbitMQ asks the
-# broker-auth process (`python -m ingress.broker_auth`) over HTTP, and caches its answers.
+# broker-auth process (`python -m ingress.broker_auth`) over HTTP: the password when a connection logs in,
+# then whether it may enter the vhost from its address, then each queue it reads. Uncached, so that every
+# login is decided afresh (no answer faster for the right password) and a changed password bites at once.
 auth_backends.1 = internal
-auth_backends.2 = cache
-auth_cache.cached_backend = http
-# Milliseconds an answer is trusted: after `livescore package set-password` the old password opens
-# new connections for at most this long (SPEC §9: within 60 s).
-auth_cache.cache_ttl = {cache_ms}
+auth_backends.2 = http
 auth_http.http_method = post
 {paths}
 # `status` shows each package's queue figures from the management API, no older than a second (SPEC §9);
@@ -55,7 +54,7 @@ def rabbitmq_conf(settings: Settings) -> str:
     """The file's part that the service writes, up to and including `OPERATOR_MARKER`."""
     base = settings.broker_auth_url.rstrip("/")
     paths = "\n".join(f"auth_http.{name}_path = {base}/auth/{name}" for name in AUTH_PATHS)
-    return _HEAD.format(cache_ms=settings.amqp_auth_cache_ms, paths=paths) + OPERATOR_MARKER + "\n"
+    return _HEAD.format(paths=paths) + OPERATOR_MARKER + "\n"
 
 
 def operators_part(existing: str) -> str | None:

@@ -76,13 +76,11 @@ class Settings:
     broker_auth_port: int = 8081
     # How RabbitMQ reaches the broker-auth process; written into rabbitmq.conf by `livescore amqp config`.
     broker_auth_url: str = "http://127.0.0.1:8081"
-    # How long RabbitMQ trusts an answer of the broker-auth process before asking again. SPEC §9: after
-    # `package set-password` the old password opens no new connection within 60 s; half of that leaves
-    # room, and a customer reconnecting in a loop still costs one Argon2 verification per 30 s.
-    amqp_auth_cache_ms: int = 30_000
-    # Failed AMQP logins per username within LIVESCORE_AUTH_WINDOW_S before the broker-auth process
-    # refuses that username's logins without verifying. Per username: the broker sends no client address
-    # with a login. A counter of its own, so a flood of AMQP guesses never locks the Customers API.
+    # Failed AMQP logins per username and client address within LIVESCORE_AUTH_WINDOW_S; beyond it, that
+    # address's logins with that username are refused at the vhost step whatever the password (SPEC §2.3,
+    # docs/SECURITY.md). Per address, so that a guesser elsewhere cannot lock the customer out. Failed AMQP
+    # logins per address for any usernames together answer to LIVESCORE_AUTH_ADDRESS_FAILURES, in counters
+    # of their own: a flood of AMQP guesses never spends a Customers API budget.
     amqp_auth_failures: int = 10
     # How long an incident waits for its fixture to be stored before it is dead-lettered (SPEC §10).
     incident_wait_s: float = 60.0

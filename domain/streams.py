@@ -4,6 +4,8 @@ Each name is part of the contract with operators (and, for the fixtures queues, 
 of them is built anywhere else.
 """
 
+import hashlib
+
 # The log of every change; the ingress appends, the workers read it through one consumer group.
 COMMANDS_STREAM = "livescore:commands"
 # Set by a worker just before it asks Redis (WAIT) whether replicas hold the commands it read: WAIT counts
@@ -99,11 +101,22 @@ def auth_address_failures(client: str) -> str:
     return f"livescore:auth-address-failures:{client}"
 
 
-def amqp_auth_failures(username: str) -> str:
-    """Failed AMQP logins with one username within the window, counted before verifying like
-    `auth_failures`. Per username, since the broker sends no client address with a login; a prefix of its
-    own, so AMQP guesses never spend a Customers API budget."""
-    return f"livescore:amqp-auth-failures:{username}"
+def amqp_auth_failures(username: str, client: str) -> str:
+    """Failed AMQP logins with one username from one client address within the window, counted at the
+    vhost step (the first of RabbitMQ's questions that names the address) before it answers. The
+    username is hashed: it is whatever a client sent, of any length and characters. A prefix of its own,
+    so AMQP guesses never spend a Customers API budget."""
+    return f"livescore:amqp-auth-failures:{_digest(username)}:{client}"
+
+
+def amqp_auth_address_failures(client: str) -> str:
+    """Failed AMQP logins from one client address with any usernames within the window, counted like
+    `amqp_auth_failures`."""
+    return f"livescore:amqp-auth-address-failures:{client}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def amqp_queue(package_id: int) -> str:

@@ -6,8 +6,8 @@ guesses cannot all pass a check made before any of them is counted; a login that
 try back, so correct logins never count as failures. Redis holds the counters, so every ingress process
 shares them.
 
-AMQP logins (ingress/broker_auth.py) are counted the same way in a budget of their own, per username: the
-broker sends no client address with a login, and a flood of AMQP guesses must not lock the Customers API.
+AMQP logins (ingress/broker_auth.py) are counted the same way in budgets of their own, per username and
+client address and per client address, so that a flood of AMQP guesses never locks the Customers API.
 """
 
 from collections.abc import Sequence
@@ -18,7 +18,12 @@ from domain.errors import TooManyFailures
 from domain.scripts.runner import RedisPyScripts
 from domain.scripts.tries import Budgets, give_back_try, reserve_try
 from domain.settings import Settings
-from domain.streams import amqp_auth_failures, auth_address_failures, auth_failures
+from domain.streams import (
+    amqp_auth_address_failures,
+    amqp_auth_failures,
+    auth_address_failures,
+    auth_failures,
+)
 from ingress.metrics import AMQP_LOCKOUTS, LOCKOUTS
 
 
@@ -72,17 +77,24 @@ def _keys(package_id: int, client: str) -> list[str]:
 
 
 class AmqpLoginAttempts:
-    """AMQP logins' budget: per username, apart from the Customers API's."""
+    """AMQP logins' budgets, apart from the Customers API's: per username and client address, and per
+    client address. The broker names the address only at the vhost step, after the password was checked
+    (ingress/amqp_logins.py), so that is where a login is counted and decided."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
-        self._budgets = FailureBudgets(redis, [settings.amqp_auth_failures], settings.auth_window_s)
+        limits = [settings.amqp_auth_failures, settings.auth_address_failures]
+        self._budgets = FailureBudgets(redis, limits, settings.auth_window_s)
 
-    async def reserve(self, username: str) -> None:
-        """Counts a try, or raises TooManyFailures when the username's budget is spent."""
-        retry_after = await self._budgets.reserve([amqp_auth_failures(username)])
+    async def reserve(self, username: str, client: str) -> None:
+        """Counts a try, or raises TooManyFailures when a budget of this username and address is spent."""
+        retry_after = await self._budgets.reserve(_amqp_keys(username, client))
         if retry_after:
             AMQP_LOCKOUTS.inc()
             raise TooManyFailures(retry_after_s=retry_after)
 
-    async def give_back(self, username: str) -> None:
-        await self._budgets.give_back([amqp_auth_failures(username)])
+    async def give_back(self, username: str, client: str) -> None:
+        await self._budgets.give_back(_amqp_keys(username, client))
+
+
+def _amqp_keys(username: str, client: str) -> list[str]:
+    return [amqp_auth_failures(username, client), amqp_auth_address_failures(client)]

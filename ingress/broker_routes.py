@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from litestar import MediaType, Request, Router, post
 from litestar.exceptions import ClientException
 
-from domain.broker_access import ALLOW, DENY, allow_login, may_enter, may_use, proven_packages
+from domain.broker_access import ALLOW, DENY, allow_login, may_use, proven_packages
 from ingress.amqp_logins import AmqpLogins
 from ingress.metrics import AMQP_LOGINS
 from ingress.routes import read_body
@@ -35,18 +35,26 @@ def answer(allowed: bool) -> str:
 
 @post("/user", status_code=200, media_type=MediaType.TEXT)
 async def user(request: Request[Any, Any, Any]) -> str:
+    """`allow`, tagged with the packages the password proved: whether it proved any is decided at the
+    vhost step, where the client's address is known (ingress/amqp_logins.py)."""
     form = await form_of(request)
+    username, password = form.get("username", ""), form.get("password", "")
+    if not username or not password:
+        return DENY  # no package has empty credentials: says nothing about anyone's password
     logins: AmqpLogins = request.app.state.logins
-    reply = allow_login(await logins.prove(form.get("username", ""), form.get("password", "")))
-    AMQP_LOGINS.labels("denied" if reply == DENY else "allowed").inc()
-    return reply
+    return allow_login(await logins.prove(username, password))
 
 
 @post("/vhost", status_code=200, media_type=MediaType.TEXT)
 async def vhost(request: Request[Any, Any, Any]) -> str:
     form = await form_of(request)
     proven = proven_packages(form.get("tags", ""))
-    return answer(may_enter(form.get("vhost", ""), proven, request.app.state.vhosts))
+    if form.get("vhost", "") not in request.app.state.vhosts:
+        return DENY  # not one of the feed's vhosts: no customer's login is counted or let in there
+    logins: AmqpLogins = request.app.state.logins
+    allowed = await logins.may_enter(form.get("username", ""), form.get("ip", ""), proven)
+    AMQP_LOGINS.labels("allowed" if allowed else "denied").inc()
+    return answer(allowed)
 
 
 @post("/resource", status_code=200, media_type=MediaType.TEXT)

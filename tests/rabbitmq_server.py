@@ -6,7 +6,7 @@ never touched.
 """
 
 import ssl
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import trustme
@@ -17,10 +17,6 @@ from domain.settings import Settings
 
 __all__ = ["RABBITMQ_SERVER", "SessionNode", "start_node"]
 
-# RabbitMQ's answers on a login are trusted this long in the test node, so that a password change bites
-# within a second or two. The shipped default (domain/settings.py) is checked by a test of its own.
-AUTH_CACHE_MS = 1000
-
 
 @dataclass
 class SessionNode(RabbitMQNode):
@@ -28,9 +24,6 @@ class SessionNode(RabbitMQNode):
 
     amqps_port: int = 0
     ca: trustme.CA | None = None
-
-    def settings(self, settings: Settings) -> Settings:
-        return replace(super().settings(settings), amqp_auth_cache_ms=AUTH_CACHE_MS)
 
     def client_tls(self) -> ssl.SSLContext:
         """What a customer's client needs to trust the node's certificate."""
@@ -45,7 +38,7 @@ def start_node(base: Path) -> SessionNode:
     config_dir = base / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     listeners = _tls_listener(config_dir, ca, amqps_port)
-    node = start_private_node(base, Settings(amqp_auth_cache_ms=AUTH_CACHE_MS), listeners)
+    node = start_private_node(base, Settings(), listeners)
     plain = {f.name: getattr(node, f.name) for f in fields(RabbitMQNode)}
     return SessionNode(**plain, amqps_port=amqps_port, ca=ca)
 

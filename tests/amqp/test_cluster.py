@@ -30,7 +30,6 @@ from tests.amqp.conftest import _serving
 from tests.conftest import asgi_client, hold
 from tests.e2e.processes import Processes, drained
 from tests.fixture_factory import fixture
-from tests.rabbitmq_server import AUTH_CACHE_MS
 from tests.support import add_fixtures, add_package, eventually, free_port, server_missing
 from worker.app import create_app as create_worker
 
@@ -48,7 +47,7 @@ KILL_AFTER = 3_000
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQCluster]:
     if not RABBITMQ_SERVER.exists():
         server_missing(f"RabbitMQ is not installed (no {RABBITMQ_SERVER}: apt-get install rabbitmq-server)")
-    started = start_cluster(tmp_path_factory.mktemp("cluster"), Settings(amqp_auth_cache_ms=AUTH_CACHE_MS))
+    started = start_cluster(tmp_path_factory.mktemp("cluster"), Settings())
     try:
         yield started
     finally:
@@ -58,9 +57,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQCluste
 @pytest.fixture
 def on_cluster(settings: Settings, cluster: RabbitMQCluster) -> Settings:
     """The test's settings delivering over AMQP to every node of the cluster, with quorum queues."""
-    return dataclasses.replace(
-        cluster.settings(settings), delivery="amqp", amqp_auth_cache_ms=AUTH_CACHE_MS, claim_idle_ms=1000
-    )
+    return dataclasses.replace(cluster.settings(settings), delivery="amqp", claim_idle_ms=1000)
 
 
 @pytest.fixture
