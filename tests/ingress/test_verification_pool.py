@@ -1,11 +1,11 @@
 """The verification pool's pretended verification: as long as a real one, without a thread."""
 
+import asyncio
 import threading
 import time
 
 import pytest
 
-import ingress.verification_pool
 from ingress.verification_pool import VerificationPool
 
 
@@ -17,7 +17,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def sleep(seconds: float) -> None:
         taken.append(seconds)
 
-    monkeypatch.setattr(ingress.verification_pool.asyncio, "sleep", sleep)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
     return taken
 
 
