@@ -141,12 +141,21 @@ def to_message_body(board: Scoreboard) -> dict[str, Any]:
         "fixture": {name: written[name] for name in _FIXTURE_PART},
         "period": None if board.period is None else msgspec.to_builtins(board.period),
         "seconds": board.seconds,
-        "results": msgspec.to_builtins(match_results(board)),
-        "periods": msgspec.to_builtins(board.periods),
-        "statistics": msgspec.to_builtins(board.statistics),
+        "results": _written(match_results(board)),
+        "periods": [
+            {"id": p.id, "name": p.name, "finished": p.finished, "results": _written(p.results)}
+            for p in board.periods
+        ],
+        "statistics": [
+            {"kind": s.kind, "name": s.name, "values": _written(s.values)} for s in board.statistics
+        ],
         "lastIncidentId": board.last_incident_id,
         "updated": timestamp(_updated(board).astimezone(UTC)),
     }
+
+
+def _written(values: Iterable[Result | Figure]) -> list[dict[str, Any]]:
+    return [{"position": v.position, "value": v.value} for v in values]
 
 
 def match_results(board: Scoreboard) -> list[Result]:
