@@ -368,7 +368,8 @@ def _set_over(score: list[int], target: int, cap: int | None) -> bool:
 
 
 def _pair(home: int, away: int) -> list[Value]:
-    return [Value(1, home), Value(2, away)]
+    # The upstream feed writes values as strings of numbers (SPEC §12); so does the demo.
+    return [Value(1, str(home)), Value(2, str(away))]
 
 
 _FIRST_NAMES = (

@@ -22,7 +22,7 @@ from cli.runner import run, settings_of
 from domain.connections import open_redis
 from domain.fixture_store import store_fixtures
 from domain.fixtures import Fixture, FixtureStatus, encode_fixture
-from domain.incidents import INCIDENTS_MAXLEN, encode_incident
+from domain.incidents import INCIDENTS_MAXLEN, Incident, encode_incident
 from domain.messages import MESSAGE_FIELD, MessageType, envelope
 from domain.settings import Settings
 from domain.storage import open_engine
@@ -144,24 +144,35 @@ async def _append(redis: Redis, day: _Day, beats: list[Beat]) -> None:
 
 
 def _remember_score(day: _Day, beat: Beat) -> None:
-    incident = beat.incident
-    if incident is not None and incident.kind == "Score" and incident.period and incident.values:
-        periods = day.scores.setdefault(beat.fixture_id, {})
+    if beat.incident is not None:
+        remember_score(day.scores.setdefault(beat.fixture_id, {}), beat.incident)
+
+
+def remember_score(periods: dict[int, list[int]], incident: Incident) -> None:
+    """Per period, the last score (home, away) a fixture's incidents gave: what `full_time` reads."""
+    if incident.kind == "Score" and incident.period and incident.values:
         periods[incident.period.id] = [
             int(v.value) for v in sorted(incident.values, key=lambda v: v.position)
         ]
 
 
 def _announce(day: _Day, fixture: Fixture) -> None:
-    names = " – ".join(p.name for p in sorted(fixture.participants, key=lambda p: p.position))
     if fixture.status == FixtureStatus.IN_PROGRESS:
-        typer.echo(f"kick-off   {fixture.sport.name}: {names} (fixture {fixture.fixture_id})")
+        typer.echo(f"kick-off   {fixture.sport.name}: {_names(fixture)} (fixture {fixture.fixture_id})")
     elif fixture.status == FixtureStatus.FINISHED:
-        periods = list(day.scores.get(fixture.fixture_id, {}).values())
-        if isinstance(SPORTS.get(fixture.sport.id), Race):  # sets won, then each set
-            sets = " ".join(f"{h}-{a}" for h, a in periods)
-            home, away = sum(h > a for h, a in periods), sum(a > h for h, a in periods)
-            typer.echo(f"full time  {fixture.sport.name}: {names} {home}–{away} ({sets})")
-        else:
-            home, away = (sum(p[i] for p in periods) for i in (0, 1))
-            typer.echo(f"full time  {fixture.sport.name}: {names} {home}–{away}")
+        typer.echo(full_time(fixture, day.scores.get(fixture.fixture_id, {})))
+
+
+def full_time(fixture: Fixture, periods: dict[int, list[int]]) -> str:
+    """The full-time line: sets won then each set for sports in sets, otherwise points summed."""
+    scores = list(periods.values())
+    if isinstance(SPORTS.get(fixture.sport.id), Race):
+        sets = " ".join(f"{h}-{a}" for h, a in scores)
+        home, away = sum(h > a for h, a in scores), sum(a > h for h, a in scores)
+        return f"full time  {fixture.sport.name}: {_names(fixture)} {home}–{away} ({sets})"
+    home, away = (sum(p[i] for p in scores) for i in (0, 1))
+    return f"full time  {fixture.sport.name}: {_names(fixture)} {home}–{away}"
+
+
+def _names(fixture: Fixture) -> str:
+    return " – ".join(p.name for p in sorted(fixture.participants, key=lambda p: p.position))

@@ -14,6 +14,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./livescore.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Named, because the Redis view of a package (domain/package_view.py) defaults to it as well.
 DEFAULT_QUEUE_LIMIT = 50000
+# Sports scored in sets (SPEC §12: a scoreboard counts the sets each side won instead of summing points):
+# the demo data's tennis and volleyball (cli/demo_fixtures.py, LSports ids). The demo data has no
+# badminton or table tennis; a deployment whose feed has them adds their ids to LIVESCORE_SET_SPORTS.
+DEFAULT_SET_SPORTS = (54094, 154830)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,8 @@ class Settings:
     # below the hot connection's reply timeout (ingress/multiplexed_redis.py, 5 s): the WAIT blocks the
     # connection that long at most.
     redis_wait_timeout_ms: int = 1000
+    # Sport ids whose match score is the sets won (SPEC §12); comma-separated in the environment.
+    set_sports: tuple[int, ...] = DEFAULT_SET_SPORTS
 
     @property
     def redis_address(self) -> RedisAddress:
@@ -117,7 +123,8 @@ class Settings:
         env = os.environ if environ is None else environ
         given = {f.name: env[_env_name(f.name)] for f in fields(cls) if env.get(_env_name(f.name))}
         try:
-            settings = msgspec.convert(given, cls, strict=False)
+            typed = {name: _value_of(name, text) for name, text in given.items()}
+            settings = msgspec.convert(typed, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise ValueError(_explain(exc, given)) from None
         _check_redis_url(settings.redis_url)
@@ -191,6 +198,16 @@ def database_url_of(url: str) -> str:
     return url
 
 
+# Settings that are lists: written comma-separated in the environment ("54094,154830").
+_LISTS = {"set_sports"}
+
+
+def _value_of(field_name: str, text: str) -> str | list[str]:
+    if field_name in _LISTS:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
 def _env_name(field_name: str) -> str:
     if field_name in {"redis_url", "database_url", "port", "redis_sentinels", "redis_sentinel_master"}:
         return field_name.upper()
@@ -200,7 +217,8 @@ def _env_name(field_name: str) -> str:
 def _explain(exc: msgspec.ValidationError, given: Mapping[str, str]) -> str:
     """msgspec names the field (`… - at `$.queue_limit``); say it as the variable the operator set."""
     message, _, path = str(exc).rpartition(" - at `$.")
-    name = path.rstrip("`")
+    # A list's element is named by its index (`$.set_sports[1]`): the variable is the list's.
+    name = path.rstrip("`").partition("[")[0]
     if name in given:
         return f"{_env_name(name)} is not valid ({message.lower()}): {given[name]!r}"
     return str(exc)

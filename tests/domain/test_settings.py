@@ -55,3 +55,13 @@ def test_incident_wait_keep_alive_and_heartbeat_default_to_the_spec_and_zero_tur
     assert (settings.incident_wait_s, settings.keepalive_s, settings.heartbeat_s) == (60, 30, 10)
     quiet = Settings.from_env({"LIVESCORE_KEEPALIVE_S": "0", "LIVESCORE_HEARTBEAT_S": "0.5"})
     assert (quiet.keepalive_s, quiet.heartbeat_s) == (0, 0.5)
+
+
+def test_sports_in_sets_are_a_comma_separated_list_and_a_bad_one_names_its_variable() -> None:
+    assert Settings.from_env({"LIVESCORE_SET_SPORTS": "54094, 154830,265917"}).set_sports == (
+        54094,
+        154830,
+        265917,
+    )
+    with pytest.raises(ValueError, match=r"LIVESCORE_SET_SPORTS is not valid .*: '54094,tennis'"):
+        Settings.from_env({"LIVESCORE_SET_SPORTS": "54094,tennis"})
