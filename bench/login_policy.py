@@ -14,6 +14,7 @@ What it reports, for docs/SECURITY.md and docs/BENCHMARKS.md:
 import argparse
 import asyncio
 import itertools
+import multiprocessing
 import re
 import statistics
 import tempfile
@@ -21,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 import aiormq
@@ -110,34 +112,50 @@ async def _http_figures(client: httpx.AsyncClient, password: str, seconds: float
 
 
 async def _first_logins(client: httpx.AsyncClient, password: str, seconds: float) -> list[str]:
+    """The customer measured from this process, its own client; the flood from another process, so that
+    the flood's client work never shows in the customer's figures."""
     customer = {"X-Forwarded-For": "192.0.2.9"}
     alone = [(await timed(client.post(STATUS, json=body(3003, password), headers=customer)))[1]]
     await client.post(STATUS, json=body(3004, password), headers=customer)  # remembered from here on
-    addresses = itertools.cycle(f"198.18.{n // 250}.{n % 250}" for n in range(FLOOD_ADDRESSES))
-    flood = [
-        asyncio.create_task(guess_loop(client, seconds, lambda: next(addresses), lambda: next(FLOOD_IDS)))
-        for _ in range(FLOOD_CONCURRENCY)
-    ]
+    flooded = multiprocessing.Value("i", 0)
+    flood = multiprocessing.Process(target=_flood, args=(str(client.base_url), seconds, flooded))
+    flood.start()
     await asyncio.sleep(1)
     first, remembered = [], []
     for package_id in CUSTOMER_IDS[4:]:
-        response, latency = await timed(
-            client.post(STATUS, json=body(package_id, password), headers=customer)
-        )
+        login = client.post(STATUS, json=body(package_id, password), headers=customer)
+        response, latency = await timed(login)
         assert response.status_code == 200, response.text
         first.append(latency)
         remembered.append((await timed(client.post(STATUS, json=body(3004, password), headers=customer)))[1])
         await asyncio.sleep(0.5)
-    flooded = sum(t.verdicts + t.locked for t in await asyncio.gather(*flood))
+    await asyncio.to_thread(flood.join)
     met = "met" if max(first) <= FIRST_LOGIN_AIM_S else "NOT met"
     return [
         f"- a customer's first login alone: {alone[0] * 1000:.0f} ms",
-        f"- during a flood of {flooded / seconds:,.0f} failing logins/s against unknown packages from"
+        f"- during a flood of {flooded.value / seconds:,.0f} failing logins/s against unknown packages from"
         f" {FLOOD_ADDRESSES} addresses ({FLOOD_CONCURRENCY} in flight): first logins p50"
         f" {statistics.median(first) * 1000:.0f} ms, max {max(first) * 1000:.0f} ms"
         f" (aim ≤ {FIRST_LOGIN_AIM_S:.0f} s: {met}); a remembered status meanwhile p50"
         f" {statistics.median(remembered) * 1000:.0f} ms, max {max(remembered) * 1000:.0f} ms",
     ]
+
+
+def _flood(base_url: str, seconds: float, answered: "Synchronized[int]") -> None:
+    """Failing logins against packages that do not exist, from FLOOD_ADDRESSES addresses in turn."""
+
+    async def run() -> int:
+        addresses = itertools.cycle(f"198.18.{n // 250}.{n % 250}" for n in range(FLOOD_ADDRESSES))
+        limits = httpx.Limits(max_connections=FLOOD_CONCURRENCY)
+        async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+            loops = (
+                guess_loop(client, seconds, lambda: next(addresses), lambda: next(FLOOD_IDS))
+                for _ in range(FLOOD_CONCURRENCY)
+            )
+            tallies = await asyncio.gather(*loops)
+        return sum(t.verdicts + t.locked for t in tallies)
+
+    answered.value = asyncio.run(run())
 
 
 async def amqp_log_in(port: int, password: str, source: str) -> tuple[bool, float]:
@@ -220,16 +238,23 @@ async def _decided(auth_port: int) -> tuple[float, float]:
 
 
 def add_customer_packages(stores: Backing) -> None:
+    """The customers' packages, with the service's Redis copies made to agree as `package add` does
+    (without a copy, every status call would verify in full)."""
+    from redis.asyncio import Redis
+
+    from domain.package_view import PackageView, refresh_from_storage
     from domain.packages import add_package
     from domain.storage import open_engine
 
     async def add() -> None:
-        engine = open_engine(stores.database_url)
+        engine, redis = open_engine(stores.database_url), Redis.from_url(stores.redis_url)
         async with engine.begin() as conn:
             for package_id in CUSTOMER_IDS:
                 await add_package(conn, package_id, USERNAME, stores.password)
             await add_package(conn, AMQP_PACKAGE, AMQP_USERNAME, stores.password)
+        await refresh_from_storage(engine, PackageView(redis), [*CUSTOMER_IDS, AMQP_PACKAGE])
         await engine.dispose()
+        await redis.aclose()
 
     asyncio.run(add())
 
