@@ -41,8 +41,9 @@ from delivery.amqp_nodes import (
 from domain.amqp_urls import node_urls
 from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
 from domain.errors import BrokerUnavailable
-from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S, FixturesQueue
+from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S
 from domain.messages import Outgoing
+from domain.queue_limit import QueueLimit
 from domain.settings import Settings
 from domain.streams import amqp_queue, package_view
 
@@ -71,7 +72,7 @@ class AmqpDelivery:
         self._declared: set[tuple[QueueKind, int]] = set()
         self._limit = settings.queue_limit
         self._queue_type = QueueType(settings.amqp_queue_type)
-        self._full = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
+        self._full = QueueLimit(redis, settings.queue_limit, settings.commands_maxlen)
         self._management = ManagementNodes(settings.amqp_management_url, MANAGEMENT_TIMEOUT_S)
         self._figures: dict[tuple[QueueKind, int], tuple[float, QueueFigures]] = {}
         self._fetching: dict[tuple[QueueKind, int], asyncio.Future[QueueFigures]] = {}
@@ -146,7 +147,7 @@ class AmqpDelivery:
             return Published(PublishResult.OK, 0)
         count = await self._send(parcel.kind, parcel.package_id, parcel.messages)
         if count < len(parcel.messages):
-            await self._full.deactivate_full(parcel.package_id)
+            await self._full.refused(parcel.package_id, parcel.kind, len(parcel.messages) - count)
             return Published(PublishResult.FULL, count)
         if parcel.once is not None:
             # After the confirmation: a crash in between repeats the message rather than lose it.

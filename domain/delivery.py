@@ -24,7 +24,8 @@ class QueueKind(StrEnum):
 
 class PublishResult(StrEnum):
     OK = "ok"
-    # The rest did not fit under the queue limit; the package's deactivation is enqueued (once).
+    # The rest did not fit under the queue limit; the package's deactivation is enqueued (once per
+    # activation, domain/queue_limit.py).
     FULL = "full"
     # The package is inactive: nothing was sent.
     INACTIVE = "inactive"
@@ -66,7 +67,8 @@ class Delivery(Protocol):
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         """Publish each parcel to its package's queue and return once the broker has taken (confirmed)
         every message published. Nothing goes to an inactive package; a queue at its limit takes nothing
-        more, and the package's deactivation (reason `queue-limit`) is enqueued once."""
+        more, and the package's deactivation (reason `queue-limit`) is enqueued, once per activation,
+        through domain/queue_limit.py: the one call every delivery makes for a refusal."""
         ...
 
     async def provision(self, package_id: int) -> None:
