@@ -21,9 +21,10 @@ from domain.streams import amqp_queue, snapshot_progress
 from ingress.app import create_app
 from tests.amqp.conftest import TIMEOUT_S
 from tests.conftest import asgi_client, hold
-from tests.fixture_factory import fixture
+from tests.fixture_factory import fixture, incident
 from tests.rabbitmq_server import SessionNode
 from tests.support import eventually
+from tests.worker.test_incidents import publish_incident
 from worker.app import create_app as create_worker
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
@@ -144,6 +145,50 @@ async def test_a_full_amqp_queue_deactivates_the_package_with_the_reason_and_no_
             bodies.append(json.loads(message.body))
     assert status["reason"] == "queue-limit"
     assert [m["body"]["fixtureId"] for m in bodies] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.usefixtures("customer_package")
+async def test_a_full_incidents_queue_deactivates_the_package_each_time_it_overflows(
+    rabbitmq: SessionNode, delivering: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """Issue 20 (3): incidents overflow the Incidents queue — deactivated, reason queue-limit; the customer
+    drains it and activates again; heartbeats overflow it — deactivated again."""
+    limited = dataclasses.replace(delivering, queue_limit=5, keepalive_s=0, heartbeat_s=0)
+    beating = dataclasses.replace(limited, heartbeat_s=0.2)
+    async with engine.begin() as conn:
+        await store_fixtures(conn, [fixture(1, status=2)])
+    app = create_app(limited)
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app) as client:
+
+            async def deactivated() -> bool:
+                return bool((await post(client, "package/status")).json()["status"] == "inactive")
+
+            async for _ in hold(create_worker(limited, consumer="amqp-incidents-full")):
+                await post(client, "package/activate")
+                for i in range(1, 11):
+                    await publish_incident(redis, incident(i, 1))
+                await eventually(deactivated, 30)
+                first = (await post(client, "package/status")).json()
+            drained = await _drain(rabbitmq, "Incidents")
+            async for _ in hold(create_worker(beating, consumer="amqp-heartbeats-full")):
+                assert (await post(client, "package/activate")).status_code == 200
+                await eventually(deactivated, 30)
+                again = (await post(client, "package/status")).json()
+    heartbeats = await _drain(rabbitmq, "Incidents")
+    assert first["reason"] == again["reason"] == "queue-limit"
+    assert [m["body"]["id"] for m in drained] == [1, 2, 3, 4, 5]
+    assert [m["header"]["MessageType"] for m in heartbeats] == [32] * 5
+
+
+async def _drain(node: SessionNode, vhost: str) -> list[dict[str, Any]]:
+    """Every message of the package's queue, taken as its customer takes them."""
+    async with await as_customer(node, vhost) as connection:
+        queue = await (await connection.channel()).declare_queue(amqp_queue(PACKAGE), passive=True)
+        taken = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            taken.append(json.loads(message.body))
+        return taken
 
 
 @pytest.mark.usefixtures("customer_package")
