@@ -8,7 +8,7 @@ this seam knows which one is behind it.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import msgspec
 
@@ -56,7 +56,15 @@ class QueueFigures(msgspec.Struct, frozen=True, omit_defaults=True):
 
     name: str
     length: int
-    pending: int
+    # None when the broker cannot tell it now: over AMQP, only its management API knows it, and a status
+    # call answers with the rest rather than fail while that API is unreachable.
+    pending: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="Messages delivered to a consumer and not yet acknowledged; null when the broker "
+            "cannot tell it now (over AMQP: its management API is unreachable)"
+        ),
+    ]
     consumers: int
     lag: int
     # Where the queue lives, for a broker with virtual hosts (SPEC §9); absent for Redis streams.

@@ -4,16 +4,18 @@ LIVESCORE_DELIVERY=amqp, a customer consuming as the feed's guide shows, with it
 import asyncio
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
 import httpx
 import pytest
-from aio_pika.abc import AbstractConnection
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from delivery import open_delivery
 from domain import packages
 from domain.fixture_store import store_fixtures
 from domain.settings import Settings
@@ -23,7 +25,7 @@ from tests.amqp.conftest import TIMEOUT_S
 from tests.conftest import asgi_client, hold
 from tests.fixture_factory import fixture, incident
 from tests.rabbitmq_server import SessionNode
-from tests.support import eventually
+from tests.support import eventually, free_port
 from tests.worker.test_incidents import publish_incident
 from worker.app import create_app as create_worker
 
@@ -181,6 +183,10 @@ async def test_a_full_incidents_queue_deactivates_the_package_each_time_it_overf
     assert [m["header"]["MessageType"] for m in heartbeats] == [32] * 5
 
 
+async def _keep(message: AbstractIncomingMessage) -> None:
+    """A consumer that acknowledges nothing."""
+
+
 async def _drain(node: SessionNode, vhost: str) -> list[dict[str, Any]]:
     """Every message of the package's queue, taken as its customer takes them."""
     async with await as_customer(node, vhost) as connection:
@@ -189,6 +195,38 @@ async def _drain(node: SessionNode, vhost: str) -> list[dict[str, Any]]:
         while (message := await queue.get(no_ack=True, fail=False)) is not None:
             taken.append(json.loads(message.body))
         return taken
+
+
+@pytest.mark.usefixtures("customer_package")
+async def test_status_answers_with_pending_null_while_only_the_management_api_is_unreachable(
+    delivering: Settings, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20 (11): the queues answer a passive declare; the management API (here a closed port) does
+    not. The status says what is known — pending null, consumers from the declare — and the operator
+    gets one line, not one per queue or call."""
+    unreachable = dataclasses.replace(
+        delivering, amqp_management_url=f"http://guest:guest@127.0.0.1:{free_port()}"
+    )
+    provisioning = open_delivery(unreachable, redis)
+    await provisioning.provision(PACKAGE)
+    await provisioning.close()
+    async with await aio_pika.connect(delivering.amqp_url.rstrip("/") + "/Incidents") as reader:
+        queue = await (await reader.channel()).declare_queue(amqp_queue(PACKAGE), passive=True)
+        await queue.consume(_keep)
+        app = create_app(unreachable)
+        async for _ in hold(app.lifespan()):
+            async with asgi_client(app) as client:
+                with caplog.at_level(logging.WARNING, logger="delivery.amqp"):
+                    answer = await post(client, "package/status")
+    body = answer.json()
+    assert answer.status_code == 200
+    assert (body["queue"]["pending"], body["incidentsQueue"]["pending"]) == (None, None)
+    assert (body["queue"]["consumers"], body["incidentsQueue"]["consumers"]) == (0, 1)
+    logged = [r for r in caplog.records if r.name == "delivery.amqp"]
+    assert [r.getMessage().split(" (")[0] for r in logged] == [
+        "AMQP management API unreachable: status answers pending null"
+    ]
+    assert "guest" not in logged[0].getMessage()
 
 
 @pytest.mark.usefixtures("customer_package")
