@@ -56,6 +56,8 @@ FIGURES_TTL_S = 1.0
 MANAGEMENT_TIMEOUT_S = 2.0
 # While the management API stays unreachable, the status calls that miss its figure say so this often.
 MANAGEMENT_DOWN_LOG_S = 60.0
+# While publishing keeps failing (an outage the callers wait out), it is logged this often.
+PUBLISH_FAILED_LOG_S = 60.0
 # A publish not confirmed within this counts as failed (and is repeated, on a fresh connection): a node
 # gone from the network resets no connection, and a quorum queue's new leader is elected within seconds.
 PUBLISH_TIMEOUT_S = 10.0
@@ -80,6 +82,8 @@ class AmqpDelivery:
         self._management_down = OccasionalWarning(
             log, MANAGEMENT_DOWN_LOG_S, "AMQP management API unreachable: status answers pending null"
         )
+        # Every try of a publisher waiting out an outage fails alike: one line a while says it.
+        self._publishing_failed = OccasionalWarning(log, PUBLISH_FAILED_LOG_S, "publishing over AMQP failed")
         self._figures: dict[tuple[QueueKind, int], tuple[float, QueueFigures]] = {}
         self._fetching: dict[tuple[QueueKind, int], asyncio.Future[QueueFigures]] = {}
 
@@ -168,12 +172,8 @@ class AmqpDelivery:
         try:
             return await self._published(kind, package_id, messages)
         except BrokerUnavailable as exc:
-            log.warning(
-                "publishing to %s of %s failed: %r",
-                amqp_queue(package_id),
-                self._vhosts[kind],
-                exc.__cause__ or exc,
-            )
+            where = f"{amqp_queue(package_id)} of {self._vhosts[kind]}: {exc.__cause__ or exc!r}"
+            self._publishing_failed.note(where)
             await self._brokers[kind].reset()
             raise
 
