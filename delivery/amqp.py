@@ -41,8 +41,10 @@ from delivery.amqp_nodes import (
 from domain.amqp_urls import node_urls
 from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
 from domain.errors import BrokerUnavailable
-from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S, FixturesQueue
+from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S
+from domain.logs import OccasionalWarning
 from domain.messages import Outgoing
+from domain.queue_limit import QueueLimit
 from domain.settings import Settings
 from domain.streams import amqp_queue, package_view
 
@@ -52,6 +54,10 @@ log = logging.getLogger("delivery.amqp")
 FIGURES_TTL_S = 1.0
 # A management API that does not answer within this is reported as unreachable.
 MANAGEMENT_TIMEOUT_S = 2.0
+# While the management API stays unreachable, the status calls that miss its figure say so this often.
+MANAGEMENT_DOWN_LOG_S = 60.0
+# While publishing keeps failing (an outage the callers wait out), it is logged this often.
+PUBLISH_FAILED_LOG_S = 60.0
 # A publish not confirmed within this counts as failed (and is repeated, on a fresh connection): a node
 # gone from the network resets no connection, and a quorum queue's new leader is elected within seconds.
 PUBLISH_TIMEOUT_S = 10.0
@@ -71,8 +77,13 @@ class AmqpDelivery:
         self._declared: set[tuple[QueueKind, int]] = set()
         self._limit = settings.queue_limit
         self._queue_type = QueueType(settings.amqp_queue_type)
-        self._full = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
+        self._full = QueueLimit(redis, settings.queue_limit, settings.commands_maxlen)
         self._management = ManagementNodes(settings.amqp_management_url, MANAGEMENT_TIMEOUT_S)
+        self._management_down = OccasionalWarning(
+            log, MANAGEMENT_DOWN_LOG_S, "AMQP management API unreachable: status answers pending null"
+        )
+        # Every try of a publisher waiting out an outage fails alike: one line a while says it.
+        self._publishing_failed = OccasionalWarning(log, PUBLISH_FAILED_LOG_S, "publishing over AMQP failed")
         self._figures: dict[tuple[QueueKind, int], tuple[float, QueueFigures]] = {}
         self._fetching: dict[tuple[QueueKind, int], asyncio.Future[QueueFigures]] = {}
 
@@ -146,7 +157,7 @@ class AmqpDelivery:
             return Published(PublishResult.OK, 0)
         count = await self._send(parcel.kind, parcel.package_id, parcel.messages)
         if count < len(parcel.messages):
-            await self._full.deactivate_full(parcel.package_id)
+            await self._full.refused(parcel.package_id, parcel.kind, len(parcel.messages) - count)
             return Published(PublishResult.FULL, count)
         if parcel.once is not None:
             # After the confirmation: a crash in between repeats the message rather than lose it.
@@ -161,12 +172,8 @@ class AmqpDelivery:
         try:
             return await self._published(kind, package_id, messages)
         except BrokerUnavailable as exc:
-            log.warning(
-                "publishing to %s of %s failed: %r",
-                amqp_queue(package_id),
-                self._vhosts[kind],
-                exc.__cause__ or exc,
-            )
+            where = f"{amqp_queue(package_id)} of {self._vhosts[kind]}: {exc.__cause__ or exc!r}"
+            self._publishing_failed.note(where)
             await self._brokers[kind].reset()
             raise
 
@@ -249,7 +256,7 @@ class AmqpDelivery:
     async def _fetch_figures(self, package_id: int, kind: QueueKind) -> QueueFigures:
         """Ready messages and consumers from a passive declare (exact, now); messages delivered but not
         acknowledged from the management API, which RabbitMQ refreshes every second (`amqp config`) and
-        first reports a few seconds after a queue appears."""
+        first reports a few seconds after a queue appears — null while that API is unreachable."""
         vhost, name = self._vhosts[kind], amqp_queue(package_id)
         counted = await self._ready_and_consumers(kind, name)
         if counted is None:  # not provisioned yet: nothing held
@@ -268,13 +275,20 @@ class AmqpDelivery:
             raise BrokerUnavailable() from exc
         return int(declared.message_count or 0), int(declared.consumer_count or 0)
 
-    async def _unacknowledged(self, vhost: str, name: str) -> int:
+    async def _unacknowledged(self, vhost: str, name: str) -> int | None:
+        """None when the management API cannot tell: the status call answers with what the queue itself
+        told (SPEC §9) rather than fail, and the operator hears of it once a while."""
         try:
             answer = await self._management.get(f"/api/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
         except httpx.HTTPError as exc:
-            raise BrokerUnavailable() from exc
-        if not answer.is_success:
+            # Its type only: an error's text may carry the URL, and with it the account's password.
+            self._management_down.note(type(exc).__name__)
+            return None
+        if answer.status_code == httpx.codes.NOT_FOUND:  # a queue it has not reported yet: nothing held
             return 0
+        if not answer.is_success:
+            self._management_down.note(f"HTTP {answer.status_code}")
+            return None
         return int(answer.json().get("messages_unacknowledged") or 0)
 
 

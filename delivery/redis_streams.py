@@ -2,7 +2,8 @@
 
 Every check that must hold as a message is appended — the package is active, its queue has room —
 is made by Redis atomically with the append (domain/fixtures_queue.py), and a whole call is one
-pipelined round trip. Redis acknowledges an append when it has it: that is this broker's confirmation.
+pipelined round trip (and one more for each queue that was full, to have its package deactivated).
+Redis acknowledges an append when it has it: that is this broker's confirmation.
 """
 
 from collections.abc import Sequence
@@ -11,9 +12,10 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from domain.delivery import Parcel, Published, QueueFigures, QueueKind
+from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
 from domain.fixtures_queue import FixturesQueue, parse
 from domain.package_view import PackageView
+from domain.queue_limit import QueueLimit
 from domain.streams import fixtures_queue, incidents_queue
 
 
@@ -24,7 +26,8 @@ def queue_name(kind: QueueKind, package_id: int) -> str:
 class RedisStreamsDelivery:
     def __init__(self, redis: Redis, queue_limit: int, commands_maxlen: int) -> None:
         self._redis = redis
-        self._queue = FixturesQueue(redis, queue_limit, commands_maxlen)
+        self._queue = FixturesQueue(redis, queue_limit)
+        self._limit = QueueLimit(redis, queue_limit, commands_maxlen)
         self._view = PackageView(redis, queue_limit=queue_limit)
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
@@ -38,7 +41,11 @@ class RedisStreamsDelivery:
             else:
                 await self._queue.publish(parcel.package_id, bodies, pipe=pipe, queue=queue)
         replies = await pipe.execute() if parcels else []
-        return [parse(reply) for reply in replies]
+        published = [parse(reply) for reply in replies]
+        for parcel, result in zip(parcels, published, strict=True):
+            if result.result is PublishResult.FULL:
+                await self._limit.refused(parcel.package_id, parcel.kind, len(parcel.messages) - result.count)
+        return published
 
     async def provision(self, package_id: int) -> None:
         """Nothing to do: a stream comes into being with its first message."""

@@ -8,7 +8,7 @@ this seam knows which one is behind it.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import msgspec
 
@@ -24,7 +24,8 @@ class QueueKind(StrEnum):
 
 class PublishResult(StrEnum):
     OK = "ok"
-    # The rest did not fit under the queue limit; the package's deactivation is enqueued (once).
+    # The rest did not fit under the queue limit; the package's deactivation is enqueued (once per
+    # activation, domain/queue_limit.py).
     FULL = "full"
     # The package is inactive: nothing was sent.
     INACTIVE = "inactive"
@@ -55,7 +56,15 @@ class QueueFigures(msgspec.Struct, frozen=True, omit_defaults=True):
 
     name: str
     length: int
-    pending: int
+    # None when the broker cannot tell it now: over AMQP, only its management API knows it, and a status
+    # call answers with the rest rather than fail while that API is unreachable.
+    pending: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="Messages delivered to a consumer and not yet acknowledged; null when the broker "
+            "cannot tell it now (over AMQP: its management API is unreachable)"
+        ),
+    ]
     consumers: int
     lag: int
     # Where the queue lives, for a broker with virtual hosts (SPEC §9); absent for Redis streams.
@@ -66,7 +75,8 @@ class Delivery(Protocol):
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         """Publish each parcel to its package's queue and return once the broker has taken (confirmed)
         every message published. Nothing goes to an inactive package; a queue at its limit takes nothing
-        more, and the package's deactivation (reason `queue-limit`) is enqueued once."""
+        more, and the package's deactivation (reason `queue-limit`) is enqueued, once per activation,
+        through domain/queue_limit.py: the one call every delivery makes for a refusal."""
         ...
 
     async def provision(self, package_id: int) -> None:

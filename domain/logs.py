@@ -1,4 +1,5 @@
-"""Log setup for every process: readable text by default, one JSON object a line when asked.
+"""Log setup for every process: readable text by default, one JSON object a line when asked; and a
+warning that a lasting condition repeats at most once a while.
 
 Lines carry the request id (ingress) and the command id (both processes) when there is one: set in
 `log_context` for the current task, or passed as `extra={"command_id": …}`.
@@ -7,6 +8,8 @@ Lines carry the request id (ingress) and the command id (both processes) when th
 import contextvars
 import json
 import logging
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -52,6 +55,27 @@ class QuietSupervisor(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("callback for ")
+
+
+@dataclass
+class OccasionalWarning:
+    """A warning about a lasting condition met on every call (an API that stays unreachable): logged the
+    first time, then at most once per `every_s`, saying how often it was met in between."""
+
+    logger: logging.Logger
+    every_s: float
+    message: str
+    _next: float = float("-inf")
+    _unlogged: int = 0
+
+    def note(self, cause: str) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._unlogged += 1
+            return
+        since = f"; {self._unlogged} more times since the last line" if self._unlogged else ""
+        self.logger.warning("%s (%s)%s", self.message, cause, since)
+        self._next, self._unlogged = now + self.every_s, 0
 
 
 # FastStream's brokers and app log through this logger, so their lines take our format (and no colours):

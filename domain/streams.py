@@ -137,8 +137,9 @@ def snapshot_done(request_id: str) -> str:
 
 
 def queue_full(package_id: int) -> str:
-    """Set when the service enqueued the deactivation of a package whose queue overflowed, so that it
-    is enqueued once, not once per message that did not fit."""
+    """Set when the service enqueued the deactivation of a package whose queue overflowed, to the stream id
+    of the activation it ended, so that it is enqueued once per activation, not once per message that did
+    not fit (and not never again after the customer activates the package anew)."""
     return f"livescore:queue-full:{package_id}"
 
 

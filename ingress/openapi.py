@@ -131,7 +131,8 @@ def _done(container: type, description: str, examples: dict[str, dict[str, Any]]
 
 _STATUS_DONE = _done(
     StatusAnswer,
-    "The package's status and its queue's figures",
+    "The package's status and its queue's figures (`pending` is null over AMQP while the broker's "
+    "management API is unreachable; the other figures come from the queue itself)",
     {
         "active": {"status": "active", "queue": _QUEUE},
         "deactivated by the service (its queue overflowed)": {

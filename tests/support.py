@@ -115,7 +115,7 @@ def worker_resources(
     settings: Settings, engine: AsyncEngine, redis: Redis, consumer: str = "tester", queue_limit: int = 100
 ) -> Resources:
     """What a worker's handlers work with, over the test's own connections."""
-    queue = FixturesQueue(redis, queue_limit, 1000)
+    queue = FixturesQueue(redis, queue_limit)
     delivery = RedisStreamsDelivery(redis, queue_limit, 1000)
     return Resources(settings, consumer, redis, engine, PackageView(redis), delivery, queue)
 

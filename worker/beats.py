@@ -4,6 +4,11 @@ Every worker looks a few times per interval; the first to find the interval uncl
 interval's number, counted on Redis's clock so that every worker agrees which interval it is) sends that
 interval's round. A worker that dies hands the duty over by itself: the next interval is claimed by
 whichever worker looks first.
+
+A round that cannot go out (the broker or storage down) is tried again, with a growing pause, until it
+does: the customer gets it as soon as the outage is over, not an interval later. Once its interval is
+past, the round tried is the current interval's, claimed in turn, so no interval gets two rounds; if
+another worker claimed that one, the round is its to send.
 """
 
 import asyncio
@@ -21,6 +26,7 @@ from domain.messages import heartbeat, keep_alive
 from domain.packages import PackageState
 from domain.streams import interval_turn
 from worker.metrics import BEATS
+from worker.outages import is_outage
 from worker.resources import Resources
 
 log = logging.getLogger("worker.beats")
@@ -32,15 +38,25 @@ LOOKS_PER_INTERVAL = 4
 LONGEST_LOOK_S = 1.0
 # A claimed interval is remembered this many intervals, far longer than any worker's clock can lag.
 KEPT_INTERVALS = 3
+# A round that failed is tried again after this pause, doubled after each failure up to the longest: the
+# round goes out within seconds of the broker's return, and an outage costs a few tries a minute.
+FIRST_RETRY_S = 0.2
+LONGEST_RETRY_S = 5.0
 
 
-async def claim(res: Resources, duty: str, interval_s: float) -> int | None:
-    """The number of the current interval if this worker is the one to send its round, else None."""
+async def current_interval(res: Resources, interval_s: float) -> int:
+    """The number of the interval it is now, on Redis's clock (the same for every worker)."""
     seconds, micros = await res.redis.time()
-    interval_ms = round(interval_s * 1000)
-    number = (seconds * 1000 + micros // 1000) // interval_ms
+    return (seconds * 1000 + micros // 1000) // round(interval_s * 1000)
+
+
+async def claim(res: Resources, duty: str, interval_s: float, number: int | None = None) -> int | None:
+    """The number of the current interval (or of `number`) if this worker is the one to send its round,
+    else None."""
+    if number is None:
+        number = await current_interval(res, interval_s)
     claimed = await res.redis.set(
-        interval_turn(duty, number), res.consumer, nx=True, px=KEPT_INTERVALS * interval_ms
+        interval_turn(duty, number), res.consumer, nx=True, px=KEPT_INTERVALS * round(interval_s * 1000)
     )
     return number if claimed else None
 
@@ -110,11 +126,40 @@ class Beats:
         while True:
             try:
                 if (number := await claim(self.res, duty, interval_s)) is not None:
-                    sent = await send(self.res)
-                    BEATS.labels(duty).inc()
-                    log.debug("%s round %d: %d packages", duty, number, sent)
+                    await self._send_round(duty, interval_s, number, send)
             except (RedisError, OSError) as exc:
                 log.warning("%s round not sent: %s", duty, exc)
             except Exception:
                 log.exception("%s round not sent", duty)
             await asyncio.sleep(look_s)
+
+    async def _send_round(self, duty: str, interval_s: float, number: int | None, send: Send) -> None:
+        """Send the claimed round, through an outage if need be: one line when it starts, no traceback."""
+        pause, failing = FIRST_RETRY_S, False
+        while number is not None:
+            try:
+                sent = await send(self.res)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                if not failing:
+                    log.warning(
+                        "%s round %d not sent yet: %s; trying again until it goes through",
+                        duty,
+                        number,
+                        type(exc).__name__,
+                    )
+                failing = True
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, LONGEST_RETRY_S)
+                number = await self._still_due(duty, interval_s, number)
+                continue
+            BEATS.labels(duty).inc()
+            log.debug("%s round %d: %d packages", duty, number, sent)
+            return
+
+    async def _still_due(self, duty: str, interval_s: float, number: int) -> int | None:
+        """The round to try next: this one while its interval lasts, then the current interval's if this
+        worker can claim it (None: another worker has, and sends it)."""
+        now = await current_interval(self.res, interval_s)
+        return number if now == number else await claim(self.res, duty, interval_s, now)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from domain.commands import PackageStatus, StreamId
-from domain.delivery import Parcel, QueueKind
+from domain.delivery import Parcel, PublishResult, QueueKind
 from domain.fixture_store import ActivePackage, FixtureRefs, active_packages, fixture_refs
 from domain.incidents import Incident, encode_incident
 from domain.messages import Outgoing, incident_message
@@ -80,14 +80,25 @@ async def deliver(res: Resources, directory: Directory, ready: Sequence[Ready]) 
     if not ready:
         return
     packages = await directory.packages(res)
-    messages: dict[int, list[Outgoing]] = {}
-    for item in ready:
-        message = _message(item)
+    # Per package, its incidents' positions in `ready`, in order: what a full queue refused is known by them.
+    positions: dict[int, list[int]] = {}
+    for position, item in enumerate(ready):
         for package in packages:
             if package.receives(item.refs):
-                messages.setdefault(package.package_id, []).append(message)
-    await res.delivery.publish([Parcel(p, QueueKind.INCIDENTS, m) for p, m in messages.items()])
-    INCIDENTS.labels("forwarded").inc(len(ready))
+                positions.setdefault(package.package_id, []).append(position)
+    messages = [_message(item) for item in ready]
+    parcels = [Parcel(p, QueueKind.INCIDENTS, [messages[i] for i in at]) for p, at in positions.items()]
+    published = await res.delivery.publish(parcels)
+    refused = {
+        position
+        for result, at in zip(published, positions.values(), strict=True)
+        for position in at[result.count :]
+        if result.result is PublishResult.FULL
+    }
+    # An incident a full queue refused was not forwarded, even if other packages' queues took it.
+    INCIDENTS.labels("forwarded").inc(len(ready) - len(refused))
+    if refused:
+        INCIDENTS.labels("refused").inc(len(refused))
 
 
 def _message(item: Ready) -> Outgoing:

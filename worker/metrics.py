@@ -27,7 +27,8 @@ STORAGE_RETRIES = Counter(
 )
 INCIDENTS = Counter(
     "livescore_incidents_total",
-    "Incidents handled: forwarded, dead (dead-lettered), already-delivered (skipped on a takeover)",
+    "Incidents handled: forwarded, refused (a package's full queue refused it), dead (dead-lettered), "
+    "already-delivered (skipped on a takeover)",
     ["result"],
 )
 INCIDENTS_WAITING = Gauge("livescore_incidents_waiting", "Incidents held back until their fixture is stored")

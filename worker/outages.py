@@ -45,7 +45,7 @@ async def while_storage_is_down(
         # (docs/BENCHMARKS.md); it takes over once storage failed.
         return await operation()
     except Exception as exc:
-        if not _waitable(exc) or stopping.is_set():
+        if not is_outage(exc) or stopping.is_set():
             _give_up(exc)
 
     async def attempt() -> T:  # a coroutine function, which tenacity awaits (a lambda would not be)
@@ -78,7 +78,7 @@ def _retrying(
         log.warning("storage or broker unreachable (%s); %s wait, next try in %.1f s", name, what, wait)
 
     return AsyncRetrying(
-        retry=retry_if_exception(lambda exc: _waitable(exc) and not stopping.is_set()),
+        retry=retry_if_exception(lambda exc: is_outage(exc) and not stopping.is_set()),
         wait=wait_exponential(multiplier=FIRST_PAUSE_S, max=max_pause_s),
         sleep=pause,
         before_sleep=note,
@@ -94,6 +94,6 @@ def _give_up(exc: Exception) -> NoReturn:
     raise StorageUnavailable() from exc
 
 
-def _waitable(exc: BaseException) -> bool:
+def is_outage(exc: BaseException) -> bool:
     """An outage to wait out: storage or the broker cannot be reached (not a statement that is wrong)."""
     return unreachable(exc) or isinstance(exc, BrokerUnavailable)

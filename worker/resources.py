@@ -44,7 +44,7 @@ class Resources:
     @classmethod
     def open(cls, settings: Settings, consumer: str) -> "Resources":
         redis: Redis = open_redis(settings.redis_address)
-        queue = FixturesQueue(redis, settings.queue_limit, settings.commands_maxlen)
+        queue = FixturesQueue(redis, settings.queue_limit)
         delivery = open_delivery(settings, redis)
         engine = open_engine(settings.database_url)
         view = PackageView(redis, queue_limit=settings.queue_limit)

@@ -35,12 +35,22 @@ async def run_snapshot(res: Resources, entry_id: bytes, command: TriggerSnapshot
     elif (sent := await _fan_out(res, entry_id, command, *scope)) is not None:
         # Sent once, however often the command is delivered; then the package may snapshot again.
         done = snapshot_done(request_id)
-        await res.delivery.publish([Parcel(package_id, FIXTURES, [completion(request_id, sent)], once=done)])
+        message = completion(request_id, sent)
+        (published,) = await res.delivery.publish([Parcel(package_id, FIXTURES, [message], once=done)])
+        _finished(published.result, request_id, package_id, sent)
+    else:
+        SNAPSHOTS.labels("stopped").inc()
+    await res.queue.release_snapshot(package_id, request_id)
+
+
+def _finished(result: PublishResult, request_id: str, package_id: int, sent: int) -> None:
+    """Counted and logged by whether its completion message went out (a full queue refuses it too)."""
+    if result is PublishResult.OK:
         SNAPSHOTS.labels("completed").inc()
         log.info("snapshot %s of package %s: %d fixtures", request_id, package_id, sent)
     else:
         SNAPSHOTS.labels("stopped").inc()
-    await res.queue.release_snapshot(package_id, request_id)
+        log.warning("snapshot %s of package %s: completion not sent: %s", request_id, package_id, result)
 
 
 async def _scope(res: Resources, package_id: int) -> tuple[list[int], list[int]] | None:

@@ -9,7 +9,7 @@ returns an enum or a dataclass, so the order of KEYS and ARGV lives in one place
 - `appends.py`: a command appended to `livescore:commands` after its checks; a snapshot's slot freed.
 - `views.py`: the Redis copy of a package's status (read with its queue's figures, remembered, refreshed).
 - `publishing.py`: messages published to a package's queue under the queue limit; the deactivation of a
-  package whose queue is full, once.
+  package whose queue is full, once per activation.
 - `tries.py`: the brute-force limit's budgets, a try reserved or given back.
 - `groups.py`: the workers' group's pending, consumers and lag, for the metrics.
 

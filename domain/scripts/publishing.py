@@ -1,56 +1,51 @@
 """Publishing to a package's queue (SPEC §4) with the checks that must hold as it happens: the package is
 active and its backlog leaves room. A queue that is full has the package deactivated through the commands
-stream, once."""
+stream, once per activation (domain/queue_limit.py)."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from domain.delivery import Published, PublishResult
-from domain.scripts.runner import Arg, LuaScript, ScriptCall, no_reply
+from domain.scripts.runner import Arg, LuaScript, ScriptCall
 
 PUBLISH = LuaScript.load("undelivered", "backlog", "publish")
-PUBLISH_ONCE = LuaScript.load("publish_once")
+PUBLISH_ONCE = LuaScript.load("undelivered", "backlog", "publish_once")
 DEACTIVATE_ONCE = LuaScript.load("deactivate_once")
 
 _RESULTS = {key: result for result in PublishResult for key in (result.value, result.value.encode())}
 
 
 def publish(
-    *,
-    view: str,
-    queue: str,
-    commands: str,
-    full_guard: str,
-    limit: int,
-    commands_maxlen: int,
-    guard_ttl_s: int,
-    message_field: str,
-    deactivation: Mapping[str, str],
-    messages: Sequence[bytes],
+    *, view: str, queue: str, limit: int, message_field: str, messages: Sequence[bytes]
 ) -> ScriptCall[Published]:
     """Append to `queue`, one entry of `message_field` each, the `messages` that fit under `limit` if the
-    package (its copy in `view`) is active. When some do not fit, append `deactivation` to `commands`
-    unless `full_guard` says it was within `guard_ttl_s`."""
-    fields = _pairs(deactivation)
-    args: list[Arg] = [limit, commands_maxlen, guard_ttl_s, message_field, len(fields), *fields, *messages]
-    return ScriptCall(PUBLISH, [view, queue, commands, full_guard], args, published)
+    package (its copy in `view`) is active."""
+    args: list[Arg] = [limit, message_field, *messages]
+    return ScriptCall(PUBLISH, [view, queue], args, published)
 
 
 def publish_once(
     *, view: str, queue: str, marker: str, marker_ttl_s: int, limit: int, message_field: str, message: bytes
 ) -> ScriptCall[Published]:
-    """Append `message` to `queue` if the package is active, unless `marker` was set before (within
-    `marker_ttl_s`); a message that was sent before counts as published, 0 times."""
+    """Append `message` to `queue` if the package is active and it fits under `limit`, unless `marker` was
+    set before (within `marker_ttl_s`); a message that was sent before counts as published, 0 times."""
     args: list[Arg] = [message, marker_ttl_s, limit, message_field]
     return ScriptCall(PUBLISH_ONCE, [view, queue, marker], args, published)
 
 
 def deactivate_once(
-    *, commands: str, full_guard: str, commands_maxlen: int, guard_ttl_s: int, deactivation: Mapping[str, str]
-) -> ScriptCall[None]:
-    """Append `deactivation` to `commands` unless `full_guard` says it was within `guard_ttl_s`."""
+    *,
+    view: str,
+    commands: str,
+    full_guard: str,
+    commands_maxlen: int,
+    guard_ttl_s: int,
+    deactivation: Mapping[str, str],
+) -> ScriptCall[bool]:
+    """Append `deactivation` to `commands` if the package (its copy in `view`) is active, unless
+    `full_guard` says it was appended under the same activation (within `guard_ttl_s`); whether it was."""
     args: list[Arg] = [commands_maxlen, guard_ttl_s, *_pairs(deactivation)]
-    return ScriptCall(DEACTIVATE_ONCE, [commands, full_guard], args, no_reply)
+    return ScriptCall(DEACTIVATE_ONCE, [view, commands, full_guard], args, bool)
 
 
 def published(reply: list[Any]) -> Published:

@@ -4,16 +4,18 @@ LIVESCORE_DELIVERY=amqp, a customer consuming as the feed's guide shows, with it
 import asyncio
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
 import httpx
 import pytest
-from aio_pika.abc import AbstractConnection
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from delivery import open_delivery
 from domain import packages
 from domain.fixture_store import store_fixtures
 from domain.settings import Settings
@@ -21,9 +23,10 @@ from domain.streams import amqp_queue, snapshot_progress
 from ingress.app import create_app
 from tests.amqp.conftest import TIMEOUT_S
 from tests.conftest import asgi_client, hold
-from tests.fixture_factory import fixture
+from tests.fixture_factory import fixture, incident
 from tests.rabbitmq_server import SessionNode
-from tests.support import eventually
+from tests.support import eventually, free_port
+from tests.worker.test_incidents import publish_incident
 from worker.app import create_app as create_worker
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
@@ -144,6 +147,86 @@ async def test_a_full_amqp_queue_deactivates_the_package_with_the_reason_and_no_
             bodies.append(json.loads(message.body))
     assert status["reason"] == "queue-limit"
     assert [m["body"]["fixtureId"] for m in bodies] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.usefixtures("customer_package")
+async def test_a_full_incidents_queue_deactivates_the_package_each_time_it_overflows(
+    rabbitmq: SessionNode, delivering: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """Issue 20 (3): incidents overflow the Incidents queue — deactivated, reason queue-limit; the customer
+    drains it and activates again; heartbeats overflow it — deactivated again."""
+    limited = dataclasses.replace(delivering, queue_limit=5, keepalive_s=0, heartbeat_s=0)
+    beating = dataclasses.replace(limited, heartbeat_s=0.2)
+    async with engine.begin() as conn:
+        await store_fixtures(conn, [fixture(1, status=2)])
+    app = create_app(limited)
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app) as client:
+
+            async def deactivated() -> bool:
+                return bool((await post(client, "package/status")).json()["status"] == "inactive")
+
+            async for _ in hold(create_worker(limited, consumer="amqp-incidents-full")):
+                await post(client, "package/activate")
+                for i in range(1, 11):
+                    await publish_incident(redis, incident(i, 1))
+                await eventually(deactivated, 30)
+                first = (await post(client, "package/status")).json()
+            drained = await _drain(rabbitmq, "Incidents")
+            async for _ in hold(create_worker(beating, consumer="amqp-heartbeats-full")):
+                assert (await post(client, "package/activate")).status_code == 200
+                await eventually(deactivated, 30)
+                again = (await post(client, "package/status")).json()
+    heartbeats = await _drain(rabbitmq, "Incidents")
+    assert first["reason"] == again["reason"] == "queue-limit"
+    assert [m["body"]["id"] for m in drained] == [1, 2, 3, 4, 5]
+    assert [m["header"]["MessageType"] for m in heartbeats] == [32] * 5
+
+
+async def _keep(message: AbstractIncomingMessage) -> None:
+    """A consumer that acknowledges nothing."""
+
+
+async def _drain(node: SessionNode, vhost: str) -> list[dict[str, Any]]:
+    """Every message of the package's queue, taken as its customer takes them."""
+    async with await as_customer(node, vhost) as connection:
+        queue = await (await connection.channel()).declare_queue(amqp_queue(PACKAGE), passive=True)
+        taken = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            taken.append(json.loads(message.body))
+        return taken
+
+
+@pytest.mark.usefixtures("customer_package")
+async def test_status_answers_with_pending_null_while_only_the_management_api_is_unreachable(
+    delivering: Settings, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20 (11): the queues answer a passive declare; the management API (here a closed port) does
+    not. The status says what is known — pending null, consumers from the declare — and the operator
+    gets one line, not one per queue or call."""
+    unreachable = dataclasses.replace(
+        delivering, amqp_management_url=f"http://guest:guest@127.0.0.1:{free_port()}"
+    )
+    provisioning = open_delivery(unreachable, redis)
+    await provisioning.provision(PACKAGE)
+    await provisioning.close()
+    async with await aio_pika.connect(delivering.amqp_url.rstrip("/") + "/Incidents") as reader:
+        queue = await (await reader.channel()).declare_queue(amqp_queue(PACKAGE), passive=True)
+        await queue.consume(_keep)
+        app = create_app(unreachable)
+        async for _ in hold(app.lifespan()):
+            async with asgi_client(app) as client:
+                with caplog.at_level(logging.WARNING, logger="delivery.amqp"):
+                    answer = await post(client, "package/status")
+    body = answer.json()
+    assert answer.status_code == 200
+    assert (body["queue"]["pending"], body["incidentsQueue"]["pending"]) == (None, None)
+    assert (body["queue"]["consumers"], body["incidentsQueue"]["consumers"]) == (0, 1)
+    logged = [r for r in caplog.records if r.name == "delivery.amqp"]
+    assert [r.getMessage().split(" (")[0] for r in logged] == [
+        "AMQP management API unreachable: status answers pending null"
+    ]
+    assert "guest" not in logged[0].getMessage()
 
 
 @pytest.mark.usefixtures("customer_package")

@@ -1,20 +1,31 @@
 """The delivery contract, once, for both brokers (STYLE: one behaviour suite, two adapters): order,
 confirmation before the call returns, nothing to an inactive package, queue full → refusal and one
-deactivation, a message sent once, and the backlog figure — against a real Redis and a real RabbitMQ."""
+deactivation per activation, a message sent once, and the backlog figure — against a real Redis and a
+real RabbitMQ."""
 
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aio_pika
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from delivery import open_delivery
 from delivery.redis_streams import queue_name as stream_name
 from domain.commands import PackageStatus, StreamId
 from domain.delivery import Delivery, Parcel, PublishResult, QueueKind
-from domain.messages import MessageType, Outgoing, envelopes, fixture_headers
+from domain.messages import (
+    MessageType,
+    Outgoing,
+    completion,
+    envelopes,
+    fixture_headers,
+    heartbeat,
+    incident_message,
+)
 from domain.package_view import PackageView
 from domain.packages import PackageState
 from domain.settings import Settings
@@ -76,8 +87,36 @@ async def _delete_queues(settings: Settings) -> None:
             await channel.queue_delete(amqp_queue(PACKAGE))
 
 
-async def _set_status(redis: Redis, status: PackageStatus) -> None:
-    await PackageView(redis).remember(PACKAGE, PackageState(status, StreamId(1, 0)))
+FIRST_COMMAND = StreamId(1, 0)
+
+
+async def _set_status(redis: Redis, status: PackageStatus, applied: StreamId = FIRST_COMMAND) -> None:
+    """The package's status copy, as the worker leaves it after applying the command `applied`."""
+    await PackageView(redis).remember(PACKAGE, PackageState(status, applied))
+
+
+async def _deactivations(redis: Redis) -> list[tuple[bytes, bytes, bytes]]:
+    commands: Any = await redis.xrange(COMMANDS_STREAM)
+    return [(f[b"type"], f[b"packageId"], f[b"reason"]) for _, f in commands]
+
+
+async def _drain(settings: Settings, redis: Redis, read: Reader, kind: QueueKind) -> list[Any]:
+    """The customer consumes every message of the queue: over AMQP, takes them; from a Redis stream,
+    reads them through its consumer group (the stream keeps them, the backlog is the group's)."""
+    if settings.delivery == "amqp":
+        return await read(PACKAGE, kind)
+    stream = stream_name(kind, PACKAGE)
+    await redis.xgroup_create(stream, "customer", id="0")
+    reply: Any = await redis.xreadgroup("customer", "c1", {stream: ">"})
+    return [fields for _, entries in reply for _, fields in entries]
+
+
+def _refused(kind: QueueKind) -> float:
+    return REGISTRY.get_sample_value("livescore_messages_refused_total", {"queue": kind.value}) or 0.0
+
+
+def _incidents(count: int) -> list[Outgoing]:
+    return [incident_message(b'{"id": %d, "fixtureId": 1}' % i, 1, 6046, 1001) for i in range(count)]
 
 
 def _fixture_messages(count: int, request_id: str | None = None) -> list[Outgoing]:
@@ -136,13 +175,56 @@ async def test_a_full_queue_takes_nothing_more_and_the_package_is_deactivated_on
     await delivery.provision(PACKAGE)
     (first,) = await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, _fixture_messages(LIMIT + 3))])
     (again,) = await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, _fixture_messages(1))])
-    commands: Any = await redis.xrange(COMMANDS_STREAM)
     assert (first.result, first.count) == (PublishResult.FULL, LIMIT)
     assert (again.result, again.count) == (PublishResult.FULL, 0)
     assert len(await read(PACKAGE, QueueKind.FIXTURES)) == LIMIT
-    assert [(f[b"type"], f[b"packageId"], f[b"reason"]) for _, f in commands] == [
-        (b"deactivate", str(PACKAGE).encode(), b"queue-limit")
-    ]
+    assert await _deactivations(redis) == [(b"deactivate", str(PACKAGE).encode(), b"queue-limit")]
+
+
+async def test_an_overflow_after_the_package_was_activated_again_deactivates_it_again(
+    broker: tuple[Delivery, Reader, Settings], redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Incidents overflow the incidents queue: deactivated. The customer drains it and activates again;
+    a heartbeat that does not fit deactivates it again — each time with one log line, every refused
+    message counted under its queue's kind."""
+    delivery, read, configured = broker
+    deactivation = (b"deactivate", str(PACKAGE).encode(), b"queue-limit")
+    refused_before = _refused(QueueKind.INCIDENTS)
+    await _set_status(redis, PackageStatus.ACTIVE, StreamId(1, 0))
+    await delivery.provision(PACKAGE)
+    with caplog.at_level(logging.WARNING, logger="domain.queue_limit"):
+        (first,) = await delivery.publish([Parcel(PACKAGE, QueueKind.INCIDENTS, _incidents(LIMIT + 2))])
+        after_first = await _deactivations(redis)
+        await _set_status(redis, PackageStatus.INACTIVE, StreamId(2, 0))  # the worker applied it
+        assert len(await _drain(configured, redis, read, QueueKind.INCIDENTS)) == LIMIT
+        await _set_status(redis, PackageStatus.ACTIVE, StreamId(3, 0))  # and activates again
+        (fits,) = await delivery.publish([Parcel(PACKAGE, QueueKind.INCIDENTS, _incidents(LIMIT))])
+        (beat,) = await delivery.publish([Parcel(PACKAGE, QueueKind.INCIDENTS, [heartbeat()])])
+    assert (first.result, first.count) == (PublishResult.FULL, LIMIT)
+    assert after_first == [deactivation]
+    assert (fits.result, beat.result, beat.count) == (PublishResult.OK, PublishResult.FULL, 0)
+    assert await _deactivations(redis) == [deactivation, deactivation]
+    assert _refused(QueueKind.INCIDENTS) - refused_before == 3
+    logged = [r.getMessage() for r in caplog.records if r.name == "domain.queue_limit"]
+    assert len(logged) == 2
+    assert all(f"package {PACKAGE}" in line and "incidents queue is full" in line for line in logged)
+
+
+async def test_a_message_sent_once_does_not_pass_a_full_queue_either(
+    broker: tuple[Delivery, Reader, Settings], redis: Redis
+) -> None:
+    """A snapshot's completion after its fixtures filled the queue: refused, and the package deactivated."""
+    delivery, read, _ = broker
+    refused_before = _refused(QueueKind.FIXTURES)
+    await _set_status(redis, PackageStatus.ACTIVE)
+    await delivery.provision(PACKAGE)
+    await delivery.publish([Parcel(PACKAGE, QueueKind.FIXTURES, _fixture_messages(LIMIT))])
+    done = Parcel(PACKAGE, QueueKind.FIXTURES, [completion("r-1", LIMIT)], once="test:done:full")
+    (published,) = await delivery.publish([done])
+    assert (published.result, published.count) == (PublishResult.FULL, 0)
+    assert await _deactivations(redis) == [(b"deactivate", str(PACKAGE).encode(), b"queue-limit")]
+    assert len(await read(PACKAGE, QueueKind.FIXTURES)) == LIMIT
+    assert _refused(QueueKind.FIXTURES) - refused_before == 1
 
 
 async def test_a_parcel_whose_name_was_used_is_not_published_again(

@@ -9,7 +9,7 @@ from domain.delivery import Published, PublishResult
 from domain.packages import PackageState
 from domain.scripts.appends import Enqueued, EnqueueResult, enqueue
 from domain.scripts.groups import GroupFigures, group_figures
-from domain.scripts.publishing import publish
+from domain.scripts.publishing import deactivate_once, publish
 from domain.scripts.runner import LuaScript, RedisPyScripts
 from domain.scripts.tries import Reservation, reserve_try
 from domain.scripts.views import remember_state, remember_states
@@ -74,22 +74,34 @@ async def test_the_checked_append_answers_each_of_its_outcomes(redis: Redis) -> 
 async def test_publish_writes_the_message_field_it_is_given(redis: Redis) -> None:
     await redis.hset(VIEW, "status", "active")
     call = publish(
-        view=VIEW,
-        queue="test:queue",
-        commands=COMMANDS,
-        full_guard="test:full",
-        limit=2,
-        commands_maxlen=100,
-        guard_ttl_s=60,
-        message_field="payload",
-        deactivation={"type": "deactivate", "packageId": "1"},
-        messages=[b"1", b"2", b"3"],
+        view=VIEW, queue="test:queue", limit=2, message_field="payload", messages=[b"1", b"2", b"3"]
     )
     assert await call.run(RedisPyScripts(redis)) == Published(PublishResult.FULL, 2)
     entries: Any = await redis.xrange("test:queue")
     assert [fields for _, fields in entries] == [{b"payload": b"1"}, {b"payload": b"2"}]
+
+
+async def test_a_full_queue_deactivates_once_per_activation(redis: Redis) -> None:
+    """Refusals under one activation append one deactivation; under the next activation, one more; none
+    while the package is inactive."""
+    scripts = RedisPyScripts(redis)
+    deactivate = deactivate_once(
+        view=VIEW,
+        commands=COMMANDS,
+        full_guard="test:full",
+        commands_maxlen=100,
+        guard_ttl_s=60,
+        deactivation={"type": "deactivate", "packageId": "1"},
+    )
+    await redis.hset(VIEW, mapping={"status": "active", "ms": "5", "seq": "0"})
+    first = [await deactivate.run(scripts) for _ in range(3)]
+    await redis.hset(VIEW, mapping={"status": "inactive", "ms": "6", "seq": "0"})
+    while_inactive = await deactivate.run(scripts)
+    await redis.hset(VIEW, mapping={"status": "active", "ms": "7", "seq": "0"})
+    again = [await deactivate.run(scripts) for _ in range(2)]
     commands: Any = await redis.xrange(COMMANDS)
-    assert [fields for _, fields in commands] == [{b"type": b"deactivate", b"packageId": b"1"}]
+    assert (first, while_inactive, again) == ([True, False, False], False, [True, False])
+    assert [fields for _, fields in commands] == [{b"type": b"deactivate", b"packageId": b"1"}] * 2
 
 
 async def test_a_spent_budget_refuses_with_the_time_left_and_counts_nothing(redis: Redis) -> None:

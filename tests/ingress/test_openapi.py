@@ -42,6 +42,14 @@ async def test_status_is_an_enum_of_active_and_inactive(document: dict[str, Any]
     assert sorted(schemas["PackageStatus"]["enum"]) == ["active", "inactive"]
 
 
+async def test_pending_may_be_null_and_says_when(document: dict[str, Any]) -> None:
+    pending = document["components"]["schemas"]["QueueFigures"]["properties"]["pending"]
+    assert pending["oneOf"] == [{"type": "integer"}, {"type": "null"}]
+    assert "management API is unreachable" in pending["description"]
+    status = document["paths"]["/api/livescore/package/status"]["post"]["responses"]["200"]
+    assert "`pending` is null" in status["description"]
+
+
 async def test_every_answer_declares_x_request_id_and_429_declares_retry_after(
     document: dict[str, Any],
 ) -> None:

@@ -69,7 +69,7 @@ async def test_status_shows_the_backlog_that_publishing_enforces_for_a_group_red
 
 async def accepted_under_limit(redis: Redis, limit: int) -> int:
     """How many messages publishing accepts under this limit, offered one more than the limit."""
-    published = await FixturesQueue(redis, limit, 1000).publish(PACKAGE_ID, [b"{}"] * (limit + 1))
+    published = await FixturesQueue(redis, limit).publish(PACKAGE_ID, [b"{}"] * (limit + 1))
     return int(published.count)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
@@ -221,18 +222,32 @@ async def test_retrying_a_dead_incident_that_does_not_exist_fails_with_one_line(
 async def test_a_full_incidents_queue_deactivates_its_package(
     quick: Settings, engine: AsyncEngine, redis: Redis
 ) -> None:
-    """Limit 3, five incidents: three are delivered, the rest is not, and the service deactivates."""
+    """Limit 3, five incidents: three are delivered, the rest is not, and the service deactivates. What
+    the queue refused is counted as refused, not as forwarded."""
     await add_fixtures(engine, [fixture(1, status=2)])
     await add_package(engine, 1, active=True)
+    before = {result: _incidents(result) for result in ("forwarded", "refused")}
     async for _ in hold(create_worker(dataclasses.replace(quick, queue_limit=3), consumer="limited")):
         for i in range(1, 6):
             await publish_incident(redis, incident(i, 1))
         await eventually(lambda: _status_is(engine, 1, "inactive"))
+        await eventually(lambda: _handled(before, 5))
     assert await ids_in(redis, 1) == [1, 2, 3]
+    # Refused while the deactivation was on its way; any after it found the package inactive.
+    assert _incidents("refused") - before["refused"] >= 1
     async with engine.connect() as conn:
         state = await package_state(conn, 1)
     assert state is not None
     assert state.reason == "queue-limit"
+
+
+def _incidents(result: str) -> float:
+    return REGISTRY.get_sample_value("livescore_incidents_total", {"result": result}) or 0.0
+
+
+async def _handled(before: dict[str, float], count: int) -> bool:
+    """Whether `count` incidents more were forwarded or refused since `before`."""
+    return sum(_incidents(result) - value for result, value in before.items()) == count
 
 
 async def _status_is(engine: AsyncEngine, package_id: int, status: str) -> bool:
