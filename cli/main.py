@@ -18,6 +18,7 @@ from cli.dead import dead_app
 from cli.dev_state import noted_environment
 from cli.fixtures import fixtures_app
 from cli.queue import queue_app
+from cli.redis_choice import choose, redis_settings, remember
 from cli.replay import replay
 from cli.runner import fail, in_transaction, run, settings_of, storage_problem
 from cli.simulate import simulate
@@ -95,10 +96,12 @@ def settings_from_env(
     # The environment is read once, here; a test hands its own Settings in as `obj` instead. A running
     # `livescore dev` of this folder notes where its servers are; the environment still wins.
     if ctx.obj is None:
+        noted = noted_environment()
         try:
-            ctx.obj = Settings.from_env({**noted_environment(), **os.environ})
+            ctx.obj = Settings.from_env({**noted, **os.environ})
         except ValueError as exc:
             fail(str(exc))
+        remember(ctx, choose(os.environ, noted))
 
 
 @db_app.command("upgrade")
@@ -128,7 +131,7 @@ def package_add(
     """Create a package. Without --sport/--league it subscribes to every fixture."""
     if not username.strip() or not password:
         fail("username and password must not be empty")
-    settings = settings_of(ctx)
+    settings = redis_settings(ctx)
 
     async def job(conn: Any) -> None:
         await packages.add_package(
@@ -148,7 +151,7 @@ def package_set_password(
     """Replace a package's password; every remembered login of it stops working at once."""
     if not password:
         fail("password must not be empty")
-    run(_set_password(settings_of(ctx), id, password))
+    run(_set_password(redis_settings(ctx), id, password))
     typer.echo(f"password of package {id} replaced")
 
 
@@ -204,7 +207,7 @@ def package_list(
 @package_app.command("show")
 def package_show(ctx: typer.Context, id: Annotated[int, typer.Option("--id")]) -> None:
     """A package: its status and why, its subscriptions and its queues. Never a password or its hash."""
-    settings = settings_of(ctx)
+    settings = redis_settings(ctx)
     details = run(in_transaction(settings, lambda conn: packages.package_details(conn, id)))
     figures = run(_queue_figures(settings, id))
     typer.echo(f"id: {details.id}\nusername: {details.username}\nstatus: {details.status}")
@@ -239,9 +242,9 @@ def package_remove(
 
     Its queues stay, with whatever they hold, until the broker or an operator removes them.
     """
+    settings = redis_settings(ctx)
     if not yes:
         typer.confirm(f"remove package {id}?", abort=True)
-    settings = settings_of(ctx)
     run(in_transaction(settings, lambda conn: packages.remove_package(conn, id)))
     run(_forget(settings, id))
     typer.echo(f"package {id} removed")

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from redis.asyncio import Redis
 
-from cli.runner import fail, run, settings_of
+from cli.redis_choice import redis_settings
+from cli.runner import fail, run
 from delivery import open_delivery
 from domain.connections import RedisAddress, open_redis
 from domain.delivery import QueueKind
@@ -39,9 +40,9 @@ def read_queue(
     ] = False,
 ) -> None:
     """Print the messages of a package's queue, oldest first, without consuming them."""
-    settings = settings_of(ctx)
     if count is not None and last is not None:
         fail("give --count (the oldest) or --last (the newest), not both")
+    settings = redis_settings(ctx)
     kind = QueueKind.INCIDENTS if incidents else QueueKind.FIXTURES
     if settings.delivery == "amqp":
         if follow:

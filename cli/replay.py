@@ -7,7 +7,8 @@ import typer
 from redis.asyncio import Redis
 from rich.progress import Progress
 
-from cli.runner import run, settings_of, stream_id
+from cli.redis_choice import redis_settings
+from cli.runner import run, stream_id
 from domain.command_log import Replication
 from domain.connections import open_redis
 from domain.replay import Replay, ReplayOptions, ReplayReport
@@ -30,7 +31,7 @@ def replay(
 ) -> None:
     """Re-apply commands from the stream to storage, newest command per package winning."""
     options = ReplayOptions(stream_id(start, "-"), stream_id(end, "+"), package, dry_run, include_snapshots)
-    report = run(_replay(settings_of(ctx), options))
+    report = run(_replay(redis_settings(ctx), options))
     _print(report, options)
 
 
