@@ -17,6 +17,7 @@ from cli.amqp import amqp_app
 from cli.dead import dead_app
 from cli.dev_state import noted_environment
 from cli.fixtures import fixtures_app
+from cli.options import package_id_option
 from cli.queue import queue_app
 from cli.redis_choice import choose, redis_settings, remember
 from cli.replay import replay
@@ -117,7 +118,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 @package_app.command("add")
 def package_add(
     ctx: typer.Context,
-    id: Annotated[int, typer.Option("--id", min=1, max=2_147_483_647)],
+    id: Annotated[int, package_id_option()],
     username: Annotated[str, typer.Option()],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
     active: Annotated[bool, typer.Option("--active")] = False,
@@ -145,7 +146,7 @@ def package_add(
 @package_app.command("set-password")
 def package_set_password(
     ctx: typer.Context,
-    id: Annotated[int, typer.Option("--id")],
+    id: Annotated[int, package_id_option()],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Replace a package's password; every remembered login of it stops working at once."""
@@ -205,7 +206,7 @@ def package_list(
 
 
 @package_app.command("show")
-def package_show(ctx: typer.Context, id: Annotated[int, typer.Option("--id")]) -> None:
+def package_show(ctx: typer.Context, id: Annotated[int, package_id_option()]) -> None:
     """A package: its status and why, its subscriptions and its queues. Never a password or its hash."""
     settings = redis_settings(ctx)
     details = run(in_transaction(settings, lambda conn: packages.package_details(conn, id)))
@@ -235,7 +236,7 @@ async def _queue_figures(settings: Settings, package_id: int) -> dict[str, Any]:
 @package_app.command("remove")
 def package_remove(
     ctx: typer.Context,
-    id: Annotated[int, typer.Option("--id")],
+    id: Annotated[int, package_id_option()],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Remove a package and its subscriptions; the ingress stops answering for it at once.
@@ -261,7 +262,7 @@ async def _forget(settings: Settings, package_id: int) -> None:
 @package_app.command("set-subscriptions")
 def package_set_subscriptions(
     ctx: typer.Context,
-    id: Annotated[int, typer.Option("--id")],
+    id: Annotated[int, package_id_option()],
     sport: Annotated[list[int] | None, typer.Option("--sport", help="A sport (repeatable).")] = None,
     league: Annotated[list[int] | None, typer.Option("--league", help="A league (repeatable).")] = None,
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from redis.asyncio import Redis
 
+from cli.options import package_id_option
 from cli.redis_choice import redis_settings
 from cli.runner import fail, run
 from delivery import open_delivery
@@ -29,7 +30,7 @@ _MESSAGE = MESSAGE_FIELD.encode()
 @queue_app.command("read")
 def read_queue(
     ctx: typer.Context,
-    package: Annotated[int, typer.Option("--package")],
+    package: Annotated[int, package_id_option("--package")],
     count: Annotated[int | None, typer.Option("--count", min=1, help="The oldest N (default: all).")] = None,
     last: Annotated[int | None, typer.Option("--last", min=1, help="The newest N, oldest first.")] = None,
     follow: Annotated[

@@ -7,6 +7,7 @@ import typer
 from redis.asyncio import Redis
 from rich.progress import Progress
 
+from cli.options import package_id_option
 from cli.redis_choice import redis_settings
 from cli.runner import run, stream_id
 from domain.command_log import Replication
@@ -21,7 +22,7 @@ def replay(
     ctx: typer.Context,
     start: Annotated[str, typer.Option("--from", help="First stream id (default: the oldest).")] = "-",
     end: Annotated[str, typer.Option("--to", help="Last stream id (default: the newest).")] = "+",
-    package: Annotated[int | None, typer.Option("--package", help="Only this package.")] = None,
+    package: Annotated[int | None, package_id_option("--package", "Only this package.")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
     ] = False,

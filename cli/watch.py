@@ -9,6 +9,7 @@ import typer
 from redis.asyncio import Redis
 from rich.live import Live
 
+from cli.options import package_id_option
 from cli.redis_choice import redis_settings
 from cli.runner import fail, run, settings_of
 from cli.scoreboard import Scoreboard, render
@@ -23,7 +24,7 @@ FRAME_S = 0.25
 
 def watch(
     ctx: typer.Context,
-    package: Annotated[int, typer.Option("--package", min=1, help="The package whose queues to read.")],
+    package: Annotated[int, package_id_option("--package", "The package whose queues to read.")],
     username: Annotated[
         str | None, typer.Option("--username", help="Over AMQP: the package's username (as its customer).")
     ] = None,
