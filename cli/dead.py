@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from redis.asyncio import Redis
 
+from cli.help_format import MARKUP, LivescoreGroup
 from cli.redis_choice import redis_settings
 from cli.runner import run, stream_id
 from domain.command_log import Replication
@@ -24,7 +25,12 @@ from domain.dead_letters import (
 from domain.settings import Settings
 from domain.streams import DEAD_LETTERS_STREAM, INCIDENT_DEAD_LETTERS_STREAM
 
-dead_app = typer.Typer(no_args_is_help=True, help="Dead-lettered commands and incidents.")
+dead_app = typer.Typer(
+    cls=LivescoreGroup,
+    rich_markup_mode=MARKUP,
+    no_args_is_help=True,
+    help="Dead-lettered commands and incidents.",
+)
 
 T = TypeVar("T")
 Incidents = Annotated[

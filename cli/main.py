@@ -17,6 +17,7 @@ from cli.amqp import amqp_app
 from cli.dead import dead_app
 from cli.dev_state import noted_environment
 from cli.fixtures import fixtures_app
+from cli.help_format import MARKUP, LivescoreGroup
 from cli.options import package_id_option
 from cli.queue import queue_app
 from cli.redis_choice import choose, redis_settings, remember
@@ -33,13 +34,19 @@ from domain.settings import Settings
 from domain.storage import open_engine
 
 app = typer.Typer(
+    cls=LivescoreGroup,
+    rich_markup_mode=MARKUP,
     no_args_is_help=True,
     add_completion=False,
     help="Livescore Customers API.",
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(no_args_is_help=True, help="The SQL schema.")
-package_app = typer.Typer(no_args_is_help=True, help="Customers' packages.")
+db_app = typer.Typer(
+    cls=LivescoreGroup, rich_markup_mode=MARKUP, no_args_is_help=True, help="The SQL schema."
+)
+package_app = typer.Typer(
+    cls=LivescoreGroup, rich_markup_mode=MARKUP, no_args_is_help=True, help="Customers' packages."
+)
 app.add_typer(db_app, name="db")
 app.add_typer(package_app, name="package")
 app.add_typer(fixtures_app, name="fixtures")
@@ -121,7 +128,9 @@ def package_add(
     id: Annotated[int, package_id_option()],
     username: Annotated[str, typer.Option()],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
-    active: Annotated[bool, typer.Option("--active")] = False,
+    active: Annotated[
+        bool, typer.Option("--active", help="Active at once: its queues are made and messages flow.")
+    ] = False,
     sport: Annotated[
         list[int] | None, typer.Option("--sport", help="Subscribe to a sport (repeatable).")
     ] = None,
@@ -300,8 +309,10 @@ def dev(
         ),
     ] = False,
 ) -> None:
-    """Everything on this machine: embedded Redis (unless REDIS_URL or REDIS_SENTINELS is set; Redis behind
-    Sentinel with --cluster), SQLite, ingress, one worker.
+    """Everything on this machine in one command: Redis, SQLite, the ingress and a worker.
+
+    Redis is an embedded server, unless REDIS_URL or REDIS_SENTINELS is set (Redis behind Sentinel with
+    --cluster).
 
     Live demo matches are played too (`livescore simulate --repeat`), unless --no-simulate.
     """

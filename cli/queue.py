@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from redis.asyncio import Redis
 
+from cli.help_format import MARKUP, LivescoreGroup
 from cli.options import package_id_option
 from cli.redis_choice import redis_settings
 from cli.runner import fail, run
@@ -18,7 +19,12 @@ from domain.messages import MESSAGE_FIELD
 from domain.settings import Settings
 from domain.streams import fixtures_queue, incidents_queue
 
-queue_app = typer.Typer(no_args_is_help=True, help="Customers' fixtures and incidents queues.")
+queue_app = typer.Typer(
+    cls=LivescoreGroup,
+    rich_markup_mode=MARKUP,
+    no_args_is_help=True,
+    help="Customers' fixtures and incidents queues.",
+)
 
 # --follow waits this long per read, so Ctrl-C is noticed promptly.
 FOLLOW_BLOCK_MS = 1000
