@@ -57,7 +57,7 @@ def test_no_paragraph_of_help_is_broken_mid_line() -> None:
             command = command.commands[name]  # type: ignore[attr-defined]
         lines = [" ".join(line.strip(" │").split()) for line in help_of(path).splitlines()]
         texts = inspect.cleandoc(command.help or "").split("\n\n")
-        texts += [p.help for p in command.params if getattr(p, "help", None)]
+        texts += [text for param in command.params if (text := getattr(param, "help", None))]
         for text in texts:
             flowed = " ".join(text.replace("`", "").split())
             assert any(flowed in line for line in lines), (path, flowed)

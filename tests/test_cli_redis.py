@@ -75,9 +75,11 @@ def test_commands_without_redis_need_none_named(tmp_path: Path, database_url: st
 @pytest.fixture
 async def password_url(redis: Redis, redis_url: str) -> AsyncIterator[str]:
     """The test's Redis behind a user of its own with a password (an ACL user; the server stays open)."""
-    await redis.execute_command("ACL", "SETUSER", "cli-tester", "on", ">s3cret-pw", "~*", "+@all")
+    await redis.acl_setuser(
+        "cli-tester", enabled=True, passwords=["+s3cret-pw"], keys=["*"], commands=["+@all"]
+    )
     yield redis_url.replace("redis://", "redis://cli-tester:s3cret-pw@", 1)
-    await redis.execute_command("ACL", "DELUSER", "cli-tester")
+    await redis.acl_deluser("cli-tester")
 
 
 async def test_redis_url_is_said_in_one_line_without_its_password(
