@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from cli.redis_choice import shown_url
+from cli.redis_choice import RedisChoice, choose, shown_url
 from domain.streams import INCIDENTS_STREAM, fixtures_queue
 
 REFUSAL = (
@@ -117,3 +117,11 @@ def test_the_environment_wins_over_the_note_and_says_so(tmp_path: Path, redis_ur
 def test_a_password_in_the_query_is_hidden_too() -> None:
     assert shown_url("redis://h:6379/0?password=pw&db=1") == "redis://h:6379/0?password=***&db=1"
     assert shown_url("rediss://:pw@h:6380/2") == "rediss://:***@h:6380/2"
+
+
+def test_sentinels_are_said_with_the_name_of_their_primary() -> None:
+    environ = {"REDIS_SENTINELS": "10.0.0.5:26379,10.0.0.6:26379", "REDIS_SENTINEL_MASTER": "livescore"}
+    noted = {"REDIS_URL": "redis://127.0.0.1:41327"}
+    said = "using REDIS_SENTINELS 10.0.0.5:26379,10.0.0.6:26379 (primary 'livescore')"
+    assert choose(environ, noted) == RedisChoice(said)
+    assert choose({}, {}) == RedisChoice(None)
