@@ -6,13 +6,19 @@ from typing import Annotated
 import typer
 
 from cli.broker_setup import setup, without_credentials
+from cli.help_format import MARKUP, LivescoreGroup
 from cli.runner import fail, settings_of
 from domain.amqp_urls import node_urls
 from domain.broker_config import enabled_plugins, operators_part, rabbitmq_conf
 from domain.errors import BrokerSetupFailed
 from domain.settings import Settings
 
-amqp_app = typer.Typer(no_args_is_help=True, help="RabbitMQ delivery: the broker's configuration and setup.")
+amqp_app = typer.Typer(
+    cls=LivescoreGroup,
+    rich_markup_mode=MARKUP,
+    no_args_is_help=True,
+    help="RabbitMQ delivery: the broker's configuration and setup.",
+)
 
 
 @amqp_app.command("config")
@@ -51,8 +57,10 @@ def write_config(directory: Path, settings: Settings) -> None:
 
 @amqp_app.command("setup")
 def amqp_setup(ctx: typer.Context) -> None:
-    """Create the Fixtures and Incidents vhosts and the service's account named in LIVESCORE_AMQP_URL, with
-    every permission on both, through the management API at LIVESCORE_AMQP_MANAGEMENT_URL."""
+    """Create the broker's two vhosts and the service's account, through its management API.
+
+    The vhosts are Fixtures and Incidents; the account is the one LIVESCORE_AMQP_URL names, with every
+    permission on both; the management API is at LIVESCORE_AMQP_MANAGEMENT_URL."""
     settings = settings_of(ctx)
     try:
         account = setup(settings)

@@ -9,7 +9,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from redis.asyncio import Redis
 
-from cli.runner import run, settings_of, stream_id
+from cli.help_format import MARKUP, LivescoreGroup
+from cli.redis_choice import redis_settings
+from cli.runner import run, stream_id
 from domain.command_log import Replication
 from domain.connections import open_redis
 from domain.dead_letters import (
@@ -23,7 +25,12 @@ from domain.dead_letters import (
 from domain.settings import Settings
 from domain.streams import DEAD_LETTERS_STREAM, INCIDENT_DEAD_LETTERS_STREAM
 
-dead_app = typer.Typer(no_args_is_help=True, help="Dead-lettered commands and incidents.")
+dead_app = typer.Typer(
+    cls=LivescoreGroup,
+    rich_markup_mode=MARKUP,
+    no_args_is_help=True,
+    help="Dead-lettered commands and incidents.",
+)
 
 T = TypeVar("T")
 Incidents = Annotated[
@@ -46,7 +53,7 @@ def dead_list(
         if incidents
         else (lambda redis: list_dead_letters(redis, count))
     )
-    for letter in run(_with_redis(settings_of(ctx), lister)):
+    for letter in run(_with_redis(redis_settings(ctx), lister)):
         typer.echo(json.dumps(asdict(letter)))
 
 
@@ -61,8 +68,8 @@ def dead_retry(
     A command is appended as a new, latest command; an incident at the end of the incidents stream, so it
     is delivered after the incidents of its fixture that came meanwhile.
     """
-    settings = settings_of(ctx)
     stream_id(dead_letter_id)
+    settings = redis_settings(ctx)
     if incidents:
         new_id = run(_with_redis(settings, lambda redis: retry_incident(redis, dead_letter_id)))
         typer.echo(f"dead incident {dead_letter_id} is incident entry {new_id.decode()} again")
@@ -83,13 +90,14 @@ def dead_purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Remove dead letters once inspected (`dead list`); those that come meanwhile are kept."""
-    settings = settings_of(ctx)
+    if through is not None:
+        stream_id(through)
+    settings = redis_settings(ctx)
     stream = INCIDENT_DEAD_LETTERS_STREAM if incidents else DEAD_LETTERS_STREAM
     through = through or run(_with_redis(settings, lambda redis: newest_id(redis, stream)))
     if through is None:
         typer.echo("no dead letters")
         return
-    stream_id(through)
     if not yes:
         typer.confirm(f"remove the dead letters of {stream} through {through}?", abort=True)
     removed = run(_with_redis(settings, lambda redis: purge(redis, stream, through)))

@@ -11,12 +11,15 @@ import typer
 from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cli.help_format import MARKUP, LivescoreGroup
 from cli.runner import fail, in_transaction, run, settings_of
 from domain.errors import BadFixture
 from domain.fixture_store import store_fixtures
 from domain.fixtures import Fixture, decode_fixture
 
-fixtures_app = typer.Typer(no_args_is_help=True, help="Fixtures in storage.")
+fixtures_app = typer.Typer(
+    cls=LivescoreGroup, rich_markup_mode=MARKUP, no_args_is_help=True, help="Fixtures in storage."
+)
 
 # Fixtures written per statement; bounds memory while a large import or generation runs.
 WRITE_CHUNK = 1000

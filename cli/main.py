@@ -17,7 +17,10 @@ from cli.amqp import amqp_app
 from cli.dead import dead_app
 from cli.dev_state import noted_environment
 from cli.fixtures import fixtures_app
+from cli.help_format import MARKUP, LivescoreGroup
+from cli.options import package_id_option
 from cli.queue import queue_app
+from cli.redis_choice import choose, redis_settings, remember
 from cli.replay import replay
 from cli.runner import fail, in_transaction, run, settings_of, storage_problem
 from cli.simulate import simulate
@@ -31,13 +34,19 @@ from domain.settings import Settings
 from domain.storage import open_engine
 
 app = typer.Typer(
+    cls=LivescoreGroup,
+    rich_markup_mode=MARKUP,
     no_args_is_help=True,
     add_completion=False,
     help="Livescore Customers API.",
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(no_args_is_help=True, help="The SQL schema.")
-package_app = typer.Typer(no_args_is_help=True, help="Customers' packages.")
+db_app = typer.Typer(
+    cls=LivescoreGroup, rich_markup_mode=MARKUP, no_args_is_help=True, help="The SQL schema."
+)
+package_app = typer.Typer(
+    cls=LivescoreGroup, rich_markup_mode=MARKUP, no_args_is_help=True, help="Customers' packages."
+)
 app.add_typer(db_app, name="db")
 app.add_typer(package_app, name="package")
 app.add_typer(fixtures_app, name="fixtures")
@@ -95,10 +104,12 @@ def settings_from_env(
     # The environment is read once, here; a test hands its own Settings in as `obj` instead. A running
     # `livescore dev` of this folder notes where its servers are; the environment still wins.
     if ctx.obj is None:
+        noted = noted_environment()
         try:
-            ctx.obj = Settings.from_env({**noted_environment(), **os.environ})
+            ctx.obj = Settings.from_env({**noted, **os.environ})
         except ValueError as exc:
             fail(str(exc))
+        remember(ctx, choose(os.environ, noted))
 
 
 @db_app.command("upgrade")
@@ -114,10 +125,12 @@ def db_upgrade(ctx: typer.Context) -> None:
 @package_app.command("add")
 def package_add(
     ctx: typer.Context,
-    id: Annotated[int, typer.Option("--id", min=1, max=2_147_483_647)],
+    id: Annotated[int, package_id_option()],
     username: Annotated[str, typer.Option()],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
-    active: Annotated[bool, typer.Option("--active")] = False,
+    active: Annotated[
+        bool, typer.Option("--active", help="Active at once: its queues are made and messages flow.")
+    ] = False,
     sport: Annotated[
         list[int] | None, typer.Option("--sport", help="Subscribe to a sport (repeatable).")
     ] = None,
@@ -128,7 +141,7 @@ def package_add(
     """Create a package. Without --sport/--league it subscribes to every fixture."""
     if not username.strip() or not password:
         fail("username and password must not be empty")
-    settings = settings_of(ctx)
+    settings = redis_settings(ctx)
 
     async def job(conn: Any) -> None:
         await packages.add_package(
@@ -142,13 +155,13 @@ def package_add(
 @package_app.command("set-password")
 def package_set_password(
     ctx: typer.Context,
-    id: Annotated[int, typer.Option("--id")],
+    id: Annotated[int, package_id_option()],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Replace a package's password; every remembered login of it stops working at once."""
     if not password:
         fail("password must not be empty")
-    run(_set_password(settings_of(ctx), id, password))
+    run(_set_password(redis_settings(ctx), id, password))
     typer.echo(f"password of package {id} replaced")
 
 
@@ -202,9 +215,9 @@ def package_list(
 
 
 @package_app.command("show")
-def package_show(ctx: typer.Context, id: Annotated[int, typer.Option("--id")]) -> None:
+def package_show(ctx: typer.Context, id: Annotated[int, package_id_option()]) -> None:
     """A package: its status and why, its subscriptions and its queues. Never a password or its hash."""
-    settings = settings_of(ctx)
+    settings = redis_settings(ctx)
     details = run(in_transaction(settings, lambda conn: packages.package_details(conn, id)))
     figures = run(_queue_figures(settings, id))
     typer.echo(f"id: {details.id}\nusername: {details.username}\nstatus: {details.status}")
@@ -232,16 +245,16 @@ async def _queue_figures(settings: Settings, package_id: int) -> dict[str, Any]:
 @package_app.command("remove")
 def package_remove(
     ctx: typer.Context,
-    id: Annotated[int, typer.Option("--id")],
+    id: Annotated[int, package_id_option()],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Remove a package and its subscriptions; the ingress stops answering for it at once.
 
     Its queues stay, with whatever they hold, until the broker or an operator removes them.
     """
+    settings = redis_settings(ctx)
     if not yes:
         typer.confirm(f"remove package {id}?", abort=True)
-    settings = settings_of(ctx)
     run(in_transaction(settings, lambda conn: packages.remove_package(conn, id)))
     run(_forget(settings, id))
     typer.echo(f"package {id} removed")
@@ -258,7 +271,7 @@ async def _forget(settings: Settings, package_id: int) -> None:
 @package_app.command("set-subscriptions")
 def package_set_subscriptions(
     ctx: typer.Context,
-    id: Annotated[int, typer.Option("--id")],
+    id: Annotated[int, package_id_option()],
     sport: Annotated[list[int] | None, typer.Option("--sport", help="A sport (repeatable).")] = None,
     league: Annotated[list[int] | None, typer.Option("--league", help="A league (repeatable).")] = None,
 ) -> None:
@@ -296,8 +309,10 @@ def dev(
         ),
     ] = False,
 ) -> None:
-    """Everything on this machine: embedded Redis (unless REDIS_URL or REDIS_SENTINELS is set; Redis behind
-    Sentinel with --cluster), SQLite, ingress, one worker.
+    """Everything on this machine in one command: Redis, SQLite, the ingress and a worker.
+
+    Redis is an embedded server, unless REDIS_URL or REDIS_SENTINELS is set (Redis behind Sentinel with
+    --cluster).
 
     Live demo matches are played too (`livescore simulate --repeat`), unless --no-simulate.
     """

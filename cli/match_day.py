@@ -61,6 +61,8 @@ class Timed(NamedTuple):
     # Substitutions per team, in the later periods.
     substitutions: int = 0
     possession: bool = False
+    # Whether a match clock runs, which the feed reports (`Timer`); baseball's innings have none.
+    clock: bool = True
 
 
 class Race(NamedTuple):
@@ -123,6 +125,7 @@ SPORTS: dict[int, Timed | Race] = {
         ((1, 0.7), (2, 0.2), (3, 0.07), (4, 0.03)),
         0.45 / 20,
         (("Hits", 0.9 / 20),),
+        clock=False,
     ),
     AMERICAN_FOOTBALL.ref.id: Timed(
         _ordinals(4, "Quarter"),
@@ -252,7 +255,7 @@ class _Match:
 
     def _period(self, sport: Timed, period: Ref, late: bool) -> None:
         self.say("Period", name=period.name, period=period, status="Started")
-        self.say("Timer", name="Clock", period=period, status="Started")
+        self._timer(sport, period, "Started")
         score = [0, 0]
         for _ in range(int(sport.period_minutes * 60 / STEP_S)):
             step_at = self.elapsed_s
@@ -261,9 +264,13 @@ class _Match:
             # Plays take half a second each of the step; a VAR review stops the clock.
             self.elapsed_s = max(self.elapsed_s, step_at + STEP_S)
             if self.clock_s % TIMER_EVERY_S == 0:
-                self.say("Timer", name="Clock", period=period, status="Running")
-        self.say("Timer", name="Clock", period=period, status="Stopped")
+                self._timer(sport, period, "Running")
+        self._timer(sport, period, "Stopped")
         self.say("Period", name=period.name, period=period, status="Finished")
+
+    def _timer(self, sport: Timed, period: Ref, status: str) -> None:
+        if sport.clock:
+            self.say("Timer", name="Clock", period=period, status=status)
 
     def _step(self, sport: Timed, period: Ref, score: list[int], late: bool) -> None:
         chance = sport.scoring_per_minute * STEP_S / 60

@@ -8,7 +8,10 @@ from typing import Annotated, Any
 import typer
 from redis.asyncio import Redis
 
-from cli.runner import fail, run, settings_of
+from cli.help_format import MARKUP, LivescoreGroup
+from cli.options import package_id_option
+from cli.redis_choice import redis_settings
+from cli.runner import fail, run
 from delivery import open_delivery
 from domain.connections import RedisAddress, open_redis
 from domain.delivery import QueueKind
@@ -16,7 +19,12 @@ from domain.messages import MESSAGE_FIELD
 from domain.settings import Settings
 from domain.streams import fixtures_queue, incidents_queue
 
-queue_app = typer.Typer(no_args_is_help=True, help="Customers' fixtures and incidents queues.")
+queue_app = typer.Typer(
+    cls=LivescoreGroup,
+    rich_markup_mode=MARKUP,
+    no_args_is_help=True,
+    help="Customers' fixtures and incidents queues.",
+)
 
 # --follow waits this long per read, so Ctrl-C is noticed promptly.
 FOLLOW_BLOCK_MS = 1000
@@ -28,7 +36,7 @@ _MESSAGE = MESSAGE_FIELD.encode()
 @queue_app.command("read")
 def read_queue(
     ctx: typer.Context,
-    package: Annotated[int, typer.Option("--package")],
+    package: Annotated[int, package_id_option("--package")],
     count: Annotated[int | None, typer.Option("--count", min=1, help="The oldest N (default: all).")] = None,
     last: Annotated[int | None, typer.Option("--last", min=1, help="The newest N, oldest first.")] = None,
     follow: Annotated[
@@ -39,9 +47,9 @@ def read_queue(
     ] = False,
 ) -> None:
     """Print the messages of a package's queue, oldest first, without consuming them."""
-    settings = settings_of(ctx)
     if count is not None and last is not None:
         fail("give --count (the oldest) or --last (the newest), not both")
+    settings = redis_settings(ctx)
     kind = QueueKind.INCIDENTS if incidents else QueueKind.FIXTURES
     if settings.delivery == "amqp":
         if follow:

@@ -7,7 +7,9 @@ import typer
 from redis.asyncio import Redis
 from rich.progress import Progress
 
-from cli.runner import run, settings_of, stream_id
+from cli.options import package_id_option
+from cli.redis_choice import redis_settings
+from cli.runner import run, stream_id
 from domain.command_log import Replication
 from domain.connections import open_redis
 from domain.replay import Replay, ReplayOptions, ReplayReport
@@ -20,7 +22,7 @@ def replay(
     ctx: typer.Context,
     start: Annotated[str, typer.Option("--from", help="First stream id (default: the oldest).")] = "-",
     end: Annotated[str, typer.Option("--to", help="Last stream id (default: the newest).")] = "+",
-    package: Annotated[int | None, typer.Option("--package", help="Only this package.")] = None,
+    package: Annotated[int | None, package_id_option("--package", "Only this package.")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
     ] = False,
@@ -30,7 +32,7 @@ def replay(
 ) -> None:
     """Re-apply commands from the stream to storage, newest command per package winning."""
     options = ReplayOptions(stream_id(start, "-"), stream_id(end, "+"), package, dry_run, include_snapshots)
-    report = run(_replay(settings_of(ctx), options))
+    report = run(_replay(redis_settings(ctx), options))
     _print(report, options)
 
 

@@ -144,16 +144,22 @@ def describe(body: dict[str, Any]) -> str:
 def render(board: Scoreboard, now: datetime) -> RenderableType:
     """One frame: the matches in play (and those just finished), then the feed's pulse."""
     table = Table(
-        title=f"package {board.package_id}: live", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left"
+        title=f"package {board.package_id}: live",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title_justify="left",
+        expand=True,
     )
-    # On a narrow terminal the names and the last incident give way first; the figures keep their room.
-    for column, least, widest in _COLUMNS:
+    # As wide as the terminal: the figures take what they need, the sport, the names and the last incident
+    # share the rest (so a wide terminal shows them whole, and a narrow one cuts them first).
+    for column, least, widest, share in _COLUMNS:
         right = column in ("clock", "conf")
         table.add_column(
             column,
             no_wrap=True,
             min_width=least,
             max_width=widest,
+            ratio=share,
             overflow="ellipsis",
             justify="right" if right else "left",
         )
@@ -162,18 +168,18 @@ def render(board: Scoreboard, now: datetime) -> RenderableType:
         table.add_row(*_row(match, now))
     if not shown:
         table.add_row("", Text("no match in play", style="dim"), "", "", "", "", "")
-    return Group(table, _pulse(board, now))
+    return Group(table, _pulse(board, now, len(shown)))
 
 
-# Each column, the least and the most it takes.
-_COLUMNS = (
-    ("sport", 4, 10),
-    ("match", 10, 32),
-    ("score", 5, 18),
-    ("period", 8, 11),
-    ("clock", 5, 6),
-    ("last incident", 10, 32),
-    ("conf", 4, 4),
+# Each column, the least and the most it takes, or its share of the room the figures leave.
+_COLUMNS: tuple[tuple[str, int, int | None, int | None], ...] = (
+    ("sport", 4, None, 1),
+    ("match", 10, None, 3),
+    ("score", 5, 18, None),
+    ("period", 8, 11, None),
+    ("clock", 5, 6, None),
+    ("last incident", 10, None, 2),
+    ("conf", 4, 4, None),
 )
 
 
@@ -219,12 +225,15 @@ def _clock(match: Match, now: datetime) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _pulse(board: Scoreboard, now: datetime) -> Text:
+def _pulse(board: Scoreboard, now: datetime, shown: int) -> Text:
     heard = board.last_heartbeat
     silence = (now - (heard or board.since)).total_seconds()
     line = Text(f"heartbeat {silence:.0f} s ago" if heard else "no heartbeat yet")
+    line.append(f" · {shown} {'match' if shown == 1 else 'matches'} on the board")
     if board.active_events is not None:
-        line.append(f" · keep-alive: {len(board.active_events)} live or about to start")
+        # The keep-alive counts every fixture of the package that is live or about to start, most of which
+        # have said nothing yet: a figure other than the board's, so said as the keep-alive's.
+        line.append(f" · keep-alive: {len(board.active_events)} fixtures live or about to start")
     line.append(f" · {board.messages} messages")
     quiet = board.heartbeat_s > 0 and silence > QUIET_INTERVALS * board.heartbeat_s
     if quiet:

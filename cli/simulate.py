@@ -18,7 +18,8 @@ import typer
 from redis.asyncio import Redis
 
 from cli.match_day import SPORTS, Beat, Race, match_day, pick_matches
-from cli.runner import run, settings_of
+from cli.redis_choice import redis_settings
+from cli.runner import run
 from domain.connections import open_redis
 from domain.fixture_store import store_fixtures
 from domain.fixtures import Fixture, FixtureStatus, encode_fixture
@@ -47,7 +48,7 @@ def simulate(
     ] = False,
 ) -> None:
     """Play live demo matches into the feed's streams: fixture updates and incidents."""
-    settings = settings_of(ctx)
+    settings = redis_settings(ctx)
     # Ctrl-C is how a simulation is cut short; it is not an error.
     with contextlib.suppress(KeyboardInterrupt):
         while True:

@@ -9,6 +9,8 @@ import typer
 from redis.asyncio import Redis
 from rich.live import Live
 
+from cli.options import package_id_option
+from cli.redis_choice import redis_settings
 from cli.runner import fail, run, settings_of
 from cli.scoreboard import Scoreboard, render
 from delivery.redis_streams import RedisStreamsReader
@@ -22,7 +24,7 @@ FRAME_S = 0.25
 
 def watch(
     ctx: typer.Context,
-    package: Annotated[int, typer.Option("--package", min=1, help="The package whose queues to read.")],
+    package: Annotated[int, package_id_option("--package", "The package whose queues to read.")],
     username: Annotated[
         str | None, typer.Option("--username", help="Over AMQP: the package's username (as its customer).")
     ] = None,
@@ -41,18 +43,27 @@ def watch(
         if not username:
             fail("over AMQP, watch reads as the customer does: give --username (and --password)")
         login = (username, password or typer.prompt("password", hide_input=True))
+    else:
+        settings = redis_settings(ctx)  # over AMQP, watch reads no Redis at all
     # Ctrl-C is how watching ends; it is not an error.
     with contextlib.suppress(KeyboardInterrupt):
         run(_watch(settings, package, login))
 
 
 async def _watch(settings: Settings, package_id: int, login: tuple[str, str] | None) -> None:
-    redis: Redis = open_redis(settings.redis_address)
-    reader: QueueReader = RedisStreamsReader(redis, package_id)
     if login is not None:
         from delivery.amqp import AmqpQueueReader  # aio-pika only when asked for
 
-        reader = AmqpQueueReader(settings, package_id, *login)
+        await _show(settings, AmqpQueueReader(settings, package_id, *login), package_id)
+        return
+    redis: Redis = open_redis(settings.redis_address)
+    try:
+        await _show(settings, RedisStreamsReader(redis, package_id), package_id)
+    finally:
+        await redis.aclose()
+
+
+async def _show(settings: Settings, reader: QueueReader, package_id: int) -> None:
     board = Scoreboard(package_id, settings.heartbeat_s, since=datetime.now(UTC))
     try:
         with Live(render(board, board.since), auto_refresh=False) as live:
@@ -62,4 +73,3 @@ async def _watch(settings: Settings, package_id: int, login: tuple[str, str] | N
                 live.update(render(board, datetime.now(UTC)), refresh=True)
     finally:
         await reader.close()
-        await redis.aclose()

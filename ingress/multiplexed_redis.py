@@ -70,6 +70,13 @@ class MultiplexedRedis:
             raise confirmed
         return await self._checked(reply, script, keys, args), int(confirmed)
 
+    async def ping(self) -> None:
+        """A round trip on the connection, opened first if need be: then `server` names where it goes
+        (behind Sentinel it is unknown until a connection was opened)."""
+        [reply] = await self._replies(pack(b"PING"))
+        if isinstance(reply, ResponseError):
+            raise reply
+
     async def aclose(self) -> None:
         if self._connection is not None:
             self._connection.close()

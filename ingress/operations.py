@@ -86,7 +86,7 @@ def health() -> dict[str, str]:
 @get("/ready", responses={200: _READY, 503: _UNAVAILABLE})
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     state = request.app.state
-    checks = {"redis": await _check(state.redis.ping()), "storage": await _check(_select_one(state.engine))}
+    checks = {"redis": await _check(_ping_redis(state)), "storage": await _check(_select_one(state.engine))}
     # The ingress also answers for the broker it hands customers' messages to; the broker-auth app has none.
     where: dict[str, Any] = {}
     if (delivery := getattr(state, "delivery", None)) is not None:
@@ -108,6 +108,14 @@ def _primaries(state: Any) -> dict[str, str]:
     if (hot := getattr(state, "hot", None)) is not None:
         primaries["commands"] = hot.server
     return primaries
+
+
+async def _ping_redis(state: Any) -> None:
+    """Both ways the process reaches Redis: redis-py's pool, and the pipelined connection of the status
+    reads and commands, which so knows (and `redisPrimary` names) its server before the first command."""
+    await state.redis.ping()
+    if (hot := getattr(state, "hot", None)) is not None:
+        await hot.ping()
 
 
 async def _select_one(engine: Any) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
 from domain.settings import Settings, database_url_of
 
 # The console script the package installs beside this interpreter.
@@ -101,3 +102,34 @@ def test_a_missing_option_is_one_line_and_status_2() -> None:
 def test_an_unknown_command_is_one_line_and_status_2() -> None:
     result = livescore("frob")
     assert_one_line(result, 2, "livescore: No such command 'frob'. (see `livescore --help`)")
+
+
+# Every command that takes a package id, with what it needs besides.
+PACKAGE_ID_COMMANDS = [
+    ["package", "add", "--username", "u", "--password", "p", "--id"],
+    ["package", "set-password", "--password", "p", "--id"],
+    ["package", "show", "--id"],
+    ["package", "remove", "--yes", "--id"],
+    ["package", "set-subscriptions", "--id"],
+    ["queue", "read", "--package"],
+    ["replay", "--package"],
+    ["watch", "--package"],
+]
+
+
+@pytest.mark.parametrize("args", PACKAGE_ID_COMMANDS, ids=lambda args: " ".join(args[:2]))
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        ("-5", "greater than or equal to 1"),
+        ("0", "greater than or equal to 1"),
+        ("2147483648", "less than or equal to 2147483647"),
+    ],
+)
+def test_every_command_refuses_a_package_id_out_of_range_as_package_add_does(
+    args: list[str], given: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([*args, given])
+    message, _, see = capsys.readouterr().err.partition(" (see ")
+    assert (code, message) == (2, f"livescore: Invalid value for '{args[-1]}': Input should be {why}")
+    assert see.startswith("`livescore ")

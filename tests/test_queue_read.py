@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from domain.settings import Settings
 from domain.streams import amqp_queue, fixtures_queue
 from tests.rabbitmq_server import SessionNode
-from tests.support import Cli
+from tests.support import Cli, eventually
 
 QUEUE = fixtures_queue(9)
 
@@ -58,7 +58,8 @@ async def test_follow_alone_prints_only_what_arrives_afterwards(settings: Settin
         stdout=subprocess.PIPE,
     )
     try:
-        await asyncio.sleep(1.5)  # the reader starts (imports); what it reads is what comes next
+        # Following once it blocks in XREAD: its starting point (the newest entry then) is taken by then.
+        await eventually(lambda: _blocked_in_xread(redis), what="the reader following the queue")
         await fill(redis, 4, 5)
         assert reader.stdout is not None
         lines = [await asyncio.wait_for(reader.stdout.readline(), 15) for _ in range(2)]
@@ -66,6 +67,11 @@ async def test_follow_alone_prints_only_what_arrives_afterwards(settings: Settin
         reader.terminate()
         await reader.wait()
     assert [json.loads(line)["n"] for line in lines] == [4, 5]
+
+
+async def _blocked_in_xread(redis: Redis) -> bool:
+    clients: Any = await redis.client_list()
+    return any(client.get("cmd") == "xread" for client in clients)
 
 
 def _base_env() -> dict[str, str]:

@@ -2,16 +2,23 @@
 
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 from rich.console import Console
 
+from cli.demo_fixtures import BASEBALL, FOOTBALL
+from cli.match_day import match_day, pick_matches
 from cli.scoreboard import Scoreboard, render
 from delivery.redis_streams import RedisStreamsReader
 from domain.delivery import QueueKind
+from domain.fixtures import FixtureStatus, encode_fixture
+from domain.incidents import encode_incident
+from domain.messages import MessageType, envelope
 from domain.streams import fixtures_queue, incidents_queue
 
 NOW = datetime(2030, 5, 1, 15, 50, tzinfo=UTC)
@@ -137,3 +144,60 @@ async def test_the_frame_warns_when_no_heartbeat_came_for_three_intervals(redis:
         board, NOW + timedelta(seconds=40)
     )
     assert "feed quiet" not in _text(board, NOW + timedelta(seconds=20))
+
+
+def _wide_text(board: Scoreboard, now: datetime, width: int) -> list[str]:
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(render(board, now))
+    return [line.rstrip() for line in console.export_text().splitlines()]
+
+
+LONG_HOME, LONG_AWAY = "Borussia Mönchengladbach Amateure", "Sporting Clube de Braga Juniores B"
+LONG_INCIDENT = "Shots on target 12–9"
+
+
+def _long_named_board() -> Scoreboard:
+    board = Scoreboard(PACKAGE, heartbeat_s=10, since=NOW)
+    board.apply(_fixture(1, 2, "American Football", LONG_HOME, LONG_AWAY, 60).encode())
+    board.apply(_incident(1, 30, "Statistic", name="Shots on target", values=_values(12, 9)).encode())
+    return board
+
+
+def test_a_wide_terminal_shows_long_names_whole() -> None:
+    [row] = [line for line in _wide_text(_long_named_board(), NOW, 200) if LONG_HOME in line]
+    assert f"{LONG_HOME} – {LONG_AWAY}" in row
+    assert "American Football" in row
+    assert LONG_INCIDENT in row
+
+
+def test_a_narrow_terminal_cuts_the_names_and_keeps_the_figures() -> None:
+    [row] = [line for line in _wide_text(_long_named_board(), NOW, 90) if "Borussia" in line]
+    assert "…" in row
+    assert "0–0" in row
+    assert "1.00" in row
+
+
+def test_the_footer_counts_the_matches_on_the_board_apart_from_the_keep_alive_s_fixtures() -> None:
+    board = _long_named_board()
+    board.apply(_message(31, 5, {"ActiveEvents": list(range(1, 94))}).encode())
+    footer = _wide_text(board, NOW, 200)[-1]
+    assert "1 match on the board" in footer
+    assert "keep-alive: 93 fixtures live or about to start" in footer
+
+
+def test_baseball_shows_no_match_clock_where_football_does() -> None:
+    fixtures = [f for f in pick_matches(8, 1) if f.sport.id in (BASEBALL.ref.id, FOOTBALL.ref.id)]
+    board = Scoreboard(PACKAGE, heartbeat_s=0, since=NOW)
+    for fixture in fixtures:
+        live = msgspec.structs.replace(fixture, status=FixtureStatus.IN_PROGRESS)
+        board.apply(envelope(MessageType.FIXTURE, encode_fixture(live)).body)
+    for fixture in fixtures:
+        incidents = [b.incident for b in match_day([fixture], 1) if b.incident is not None]
+        for incident in incidents[: len(incidents) // 2]:  # the match half played
+            board.apply(envelope(MessageType.INCIDENT, encode_incident(incident)).body)
+    clocks = {}
+    for fixture in fixtures:
+        home = next(p.name for p in fixture.participants if p.position == 1)
+        [row] = [line for line in _wide_text(board, datetime.now(UTC), 200) if home in line]
+        clocks[fixture.sport.id] = re.search(r" \d+:\d\d ", row) is not None
+    assert clocks == {BASEBALL.ref.id: False, FOOTBALL.ref.id: True}

