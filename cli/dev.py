@@ -15,11 +15,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from cli import rabbitmq_node, redis_sentinels
 from cli.broker_setup import without_credentials
 from cli.dev_state import ENV_FILE, STATE_DIR, remove_note, write_note
 from cli.listeners import listener_of
-from cli.rabbitmq_node import free_port
 from domain import packages, schema
 from domain.amqp_urls import node_urls, where
 from domain.connections import open_redis
@@ -27,6 +25,8 @@ from domain.fixture_store import count_fixtures, store_fixtures
 from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
+from servers import rabbitmq_node, redis_sentinels
+from servers.rabbitmq_node import free_port
 
 DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD = 1001, "demo@example.com", "demo-password"
 # Enough for a snapshot to show a realistic spread of sports and statuses, quick to generate.

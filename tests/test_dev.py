@@ -14,12 +14,12 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from cli import redis_sentinels
 from cli.dev import _redis_sentinels
 from cli.listeners import listener_of
-from cli.redis_sentinels import NODES
 from domain.settings import Settings, sentinel_nodes
 from domain.streams import fixtures_queue
+from servers import redis_sentinels
+from servers.redis_sentinels import NODES
 from tests.support import server_missing
 
 

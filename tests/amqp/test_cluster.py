@@ -20,12 +20,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli.broker_setup import setup
-from cli.rabbitmq_node import RABBITMQ_SERVER, RabbitMQCluster, RabbitMQNode, start_cluster
 from delivery.amqp import AmqpDelivery, AmqpQueueReader
 from domain.delivery import QueueKind
 from domain.settings import Settings
 from domain.streams import amqp_queue, snapshot_progress
 from ingress.app import create_app
+from servers.rabbitmq_node import RABBITMQ_SERVER, RabbitMQCluster, RabbitMQNode, start_cluster
 from tests.amqp.conftest import _serving
 from tests.conftest import asgi_client, hold
 from tests.e2e.processes import Processes, drained

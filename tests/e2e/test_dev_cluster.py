@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from cli import rabbitmq_node, redis_sentinels
 from cli.dev import DEMO_ID, DEMO_PASSWORD, DEMO_USERNAME
 from cli.listeners import listener_of
+from servers import rabbitmq_node, redis_sentinels
 from tests.support import free_port, server_missing
 
 pytestmark = pytest.mark.cluster
