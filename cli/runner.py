@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import LivescoreError
+from domain.logs import redact
 from domain.settings import Settings
 from domain.storage import open_engine
 
@@ -24,7 +25,8 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def fail(message: str) -> NoReturn:
-    typer.echo(f"livescore: {message}", err=True)
+    # A driver's error may quote a URL of the settings, password and all.
+    typer.echo(f"livescore: {redact(message)}", err=True)
     raise typer.Exit(1)
 
 
