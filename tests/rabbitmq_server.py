@@ -58,7 +58,7 @@ def _tls_listener(config_dir: Path, ca: trustme.CA, amqps_port: int) -> str:
     (config_dir / "cert.pem").write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
     return "\n".join(
         [
-            f"listeners.ssl.default = {amqps_port}",
+            f"listeners.ssl.1 = 127.0.0.1:{amqps_port}",
             f"ssl_options.cacertfile = {config_dir / 'ca.pem'}",
             f"ssl_options.certfile = {config_dir / 'cert.pem'}",
             f"ssl_options.keyfile = {config_dir / 'key.pem'}",

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -82,6 +83,32 @@ def test_a_note_left_by_a_dev_that_stopped_is_ignored(tmp_path: Path) -> None:
         assert noted_environment() == {}
     finally:
         os.chdir(cwd)
+
+
+def test_the_note_and_its_folder_are_the_owner_s_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The note holds the service's AMQP password and the management API's."""
+    from cli.dev_state import ENV_FILE, STATE_DIR, write_note
+
+    monkeypatch.chdir(tmp_path)
+    old = os.umask(0o022)
+    try:
+        STATE_DIR.mkdir(mode=0o755)
+        ENV_FILE.write_text("an earlier note, readable by all\n")
+        write_note({"LIVESCORE_AMQP_URL": "amqp://svc:pw@127.0.0.1:1/"}, ["LIVESCORE_AMQP_URL"])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(ENV_FILE.stat().st_mode) == 0o600
+    assert stat.S_IMODE(STATE_DIR.stat().st_mode) == 0o700
+    assert "LIVESCORE_AMQP_URL=amqp://svc:pw@127.0.0.1:1/" in ENV_FILE.read_text()
+
+
+def test_db_upgrade_makes_a_new_sqlite_file_its_owner_s_alone(tmp_path: Path) -> None:
+    """It holds the packages' Argon2 hashes."""
+    upgraded = livescore("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": f"sqlite:///{tmp_path}/new.db"})
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert stat.S_IMODE((tmp_path / "new.db").stat().st_mode) == 0o600
 
 
 @pytest.mark.cluster

@@ -8,6 +8,7 @@ One cluster for the module (its start takes 15-30 s here); the test that kills a
 import asyncio
 import dataclasses
 import json
+import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from tests.conftest import asgi_client, hold
 from tests.e2e.processes import Processes, drained
 from tests.fixture_factory import fixture
 from tests.rabbitmq_server import AUTH_CACHE_MS
+from tests.sockets import is_loopback, listening_in_group
 from tests.support import add_fixtures, add_package, eventually, free_port, server_missing
 from worker.app import create_app as create_worker
 
@@ -75,6 +77,19 @@ async def delivery(on_cluster: Settings, redis: Redis) -> AsyncIterator[AmqpDeli
     opened = AmqpDelivery(on_cluster, redis)
     yield opened
     await opened.close()
+
+
+def test_the_cluster_s_cookie_is_its_owner_s_alone_and_every_node_listens_on_loopback_alone(
+    cluster: RabbitMQCluster,
+) -> None:
+    """With the cookie, anyone reaching a node's distribution port runs commands as the node's user."""
+    cookie = cluster.nodes[0].base.parent / "erlang.cookie"
+    assert stat.S_IMODE(cookie.stat().st_mode) == 0o400
+    for node in cluster.nodes:
+        assert stat.S_IMODE((node.base / "home" / ".erlang.cookie").stat().st_mode) == 0o400
+        listening = listening_in_group(node.popen.pid)
+        assert {node.amqp_port, node.management_port} <= {port for _, port in listening}
+        assert [(str(a), port) for a, port in listening if not is_loopback(a)] == []
 
 
 async def management(cluster: RabbitMQCluster, path: str, method: str = "GET") -> Any:
