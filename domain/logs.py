@@ -69,8 +69,10 @@ class JsonFormatter(logging.Formatter):
         for key in _CONTEXT_KEYS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
-        if record.exc_info or record.exc_text:
-            entry["error"] = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:  # RedactFilter's, redacted
+            entry["error"] = record.exc_text
+        elif record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
