@@ -2,6 +2,7 @@
 
 import asyncio
 import functools
+import hashlib
 import os
 import signal
 import socket
@@ -26,6 +27,7 @@ from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
 from servers import rabbitmq_node, redis_sentinels
+from servers.dev_tls import tls_files
 from servers.private_files import private_directory
 from servers.rabbitmq_node import free_port
 
@@ -46,9 +48,10 @@ NOTED += [
     # `dead retry` and `replay` append commands: they wait for a replica as the service does.
     "LIVESCORE_REDIS_MIN_REPLICAS",
 ]
-# The private RabbitMQ node of `dev --amqp`: one name, so that it finds its queues again next time.
-DEV_NODE_NAME = "livescore-dev@localhost"
-# The nodes of `dev --cluster` (livescore-dev-cluster-1@localhost, …): the same names every time.
+# The private RabbitMQ node of `dev --amqp` (livescore-dev-<folder>@localhost): one name per folder, so
+# that it finds its queues again next time and another folder's `dev` runs beside it.
+DEV_NODE_NAME = "livescore-dev"
+# The nodes of `dev --cluster` (livescore-dev-cluster-<folder>-1@localhost, …): likewise.
 DEV_CLUSTER_NAME = "livescore-dev-cluster"
 # Redis behind Sentinel of `dev --cluster`: a primary silent this long is failed over. Short, to watch a
 # failover happen; not the tests' 1 s, which a busy laptop running everything else may trip on its own.
@@ -69,10 +72,11 @@ def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, 
         # Redis behind Sentinel counts as given: its sentinels are noted instead of a URL.
         if not env.get("REDIS_URL") and not env.get("REDIS_SENTINELS"):
             env.update(_redis_sentinels(stack, Settings.from_env(env)) if cluster else _redis(stack))
+        banner: list[str] = []
         if cluster:
             env.update(_rabbitmq_cluster(stack, Settings.from_env(env)))
         elif amqp:
-            env.update(_rabbitmq(stack, Settings.from_env(env)))
+            env.update(_rabbitmq(stack, Settings.from_env(env), banner))
         settings = Settings.from_env(env)
         schema.upgrade(settings.database_url)
         asyncio.run(_seed(settings))
@@ -86,7 +90,7 @@ def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, 
         if simulate:
             # Live matches from the first seconds: fixture updates and incidents, day after day.
             procs.append(_spawn(["cli", "simulate", "--repeat"], env))
-        _greet(settings, simulate)
+        _greet(settings, simulate, banner)
         return _supervise(procs)
     return 0
 
@@ -103,15 +107,38 @@ def _refuse_taken(port: int) -> None:
             ) from None
 
 
-def _rabbitmq(stack: ExitStack, settings: Settings) -> dict[str, str]:
-    """A private RabbitMQ node for `--amqp`, stopped after the processes that use it; its settings."""
+def node_name(folder: Path) -> str:
+    """The name of `dev --amqp`'s node for the folder it runs in."""
+    return f"{DEV_NODE_NAME}-{_folder_tag(folder)}@localhost"
+
+
+def _folder_tag(folder: Path) -> str:
+    # Short, and the same for the same folder however it is reached (a symlink, a relative path).
+    return hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+
+
+def _rabbitmq(
+    stack: ExitStack, settings: Settings, banner: list[str], folder: Path | None = None
+) -> dict[str, str]:
+    """A private RabbitMQ node for `--amqp` of `folder` (the current one), with an AMQPS listener of its
+    own certificate, stopped after the processes that use it; its settings. What a customer needs to
+    connect over TLS goes in `banner`."""
+    folder = folder or Path.cwd()
     if not rabbitmq_node.installed():
         raise SystemExit(
             f"livescore: dev --amqp needs RabbitMQ on this machine: {rabbitmq_node.INSTALL_HINT}"
         )
     print("starting a private RabbitMQ node (about 5 s)…", flush=True)
-    node = rabbitmq_node.start_node(STATE_DIR / "rabbitmq", settings, node_name=DEV_NODE_NAME)
+    base = private_directory(folder / STATE_DIR) / "rabbitmq"
+    tls, amqps_port = tls_files(base / "tls"), rabbitmq_node.remembered_port(base, "amqps")
+    try:
+        node = rabbitmq_node.start_node(base, settings, tls.listener(amqps_port), node_name(folder))
+    except rabbitmq_node.NodeStartFailed as exc:
+        raise SystemExit(f"livescore: {exc.reason} (its log: {exc.log_path})") from None
     stack.callback(node.stop)
+    banner.append(
+        f"AMQPS (TLS) for customers: amqps://127.0.0.1:{amqps_port}, trusting the CA in {tls.ca.resolve()}"
+    )
     return _amqp_env(node)
 
 
@@ -124,7 +151,11 @@ def _rabbitmq_cluster(stack: ExitStack, settings: Settings) -> dict[str, str]:
             f"livescore: dev --cluster needs RabbitMQ on this machine: {rabbitmq_node.INSTALL_HINT}"
         )
     print("starting a private three-node RabbitMQ cluster (15-30 s)…", flush=True)
-    cluster = rabbitmq_node.start_cluster(STATE_DIR / "rabbitmq-cluster", settings, name=DEV_CLUSTER_NAME)
+    name = f"{DEV_CLUSTER_NAME}-{_folder_tag(Path.cwd())}"
+    try:
+        cluster = rabbitmq_node.start_cluster(STATE_DIR / "rabbitmq-cluster", settings, name=name)
+    except rabbitmq_node.NodeStartFailed as exc:
+        raise SystemExit(f"livescore: {exc.reason} (its log: {exc.log_path})") from None
     stack.callback(cluster.stop)
     for node in cluster.nodes:
         print(
@@ -245,7 +276,7 @@ def _wait_ready(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> Non
     raise SystemExit("livescore: the ingress did not start in time")
 
 
-def _greet(settings: Settings, simulating: bool) -> None:
+def _greet(settings: Settings, simulating: bool, banner: list[str]) -> None:
     body = f'{{"packageId": {DEMO_ID}, "username": "{DEMO_USERNAME}", "password": "{DEMO_PASSWORD}"}}'
     base = f"http://127.0.0.1:{settings.port}/api/livescore"
     curl = f"curl -s -X POST -H 'Content-Type: application/json' -d '{body}'"
@@ -265,9 +296,10 @@ def _greet(settings: Settings, simulating: bool) -> None:
         print(
             f"delivering over AMQP: customers connect to {amqp} with the package's username and\n"
             f"password, vhost Fixtures (or Incidents), queue _{DEMO_ID}_ (RabbitMQ management: "
-            f"{', '.join(without_credentials(u) for u in node_urls(settings.amqp_management_url))})\n",
+            f"{', '.join(without_credentials(u) for u in node_urls(settings.amqp_management_url))})",
             flush=True,
         )
+        print("\n".join(banner) + "\n", flush=True)
     if simulating and settings.delivery == "redis":
         print(
             f"live matches are being played (livescore simulate); once the package is active, watch them:\n"

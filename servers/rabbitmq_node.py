@@ -11,7 +11,9 @@ an epmd it starts. Its Erlang cookie (whoever holds it runs code as the node's u
 account's password, made per directory, are files only their owner may read.
 """
 
+import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -41,6 +43,20 @@ SERVICE_USER = "livescore-service"
 SERVICE_PASSWORD_FILE = "service-password"  # noqa: S105 - the name of the file that holds it
 # Every listener of a private node: nobody else on the network has any business with it.
 LOOPBACK = "127.0.0.1"
+# The ports a node directory used last (AMQP, management, distribution, and any its caller names): taken
+# again when free, so that a customer's client keeps its URL across restarts of `dev`.
+PORTS_FILE = "ports.json"
+
+
+class NodeStartFailed(RuntimeError):
+    """A node that exited or did not get ready: `reason`, one line of its own output to show a user, and
+    the log it wrote (the exception's text carries the logs' tails, for a test's report)."""
+
+    def __init__(self, reason: str, log_path: Path, details: str) -> None:
+        super().__init__(f"{reason}\n{details}")
+        self.reason, self.log_path = reason, log_path
+
+
 INSTALL_HINT = "apt-get install rabbitmq-server"
 
 
@@ -161,7 +177,7 @@ def _started(
     """A node's directories, configuration and environment, and its process started (not ready yet).
     `cookie`: the Erlang cookie the node shares with its cluster (else Erlang makes one of its own, which
     only its owner may read); `password`: the service account's."""
-    amqp_port, dist_port, management_port = (free_port() for _ in range(3))
+    amqp_port, dist_port, management_port = (remembered_port(base, n) for n in ("amqp", "dist", "management"))
     configured = replace(settings, broker_auth_url=f"http://127.0.0.1:{auth_port}")
     # This node's own file, written anew: its listeners (below the marker) are this run's ports.
     (base / "config" / "rabbitmq.conf").unlink(missing_ok=True)
@@ -180,12 +196,42 @@ def _started(
     return RabbitMQNode(base, amqp_port, management_port, auth_port, popen, env, 0.0, earlier, password)
 
 
+def remembered_port(base: Path, name: str) -> int:
+    """The port `name` of the node directory `base` used last if it is free now, else a new free one,
+    remembered for next time."""
+    path = base / PORTS_FILE
+    try:
+        ports = json.loads(path.read_text())
+    except (OSError, ValueError):
+        ports = {}
+    port = ports.get(name)
+    if not isinstance(port, int) or not _free(port):
+        port = free_port()
+        base.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**ports, name: port}))
+    return port
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
 def _spawn(base: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
     with (base / "stdout.log").open("ab") as out:
         # A session of its own: Ctrl-C in a terminal does not reach it, and a stray VM can be killed with
-        # its whole group.
+        # its whole group. Run from its directory, so that whatever Erlang writes where it runs stays there.
         return subprocess.Popen(  # noqa: S603 - Debian's server, at its fixed path
-            [str(RABBITMQ_SERVER)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [str(RABBITMQ_SERVER)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=base,
         )
 
 
@@ -207,6 +253,8 @@ def _environment(base: Path, node_name: str, amqp_port: int, dist_port: int) -> 
         RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
         RABBITMQ_LOG_BASE=str(base / "log"),
         RABBITMQ_PLUGINS_EXPAND_DIR=str(base / "plugins"),
+        # A VM that fails to start writes a dump of some 700 KB: here, not in the folder `dev` runs in.
+        ERL_CRASH_DUMP=str(base / "log" / "erl_crash.dump"),
     )
     return env
 
@@ -220,15 +268,23 @@ def _wait_until_ready(node: RabbitMQNode, starts: int | None = None) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if node.popen.poll() is not None:
-            raise RuntimeError(f"RabbitMQ exited during start-up:\n{_output(node)}")
+            raise _failed(node, "exited during start-up")
         if node.log().count(READY_LINE) >= starts:
             return
         time.sleep(0.1)
-    raise RuntimeError(f"RabbitMQ not ready within {STARTUP_TIMEOUT_S} s:\n{_output(node)}")
+    raise _failed(node, f"not ready within {STARTUP_TIMEOUT_S} s")
 
 
-def _output(node: RabbitMQNode) -> str:
-    return (node.base / "stdout.log").read_text(errors="replace")[-4000:] + node.log()[-4000:]
+# The line of a start script's output that says why it failed ("ERROR: node with name … is already
+# running on host …", "error: could not bind …").
+_ERROR_LINE = re.compile(r"\berror\b", re.IGNORECASE)
+
+
+def _failed(node: RabbitMQNode, what: str) -> NodeStartFailed:
+    output = (node.base / "stdout.log").read_text(errors="replace")
+    errors = [" ".join(line.split()) for line in output.splitlines() if _ERROR_LINE.search(line)]
+    reason = f"RabbitMQ node {node.name} {what}" + (f": {errors[-1][:200]}" if errors else "")
+    return NodeStartFailed(reason, node.base / "stdout.log", output[-4000:] + node.log()[-4000:])
 
 
 def _write_cookie(path: Path, cookie: str) -> None:
