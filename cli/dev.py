@@ -4,6 +4,7 @@ import asyncio
 import functools
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -103,7 +104,8 @@ def _refuse_taken(port: int) -> None:
             holder = listener_of(port)
             by = f" by {holder}" if holder else ""
             raise SystemExit(
-                f"livescore: port {port} is taken{by}; stop it, or run `livescore dev --port {port + 1}`"
+                f"livescore: port {port} is taken{by}; stop it, or run "
+                f"`{livescore_command(Path.cwd())} dev --port {port + 1}`"
             ) from None
 
 
@@ -276,7 +278,24 @@ def _wait_ready(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> Non
     raise SystemExit("livescore: the ingress did not start in time")
 
 
+def livescore_command(folder: Path) -> str:
+    """`livescore` as a shell in `folder` runs this very command: the name alone when it is what the
+    shell finds, else its path (`.venv/bin/livescore` after the README's install, which activates no
+    venv). Run as `python -m cli`, the script installed beside that interpreter."""
+    argv0 = Path(sys.argv[0])
+    script = (argv0 if argv0.name == "livescore" else Path(sys.executable).parent / "livescore").absolute()
+    found = shutil.which("livescore")
+    if found and Path(found).absolute() == script:
+        return "livescore"
+    try:
+        relative = str(script.relative_to(folder.absolute()))
+    except ValueError:
+        return str(script)
+    return relative if "/" in relative else f"./{relative}"
+
+
 def _greet(settings: Settings, simulating: bool, banner: list[str]) -> None:
+    livescore = livescore_command(Path.cwd())
     body = f'{{"packageId": {DEMO_ID}, "username": "{DEMO_USERNAME}", "password": "{DEMO_PASSWORD}"}}'
     base = f"http://127.0.0.1:{settings.port}/api/livescore"
     curl = f"curl -s -X POST -H 'Content-Type: application/json' -d '{body}'"
@@ -286,7 +305,7 @@ def _greet(settings: Settings, simulating: bool, banner: list[str]) -> None:
         f"try:\n  {curl} {base}/package/activate\n  {curl} {base}/snapshots/trigger\n"
         f"then read what the customer receives (the livescore command in this folder uses this dev's\n"
         f"servers, noted in {ENV_FILE}):\n"
-        f"  livescore queue read --package {DEMO_ID}\n"
+        f"  {livescore} queue read --package {DEMO_ID}\n"
         f"metrics: http://127.0.0.1:{settings.port}/metrics (ingress), "
         f"http://127.0.0.1:{settings.worker_port}/metrics (worker)\n",
         flush=True,
@@ -303,8 +322,8 @@ def _greet(settings: Settings, simulating: bool, banner: list[str]) -> None:
     if simulating and settings.delivery == "redis":
         print(
             f"live matches are being played (livescore simulate); once the package is active, watch them:\n"
-            f"  livescore watch --package {DEMO_ID}\n"
-            f"  livescore queue read --package {DEMO_ID} --incidents --follow\n",
+            f"  {livescore} watch --package {DEMO_ID}\n"
+            f"  {livescore} queue read --package {DEMO_ID} --incidents --follow\n",
             flush=True,
         )
 
