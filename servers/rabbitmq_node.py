@@ -275,16 +275,23 @@ def _wait_until_ready(node: RabbitMQNode, starts: int | None = None) -> None:
     raise _failed(node, f"not ready within {STARTUP_TIMEOUT_S} s")
 
 
-# The line of a start script's output that says why it failed ("ERROR: node with name … is already
-# running on host …", "error: could not bind …").
-_ERROR_LINE = re.compile(r"\berror\b", re.IGNORECASE)
+# What RabbitMQ's start-up says when it fails, best first: its own sentence ("ERROR: node with name … is
+# already running on host …"), else the Erlang VM's last words ("Kernel pid terminated (…)").
+_REASONS = (re.compile(r"\bERROR: .*"), re.compile(r"^Kernel pid terminated .*"))
+# A reason is one line of a terminal, not an Erlang term of a page.
+_REASON_CHARS = 200
 
 
 def _failed(node: RabbitMQNode, what: str) -> NodeStartFailed:
     output = (node.base / "stdout.log").read_text(errors="replace")
-    errors = [" ".join(line.split()) for line in output.splitlines() if _ERROR_LINE.search(line)]
-    reason = f"RabbitMQ node {node.name} {what}" + (f": {errors[-1][:200]}" if errors else "")
-    return NodeStartFailed(reason, node.base / "stdout.log", output[-4000:] + node.log()[-4000:])
+    reason = next((found for pattern in _REASONS if (found := _first(pattern, output))), "")
+    said = f"RabbitMQ node {node.name} {what}" + (f": {reason[:_REASON_CHARS]}" if reason else "")
+    return NodeStartFailed(said, node.base / "stdout.log", output[-4000:] + node.log()[-4000:])
+
+
+def _first(pattern: re.Pattern[str], output: str) -> str:
+    found = next((m for line in output.splitlines() if (m := pattern.search(line))), None)
+    return " ".join(found[0].split()) if found else ""
 
 
 def _write_cookie(path: Path, cookie: str) -> None:
