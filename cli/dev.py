@@ -75,7 +75,7 @@ def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, 
             env.update(_redis_sentinels(stack, Settings.from_env(env)) if cluster else _redis(stack))
         banner: list[str] = []
         if cluster:
-            env.update(_rabbitmq_cluster(stack, Settings.from_env(env)))
+            env.update(_rabbitmq_cluster(stack, Settings.from_env(env), banner))
         elif amqp:
             env.update(_rabbitmq(stack, Settings.from_env(env), banner))
         settings = Settings.from_env(env)
@@ -144,21 +144,31 @@ def _rabbitmq(
     return _amqp_env(node)
 
 
-def _rabbitmq_cluster(stack: ExitStack, settings: Settings) -> dict[str, str]:
-    """Three private RabbitMQ nodes in one cluster for `--cluster`, quorum queues on them; its settings.
-    Each node's process group is printed, so that one can be killed (`kill -9 -- -PGID`: the start script
-    and its Erlang VM) to watch the service move on."""
+def _rabbitmq_cluster(stack: ExitStack, settings: Settings, banner: list[str]) -> dict[str, str]:
+    """Three private RabbitMQ nodes in one cluster for `--cluster`, quorum queues on them, each with an
+    AMQPS listener of the folder's certificate (in `banner`); its settings. Each node's process group is
+    printed, so that one can be killed (`kill -9 -- -PGID`: the start script and its Erlang VM) to watch
+    the service move on."""
     if not rabbitmq_node.installed():
         raise SystemExit(
             f"livescore: dev --cluster needs RabbitMQ on this machine: {rabbitmq_node.INSTALL_HINT}"
         )
     print("starting a private three-node RabbitMQ cluster (15-30 s)…", flush=True)
-    name = f"{DEV_CLUSTER_NAME}-{_folder_tag(Path.cwd())}"
+    # Absolute: the nodes' configuration names the certificate files, and each node runs in its directory.
+    name, base = f"{DEV_CLUSTER_NAME}-{_folder_tag(Path.cwd())}", Path.cwd() / STATE_DIR / "rabbitmq-cluster"
+    tls, amqps_ports = tls_files(base / "tls"), dict[Path, int]()
+
+    def amqps(node_base: Path) -> str:
+        amqps_ports[node_base] = rabbitmq_node.remembered_port(node_base, "amqps")
+        return tls.listener(amqps_ports[node_base])
+
     try:
-        cluster = rabbitmq_node.start_cluster(STATE_DIR / "rabbitmq-cluster", settings, name=name)
+        cluster = rabbitmq_node.start_cluster(base, settings, name=name, node_listeners=amqps)
     except rabbitmq_node.NodeStartFailed as exc:
         raise SystemExit(f"livescore: {exc.reason} (its log: {exc.log_path})") from None
     stack.callback(cluster.stop)
+    amqps_urls = ", ".join(f"amqps://127.0.0.1:{amqps_ports[node.base]}" for node in cluster.nodes)
+    banner.append(f"AMQPS (TLS) for customers: {amqps_urls}, trusting the CA in {tls.ca.resolve()}")
     for node in cluster.nodes:
         print(
             f"  {node.name}: AMQP 127.0.0.1:{node.amqp_port}, management 127.0.0.1:{node.management_port}, "

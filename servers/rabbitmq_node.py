@@ -20,6 +20,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -390,12 +391,17 @@ class RabbitMQCluster:
 
 
 def start_cluster(
-    base: Path, settings: Settings, listeners: str = "", name: str | None = None, size: int = CLUSTER_SIZE
+    base: Path,
+    settings: Settings,
+    listeners: str = "",
+    name: str | None = None,
+    size: int = CLUSTER_SIZE,
+    node_listeners: Callable[[Path], str] | None = None,
 ) -> RabbitMQCluster:
     """`size` nodes under `base` (node1, node2, …), each configured like `start_node`'s plus the cluster
     formation lines, then set up once (vhosts and users are the cluster's). The first node starts alone;
     the others then join it together. Started again under the same `base` and `name`, it keeps its
-    queues and messages."""
+    queues and messages. `node_listeners`: more lines for the node of a directory (its own ports)."""
     started = time.monotonic()
     base, name = base.resolve(), name or f"livescore-{uuid.uuid4().hex[:6]}"
     names = [f"{name}-{index}@localhost" for index in range(1, size + 1)]
@@ -405,7 +411,7 @@ def start_cluster(
 
     def start(index: int) -> RabbitMQNode:
         node_base = base / f"node{index + 1}"
-        lines = formation + listeners
+        lines = formation + listeners + (node_listeners(node_base) if node_listeners else "")
         return _started(node_base, settings, lines, names[index], auth_port, cookie, password)
 
     # A new cluster forms around its first node; a cluster with data starts all at once, since each

@@ -8,6 +8,8 @@ About 30 s here: the three RabbitMQ nodes take most of it (start and stop).
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -51,6 +53,7 @@ def test_killing_the_redis_primary_of_dev_cluster_as_its_banner_says(tmp_path: P
     try:
         ready = _eventually(lambda: _ready(port), START_TIMEOUT_S, log)
         banner = log.read_text()
+        _tls_handshakes(banner)
         primary_pid = re.search(r"kill the primary with: kill -9 (\d+);", banner)
         assert primary_pid, banner
         os.kill(int(primary_pid[1]), signal.SIGKILL)
@@ -71,6 +74,21 @@ def test_killing_the_redis_primary_of_dev_cluster_as_its_banner_says(tmp_path: P
     # One line when the simulator lost Redis and one when it was back, if a beat fell due meanwhile.
     assert said.count("simulate: Redis unreachable") == said.count("simulate: Redis back") <= 1, said
     assert "a process exited" not in said
+
+
+def _tls_handshakes(banner: str) -> None:
+    """Every node's AMQPS listener the banner prints presents a certificate the printed CA vouches for."""
+    said = re.search(r"AMQPS \(TLS\) for customers: (.*), trusting the CA in (\S+)", banner)
+    assert said, banner
+    ports = [int(port) for port in re.findall(r"amqps://127\.0\.0\.1:(\d+)", said[1])]
+    assert len(ports) == 3, said[0]
+    context = ssl.create_default_context(cafile=said[2])
+    for port in ports:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            assert tls.version() is not None
 
 
 def _incidents(primary: str) -> int:
