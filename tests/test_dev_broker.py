@@ -7,15 +7,17 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli.dev import _rabbitmq, node_name
 from domain.settings import Settings
 from servers import rabbitmq_node
-from servers.rabbitmq_node import SERVICE_USER, service_password
-from tests.support import server_missing
+from tests.amqp.conftest import _serving
+from tests.support import add_package, server_missing
 
 pytestmark = pytest.mark.cluster
 
@@ -34,17 +36,21 @@ def start(stack: ExitStack, folder: Path) -> tuple[dict[str, str], list[str]]:
     return _rabbitmq(stack, Settings(), banner, folder), banner
 
 
-async def test_two_folders_run_their_nodes_at_once_each_over_tls_and_keep_their_ports(tmp_path: Path) -> None:
+async def test_two_folders_run_their_nodes_at_once_each_over_tls_and_keep_their_ports(
+    tmp_path: Path, settings: Settings, engine: AsyncEngine
+) -> None:
     folders = [tmp_path / "one", tmp_path / "two"]
     for folder in folders:
         folder.mkdir()
+    customer = await add_package(engine, 4242)
     with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
         started = list(pool.map(lambda folder: start(stack, folder), folders))
-        for (_, banner), folder in zip(started, folders, strict=True):
+        for (env, banner), folder in zip(started, folders, strict=True):
             ca = folder / ".livescore" / "rabbitmq" / "tls" / "ca.pem"
             assert f"trusting the CA in {ca}" in banner[0], banner
             amqps_port = int(banner[0].split("amqps://127.0.0.1:")[1].split(",")[0])
-            await connect_over_tls(folder, amqps_port, ca)
+            async with _serving(settings, int(env["LIVESCORE_BROKER_AUTH_PORT"])):
+                await connect_over_tls(customer, amqps_port, ca)
         first_env, first_banner = started[0]
     with ExitStack() as stack:
         again_env, again_banner = start(stack, folders[0])
@@ -54,16 +60,15 @@ async def test_two_folders_run_their_nodes_at_once_each_over_tls_and_keep_their_
     assert not await asyncio.to_thread(lambda: list(tmp_path.rglob("erl_crash.dump")))
 
 
-async def connect_over_tls(folder: Path, port: int, ca: Path) -> None:
-    """As a customer's client connects: AMQPS, trusting the folder's CA (the service's account stands in
-    for a package's, which would need broker-auth running)."""
+async def connect_over_tls(customer: dict[str, Any], port: int, ca: Path) -> None:
+    """As a customer's client connects: AMQPS trusting the folder's CA, the package's username and
+    password (asked of broker-auth by the node)."""
     context = ssl.create_default_context(cafile=str(ca))
-    password = service_password(folder / ".livescore" / "rabbitmq")
     connection = await aio_pika.connect(
         host="127.0.0.1",
         port=port,
-        login=SERVICE_USER,
-        password=password,
+        login=customer["username"],
+        password=customer["password"],
         virtualhost="Fixtures",
         ssl=True,
         ssl_context=context,
