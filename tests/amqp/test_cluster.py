@@ -117,7 +117,7 @@ async def test_the_service_connects_to_the_first_node_that_answers(
     nobody = free_port()  # nothing listens there: refused at once
     settings = dataclasses.replace(
         on_cluster,
-        amqp_url=f"amqp://livescore-service:service-secret@127.0.0.1:{nobody}/,127.0.0.1:"
+        amqp_url=f"amqp://livescore-service:{cluster.nodes[0].service_password}@127.0.0.1:{nobody}/,127.0.0.1:"
         + f"{cluster.nodes[1].amqp_port},127.0.0.1:{cluster.nodes[2].amqp_port}",
         amqp_management_url=f"http://guest:guest@127.0.0.1:{nobody},{cluster.nodes[2].management_url}",
     )
