@@ -3,7 +3,7 @@
 the failover gap — from SIGKILL of the node that leads the package's queue (and holds the worker's and
 the customer's connections) until the customer receives again — over a few kills.
 
-Every node runs on this one machine (cli/rabbitmq_node.py): the cluster's three nodes share its two cores
+Every node runs on this one machine (servers/rabbitmq_node.py): the cluster's three nodes share its two cores
 and its disk, so the cluster figure is what replication costs here, not what three machines would give.
 The figures are printed; docs/BENCHMARKS.md's "Delivery over a RabbitMQ cluster" notes them by hand.
 """
@@ -28,13 +28,13 @@ from redis.asyncio import Redis as AsyncRedis
 from bench.fanout import _seed, upcoming
 from bench.services import Backing, backing
 from bench.workers import fields_of, workers
-from cli import rabbitmq_node
-from cli.rabbitmq_node import SERVICE_PASSWORD, SERVICE_USER, RabbitMQCluster, RabbitMQNode
 from delivery.amqp import AmqpDelivery, AmqpQueueReader
 from domain.commands import TriggerSnapshot
 from domain.delivery import QueueKind
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, amqp_queue
+from servers import rabbitmq_node
+from servers.rabbitmq_node import SERVICE_USER, RabbitMQCluster, RabbitMQNode
 
 SIZE, QUICK_SIZE = 20_000, 5_000
 KILLS, QUICK_KILLS = 3, 1
@@ -185,7 +185,7 @@ async def _consume_killing(settings: Settings, package_id: int, size: int, leade
     """The longest silence of the customer's deliveries from just before the kill until the whole snapshot
     arrived: the failover gap, whatever was already on its way when the node died. (The service's own
     account stands for the customer: the bench runs no broker-auth process.)"""
-    reader = AmqpQueueReader(settings, package_id, SERVICE_USER, SERVICE_PASSWORD)
+    reader = AmqpQueueReader(settings, package_id, SERVICE_USER, leader.service_password)
     arrivals: list[float] = []
     received, killed_at, loop = 0, 0.0, asyncio.get_running_loop()
     deadline = loop.time() + SNAPSHOT_TIMEOUT_S

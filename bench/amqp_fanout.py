@@ -23,12 +23,12 @@ from bench import memory
 from bench.fanout import _seed, upcoming
 from bench.services import Backing, backing
 from bench.workers import fields_of, workers
-from cli import rabbitmq_node
 from domain.commands import TriggerSnapshot
 from domain.fixtures import encode_fixture
 from domain.messages import MessageType, envelopes
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, amqp_queue
+from servers import rabbitmq_node
 
 SIZES = (10_000, 100_000)
 QUICK_SIZES = (10_000,)

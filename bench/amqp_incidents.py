@@ -35,12 +35,12 @@ from bench.incidents import (
 )
 from bench.services import Backing, backing
 from bench.workers import workers
-from cli import rabbitmq_node
 from delivery.amqp import AmqpDelivery
 from domain import schema
 from domain.messages import MESSAGE_FIELD
 from domain.settings import Settings
 from domain.streams import INCIDENTS_STREAM, amqp_queue
+from servers import rabbitmq_node
 
 # What RabbitMQ sustains here for persistent, confirmed messages is a few thousand a second (see
 # docs/BENCHMARKS.md): 40 incidents/s to 50 packages is 2,000 queue messages/s.

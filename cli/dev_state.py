@@ -3,12 +3,15 @@
 `dev` writes `.livescore/env` (the URLs of its Redis, storage and broker) while it runs; the `livescore`
 command run in the same folder reads it, so `livescore queue read` reads the Redis `dev` started, not
 whatever listens on 6379. Variables set in the environment still win. The note names the `dev` process
-that wrote it and counts only while that process lives.
+that wrote it and counts only while that process lives. It holds the service's AMQP password and the
+management API's: the folder and the note are their owner's alone (0700, 0600).
 """
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
+
+from servers.private_files import private_directory, write_private
 
 # Everything `dev` keeps between runs: the embedded server's data, a RabbitMQ node's, this note.
 STATE_DIR = Path(".livescore")
@@ -17,13 +20,13 @@ _PID = "LIVESCORE_DEV_PID"
 
 
 def write_note(env: Mapping[str, str], names: list[str]) -> None:
-    STATE_DIR.mkdir(exist_ok=True)
+    private_directory(STATE_DIR)
     lines = [
         "# Written by `livescore dev`: where its servers are; removed when it stops.",
         f"{_PID}={os.getpid()}",
     ]
     lines += [f"{name}={env[name]}" for name in names if env.get(name)]
-    ENV_FILE.write_text("\n".join(lines) + "\n")
+    write_private(ENV_FILE, "\n".join(lines) + "\n", 0o600)
 
 
 def remove_note() -> None:

@@ -29,6 +29,7 @@ from delivery import open_delivery
 from domain import packages, schema
 from domain.connections import open_redis
 from domain.delivery import QueueKind
+from domain.logs import redact, redact_last_resort
 from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
@@ -62,6 +63,7 @@ def main(args: Sequence[str] | None = None) -> int:
     """The `livescore` entry point: Click's usage errors as one line and exit status 2, anything
     unexpected as one line and 1 — never a traceback or a framed box. (Typer carries its own copy of
     Click, hence its exceptions from typer._click.)"""
+    redact_last_resort()
     try:
         code = typer.main.get_command(app).main(args, prog_name="livescore", standalone_mode=False)
     except NoArgsIsHelpError as exc:
@@ -79,9 +81,8 @@ def main(args: Sequence[str] | None = None) -> int:
         typer.echo(f"livescore: {' '.join(exc.format_message().split())}", err=True)
         return exc.exit_code
     except Exception as exc:  # the last resort of "one line, never a traceback"
-        typer.echo(
-            f"livescore: unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", err=True
-        )
+        reason = " ".join(redact(str(exc)).split())[:300]
+        typer.echo(f"livescore: unexpected {type(exc).__name__}: {reason}", err=True)
         return 1
     return code if isinstance(code, int) else 0
 

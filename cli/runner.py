@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
@@ -11,10 +12,19 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import LivescoreError
+from domain.logs import redact
 from domain.settings import Settings
 from domain.storage import open_engine
 
 T = TypeVar("T")
+
+# aiosqlite runs each connection on a thread named after this function. A connection that fails to open
+# is stopped without anyone awaiting it: its thread then hands a result to the event loop, and if
+# `asyncio.run` has closed the loop by then, it dies with a traceback printed after our one line.
+_SQLITE_THREAD = "(_connection_worker_thread)"
+# A stopping connection's thread ends within milliseconds; one still serving an open connection (none
+# should be, once the job has closed its engine) is not waited for longer than this.
+_SQLITE_THREAD_JOIN_S = 5.0
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -24,7 +34,8 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def fail(message: str) -> NoReturn:
-    typer.echo(f"livescore: {message}", err=True)
+    # A driver's error may quote a URL of the settings, password and all.
+    typer.echo(f"livescore: {redact(message)}", err=True)
     raise typer.Exit(1)
 
 
@@ -46,7 +57,7 @@ def run(job: Coroutine[Any, Any, T]) -> T:
     hold a password hash).
     """
     try:
-        return asyncio.run(job)
+        return asyncio.run(_then_sqlite_threads_ended(job))
     except IntegrityError:
         fail("that package already exists")
     except LivescoreError as exc:
@@ -55,6 +66,16 @@ def run(job: Coroutine[Any, Any, T]) -> T:
         fail(storage_problem(exc))
     except (RedisError, OSError) as exc:
         fail(f"cannot reach Redis or storage: {exc}")
+
+
+async def _then_sqlite_threads_ended(job: Coroutine[Any, Any, T]) -> T:
+    """`job`, then every aiosqlite thread finished while the loop still runs to take its last result."""
+    try:
+        return await job
+    finally:
+        for thread in threading.enumerate():
+            if thread.name.endswith(_SQLITE_THREAD):
+                await asyncio.to_thread(thread.join, _SQLITE_THREAD_JOIN_S)
 
 
 # How SQLite and PostgreSQL say the schema was never created (SQLite's message; asyncpg's class name).

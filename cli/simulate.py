@@ -3,6 +3,10 @@
 The matches are stored first (about to start, kick-off times on today's clock), so that their incidents
 never wait for them; then each beat of the timeline is appended when its time comes — fixture updates
 to `livescore:fixture-updates`, incidents to `livescore:incidents` — exactly as the feed would.
+
+Redis going away (a restart, a Sentinel failover in `dev --cluster`) does not end it: the beats due
+meanwhile are appended again and again, with backoff, until Redis answers (through the sentinels, to the
+primary of now); the terminal gets one line when Redis is lost and one when it is back.
 """
 
 import asyncio
@@ -16,6 +20,9 @@ from typing import Annotated
 import msgspec
 import typer
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cli.match_day import SPORTS, Beat, Race, match_day, pick_matches
 from cli.redis_choice import redis_settings
@@ -33,6 +40,12 @@ from domain.streams import FIXTURE_UPDATES_STREAM, INCIDENTS_STREAM
 DEFAULT_SPEED = 60.0
 # Approximate length the fixture-updates stream is trimmed to by what the simulation appends.
 UPDATES_MAXLEN = 1_000_000
+# Redis unreachable: tried again after this, doubling up to the most; a Sentinel failover in `dev
+# --cluster` takes a few seconds, a restart about one.
+RETRY_FIRST_S, RETRY_MOST_S = 0.2, 5.0
+# What a Redis that is away or changing primaries answers with (a demoted primary refuses writes; the
+# sentinels name no primary for a moment); any other error is a fault of ours and ends the simulation.
+_AWAY = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
 
 
 def simulate(
@@ -67,13 +80,51 @@ async def play(settings: Settings, matches: int, speed: float, seed: int) -> Non
     minutes = beats[-1].at_s / speed / 60 if beats else 0
     typer.echo(f"simulating {matches} matches (seed {seed}) at {speed:g}× for about {minutes:.1f} minutes")
     redis: Redis = open_redis(settings.redis_address)
+    outage = _Outage()
     try:
         started = time.monotonic()
         for due, group in _groups(beats):
             await asyncio.sleep(max(0.0, started + due / speed - time.monotonic()))
-            await _append(redis, day, group)
+            await _append_until_done(redis, day, group, outage)
     finally:
         await redis.aclose()
+
+
+@dataclass
+class _Outage:
+    """Whether Redis is away, so that an outage is said once when it begins and once when it ends."""
+
+    since: float | None = None
+
+    def began(self, exc: Exception) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            typer.echo(f"simulate: Redis unreachable ({type(exc).__name__}), retrying", err=True)
+
+    def ended(self) -> None:
+        if self.since is not None:
+            typer.echo(f"simulate: Redis back after {time.monotonic() - self.since:.1f} s", err=True)
+            self.since = None
+
+
+async def _append_until_done(redis: Redis, day: "_Day", beats: list[Beat], outage: _Outage) -> None:
+    """The beats appended, however long Redis is away. A pipeline cut short may have appended part of
+    them: they are appended again (a demo tolerates a repeated incident; the service ignores a repeated
+    fixture update, which is not newer)."""
+    messages = _messages(day, beats)
+    delay = RETRY_FIRST_S
+    while True:
+        try:
+            await _append(redis, messages)
+        except _AWAY as exc:
+            outage.began(exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MOST_S)
+            continue
+        outage.ended()
+        break
+    for fixture in (m.fixture for m in messages if m.fixture is not None):
+        _announce(day, fixture)
 
 
 @dataclass
@@ -127,20 +178,33 @@ def _groups(beats: list[Beat]) -> list[tuple[float, list[Beat]]]:
     return groups
 
 
-async def _append(redis: Redis, day: _Day, beats: list[Beat]) -> None:
-    pipe = redis.pipeline(transaction=False)
+@dataclass(frozen=True)
+class _Message:
+    stream: str
+    body: bytes
+    maxlen: int
+    # The fixture a fixture update carries, to announce once it is appended.
+    fixture: Fixture | None = None
+
+
+def _messages(day: _Day, beats: list[Beat]) -> list[_Message]:
+    messages = []
     for beat in beats:
         if beat.incident is not None:
-            message = envelope(MessageType.INCIDENT, encode_incident(beat.incident)).body
-            pipe.xadd(INCIDENTS_STREAM, {MESSAGE_FIELD: message}, maxlen=INCIDENTS_MAXLEN, approximate=True)
+            body = envelope(MessageType.INCIDENT, encode_incident(beat.incident)).body
+            messages.append(_Message(INCIDENTS_STREAM, body, INCIDENTS_MAXLEN))
             _remember_score(day, beat)
         elif beat.status is not None:
             fixture = day.update(beat.fixture_id, beat.status)
-            message = envelope(MessageType.FIXTURE, encode_fixture(fixture)).body
-            pipe.xadd(
-                FIXTURE_UPDATES_STREAM, {MESSAGE_FIELD: message}, maxlen=UPDATES_MAXLEN, approximate=True
-            )
-            _announce(day, fixture)
+            body = envelope(MessageType.FIXTURE, encode_fixture(fixture)).body
+            messages.append(_Message(FIXTURE_UPDATES_STREAM, body, UPDATES_MAXLEN, fixture))
+    return messages
+
+
+async def _append(redis: Redis, messages: list[_Message]) -> None:
+    pipe = redis.pipeline(transaction=False)
+    for message in messages:
+        pipe.xadd(message.stream, {MESSAGE_FIELD: message.body}, maxlen=message.maxlen, approximate=True)
     await pipe.execute()
 
 

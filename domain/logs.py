@@ -8,6 +8,7 @@ Lines carry the request id (ingress) and the command id (both processes) when th
 import contextvars
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,13 @@ from typing import TextIO
 # The request or command being handled by the current task, for every line logged meanwhile.
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 command_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("command_id", default=None)
+
+# The password of a URL's userinfo (`scheme://user:password@`, the user possibly empty as in
+# `redis://:password@host`): what httpx's request lines, a driver's error or a settings echo may carry.
+_URL_PASSWORD = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@\s]*@")
+# Libraries that log one INFO line per HTTP request (the management API on every uncached AMQP status):
+# noise at that rate, and the line holds the request's URL.
+_CHATTY_LOGGERS = ("httpx", "httpcore")
 
 _TEXT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s%(context)s"
 _CONTEXT_KEYS = ("request_id", "command_id", "package_id")
@@ -33,6 +41,26 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def redact(text: str) -> str:
+    """`text` with the password of every URL in it replaced by `***`."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
+class RedactFilter(logging.Filter):
+    """No password of a URL reaches a log line: the message and the traceback are redacted before any
+    formatter sees them, whichever library logged them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if (clean := redact(message)) != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -44,7 +72,9 @@ class JsonFormatter(logging.Formatter):
         for key in _CONTEXT_KEYS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
-        if record.exc_info:
+        if record.exc_text:  # RedactFilter's, redacted
+            entry["error"] = record.exc_text
+        elif record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
@@ -87,8 +117,18 @@ FASTSTREAM_LOGGER.addFilter(QuietSupervisor())
 def configure_logging(log_format: str, level: int = logging.INFO, stream: TextIO | None = None) -> None:
     """Every line through one handler on the root logger, to `stream` (default: stderr)."""
     handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactFilter())
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(_TEXT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def redact_last_resort() -> None:
+    """Processes that configure no handler (the CLI) print warnings through Python's last resort
+    handler: it redacts too."""
+    if logging.lastResort is not None:
+        logging.lastResort.addFilter(RedactFilter())

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 import msgspec
 
 from domain.connections import RedisAddress
+from domain.logs import redact
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./livescore.db"
 # Only used when REDIS_URL is unset outside `livescore dev`, which starts its own embedded server instead.
@@ -143,7 +144,7 @@ _SAME_DATABASE = {"sqlite://": _SQLITE, "postgresql://": _POSTGRES, "postgres://
 
 def _check_redis_url(url: str) -> None:
     if not url.startswith(_REDIS_SCHEMES):
-        raise ValueError(f"REDIS_URL is not a Redis URL: {url!r} (expected redis://host:6379/0)")
+        raise ValueError(f"REDIS_URL is not a Redis URL: {redact(url)!r} (expected redis://host:6379/0)")
 
 
 # Above this a WAIT would outlast the hot connection's reply timeout (ingress/multiplexed_redis.py).
@@ -187,7 +188,7 @@ def database_url_of(url: str) -> str:
             url = ours + url.removeprefix(given)
     if not url.startswith((_SQLITE, _POSTGRES)):
         raise ValueError(
-            f"DATABASE_URL is not a database URL this service knows: {url!r} "
+            f"DATABASE_URL is not a database URL this service knows: {redact(url)!r} "
             "(use sqlite+aiosqlite:///… or postgresql+asyncpg://…)"
         )
     if url.startswith(_POSTGRES) and importlib.util.find_spec("asyncpg") is None:
@@ -220,5 +221,5 @@ def _explain(exc: msgspec.ValidationError, given: Mapping[str, str]) -> str:
     # A list's element is named by its index (`$.set_sports[1]`): the variable is the list's.
     name = path.rstrip("`").partition("[")[0]
     if name in given:
-        return f"{_env_name(name)} is not valid ({message.lower()}): {given[name]!r}"
+        return f"{_env_name(name)} is not valid ({message.lower()}): {redact(given[name])!r}"
     return str(exc)

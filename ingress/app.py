@@ -125,8 +125,8 @@ def _queues_of(
 
 def main() -> None:
     """Serve the ingress on $PORT (the Procfile's `web`, and `livescore dev`)."""
-    from ingress.server import serve
+    from domain.http_server import serve
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    serve(create_app(settings), settings)
+    serve(create_app(settings), settings.host, settings.port, settings.request_timeout_s)

@@ -81,20 +81,15 @@ EXCEPTION_HANDLERS = {TooManyFailures: _too_many, HTTPException: _http, Exceptio
 
 
 def main() -> None:
-    """Serve the broker-auth app (the Procfile's `broker-auth`)."""
-    import uvicorn
+    """Serve the broker-auth app (the Procfile's `broker-auth`), with the ingress's limits on stalled
+    connections and request heads: only RabbitMQ needs it, but anyone who reaches its port could hold
+    connections open."""
+    from domain.http_server import serve
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.broker_auth_host,
-        port=settings.broker_auth_port,
-        access_log=False,  # RabbitMQ asks on every new connection; answers are counted in /metrics
-        log_config=None,
-        loop="uvloop",
-        http="httptools",
-    )
+    app = create_app(settings)
+    serve(app, settings.broker_auth_host, settings.broker_auth_port, settings.request_timeout_s)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,3 @@ COMMANDS_ENQUEUED = Counter("livescore_commands_enqueued_total", "Commands appen
 COMMANDS_PENDING = Counter(
     "livescore_commands_answered_pending_total", "Activation requests answered 202 (no worker in time)"
 )
-CONNECTIONS_CLOSED = Counter(
-    "livescore_http_connections_closed_total",
-    "Connections closed by the ingress: request not complete within LIVESCORE_REQUEST_TIMEOUT_S, or its head"
-    " too large",
-    ["reason"],
-)

@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 import domain.models  # noqa: F401 - registers every table, for emptying them between tests
-from cli import redis_sentinels as sentinel_servers
-from cli.redis_sentinels import SentinelSetup
 from domain import packages, schema
 from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.app import create_app
+from servers import redis_sentinels as sentinel_servers
+from servers.redis_sentinels import SentinelSetup
 from tests.rabbitmq_server import RABBITMQ_SERVER, SessionNode, start_node
 from tests.support import PACKAGE_ID, PASSWORD, USERNAME, Cli, server_missing
 
@@ -79,7 +79,7 @@ def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionNode]:
 
 @pytest.fixture
 def redis_sentinels(tmp_path: Path) -> Iterator[SentinelSetup]:
-    """Redis behind Sentinel of the test's own (cli/redis_sentinels.py): a primary, two replicas, three
+    """Redis behind Sentinel of the test's own (servers/redis_sentinels.py): a primary, two replicas, three
     sentinels, on free ports of 127.0.0.1; ~0.3 s to start, a failover in about 2–3 s."""
     if sentinel_servers.REDIS_SERVER is None:
         server_missing(f"no redis-server on this machine ({sentinel_servers.INSTALL_HINT})")

@@ -1,4 +1,4 @@
-"""The tests' RabbitMQ node: the service's own private node (cli/rabbitmq_node.py, configured by
+"""The tests' RabbitMQ node: the service's own private node (servers/rabbitmq_node.py, configured by
 `livescore amqp config` and set up by `livescore amqp setup`), plus what only the tests need: an AMQPS
 listener with a certificate made for the test (trustme), as customers connect (SPEC §9), and an auth
 cache of a second, so that a password change bites within a test. The machine's own broker on 5672 is
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import trustme
 
-from cli.rabbitmq_node import RABBITMQ_SERVER, RabbitMQNode, free_port
-from cli.rabbitmq_node import start_node as start_private_node
 from domain.settings import Settings
+from servers.rabbitmq_node import RABBITMQ_SERVER, RabbitMQNode, free_port
+from servers.rabbitmq_node import start_node as start_private_node
 
 __all__ = ["RABBITMQ_SERVER", "SessionNode", "start_node"]
 
@@ -51,7 +51,7 @@ def _tls_listener(config_dir: Path, ca: trustme.CA, amqps_port: int) -> str:
     (config_dir / "cert.pem").write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
     return "\n".join(
         [
-            f"listeners.ssl.default = {amqps_port}",
+            f"listeners.ssl.1 = 127.0.0.1:{amqps_port}",
             f"ssl_options.cacertfile = {config_dir / 'ca.pem'}",
             f"ssl_options.certfile = {config_dir / 'cert.pem'}",
             f"ssl_options.keyfile = {config_dir / 'key.pem'}",

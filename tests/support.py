@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
 from cli.main import app as cli_app
-from cli.rabbitmq_node import free_port as free_port  # one way to find a free port, shared with the CLI
 from delivery.redis_streams import RedisStreamsDelivery
 from domain import packages
 from domain.fixture_store import store_fixtures
@@ -31,6 +30,7 @@ from domain.models import Package
 from domain.package_view import PackageView
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP, fixtures_queue
+from servers.rabbitmq_node import free_port as free_port  # one way to find a free port, shared with the CLI
 from worker.entries import Entry
 from worker.resources import Resources
 

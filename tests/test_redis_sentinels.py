@@ -1,14 +1,14 @@
 """Redis behind Sentinel as `livescore dev --cluster`, the benchmarks and the tests start it
-(cli/redis_sentinels.py): a primary, two replicas and three sentinels that agree on it, stopped cleanly; with
-persistence, started again with its data and the primary the sentinels named last."""
+(servers/redis_sentinels.py): a primary, two replicas and three sentinels that agree on it, stopped cleanly;
+with persistence, started again with its data and the primary the sentinels named last."""
 
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cli import redis_sentinels as sentinel_servers
-from cli.redis_sentinels import MASTER, SentinelSetup
+from servers import redis_sentinels as sentinel_servers
+from servers.redis_sentinels import MASTER, SentinelSetup
 from tests.support import server_missing
 
 pytestmark = pytest.mark.cluster

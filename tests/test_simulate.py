@@ -1,8 +1,12 @@
 """`livescore simulate`: a deterministic, plausible match day, played into the feed's streams."""
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -20,6 +24,8 @@ from domain.incidents import decode_incident, encode_incident
 from domain.messages import MessageType, envelope
 from domain.settings import Settings
 from domain.streams import FIXTURE_UPDATES_STREAM, INCIDENTS_STREAM
+from tests.e2e.processes import PersistentRedis, connect
+from tests.support import eventually
 
 SEEDS = (1, 2, 3)
 
@@ -139,3 +145,51 @@ async def test_simulate_stores_the_matches_and_appends_the_day_to_the_feeds_stre
     assert Counter(statuses) == {9: 3, 2: 3, 3: 3}
     async with engine.connect() as conn:
         assert len(await fixture_refs(conn, [f.fixture_id for f in pick_matches(3, 4)])) == 3
+
+
+# Slow enough that beats fall due while Redis is away (a match lasts ~20 s), quick for a test.
+OUTAGE_SPEED = "300"
+# Long enough that several appends fail and are tried again.
+OUTAGE_S = 2
+
+
+async def test_simulate_rides_out_a_redis_restart_saying_so_once_each_way(tmp_path: Path) -> None:
+    server = PersistentRedis(tmp_path / "valkey")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVESCORE_", "REDIS_"))}
+    env.update(REDIS_URL=server.url, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/simulate.db")
+    simulating = _simulating(tmp_path, env)
+    try:
+        async with connect(server.url) as redis:
+            await eventually(lambda: _length(redis, INCIDENTS_STREAM), what="an incident before the stop")
+        server.stop()
+        await asyncio.sleep(OUTAGE_S)  # Redis away: the behaviour under test
+        server.start_again()
+        code = await asyncio.to_thread(simulating.wait, 120)
+        async with connect(server.url) as redis:
+            updates: Any = await redis.xrange(FIXTURE_UPDATES_STREAM)
+    finally:
+        simulating.kill()
+        server.stop()
+    err_lines = (tmp_path / "err").read_text().splitlines()
+    assert code == 0, err_lines
+    # One line when Redis is lost, one when it is back: no traceback, no line per failed append.
+    assert len(err_lines) == 2, err_lines
+    assert err_lines[0].startswith("simulate: Redis unreachable (")
+    assert err_lines[1].startswith("simulate: Redis back after ")
+    # The day went on to its end: the match's full-time update reached Redis after the restart.
+    assert msgspec.json.decode(updates[-1][1][b"message"])["body"]["status"] == FixtureStatus.FINISHED
+    assert "full time" in (tmp_path / "out").read_text()
+
+
+def _simulating(folder: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
+    """`livescore simulate` of one match started against a new database, its output in folder/out and
+    folder/err."""
+    livescore = [sys.executable, "-m", "cli"]
+    subprocess.run([*livescore, "db", "upgrade"], env=env, cwd=folder, check=True, capture_output=True)
+    command = [*livescore, "simulate", "--matches", "1", "--speed", OUTAGE_SPEED]
+    with (folder / "out").open("w") as out, (folder / "err").open("w") as err:
+        return subprocess.Popen(command, env=env, cwd=folder, stdout=out, stderr=err)
+
+
+async def _length(redis: Redis, stream: str) -> bool:
+    return bool(await redis.xlen(stream))

@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     starting: list[Hook] = [monitor.start, incidents.start, beats.start]
     shutting_down: list[Hook] = [_call(res.stopping.set), monitor.stop, beats.stop, incidents.stop]
     if settings.worker_port is not None:
-        server = OperationsServer(settings.host, settings.worker_port)
+        server = OperationsServer(settings.host, settings.worker_port, settings.request_timeout_s)
         starting.append(server.start)
         shutting_down.append(server.stop)
     return FastStream(

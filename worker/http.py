@@ -17,6 +17,8 @@ from typing import Any
 import uvicorn
 from prometheus_client import make_asgi_app
 
+from domain.http_server import bounded_config
+
 _metrics = make_asgi_app()
 _HEALTHY = json.dumps({"status": "ok"}).encode()
 
@@ -28,7 +30,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-type", b"application/json")],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    # Said up front, as the ingress does: a keep-alive client needs no chunked reading.
+                    (b"content-length", str(len(_HEALTHY)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": _HEALTHY})
@@ -48,13 +54,13 @@ class _Server(uvicorn.Server):
 class OperationsServer:
     host: str
     port: int
+    # The ingress's limits on stalled connections and request heads (LIVESCORE_REQUEST_TIMEOUT_S).
+    request_timeout_s: float
     _server: _Server | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
-        config = uvicorn.Config(
-            app, host=self.host, port=self.port, log_config=None, access_log=False, lifespan="off"
-        )
+        config = bounded_config(app, self.host, self.port, self.request_timeout_s, lifespan="off")
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(), name="operations-http")
 

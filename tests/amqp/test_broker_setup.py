@@ -11,9 +11,9 @@ import httpx
 from typer.testing import CliRunner
 
 from cli.main import app as livescore
-from cli.rabbitmq_node import SERVICE_USER
 from domain.broker_config import OPERATOR_MARKER
 from domain.settings import Settings
+from servers.rabbitmq_node import SERVICE_USER
 from tests.amqp.conftest import TIMEOUT_S, declare, publish, ready_count
 from tests.rabbitmq_server import SessionNode
 

@@ -8,6 +8,7 @@ One cluster for the module (its start takes 15-30 s here); the test that kills a
 import asyncio
 import dataclasses
 import json
+import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,17 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli.broker_setup import setup
-from cli.rabbitmq_node import RABBITMQ_SERVER, RabbitMQCluster, RabbitMQNode, start_cluster
 from delivery.amqp import AmqpDelivery, AmqpQueueReader
 from domain.delivery import QueueKind
 from domain.settings import Settings
 from domain.streams import amqp_queue, snapshot_progress
 from ingress.app import create_app
+from servers.rabbitmq_node import RABBITMQ_SERVER, RabbitMQCluster, RabbitMQNode, start_cluster
 from tests.amqp.conftest import _serving
 from tests.conftest import asgi_client, hold
 from tests.e2e.processes import Processes, drained
 from tests.fixture_factory import fixture
+from tests.sockets import is_loopback, listening_in_group
 from tests.support import add_fixtures, add_package, eventually, free_port, server_missing
 from worker.app import create_app as create_worker
 
@@ -74,6 +76,19 @@ async def delivery(on_cluster: Settings, redis: Redis) -> AsyncIterator[AmqpDeli
     await opened.close()
 
 
+def test_the_cluster_s_cookie_is_its_owner_s_alone_and_every_node_listens_on_loopback_alone(
+    cluster: RabbitMQCluster,
+) -> None:
+    """With the cookie, anyone reaching a node's distribution port runs commands as the node's user."""
+    cookie = cluster.nodes[0].base.parent / "erlang.cookie"
+    assert stat.S_IMODE(cookie.stat().st_mode) == 0o400
+    for node in cluster.nodes:
+        assert stat.S_IMODE((node.base / "home" / ".erlang.cookie").stat().st_mode) == 0o400
+        listening = listening_in_group(node.popen.pid)
+        assert {node.amqp_port, node.management_port} <= {port for _, port in listening}
+        assert [(str(a), port) for a, port in listening if not is_loopback(a)] == []
+
+
 async def management(cluster: RabbitMQCluster, path: str, method: str = "GET") -> Any:
     """An answer of the management API of the first running node (any node answers for the cluster)."""
     running = next(node for node in cluster.nodes if node.popen.poll() is None)
@@ -99,7 +114,7 @@ async def test_the_service_connects_to_the_first_node_that_answers(
     nobody = free_port()  # nothing listens there: refused at once
     settings = dataclasses.replace(
         on_cluster,
-        amqp_url=f"amqp://livescore-service:service-secret@127.0.0.1:{nobody}/,127.0.0.1:"
+        amqp_url=f"amqp://livescore-service:{cluster.nodes[0].service_password}@127.0.0.1:{nobody}/,127.0.0.1:"
         + f"{cluster.nodes[1].amqp_port},127.0.0.1:{cluster.nodes[2].amqp_port}",
         amqp_management_url=f"http://guest:guest@127.0.0.1:{nobody},{cluster.nodes[2].management_url}",
     )

@@ -1,5 +1,6 @@
-"""Connections that do not deliver a request in time, or send an endless head, are closed by a real
-ingress process.
+"""Connections that do not deliver a request in time, or send an endless head, are closed by every HTTP
+listener the service runs, each a real process: the ingress, broker-auth, and the worker's /health and
+/metrics.
 
 A client that connects and says nothing, or sends its request a byte at a time, would otherwise hold a
 connection (and a file descriptor, and for a body a running request) for ever; one sending a head
@@ -14,8 +15,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ingress.server import MAX_HEAD_BYTES
+from domain.http_server import MAX_HEAD_BYTES
 from tests.e2e.processes import Ingress, Processes
+from tests.support import free_port
 
 # Short, so that the tests are quick; the default is 10 s.
 TIMEOUT_S = 1
@@ -38,6 +40,21 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 @pytest.fixture
 async def ingress(processes: Processes) -> Ingress:
     return await processes.ingress(LIVESCORE_REQUEST_TIMEOUT_S=str(TIMEOUT_S))
+
+
+@pytest.fixture(params=["ingress", "broker-auth", "worker"])
+async def listener(request: pytest.FixtureRequest, processes: Processes) -> Ingress:
+    """One HTTP listener of the service, in its own process, once it answers /health."""
+    timeout = {"LIVESCORE_REQUEST_TIMEOUT_S": str(TIMEOUT_S)}
+    if request.param == "ingress":
+        return await processes.ingress(**timeout)
+    if request.param == "broker-auth":
+        return await processes.broker_auth(**timeout)
+    port = free_port()
+    worker = await processes.worker(LIVESCORE_WORKER_PORT=str(port), **timeout)
+    served = Ingress("worker /metrics", worker.popen, worker.log_path, port)
+    await processes.wait_for_ingress(served)
+    return served
 
 
 @contextlib.asynccontextmanager
@@ -96,30 +113,30 @@ def assert_closed_in_time(lifetimes: list[float]) -> None:
     assert all(TIMEOUT_S * 0.9 <= seconds <= TIMEOUT_S + MARGIN_S for seconds in lifetimes), lifetimes
 
 
-async def test_silent_connections_are_closed_after_the_request_timeout(ingress: Ingress) -> None:
-    lifetimes = await asyncio.gather(*(closed_while(ingress, b"", b"") for _ in range(CONNECTIONS)))
+async def test_silent_connections_are_closed_after_the_request_timeout(listener: Ingress) -> None:
+    lifetimes = await asyncio.gather(*(closed_while(listener, b"", b"") for _ in range(CONNECTIONS)))
     assert_closed_in_time(lifetimes)
 
 
 async def test_connections_trickling_a_request_head_are_closed_after_the_request_timeout(
-    ingress: Ingress,
+    listener: Ingress,
 ) -> None:
-    lifetimes = await asyncio.gather(*(closed_while(ingress, b"", HEAD) for _ in range(CONNECTIONS)))
+    lifetimes = await asyncio.gather(*(closed_while(listener, b"", HEAD) for _ in range(CONNECTIONS)))
     assert_closed_in_time(lifetimes)
 
 
 async def test_connections_trickling_a_request_body_are_closed_after_the_request_timeout(
-    ingress: Ingress,
+    listener: Ingress,
 ) -> None:
-    lifetimes = await asyncio.gather(*(closed_while(ingress, HEAD, BODY) for _ in range(CONNECTIONS)))
+    lifetimes = await asyncio.gather(*(closed_while(listener, HEAD, BODY) for _ in range(CONNECTIONS)))
     assert_closed_in_time(lifetimes)
 
 
 async def test_a_request_trickling_in_after_an_answered_one_is_closed_after_the_request_timeout(
-    ingress: Ingress,
+    listener: Ingress,
 ) -> None:
     """uvicorn's own keep-alive timer stops at the next request's first byte; ours starts there."""
-    async with connection(ingress) as stream:
+    async with connection(listener) as stream:
         assert await answer(stream, HEALTH) == 200
         await asyncio.sleep(TIMEOUT_S * 1.5)  # idle past the request timeout: the behaviour under test
         start = time.monotonic()
@@ -144,8 +161,8 @@ async def test_a_keep_alive_client_pausing_between_requests_is_not_disturbed(ing
         assert await answer(stream, HEALTH) == 200
 
 
-async def test_a_request_head_past_the_limit_is_answered_431_and_closed_at_once(ingress: Ingress) -> None:
-    async with connection(ingress) as (reader, writer):
+async def test_a_request_head_past_the_limit_is_answered_431_and_closed_at_once(listener: Ingress) -> None:
+    async with connection(listener) as (reader, writer):
         start = time.monotonic()
         writer.write(b"GET /health HTTP/1.1\r\nHost: ingress\r\nX-Padding: " + b"a" * MAX_HEAD_BYTES)
         with contextlib.suppress(ConnectionError):

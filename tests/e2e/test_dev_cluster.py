@@ -1,5 +1,6 @@
 """`livescore dev --cluster` as a developer runs it: the banner's `kill -9` of the Redis primary, the
-sentinels promote a replica, `/ready` names it and commands are answered again; Ctrl-C stops every server.
+sentinels promote a replica, `/ready` names it and commands are answered again, the demo simulator rides it
+out; Ctrl-C stops every server.
 
 About 30 s here: the three RabbitMQ nodes take most of it (start and stop).
 """
@@ -7,6 +8,8 @@ About 30 s here: the three RabbitMQ nodes take most of it (start and stop).
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -16,10 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
-from cli import rabbitmq_node, redis_sentinels
 from cli.dev import DEMO_ID, DEMO_PASSWORD, DEMO_USERNAME
 from cli.listeners import listener_of
+from domain.streams import INCIDENTS_STREAM
+from servers import rabbitmq_node, redis_sentinels
 from tests.support import free_port, server_missing
 
 pytestmark = pytest.mark.cluster
@@ -48,11 +53,16 @@ def test_killing_the_redis_primary_of_dev_cluster_as_its_banner_says(tmp_path: P
     try:
         ready = _eventually(lambda: _ready(port), START_TIMEOUT_S, log)
         banner = log.read_text()
+        _tls_handshakes(banner)
         primary_pid = re.search(r"kill the primary with: kill -9 (\d+);", banner)
         assert primary_pid, banner
         os.kill(int(primary_pid[1]), signal.SIGKILL)
         moved = _eventually(lambda: _moved_on(port, ready["redisPrimary"]["pool"]), FAILOVER_TIMEOUT_S, log)
         assert moved["redisPrimary"]["pool"] in banner  # one of the replicas it printed
+        # The demo simulator rode the failover out: it appends to the new primary, and `dev` runs on.
+        incidents = _incidents(moved["redisPrimary"]["pool"])
+        _eventually(lambda: _incidents(moved["redisPrimary"]["pool"]) > incidents or None, 60, log)
+        assert dev.poll() is None, log.read_text()[-5000:]
     finally:
         os.killpg(dev.pid, signal.SIGINT)  # Ctrl-C: the terminal's whole foreground group
         dev.wait(STOP_TIMEOUT_S)
@@ -60,13 +70,38 @@ def test_killing_the_redis_primary_of_dev_cluster_as_its_banner_says(tmp_path: P
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", log.read_text())]
     assert [p for p in ports if listener_of(p) is not None] == []
     assert not (tmp_path / ".livescore" / "env").exists()
+    said = log.read_text()
+    # One line when the simulator lost Redis and one when it was back, if a beat fell due meanwhile.
+    assert said.count("simulate: Redis unreachable") == said.count("simulate: Redis back") <= 1, said
+    assert "a process exited" not in said
+
+
+def _tls_handshakes(banner: str) -> None:
+    """Every node's AMQPS listener the banner prints presents a certificate the printed CA vouches for."""
+    said = re.search(r"AMQPS \(TLS\) for customers: (.*), trusting the CA in (\S+)", banner)
+    assert said, banner
+    ports = [int(port) for port in re.findall(r"amqps://127\.0\.0\.1:(\d+)", said[1])]
+    assert len(ports) == 3, said[0]
+    context = ssl.create_default_context(cafile=said[2])
+    for port in ports:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            assert tls.version() is not None
+
+
+def _incidents(primary: str) -> int:
+    host, port = primary.rsplit(":", 1)
+    with redis.Redis(host=host, port=int(port), socket_timeout=2) as client:
+        return int(client.xlen(INCIDENTS_STREAM))
 
 
 def _start_dev(cwd: Path, port: int, log: Path) -> "subprocess.Popen[bytes]":
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "PORT"}}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "cli", "dev", "--cluster", "--no-simulate", "--port", str(port)],
+            [sys.executable, "-m", "cli", "dev", "--cluster", "--port", str(port)],
             cwd=cwd,
             env=env,
             stdout=out,

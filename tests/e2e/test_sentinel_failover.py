@@ -19,10 +19,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cli.redis_sentinels import SentinelSetup
 from domain.connections import open_redis
 from domain.packages import package_state
 from domain.streams import COMMANDS_STREAM
+from servers.redis_sentinels import SentinelSetup
 from tests.e2e.processes import (
     Ingress,
     Processes,
@@ -47,7 +47,7 @@ PATHS = {
 # Load before the kill, and successful answers wanted after the failover before the load stops.
 BEFORE_KILL_S = 2.0
 AFTER_RECOVERY_S = 2.0
-# A failover here takes 2–4 s (cli/redis_sentinels.py); the service must answer again well within this.
+# A failover here takes 2–4 s (servers/redis_sentinels.py); the service must answer again well within this.
 RECOVERY_TIMEOUT_S = 30
 DRAIN_TIMEOUT_S = 30
 # An activation not answered by a worker within this is a 202: short, so the outage ends the load soon.

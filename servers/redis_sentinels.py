@@ -21,8 +21,8 @@ from typing import Any
 
 import redis
 
-from cli.rabbitmq_node import free_port
 from domain.connections import RedisAddress
+from servers.rabbitmq_node import free_port
 
 REDIS_SERVER = shutil.which("redis-server")
 INSTALL_HINT = "apt-get install redis-server"

@@ -1,15 +1,22 @@
-"""Serving the ingress: uvicorn (uvloop, httptools) trusting no forwarded header, and closing connections
-that do not deliver a request as they should: in time, with a head of bounded size."""
+"""Every HTTP listener of the service (the ingress, broker-auth, the worker's /health and /metrics): uvicorn
+(uvloop, httptools) trusting no forwarded header, and closing connections that do not deliver a request
+as they should: in time (LIVESCORE_REQUEST_TIMEOUT_S), with a head of bounded size."""
 
 import asyncio
+from typing import Any
 
 import msgspec
 import uvicorn
-from litestar import Litestar
+from prometheus_client import Counter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from domain.settings import Settings
-from ingress.metrics import CONNECTIONS_CLOSED
+# One counter per process, in that process's /metrics.
+CONNECTIONS_CLOSED = Counter(
+    "livescore_http_connections_closed_total",
+    "Connections closed by this process's HTTP listener: request not complete within "
+    "LIVESCORE_REQUEST_TIMEOUT_S, or its head too large",
+    ["reason"],
+)
 
 # httptools keeps a request head of any size in memory until it is complete (one connection grew the
 # process by 90 MB in 3 s); uvicorn's h11 and Node stop at 16 KiB. Ours are a few hundred bytes. Counted
@@ -99,24 +106,38 @@ class BoundedRequestProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def serve(app: Litestar, settings: Settings) -> None:
-    """Serve the app on settings.host and settings.port until SIGINT or SIGTERM."""
+def bounded_config(
+    app: Any, host: str, port: int, request_timeout_s: float, **options: Any
+) -> uvicorn.Config:
+    """uvicorn's configuration for serving `app` on host:port with the limits above; `options` more of
+    uvicorn's (the worker's server runs no lifespan)."""
 
     class Protocol(BoundedRequestProtocol):
-        request_timeout_s = settings.request_timeout_s
+        pass
 
-    uvicorn.run(
+    Protocol.request_timeout_s = request_timeout_s
+    return uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
+        host=host,
+        port=port,
         access_log=False,  # costly on the hot path (NOTES); requests are counted in /metrics
         log_config=None,
         loop="uvloop",
         http=Protocol,
-        # The ingress serves no WebSocket; the protocol above assumes its connections stay HTTP.
+        # No listener serves a WebSocket; the protocol above assumes its connections stay HTTP.
         ws="none",
         # The client address is the TCP peer's unless LIVESCORE_CLIENT_IP_HEADER names a header
         # (routes.client_address). uvicorn's own handling would believe any X-Forwarded-For sent from
         # 127.0.0.1 (its default FORWARDED_ALLOW_IPS): anyone on this host could choose an address.
         proxy_headers=False,
+        **options,
     )
+
+
+def serve(app: Any, host: str, port: int, request_timeout_s: float) -> None:
+    """Serve `app` on host:port until SIGINT or SIGTERM; exit status 3 if it never started (its port
+    taken), as uvicorn.run does."""
+    server = uvicorn.Server(bounded_config(app, host, port, request_timeout_s))
+    server.run()
+    if not server.started:
+        raise SystemExit(3)

@@ -5,14 +5,22 @@ under one directory, so the machine's own broker is never touched (NOTES). Its r
 `livescore amqp config` writes, with this node's listeners appended below the operator's marker, as the
 README tells an operator to; once it is up, `livescore amqp setup` creates the vhosts and the service's
 account. Ready when its log says so (~5 s); SIGTERM stops it.
+
+Everything it opens listens on 127.0.0.1 alone: AMQP, the management API, Erlang's distribution port and
+an epmd it starts. Its Erlang cookie (whoever holds it runs code as the node's user) and the service
+account's password, made per directory, are files only their owner may read.
 """
 
+import json
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +29,7 @@ import httpx
 from cli.amqp import write_config
 from cli.broker_setup import setup
 from domain.settings import Settings
+from servers.private_files import write_private
 
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 # What RabbitMQ logs once every plugin has started and its listeners are open.
@@ -29,8 +38,26 @@ READY_LINE = "Server startup complete"
 STARTUP_TIMEOUT_S = 60
 # Stopping flushes queues to disk: a few seconds.
 STOP_TIMEOUT_S = 30
-# The service's account on the node (guest, RabbitMQ's own, stays the administrator).
-SERVICE_USER, SERVICE_PASSWORD = "livescore-service", "service-secret"
+# The service's account on the node (guest, RabbitMQ's own, stays the administrator, and may log in from
+# this machine alone: RabbitMQ's loopback_users). Its password is made per node directory.
+SERVICE_USER = "livescore-service"
+SERVICE_PASSWORD_FILE = "service-password"  # noqa: S105 - the name of the file that holds it
+# Every listener of a private node: nobody else on the network has any business with it.
+LOOPBACK = "127.0.0.1"
+# The ports a node directory used last (AMQP, management, distribution, and any its caller names): taken
+# again when free, so that a customer's client keeps its URL across restarts of `dev`.
+PORTS_FILE = "ports.json"
+
+
+class NodeStartFailed(RuntimeError):
+    """A node that exited or did not get ready: `reason`, one line of its own output to show a user, and
+    the log it wrote (the exception's text carries the logs' tails, for a test's report)."""
+
+    def __init__(self, reason: str, log_path: Path, details: str) -> None:
+        super().__init__(f"{reason}\n{details}")
+        self.reason, self.log_path = reason, log_path
+
+
 INSTALL_HINT = "apt-get install rabbitmq-server"
 
 
@@ -55,6 +82,8 @@ class RabbitMQNode:
     startup_s: float = 0.0
     # READY_LINEs its log held before this start (a node started again under the same directory).
     earlier_starts: int = 0
+    # The service account's password (SERVICE_PASSWORD_FILE of its directory, or of its cluster's).
+    service_password: str = ""
 
     @property
     def name(self) -> str:
@@ -63,7 +92,7 @@ class RabbitMQNode:
     @property
     def amqp_url(self) -> str:
         """The service's own account, on the plain listener (SPEC §9: a private network)."""
-        return f"amqp://{SERVICE_USER}:{SERVICE_PASSWORD}@127.0.0.1:{self.amqp_port}/"
+        return f"amqp://{SERVICE_USER}:{self.service_password}@127.0.0.1:{self.amqp_port}/"
 
     @property
     def management_url(self) -> str:
@@ -124,7 +153,9 @@ def start_node(
     again under the same `base` and `node_name` keeps its queues and messages."""
     started = time.monotonic()
     node_name = node_name or f"livescore-{uuid.uuid4().hex[:8]}@localhost"
-    node = _started(base.resolve(), settings, listeners, node_name, free_port())
+    base = base.resolve()
+    password = service_password(base)
+    node = _started(base, settings, listeners, node_name, free_port(), password=password)
     try:
         _wait_until_ready(node)
         setup(node.settings(settings))
@@ -136,31 +167,72 @@ def start_node(
 
 
 def _started(
-    base: Path, settings: Settings, listeners: str, node_name: str, auth_port: int, cookie: str = ""
+    base: Path,
+    settings: Settings,
+    listeners: str,
+    node_name: str,
+    auth_port: int,
+    cookie: str = "",
+    password: str = "",
 ) -> RabbitMQNode:
     """A node's directories, configuration and environment, and its process started (not ready yet).
-    `cookie`: the Erlang cookie the node shares with its cluster (else Erlang makes one of its own)."""
-    amqp_port, dist_port, management_port = (free_port() for _ in range(3))
+    `cookie`: the Erlang cookie the node shares with its cluster (else Erlang makes one of its own, which
+    only its owner may read); `password`: the service account's."""
+    amqp_port, dist_port, management_port = (remembered_port(base, n) for n in ("amqp", "dist", "management"))
     configured = replace(settings, broker_auth_url=f"http://127.0.0.1:{auth_port}")
     # This node's own file, written anew: its listeners (below the marker) are this run's ports.
     (base / "config" / "rabbitmq.conf").unlink(missing_ok=True)
     write_config(base / "config", configured)
     with (base / "config" / "rabbitmq.conf").open("a") as conf:
-        conf.write(f"listeners.tcp.default = {amqp_port}\nmanagement.tcp.port = {management_port}\n")
+        conf.write(
+            f"listeners.tcp.1 = {LOOPBACK}:{amqp_port}\n"
+            f"management.tcp.ip = {LOOPBACK}\nmanagement.tcp.port = {management_port}\n"
+        )
         conf.write(listeners)
     env = _environment(base, node_name, amqp_port, dist_port)
     if cookie:
         _write_cookie(base / "home" / ".erlang.cookie", cookie)
     earlier = _logs(base).count(READY_LINE)
-    return RabbitMQNode(base, amqp_port, management_port, auth_port, _spawn(base, env), env, 0.0, earlier)
+    popen = _spawn(base, env)
+    return RabbitMQNode(base, amqp_port, management_port, auth_port, popen, env, 0.0, earlier, password)
+
+
+def remembered_port(base: Path, name: str) -> int:
+    """The port `name` of the node directory `base` used last if it is free now, else a new free one,
+    remembered for next time."""
+    path = base / PORTS_FILE
+    try:
+        ports = json.loads(path.read_text())
+    except (OSError, ValueError):
+        ports = {}
+    port = ports.get(name)
+    if not isinstance(port, int) or not _free(port):
+        port = free_port()
+        base.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**ports, name: port}))
+    return port
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
 
 
 def _spawn(base: Path, env: dict[str, str]) -> "subprocess.Popen[bytes]":
     with (base / "stdout.log").open("ab") as out:
         # A session of its own: Ctrl-C in a terminal does not reach it, and a stray VM can be killed with
-        # its whole group.
+        # its whole group. Run from its directory, so that whatever Erlang writes where it runs stays there.
         return subprocess.Popen(  # noqa: S603 - Debian's server, at its fixed path
-            [str(RABBITMQ_SERVER)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [str(RABBITMQ_SERVER)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=base,
         )
 
 
@@ -171,13 +243,19 @@ def _environment(base: Path, node_name: str, amqp_port: int, dist_port: int) -> 
     env.update(
         HOME=str(base / "home"),  # its own Erlang cookie
         RABBITMQ_NODENAME=node_name,
+        RABBITMQ_NODE_IP_ADDRESS=LOOPBACK,
         RABBITMQ_NODE_PORT=str(amqp_port),
         RABBITMQ_DIST_PORT=str(dist_port),
+        # Erlang's distribution port, and an epmd the node starts (one already running is not ours).
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
+        ERL_EPMD_ADDRESS=LOOPBACK,
         RABBITMQ_CONFIG_FILE=str(base / "config" / "rabbitmq"),  # without `.conf`
         RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "config" / "enabled_plugins"),
         RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
         RABBITMQ_LOG_BASE=str(base / "log"),
         RABBITMQ_PLUGINS_EXPAND_DIR=str(base / "plugins"),
+        # A VM that fails to start writes a dump of some 700 KB: here, not in the folder `dev` runs in.
+        ERL_CRASH_DUMP=str(base / "log" / "erl_crash.dump"),
     )
     return env
 
@@ -191,22 +269,45 @@ def _wait_until_ready(node: RabbitMQNode, starts: int | None = None) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if node.popen.poll() is not None:
-            raise RuntimeError(f"RabbitMQ exited during start-up:\n{_output(node)}")
+            raise _failed(node, "exited during start-up")
         if node.log().count(READY_LINE) >= starts:
             return
         time.sleep(0.1)
-    raise RuntimeError(f"RabbitMQ not ready within {STARTUP_TIMEOUT_S} s:\n{_output(node)}")
+    raise _failed(node, f"not ready within {STARTUP_TIMEOUT_S} s")
 
 
-def _output(node: RabbitMQNode) -> str:
-    return (node.base / "stdout.log").read_text(errors="replace")[-4000:] + node.log()[-4000:]
+# What RabbitMQ's start-up says when it fails, best first: its own sentence ("ERROR: node with name … is
+# already running on host …"), else the Erlang VM's last words ("Kernel pid terminated (…)").
+_REASONS = (re.compile(r"\bERROR: .*"), re.compile(r"^Kernel pid terminated .*"))
+# A reason is one line of a terminal, not an Erlang term of a page.
+_REASON_CHARS = 200
+
+
+def _failed(node: RabbitMQNode, what: str) -> NodeStartFailed:
+    output = (node.base / "stdout.log").read_text(errors="replace")
+    reason = next((found for pattern in _REASONS if (found := _first(pattern, output))), "")
+    said = f"RabbitMQ node {node.name} {what}" + (f": {reason[:_REASON_CHARS]}" if reason else "")
+    return NodeStartFailed(said, node.base / "stdout.log", output[-4000:] + node.log()[-4000:])
+
+
+def _first(pattern: re.Pattern[str], output: str) -> str:
+    found = next((m for line in output.splitlines() if (m := pattern.search(line))), None)
+    return " ".join(found[0].split()) if found else ""
 
 
 def _write_cookie(path: Path, cookie: str) -> None:
     # Erlang refuses a cookie file that others may read, and cannot overwrite its own read-only one.
-    path.unlink(missing_ok=True)
-    path.write_text(cookie)
-    path.chmod(0o400)
+    write_private(path, cookie, 0o400)
+
+
+def service_password(base: Path) -> str:
+    """The service account's password for the node or cluster under `base`: made at random once, kept in
+    a file of the owner's alone, so that a restarted node keeps it (and so does the noted URL)."""
+    path = base / SERVICE_PASSWORD_FILE
+    if not path.exists():
+        base.mkdir(parents=True, exist_ok=True)
+        write_private(path, secrets.token_urlsafe(24), 0o600)
+    return path.read_text().strip()
 
 
 # Three nodes: the fewest that keep a majority (two) of every quorum queue when one is lost.
@@ -290,22 +391,28 @@ class RabbitMQCluster:
 
 
 def start_cluster(
-    base: Path, settings: Settings, listeners: str = "", name: str | None = None, size: int = CLUSTER_SIZE
+    base: Path,
+    settings: Settings,
+    listeners: str = "",
+    name: str | None = None,
+    size: int = CLUSTER_SIZE,
+    node_listeners: Callable[[Path], str] | None = None,
 ) -> RabbitMQCluster:
     """`size` nodes under `base` (node1, node2, …), each configured like `start_node`'s plus the cluster
     formation lines, then set up once (vhosts and users are the cluster's). The first node starts alone;
     the others then join it together. Started again under the same `base` and `name`, it keeps its
-    queues and messages."""
+    queues and messages. `node_listeners`: more lines for the node of a directory (its own ports)."""
     started = time.monotonic()
     base, name = base.resolve(), name or f"livescore-{uuid.uuid4().hex[:6]}"
     names = [f"{name}-{index}@localhost" for index in range(1, size + 1)]
     formation = _formation(names)
-    cookie = _cookie(base)
+    cookie, password = _cookie(base), service_password(base)
     auth_port = free_port()
 
     def start(index: int) -> RabbitMQNode:
         node_base = base / f"node{index + 1}"
-        return _started(node_base, settings, formation + listeners, names[index], auth_port, cookie)
+        lines = formation + listeners + (node_listeners(node_base) if node_listeners else "")
+        return _started(node_base, settings, lines, names[index], auth_port, cookie, password)
 
     # A new cluster forms around its first node; a cluster with data starts all at once, since each
     # node waits at boot for the peers it last saw running (the last one stopped need not be the first).
@@ -334,9 +441,11 @@ def _formation(names: list[str]) -> str:
 
 
 def _cookie(base: Path) -> str:
-    """The cluster's Erlang cookie: made once, kept under `base` so a restarted cluster keeps it."""
+    """The cluster's Erlang cookie: made once, kept under `base` so a restarted cluster keeps it; only its
+    owner may read it (with it, anyone reaching a node runs commands as the node's user)."""
     path = base / "erlang.cookie"
     if not path.exists():
         base.mkdir(parents=True, exist_ok=True)
-        path.write_text(uuid.uuid4().hex.upper())
+        write_private(path, secrets.token_hex(20).upper(), 0o400)
+    path.chmod(0o400)  # a cookie made before this rule
     return path.read_text().strip()
