@@ -31,8 +31,8 @@ import httpx
 from yarl import URL
 
 from bench.services import USERNAME, Backing, _free_port, _wait_healthy, backing, process
-from servers import rabbitmq_node
 from domain.settings import Settings
+from servers import rabbitmq_node
 
 STATUS = "/api/livescore/package/status"
 # The customer's own packages, one per first login measured; the flood's ids exist nowhere.
