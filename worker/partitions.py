@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from domain.commands import StreamId
 from domain.dead_letters import DEAD_LETTERS_MAXLEN, incident_letter
-from domain.incidents import Incident, NotAnIncident, decode_incident, fixture_of, partition_of
+from domain.incidents import Incident, NotAnIncident, fixture_of, incident_body, partition_of
 from domain.messages import MESSAGE_FIELD
 from domain.partitions import (
     START,
@@ -65,6 +65,7 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 class Held:
     entry_id: StreamId
     incident: Incident
+    body: bytes
     message: bytes
     # When this owner first held it (monotonic).
     since: float
@@ -242,7 +243,7 @@ class IncidentPartitions:
                 INCIDENTS.labels("already-delivered").inc()
                 continue
             try:
-                item = Held(entry_id, decode_incident(message), message, now)
+                item = Held(entry_id, *incident_body(message), message, now)
             except NotAnIncident as exc:
                 found.dead.append(Dead(partition, entry_id, message, f"malformed: {exc}"))
                 continue
@@ -273,7 +274,7 @@ class IncidentPartitions:
             if fixture_id in partition.held or fixture_id not in refs:
                 partition.held.setdefault(fixture_id, []).append(item)
             else:
-                found.ready.append((partition, Ready(item.entry_id, item.incident, refs[fixture_id])))
+                found.ready.append((partition, Ready(item.entry_id, fixture_id, item.body, refs[fixture_id])))
         for partition in self._partitions.values():
             self._settle(partition, found, refs)
         found.ready.sort(key=lambda pair: pair[1].entry_id)
@@ -282,7 +283,8 @@ class IncidentPartitions:
         wait_s = self._res.settings.incident_wait_s
         for fixture_id, items in list(partition.held.items()):
             if fixture_id in refs:
-                found.ready += [(partition, Ready(i.entry_id, i.incident, refs[fixture_id])) for i in items]
+                refs_of = refs[fixture_id]
+                found.ready += [(partition, Ready(i.entry_id, fixture_id, i.body, refs_of)) for i in items]
                 items.clear()
             while items and self._checked - items[0].since >= wait_s:
                 oldest = items.pop(0)
@@ -310,8 +312,8 @@ class IncidentPartitions:
             return
         delivered: dict[int, dict[int, StreamId]] = {}
         for partition, ready in found.ready:
-            partition.delivered[ready.incident.fixture_id] = ready.entry_id
-            delivered.setdefault(partition.number, {})[ready.incident.fixture_id] = ready.entry_id
+            partition.delivered[ready.fixture_id] = ready.entry_id
+            delivered.setdefault(partition.number, {})[ready.fixture_id] = ready.entry_id
         pipe = self._res.redis.pipeline(transaction=True)
         for dead in found.dead:
             letter = incident_letter(str(dead.entry_id), {_MESSAGE: dead.message}, dead.reason)
