@@ -7,7 +7,8 @@ score in one sorted set, so each can tell its fair share; a dead worker's leases
 the others take its partitions over within one lease time.
 """
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +16,21 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from domain.commands import StreamId
+from domain.dead_letters import DEAD_LETTERS_MAXLEN, incident_letter
+from domain.incident_order import START, Action, Commit, DeadLetter, ForgetDelivered, Park, Parked, Unpark
 from domain.incidents import PARTITIONS
+from domain.messages import MESSAGE_FIELD
 from domain.scripts.leases import Leases, release_leases, renew_leases
 from domain.scripts.runner import RedisPyScripts
-from domain.streams import INCIDENT_OFFSETS, INCIDENT_WORKERS, incident_lease, incidents_delivered
+from domain.streams import (
+    INCIDENT_DEAD_LETTERS_STREAM,
+    INCIDENT_OFFSETS,
+    INCIDENT_WORKERS,
+    incident_lease,
+    incidents_delivered,
+    incidents_parked,
+    incidents_parked_fixtures,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +39,6 @@ class Progress:
 
     offset: StreamId
     delivered: dict[int, StreamId]
-
-
-# Before any incident was ever handled: XREAD returns entries after this id, i.e. all of them.
-START = StreamId(0, 0)
 
 
 def before(entry_id: StreamId) -> StreamId:
@@ -78,19 +86,72 @@ async def load_progress(redis: Redis, partition: int) -> Progress:
     )
 
 
-def save_offsets(pipe: Pipeline, offsets: Mapping[int, StreamId]) -> None:
-    """Queue the partitions' new offsets."""
+_MESSAGE, _FIXTURE, _SINCE = MESSAGE_FIELD.encode(), b"fixture", b"since"
+
+
+async def load_parked(redis: Redis, partition: int, after: StreamId | None, count: int) -> list[Parked]:
+    """Up to `count` parked incidents of a partition after `after` (from the first: None), oldest first."""
+    low = f"({after}" if after is not None else "-"
+    entries: Any = await redis.xrange(incidents_parked(partition), low, "+", count=count)
+    return [
+        Parked(StreamId.parse(entry_id), int(fields[_FIXTURE]), fields[_MESSAGE], int(fields[_SINCE]))
+        for entry_id, fields in entries
+    ]
+
+
+async def parked_among(redis: Redis, fixtures: Mapping[int, Sequence[int]]) -> dict[int, frozenset[int]]:
+    """Per partition, which of these fixtures have incidents parked (in Redis, whether in memory or not)."""
+    pipe = redis.pipeline(transaction=False)
+    asked = [(p, list(dict.fromkeys(ids))) for p, ids in fixtures.items() if ids]
+    for partition, ids in asked:
+        pipe.hmget(incidents_parked_fixtures(partition), [str(f) for f in ids])
+    counts = await pipe.execute() if asked else []
+    return {
+        partition: frozenset(f for f, n in zip(ids, found, strict=True) if n is not None and int(n) > 0)
+        for (partition, ids), found in zip(asked, counts, strict=True)
+    }
+
+
+async def commit(redis: Redis, actions: Sequence[Action]) -> None:
+    """Dead letters, parkings, unparkings, offsets and forgotten records, in one transaction; then the
+    fixtures no longer parked leave the count (a zero left by a lost race only costs a field)."""
+    pipe = redis.pipeline(transaction=True)
+    counts: Counter[tuple[int, int]] = Counter()
+    offsets: dict[int, StreamId] = {}
+    # Dead letters in stream order, whatever partition they come from (an operator reads them in order).
+    dead = sorted((a for a in actions if isinstance(a, DeadLetter)), key=lambda a: a.entry_id)
+    for action in [*dead, *(a for a in actions if not isinstance(a, DeadLetter))]:
+        _queue(pipe, action, counts, offsets)
+    changed = [(key, n) for key, n in counts.items() if n]
+    for (partition, fixture), n in changed:
+        pipe.hincrby(incidents_parked_fixtures(partition), str(fixture), n)
     if offsets:
         pipe.hset(INCIDENT_OFFSETS, mapping={str(p): str(offset) for p, offset in offsets.items()})
+    results = await pipe.execute()
+    left = results[len(results) - len(changed) - bool(offsets) :][: len(changed)]
+    gone = [key for (key, _), n in zip(changed, left, strict=True) if int(n) <= 0]
+    if gone:
+        cleanup = redis.pipeline(transaction=False)
+        for partition, fixture in gone:
+            cleanup.hdel(incidents_parked_fixtures(partition), str(fixture))
+        await cleanup.execute()
 
 
-def record_delivered(pipe: Pipeline, partition: int, delivered: Mapping[int, StreamId]) -> None:
-    """Queue the record of fixtures delivered past a partition's offset (their last incident)."""
-    if delivered:
-        mapping: dict[Any, Any] = {str(fixture): str(entry_id) for fixture, entry_id in delivered.items()}
-        pipe.hset(incidents_delivered(partition), mapping=mapping)
-
-
-def forget_delivered(pipe: Pipeline, partition: int) -> None:
-    """Nothing is delivered past the offset any more: the record goes."""
-    pipe.delete(incidents_delivered(partition))
+def _queue(
+    pipe: Pipeline, action: Action, counts: Counter[tuple[int, int]], offsets: dict[int, StreamId]
+) -> None:
+    match action:
+        case DeadLetter(entry_id=entry_id, message=message, detail=detail):
+            letter = incident_letter(str(entry_id), {_MESSAGE: message}, detail)
+            pipe.xadd(INCIDENT_DEAD_LETTERS_STREAM, letter, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
+        case Park(partition=partition, parked=parked):
+            fields: Any = {_MESSAGE: parked.message, _FIXTURE: parked.fixture_id, _SINCE: parked.since_ms}
+            pipe.xadd(incidents_parked(partition), fields, id=str(parked.entry_id))
+            counts[partition, parked.fixture_id] += 1
+        case Unpark(partition=partition, entry_id=entry_id, fixture_id=fixture_id):
+            pipe.xdel(incidents_parked(partition), str(entry_id))
+            counts[partition, fixture_id] -= 1
+        case Commit(partition=partition, offset=offset):
+            offsets[partition] = offset
+        case ForgetDelivered(partition=partition):
+            pipe.delete(incidents_delivered(partition))
