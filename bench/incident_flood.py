@@ -13,14 +13,17 @@ of the burst was dead-lettered (WAIT_S, shortened for the run) and AFTER_S more 
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
+from bench.cpu import cpu_seconds
 from bench.memory import resident_mib
 from bench.services import Backing, backing, logs, process
 from bench.workers import reset_commands
@@ -59,6 +62,10 @@ class Figures:
     during: tuple[float, float]
     after: tuple[float, float]
     read_past_s: float
+    # How long the client took to append the burst, and the worker's CPU time from its start to the marker.
+    append_s: float
+    worker_cpu_s: float
+    load: float
     rss_before: float
     rss_peak: float
     rss_after: float
@@ -75,10 +82,11 @@ class Figures:
             f"valid, quiet:  {pair(self.quiet)}",
             f"valid, during: {pair(self.during)}  (aim p99 <= {P99_TARGET_MS:,.0f} ms)",
             f"valid, after:  {pair(self.after)}",
-            f"read past the burst: {self.read_past_s:.2f} s",
+            f"read past the burst: {self.read_past_s:.2f} s after its first entry (appending it took "
+            f"{self.append_s:.2f} s); worker CPU meanwhile {self.worker_cpu_s:.2f} s",
             f"worker RSS: before {self.rss_before:.0f} MiB, peak {self.rss_peak:.0f} MiB "
             f"(+{growth:.0f}, aim <= {RSS_GROWTH_TARGET_MIB:.0f}), after {self.rss_after:.0f} MiB",
-            f"dead-lettered: {self.dead:,}",
+            f"dead-lettered: {self.dead:,}; machine load average at the end {self.load:.1f}",
         ]
 
 
@@ -141,11 +149,15 @@ async def _measure(stores: Backing, pid: int, burst: int, fixture_ids: list[int]
     feed, rss = Feed(fixture_ids, {}, asyncio.Event()), [resident_mib(pid)]
     tasks = [asyncio.create_task(_live(redis, feed)), asyncio.create_task(_sample(pid, rss, feed.stop))]
     try:
-        await _until(lambda: _delivered(redis, feed, 20), "the first valid incidents")
+        await _until(lambda: _delivered(redis, 20), "the first valid incidents")
+        # The start-up's first incidents wait for the partitions' leases: not part of the quiet figure.
+        quiet_from = max(feed.sent.values())
         await asyncio.sleep(QUIET_S)
-        rss_before = resident_mib(pid)
+        rss_before, cpu_before, started = resident_mib(pid), cpu_seconds(pid), time.perf_counter()
         first, marker = await _burst(redis, burst, fixture_ids[0])
+        append_s = time.perf_counter() - started
         await _until(lambda: _has_incident(redis, marker), "the marker behind the burst")
+        worker_cpu = cpu_seconds(pid) - cpu_before
         read_past = await _queued_ms(redis, marker)
         await _until(lambda: _dead(redis, burst), "every incident of the burst dead-lettered")
         await asyncio.sleep(AFTER_S)
@@ -156,9 +168,19 @@ async def _measure(stores: Backing, pid: int, burst: int, fixture_ids: list[int]
     finally:
         feed.stop.set()
         await redis.aclose()
-    phases = _phases(latencies, first.ms, read_past)
+    phases = _phases([(at, lat) for at, lat in latencies if at > quiet_from], first.ms, read_past)
+    read_past_s = (read_past - first.ms) / 1000
     return Figures(
-        *phases, (read_past - first.ms) / 1000, rss_before, max(rss), rss_after, burst, await _count(stores)
+        *phases,
+        read_past_s,
+        append_s,
+        worker_cpu,
+        os.getloadavg()[0],
+        rss_before,
+        max(rss),
+        rss_after,
+        burst,
+        await _count(stores),
     )
 
 
@@ -210,10 +232,10 @@ def _unknown(count: int) -> Iterator[bytes]:
         yield _message(2 * 10**8 + n, UNKNOWN_FIXTURE_BASE + n)
 
 
-async def _until(check: object, what: str) -> None:
+async def _until(check: Callable[[], Awaitable[bool]], what: str) -> None:
     deadline = time.monotonic() + PHASE_TIMEOUT_S
     while time.monotonic() < deadline:
-        if await check():  # type: ignore[operator]
+        if await check():
             return
         await asyncio.sleep(0.05)
     raise RuntimeError(f"no {what} after {PHASE_TIMEOUT_S:.0f} s")
@@ -221,7 +243,7 @@ async def _until(check: object, what: str) -> None:
 
 async def _queue(redis: Redis) -> list[tuple[int, int]]:
     """(incident id, queue entry ms) of every incident in the package's queue."""
-    entries = await redis.xrange(incidents_queue(PACKAGE_ID))
+    entries: Any = await redis.xrange(incidents_queue(PACKAGE_ID))
     found = []
     for entry_id, fields in entries:
         body = msgspec.json.decode(fields[MESSAGE_FIELD.encode()]).get("body")
@@ -230,7 +252,7 @@ async def _queue(redis: Redis) -> list[tuple[int, int]]:
     return found
 
 
-async def _delivered(redis: Redis, feed: Feed, count: int) -> bool:
+async def _delivered(redis: Redis, count: int) -> bool:
     return int(await redis.xlen(incidents_queue(PACKAGE_ID))) >= count
 
 
@@ -255,13 +277,15 @@ async def _latencies(redis: Redis, feed: Feed) -> list[tuple[int, float]]:
     ]
 
 
-def _phases(
-    latencies: list[tuple[int, float]], burst_ms: int, read_past_ms: int
-) -> tuple[tuple[float, float], ...]:
+Pair = tuple[float, float]
+
+
+def _phases(latencies: list[tuple[int, float]], burst_ms: int, read_past_ms: int) -> tuple[Pair, Pair, Pair]:
+    """p50/p99 of the valid incidents appended before the burst, while it was read past, and after."""
     quiet = [lat for at, lat in latencies if at < burst_ms]
     during = [lat for at, lat in latencies if burst_ms <= at < read_past_ms]
     after = [lat for at, lat in latencies if at >= read_past_ms]
-    return tuple(_p50_p99(values) for values in (quiet, during, after))
+    return _p50_p99(quiet), _p50_p99(during), _p50_p99(after)
 
 
 def _p50_p99(values: list[float]) -> tuple[float, float]:

@@ -7,23 +7,20 @@ score in one sorted set, so each can tell its fair share; a dead worker's leases
 the others take its partitions over within one lease time.
 """
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from domain.commands import StreamId
-from domain.dead_letters import DEAD_LETTERS_MAXLEN, incident_letter
-from domain.incident_order import START, Action, Commit, DeadLetter, ForgetDelivered, Park, Parked, Unpark
+from domain.incident_order import START, Action, DeadLetter, Parked
 from domain.incidents import PARTITIONS
 from domain.messages import MESSAGE_FIELD
 from domain.scripts.leases import Leases, release_leases, renew_leases
+from domain.scripts.parking import settle_incidents
 from domain.scripts.runner import RedisPyScripts
 from domain.streams import (
-    INCIDENT_DEAD_LETTERS_STREAM,
     INCIDENT_OFFSETS,
     INCIDENT_WORKERS,
     incident_lease,
@@ -113,45 +110,8 @@ async def parked_among(redis: Redis, fixtures: Mapping[int, Sequence[int]]) -> d
 
 
 async def commit(redis: Redis, actions: Sequence[Action]) -> None:
-    """Dead letters, parkings, unparkings, offsets and forgotten records, in one transaction; then the
-    fixtures no longer parked leave the count (a zero left by a lost race only costs a field)."""
-    pipe = redis.pipeline(transaction=True)
-    counts: Counter[tuple[int, int]] = Counter()
-    offsets: dict[int, StreamId] = {}
-    # Dead letters in stream order, whatever partition they come from (an operator reads them in order).
+    """Dead letters, parkings, releases, offsets and forgotten records, in one script; dead letters in
+    stream order, whatever partition they come from (an operator reads them in order)."""
     dead = sorted((a for a in actions if isinstance(a, DeadLetter)), key=lambda a: a.entry_id)
-    for action in [*dead, *(a for a in actions if not isinstance(a, DeadLetter))]:
-        _queue(pipe, action, counts, offsets)
-    changed = [(key, n) for key, n in counts.items() if n]
-    for (partition, fixture), n in changed:
-        pipe.hincrby(incidents_parked_fixtures(partition), str(fixture), n)
-    if offsets:
-        pipe.hset(INCIDENT_OFFSETS, mapping={str(p): str(offset) for p, offset in offsets.items()})
-    results = await pipe.execute()
-    left = results[len(results) - len(changed) - bool(offsets) :][: len(changed)]
-    gone = [key for (key, _), n in zip(changed, left, strict=True) if int(n) <= 0]
-    if gone:
-        cleanup = redis.pipeline(transaction=False)
-        for partition, fixture in gone:
-            cleanup.hdel(incidents_parked_fixtures(partition), str(fixture))
-        await cleanup.execute()
-
-
-def _queue(
-    pipe: Pipeline, action: Action, counts: Counter[tuple[int, int]], offsets: dict[int, StreamId]
-) -> None:
-    match action:
-        case DeadLetter(entry_id=entry_id, message=message, detail=detail):
-            letter = incident_letter(str(entry_id), {_MESSAGE: message}, detail)
-            pipe.xadd(INCIDENT_DEAD_LETTERS_STREAM, letter, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
-        case Park(partition=partition, parked=parked):
-            fields: Any = {_MESSAGE: parked.message, _FIXTURE: parked.fixture_id, _SINCE: parked.since_ms}
-            pipe.xadd(incidents_parked(partition), fields, id=str(parked.entry_id))
-            counts[partition, parked.fixture_id] += 1
-        case Unpark(partition=partition, entry_id=entry_id, fixture_id=fixture_id):
-            pipe.xdel(incidents_parked(partition), str(entry_id))
-            counts[partition, fixture_id] -= 1
-        case Commit(partition=partition, offset=offset):
-            offsets[partition] = offset
-        case ForgetDelivered(partition=partition):
-            pipe.delete(incidents_delivered(partition))
+    ordered = [*dead, *(a for a in actions if not isinstance(a, DeadLetter))]
+    await settle_incidents(ordered).run(RedisPyScripts(redis))

@@ -50,9 +50,10 @@ from worker.resources import Resources
 log = logging.getLogger("worker.partitions")
 
 # Entries per XREAD: a round's storage lookups and its transaction are shared by this many incidents.
-READ_BATCH = 1000
-# While incidents wait, some of their fixtures are looked up again this often...
-RECHECK_S = 0.25
+READ_BATCH = 2000
+# While incidents wait, some of their fixtures are looked up again this often; while a backlog is being
+# read (the last read was full), less often: reading past a burst comes first, and a wait only ends later.
+RECHECK_S, BUSY_RECHECK_S = 0.25, 2.0
 # ...this many at most in all (a flood of waiting incidents costs one bounded lookup per check, not one
 # per incident; the oldest first, as they expire first, and the others in turn).
 CHECK_FIXTURES = 1000
@@ -163,7 +164,7 @@ class IncidentPartitions:
         entries = await self._next_entries()
         now_ms = await self._now_ms()
         actions = await self._on_read(entries, now_ms) if entries else []
-        if self._check_due():
+        if self._check_due(busy=len(entries) >= READ_BATCH):
             actions += await self._check(now_ms)
         await self._carry_out(self._safe(actions))
         INCIDENTS_WAITING.set(sum(len(state.window) for state in self._partitions.values()))
@@ -221,12 +222,10 @@ class IncidentPartitions:
                 fixtures[number] += [fixture_id] if fixture_id is not None else []
         incomplete = {n: ids for n, ids in fixtures.items() if not self._partitions[n].complete}
         parked = await parked_among(self._res.redis, incomplete)
-        unknown = [
-            f
-            for n, ids in fixtures.items()
-            for f in ids
-            if f not in parked.get(n, ()) and f not in waiting_fixtures(self._partitions[n])
-        ]
+        unknown = []
+        for number, ids in fixtures.items():
+            known = waiting_fixtures(self._partitions[number]) | parked.get(number, frozenset())
+            unknown += [f for f in ids if f not in known]
         stored = await self._directory.refs(self._res, unknown)
         read_to = entries[-1].entry_id
         actions: list[Action] = []
@@ -235,9 +234,9 @@ class IncidentPartitions:
             actions += self._apply(decide(self._partitions[number], event))
         return actions
 
-    def _check_due(self) -> bool:
+    def _check_due(self, busy: bool) -> bool:
         waiting = any(state.window for state in self._partitions.values())
-        return waiting and time.monotonic() - self._checked >= RECHECK_S
+        return waiting and time.monotonic() - self._checked >= (BUSY_RECHECK_S if busy else RECHECK_S)
 
     async def _check(self, now_ms: int) -> list[Action]:
         """Look some of the waiting incidents' fixtures up: release the stored ones, expire the others."""
