@@ -61,6 +61,7 @@ class Figures:
     quiet: tuple[float, float]
     during: tuple[float, float]
     after: tuple[float, float]
+    settled: tuple[float, float]
     read_past_s: float
     # How long the client took to append the burst, and the worker's CPU time from its start to the marker.
     append_s: float
@@ -81,7 +82,8 @@ class Figures:
             f"burst: {self.burst:,} unknown-fixture incidents at once; valid incidents at {RATE}/s",
             f"valid, quiet:  {pair(self.quiet)}",
             f"valid, during: {pair(self.during)}  (aim p99 <= {P99_TARGET_MS:,.0f} ms)",
-            f"valid, after:  {pair(self.after)}",
+            f"valid, after, while the burst is dead-lettered: {pair(self.after)}",
+            f"valid, settled (after the last dead letter): {pair(self.settled)}",
             f"read past the burst: {self.read_past_s:.2f} s after its first entry (appending it took "
             f"{self.append_s:.2f} s); worker CPU meanwhile {self.worker_cpu_s:.2f} s",
             f"worker RSS: before {self.rss_before:.0f} MiB, peak {self.rss_peak:.0f} MiB "
@@ -160,6 +162,7 @@ async def _measure(stores: Backing, pid: int, burst: int, fixture_ids: list[int]
         worker_cpu = cpu_seconds(pid) - cpu_before
         read_past = await _queued_ms(redis, marker)
         await _until(lambda: _dead(redis, burst), "every incident of the burst dead-lettered")
+        settled_ms = max(feed.sent.values())
         await asyncio.sleep(AFTER_S)
         feed.stop.set()
         await asyncio.gather(*tasks)
@@ -168,7 +171,7 @@ async def _measure(stores: Backing, pid: int, burst: int, fixture_ids: list[int]
     finally:
         feed.stop.set()
         await redis.aclose()
-    phases = _phases([(at, lat) for at, lat in latencies if at > quiet_from], first.ms, read_past)
+    phases = _phases([(at, lat) for at, lat in latencies if at > quiet_from], first.ms, read_past, settled_ms)
     read_past_s = (read_past - first.ms) / 1000
     return Figures(
         *phases,
@@ -280,12 +283,16 @@ async def _latencies(redis: Redis, feed: Feed) -> list[tuple[int, float]]:
 Pair = tuple[float, float]
 
 
-def _phases(latencies: list[tuple[int, float]], burst_ms: int, read_past_ms: int) -> tuple[Pair, Pair, Pair]:
-    """p50/p99 of the valid incidents appended before the burst, while it was read past, and after."""
+def _phases(
+    latencies: list[tuple[int, float]], burst_ms: int, read_past_ms: int, settled_ms: int
+) -> tuple[Pair, Pair, Pair, Pair]:
+    """p50/p99 of the valid incidents appended before the burst, while it was read past, while it was
+    dead-lettered, and after."""
     quiet = [lat for at, lat in latencies if at < burst_ms]
     during = [lat for at, lat in latencies if burst_ms <= at < read_past_ms]
-    after = [lat for at, lat in latencies if at >= read_past_ms]
-    return _p50_p99(quiet), _p50_p99(during), _p50_p99(after)
+    after = [lat for at, lat in latencies if read_past_ms <= at < settled_ms]
+    settled = [lat for at, lat in latencies if at >= settled_ms]
+    return _p50_p99(quiet), _p50_p99(during), _p50_p99(after), _p50_p99(settled)
 
 
 def _p50_p99(values: list[float]) -> tuple[float, float]:

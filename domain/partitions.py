@@ -86,14 +86,22 @@ async def load_progress(redis: Redis, partition: int) -> Progress:
 _MESSAGE, _FIXTURE, _SINCE = MESSAGE_FIELD.encode(), b"fixture", b"since"
 
 
-async def load_parked(redis: Redis, partition: int, after: StreamId | None, count: int) -> list[Parked]:
-    """Up to `count` parked incidents of a partition after `after` (from the first: None), oldest first."""
-    low = f"({after}" if after is not None else "-"
-    entries: Any = await redis.xrange(incidents_parked(partition), low, "+", count=count)
-    return [
-        Parked(StreamId.parse(entry_id), int(fields[_FIXTURE]), fields[_MESSAGE], int(fields[_SINCE]))
-        for entry_id, fields in entries
-    ]
+async def load_parked(
+    redis: Redis, wanted: Mapping[int, tuple[StreamId | None, int]]
+) -> dict[int, list[Parked]]:
+    """Per partition, up to `count` parked incidents after `after` (from the first: None), oldest first;
+    all partitions in one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    for partition, (after, count) in wanted.items():
+        pipe.xrange(incidents_parked(partition), f"({after}" if after is not None else "-", "+", count=count)
+    replies: list[Any] = await pipe.execute() if wanted else []
+    return {
+        partition: [
+            Parked(StreamId.parse(entry_id), int(fields[_FIXTURE]), fields[_MESSAGE], int(fields[_SINCE]))
+            for entry_id, fields in entries
+        ]
+        for partition, entries in zip(wanted, replies, strict=True)
+    }
 
 
 async def parked_among(redis: Redis, fixtures: Mapping[int, Sequence[int]]) -> dict[int, frozenset[int]]:

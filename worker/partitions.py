@@ -188,11 +188,14 @@ class IncidentPartitions:
 
     async def _load(self) -> None:
         """Parked incidents into the windows with room (all of them after a takeover, within the bound)."""
-        for number, state in list(self._partitions.items()):
-            if count := to_load(state):
-                after = state.window[-1].entry_id if state.window else None
-                parked = await load_parked(self._res.redis, number, after, count)
-                self._apply(decide(state, Loaded(parked, complete=len(parked) < count)))
+        wanted = {
+            number: (state.window[-1].entry_id if state.window else None, count)
+            for number, state in self._partitions.items()
+            if (count := to_load(state))
+        }
+        for number, parked in (await load_parked(self._res.redis, wanted)).items():
+            loaded = Loaded(parked, complete=len(parked) < wanted[number][1])
+            self._apply(decide(self._partitions[number], loaded))
 
     async def _next_entries(self) -> list[Entry]:
         cursor = min(state.offset for state in self._partitions.values())

@@ -55,3 +55,8 @@ def test_incident_wait_keep_alive_and_heartbeat_default_to_the_spec_and_zero_tur
     assert (settings.incident_wait_s, settings.keepalive_s, settings.heartbeat_s) == (60, 30, 10)
     quiet = Settings.from_env({"LIVESCORE_KEEPALIVE_S": "0", "LIVESCORE_HEARTBEAT_S": "0.5"})
     assert (quiet.keepalive_s, quiet.heartbeat_s) == (0, 0.5)
+
+
+def test_the_waiting_incidents_kept_in_memory_are_bounded_by_a_setting() -> None:
+    assert Settings.from_env({}).incident_wait_max == 16_000
+    assert Settings.from_env({"LIVESCORE_INCIDENT_WAIT_MAX": "160"}).incident_wait_max == 160
