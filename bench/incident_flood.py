@@ -27,13 +27,25 @@ from bench.cpu import cpu_seconds
 from bench.memory import resident_mib
 from bench.services import Backing, backing, logs, process
 from bench.workers import reset_commands
+from domain import schema
 from domain.commands import StreamId
 from domain.fixture_store import store_fixtures
 from domain.fixtures import FixtureStatus
+from domain.incidents import PARTITIONS
 from domain.messages import MESSAGE_FIELD, MessageType, envelope
 from domain.packages import add_package
 from domain.storage import open_engine
-from domain.streams import INCIDENT_DEAD_LETTERS_STREAM, INCIDENTS_STREAM, incidents_queue
+from domain.streams import (
+    INCIDENT_DEAD_LETTERS_STREAM,
+    INCIDENT_OFFSETS,
+    INCIDENT_WORKERS,
+    INCIDENTS_STREAM,
+    incident_lease,
+    incidents_delivered,
+    incidents_parked,
+    incidents_parked_fixtures,
+    incidents_queue,
+)
 
 # The issue's pace of the live feed beside the flood, and its burst.
 RATE = 20
@@ -113,28 +125,50 @@ def main() -> None:
 
 
 def run_flood(stores: Backing, burst: int) -> Figures:
-    fixture_ids = asyncio.run(_seed(stores))
+    """The whole measurement, on storage of its own (its active package must not see other parts' fixtures)
+    and the run's Redis, whose incident keys it leaves empty."""
+    database = f"sqlite+aiosqlite:///{stores.workdir / 'flood.db'}"
+    schema.upgrade(database)
+    fixture_ids = asyncio.run(_seed(database, stores.password))
     reset_commands(stores.redis_url)
-    env = stores.env(LIVESCORE_INCIDENT_WAIT_S=str(WAIT_S))
-    with process(["worker"], env, stores.workdir / "flood-worker.log") as worker:
-        try:
+    env = stores.env(LIVESCORE_INCIDENT_WAIT_S=str(WAIT_S), DATABASE_URL=database)
+    try:
+        with process(["worker"], env, stores.workdir / "flood-worker.log") as worker:
             return asyncio.run(_measure(stores, worker.pid, burst, fixture_ids))
-        except Exception:
-            print(logs(stores.workdir)[-3000:])
-            raise
+    except Exception:
+        print(logs(stores.workdir)[-3000:])
+        raise
+    finally:
+        asyncio.run(_reset(stores.redis_url))
 
 
-async def _seed(stores: Backing) -> list[int]:
+async def _reset(redis_url: str) -> None:
+    redis: Redis = Redis.from_url(redis_url)
+    try:
+        keys = [INCIDENTS_STREAM, INCIDENT_DEAD_LETTERS_STREAM, INCIDENT_OFFSETS, INCIDENT_WORKERS]
+        for p in range(PARTITIONS):
+            keys += [
+                incident_lease(p),
+                incidents_parked(p),
+                incidents_parked_fixtures(p),
+                incidents_delivered(p),
+            ]
+        await redis.delete(*keys, incidents_queue(PACKAGE_ID))
+    finally:
+        await redis.aclose()
+
+
+async def _seed(database: str, password: str) -> list[int]:
     from cli.demo_fixtures import generate
 
     fixtures = [
         msgspec.structs.replace(f, status=FixtureStatus.IN_PROGRESS) for f in generate(FIXTURES, seed=20)
     ]
-    engine = open_engine(stores.database_url)
+    engine = open_engine(database)
     try:
         async with engine.begin() as conn:
             await store_fixtures(conn, fixtures)
-            await add_package(conn, PACKAGE_ID, "flood@example.com", stores.password, active=True)
+            await add_package(conn, PACKAGE_ID, "flood@example.com", password, active=True)
     finally:
         await engine.dispose()
     return [f.fixture_id for f in fixtures]

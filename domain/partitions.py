@@ -1,4 +1,5 @@
-"""Incident partitions in Redis: which worker owns which (leases), and how far each got (offsets).
+"""Incident partitions in Redis: which worker owns which (leases), how far each got (offsets), and which
+of its incidents wait for their fixture (parked; domain/incident_order.py decides, this module stores).
 
 A fixture's incidents must reach every queue in stream order, whatever the number of workers (SPEC §10).
 Fixtures are split into PARTITIONS by id; a partition is owned by one worker at a time through a lease
