@@ -56,7 +56,7 @@ READ_BATCH = 2000
 RECHECK_S, BUSY_RECHECK_S = 0.25, 2.0
 # ...this many at most in all (a flood of waiting incidents costs one bounded lookup per check, not one
 # per incident; the oldest first, as they expire first, and the others in turn).
-CHECK_FIXTURES = 1000
+CHECK_FIXTURES = 500
 # After a failed round (Redis or storage unreachable) the next try waits this long, doubling up to the
 # longest pause.
 FIRST_PAUSE_S, MAX_PAUSE_S = 0.1, 5.0
