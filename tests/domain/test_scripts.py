@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from domain.commands import PackageStatus, StreamId
 from domain.delivery import Published, PublishResult
 from domain.fixture_store import FixtureRefs
-from domain.incident_order import Commit, DeadLetter, DeadReason, Deliver, Park, Parked, Unpark
+from domain.incident_order import Action, Commit, DeadLetter, DeadReason, Deliver, Park, Parked, Unpark
 from domain.packages import PackageState
 from domain.scripts.appends import Enqueued, EnqueueResult, enqueue
 from domain.scripts.groups import GroupFigures, group_figures
@@ -154,7 +154,7 @@ async def test_a_round_of_incident_partitions_is_settled_at_once_and_a_repeated_
         (b"5-2", b"m2"),
     ]
     dead = DeadLetter(3, first, b"m1", DeadReason.NO_FIXTURE, "fixture 19 not in storage after 60 s")
-    settled = [
+    settled: list[Action] = [
         dead,
         Unpark(3, first, 19),
         Deliver(3, second, 19, b"{}", FixtureRefs(1, 2)),
@@ -163,6 +163,7 @@ async def test_a_round_of_incident_partitions_is_settled_at_once_and_a_repeated_
     await settle_incidents(settled).run(RedisPyScripts(redis))
     assert await redis.exists(incidents_parked_fixtures(3)) == 0
     assert await redis.xlen(incidents_parked(3)) == 0
-    (letter,) = [fields for _, fields in await redis.xrange(INCIDENT_DEAD_LETTERS_STREAM)]
+    letters: Any = await redis.xrange(INCIDENT_DEAD_LETTERS_STREAM)
+    (letter,) = [fields for _, fields in letters]
     assert (letter[b"message"], letter[b"originalId"]) == (b"m1", b"5-1")
     assert letter[b"error"] == b"fixture 19 not in storage after 60 s"
