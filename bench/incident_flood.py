@@ -75,6 +75,10 @@ class Figures:
     after: tuple[float, float]
     settled: tuple[float, float]
     read_past_s: float
+    # The marker's own latency: how long after the burst's last entry the worker was past it.
+    past_last_s: float
+    # From the burst's first entry to its last dead letter.
+    dead_s: float
     # How long the client took to append the burst, and the worker's CPU time from its start to the marker.
     append_s: float
     worker_cpu_s: float
@@ -96,11 +100,13 @@ class Figures:
             f"valid, during: {pair(self.during)}  (aim p99 <= {P99_TARGET_MS:,.0f} ms)",
             f"valid, after, while the burst is dead-lettered: {pair(self.after)}",
             f"valid, settled (after the last dead letter): {pair(self.settled)}",
-            f"read past the burst: {self.read_past_s:.2f} s after its first entry (appending it took "
-            f"{self.append_s:.2f} s); worker CPU meanwhile {self.worker_cpu_s:.2f} s",
+            f"read past the burst: {self.read_past_s:.2f} s after its first entry, {self.past_last_s:.2f} s "
+            f"after its last (appending it took {self.append_s:.2f} s); worker CPU meanwhile "
+            f"{self.worker_cpu_s:.2f} s",
             f"worker RSS: before {self.rss_before:.0f} MiB, peak {self.rss_peak:.0f} MiB "
             f"(+{growth:.0f}, aim <= {RSS_GROWTH_TARGET_MIB:.0f}), after {self.rss_after:.0f} MiB",
-            f"dead-lettered: {self.dead:,}; machine load average at the end {self.load:.1f}",
+            f"dead-lettered: {self.dead:,}, the last {self.dead_s:.1f} s after the burst's first entry "
+            f"(wait {WAIT_S:g} s); machine load average at the end {self.load:.1f}",
         ]
 
 
@@ -192,9 +198,9 @@ async def _measure(stores: Backing, pid: int, burst: int, fixture_ids: list[int]
         rss_before, cpu_before, started = resident_mib(pid), cpu_seconds(pid), time.perf_counter()
         first, marker = await _burst(redis, burst, fixture_ids[0])
         append_s = time.perf_counter() - started
-        await _until(lambda: _has_incident(redis, marker), "the marker behind the burst")
+        await _until(lambda: _has_incident(redis, MARKER_ID), "the marker behind the burst")
         worker_cpu = cpu_seconds(pid) - cpu_before
-        read_past = await _queued_ms(redis, marker)
+        read_past = await _queued_ms(redis, MARKER_ID)
         await _until(lambda: _dead(redis, burst), "every incident of the burst dead-lettered")
         settled_ms = max(feed.sent.values())
         await asyncio.sleep(AFTER_S)
@@ -206,10 +212,11 @@ async def _measure(stores: Backing, pid: int, burst: int, fixture_ids: list[int]
         feed.stop.set()
         await redis.aclose()
     phases = _phases([(at, lat) for at, lat in latencies if at > quiet_from], first.ms, read_past, settled_ms)
-    read_past_s = (read_past - first.ms) / 1000
     return Figures(
         *phases,
-        read_past_s,
+        (read_past - first.ms) / 1000,
+        (read_past - marker.ms) / 1000,
+        (settled_ms - first.ms) / 1000,
         append_s,
         worker_cpu,
         os.getloadavg()[0],
@@ -250,8 +257,8 @@ async def _sample(pid: int, rss: list[float], stop: asyncio.Event) -> None:
 MARKER_ID = 10**9
 
 
-async def _burst(redis: Redis, burst: int, marker_fixture: int) -> tuple[StreamId, int]:
-    """The burst, pipelined, then the marker; the burst's first entry id."""
+async def _burst(redis: Redis, burst: int, marker_fixture: int) -> tuple[StreamId, StreamId]:
+    """The burst, pipelined, then the marker; the ids of the burst's first entry and of the marker."""
     messages = [*_unknown(burst), _message(MARKER_ID, marker_fixture)]
     first: StreamId | None = None
     for start in range(0, len(messages), PIPELINE_CHUNK):
@@ -261,7 +268,7 @@ async def _burst(redis: Redis, burst: int, marker_fixture: int) -> tuple[StreamI
         ids = await pipe.execute()
         first = first or StreamId.parse(ids[0])
     assert first is not None
-    return first, MARKER_ID
+    return first, StreamId.parse(ids[-1])
 
 
 def _unknown(count: int) -> Iterator[bytes]:
