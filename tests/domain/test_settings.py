@@ -45,6 +45,11 @@ def test_a_malformed_number_is_reported_by_its_variable_name() -> None:
         Settings.from_env({"LIVESCORE_QUEUE_LIMIT": "lots"})
 
 
+def test_the_waiting_incidents_kept_in_memory_are_bounded_by_a_setting() -> None:
+    assert Settings.from_env({}).incident_wait_max == 16_000
+    assert Settings.from_env({"LIVESCORE_INCIDENT_WAIT_MAX": "160"}).incident_wait_max == 160
+
+
 def test_the_request_timeout_is_ten_seconds_unless_set() -> None:
     assert Settings.from_env({}).request_timeout_s == 10
     assert Settings.from_env({"LIVESCORE_REQUEST_TIMEOUT_S": "2"}).request_timeout_s == 2
@@ -55,8 +60,3 @@ def test_incident_wait_keep_alive_and_heartbeat_default_to_the_spec_and_zero_tur
     assert (settings.incident_wait_s, settings.keepalive_s, settings.heartbeat_s) == (60, 30, 10)
     quiet = Settings.from_env({"LIVESCORE_KEEPALIVE_S": "0", "LIVESCORE_HEARTBEAT_S": "0.5"})
     assert (quiet.keepalive_s, quiet.heartbeat_s) == (0, 0.5)
-
-
-def test_the_waiting_incidents_kept_in_memory_are_bounded_by_a_setting() -> None:
-    assert Settings.from_env({}).incident_wait_max == 16_000
-    assert Settings.from_env({"LIVESCORE_INCIDENT_WAIT_MAX": "160"}).incident_wait_max == 160
