@@ -50,7 +50,7 @@ from worker.resources import Resources
 log = logging.getLogger("worker.partitions")
 
 # Entries per XREAD: a round's storage lookups and its transaction are shared by this many incidents.
-READ_BATCH = 2000
+READ_BATCH = 500
 # While incidents wait, some of their fixtures are looked up again this often; while a backlog is being
 # read (the last read was full), less often: reading past a burst comes first, and a wait only ends later.
 RECHECK_S, BUSY_RECHECK_S = 0.25, 2.0
