@@ -1,4 +1,4 @@
-"""The script that settles a round of incident partitions (domain/scripts/parking.py), against a real Redis."""
+"""The script that settles a round of incident partitions (domain/scripts/parking.py), on a real Redis."""
 
 from typing import Any
 
