@@ -38,6 +38,8 @@ from domain.streams import (
     INCIDENTS_STREAM,
     incident_lease,
     incidents_delivered,
+    incidents_parked,
+    incidents_parked_fixtures,
     incidents_queue,
 )
 
@@ -159,7 +161,9 @@ def _reset(client: Redis) -> None:
     """No incidents, offsets, leases or queues left from an earlier measurement."""
     keys = [INCIDENTS_STREAM, INCIDENT_OFFSETS, INCIDENT_WORKERS]
     keys += [incident_lease(p) for p in range(PARTITIONS)] + [
-        incidents_delivered(p) for p in range(PARTITIONS)
+        key(p)
+        for p in range(PARTITIONS)
+        for key in (incidents_delivered, incidents_parked, incidents_parked_fixtures)
     ]
     client.delete(*keys)
     _clear_queues(client)

@@ -32,6 +32,13 @@ def markdown(run: Run, images: Mapping[str, str] | None = None) -> str:
         lines += ["", "### Worker drain", "", *_images(images, "drain"), *tables.drain(run)]
     if run.incidents:
         lines += ["", "### Incident fan-out", "", *tables.incidents(run)]
+    if run.floods:
+        lines += [
+            "",
+            "### Incidents of unknown fixtures",
+            "",
+            *(f"    {x}" for f in run.floods for x in f.lines()),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -51,6 +58,7 @@ def write_json(run: Run) -> Path:
         "fanouts": [{**asdict(f), "rate": f.snapshot.rate, "raw_rate": f.raw.rate} for f in run.fanouts],
         "drains": [{**asdict(d), "rate": d.rate} for d in run.drains],
         "incidents": [{**asdict(i), "rate": i.drain.rate, "raw_rate": i.raw.rate} for i in run.incidents],
+        "incident_floods": [asdict(f) for f in run.floods],
         "checks": [c.as_dict() for c in checks(run)],
         "notes": run.notes,
         "failures": run.failures,

@@ -15,12 +15,15 @@ from typing import Any
 from bench import machine, postgres
 from bench.drain import COMMANDS, WORKER_COUNTS, Drain, run_drain
 from bench.fanout import SIZES, FanOut, run_fanout
+from bench.incident_flood import BURST as FLOOD_BURST
+from bench.incident_flood import QUICK_BURST, run_flood
+from bench.incident_flood import Figures as IncidentFlood
 from bench.incidents import IncidentFanOut, run_incidents
 from bench.loadgen import choose_generator
 from bench.scenarios import SCENARIOS, Measurement, Scenario, measure_interleaved
 from bench.services import Backing, add_packages, backing, serving
 
-PARTS = ("throughput", "fanout", "drain", "incidents")
+PARTS = ("throughput", "fanout", "drain", "incidents", "incident_flood")
 # The servers of the activation round trip and its baseline, measured once per database.
 _ROUND_TRIP_SERVERS = ("ingress", "inline")
 # Where the logs of a run with a failed part are kept (bench/results/ is not committed).
@@ -48,6 +51,7 @@ class Run:
     fanouts: list[FanOut] = field(default_factory=list)
     drains: list[Drain] = field(default_factory=list)
     incidents: list[IncidentFanOut] = field(default_factory=list)
+    floods: list[IncidentFlood] = field(default_factory=list)
     # What was skipped and why (e.g. no PostgreSQL); the run is still whole without it.
     notes: list[str] = field(default_factory=list)
     # Parts that failed: their figures are missing and the document is not updated.
@@ -161,11 +165,20 @@ def _incidents(result: Run, stores: Backing, _generator: str) -> None:
         )
 
 
+def _incident_flood(result: Run, stores: Backing, _generator: str) -> None:
+    burst = QUICK_BURST if result.options.quick else FLOOD_BURST
+    _say(f"incidents of unknown fixtures: {burst:,} at once beside 20 valid a second, 1 worker")
+    found = run_flood(stores, burst)
+    result.floods.append(found)
+    _say("\n".join(f"  {line}" for line in found.lines()))
+
+
 _PARTS: dict[str, Part] = {
     "throughput": _throughput,
     "fanout": _fanout,
     "drain": _drain,
     "incidents": _incidents,
+    "incident_flood": _incident_flood,
 }
 
 

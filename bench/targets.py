@@ -5,6 +5,8 @@ from typing import Any
 
 from bench.drain import SCALING_TARGET, SHAPES, SQLITE_SCALING_TARGET, Drain
 from bench.fanout import RATE_TARGET, RSS_GROWTH_LIMIT_MIB
+from bench.incident_flood import P99_TARGET_MS as FLOOD_P99_TARGET_MS
+from bench.incident_flood import RSS_GROWTH_TARGET_MIB as FLOOD_RSS_TARGET_MIB
 from bench.incidents import P99_TARGET_MS
 from bench.incidents import RATE_TARGET as INCIDENT_RATE_TARGET
 from bench.runner import Run
@@ -43,7 +45,14 @@ ROUND_TRIP_RPS_BEFORE = 2565
 
 
 def checks(run: Run) -> list[Check]:
-    return [*_throughput(run), *_round_trip(run), *_fanout(run), *_drain(run), *_incidents(run)]
+    return [
+        *_throughput(run),
+        *_round_trip(run),
+        *_fanout(run),
+        *_drain(run),
+        *_incidents(run),
+        *_floods(run),
+    ]
 
 
 def _round_trip(run: Run) -> list[Check]:
@@ -170,5 +179,22 @@ def _incidents(run: Run) -> list[Check]:
             Check(
                 what, f"{rates[2]:,.0f} messages/s", f"{rates[1]:,.0f} messages/s", rates[2] / rates[1], 1.0
             )
+        )
+    return found
+
+
+def _floods(run: Run) -> list[Check]:
+    """Issue 20 item 4: valid incidents behind a burst of unknown fixtures, and the worker's memory."""
+    found = []
+    for f in run.floods:
+        p99 = f.during[1]
+        what = f"valid incidents' p99 while {f.burst:,} of unknown fixtures are read past"
+        found.append(
+            Check(what, f"{p99:,.0f} ms", f"{f.quiet[1]:,.0f} ms", p99, FLOOD_P99_TARGET_MS, False, "ms")
+        )
+        growth = f.rss_peak - f.rss_before
+        what = f"worker memory growth with {f.burst:,} incidents of unknown fixtures"
+        found.append(
+            Check(what, f"{growth:,.0f} MiB", f"{f.rss_before:,.0f} MiB", growth, FLOOD_RSS_TARGET_MIB, False)
         )
     return found

@@ -2,7 +2,8 @@
 
 An incident is one event of a live fixture (a goal, a period started, a card, the clock). It arrives in
 the §4 envelope with MessageType 2 and leaves in a fresh one whose header also names the fixture, its
-sport and its league. Optional fields absent upstream stay absent downstream.
+sport and its league. The body leaves exactly as it came, byte for byte: the struct below only validates
+it, so that a field the feed adds (or one this module does not name) is never lost.
 """
 
 from typing import Annotated
@@ -50,7 +51,8 @@ class _Header(msgspec.Struct, frozen=True):
 
 class _Envelope(msgspec.Struct, frozen=True):
     header: _Header
-    body: Incident
+    # Kept as the bytes that came: validated against Incident, forwarded untouched (SPEC §10).
+    body: msgspec.Raw
 
 
 class _Fixture(msgspec.Struct, frozen=True):
@@ -75,6 +77,7 @@ PARTITIONS = 16
 INCIDENTS_MAXLEN = 1_000_000
 
 _decoder = msgspec.json.Decoder(_Envelope)
+_body_decoder = msgspec.json.Decoder(Incident)
 _fixture_decoder = msgspec.json.Decoder(_FixtureOnly)
 _encoder = msgspec.json.Encoder()
 
@@ -85,13 +88,18 @@ class NotAnIncident(ValueError):
 
 def decode_incident(message: bytes) -> Incident:
     """The incident of an envelope; NotAnIncident says what is wrong with it."""
+    return incident_body(message)[0]
+
+
+def incident_body(message: bytes) -> tuple[Incident, bytes]:
+    """The incident of an envelope, validated, and its body exactly as it came (to be forwarded)."""
     try:
         envelope = _decoder.decode(message)
+        if envelope.header.MessageType != INCIDENT_TYPE:
+            raise NotAnIncident(f"MessageType {envelope.header.MessageType}, not {INCIDENT_TYPE}")
+        return _body_decoder.decode(envelope.body), bytes(envelope.body)
     except msgspec.DecodeError as exc:
         raise NotAnIncident(str(exc)) from None
-    if envelope.header.MessageType != INCIDENT_TYPE:
-        raise NotAnIncident(f"MessageType {envelope.header.MessageType}, not {INCIDENT_TYPE}")
-    return envelope.body
 
 
 def fixture_of(message: bytes) -> int | None:

@@ -1,4 +1,5 @@
-"""Incident partitions in Redis: which worker owns which (leases), and how far each got (offsets).
+"""Incident partitions in Redis: which worker owns which (leases), how far each got (offsets), and which
+of its incidents wait for their fixture (parked; domain/incident_order.py decides, this module stores).
 
 A fixture's incidents must reach every queue in stream order, whatever the number of workers (SPEC §10).
 Fixtures are split into PARTITIONS by id; a partition is owned by one worker at a time through a lease
@@ -7,18 +8,27 @@ score in one sorted set, so each can tell its fair share; a dead worker's leases
 the others take its partitions over within one lease time.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from domain.commands import StreamId
+from domain.incident_order import START, Action, DeadLetter, Parked
 from domain.incidents import PARTITIONS
+from domain.messages import MESSAGE_FIELD
 from domain.scripts.leases import Leases, release_leases, renew_leases
+from domain.scripts.parking import settle_incidents
 from domain.scripts.runner import RedisPyScripts
-from domain.streams import INCIDENT_OFFSETS, INCIDENT_WORKERS, incident_lease, incidents_delivered
+from domain.streams import (
+    INCIDENT_OFFSETS,
+    INCIDENT_WORKERS,
+    incident_lease,
+    incidents_delivered,
+    incidents_parked,
+    incidents_parked_fixtures,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +37,6 @@ class Progress:
 
     offset: StreamId
     delivered: dict[int, StreamId]
-
-
-# Before any incident was ever handled: XREAD returns entries after this id, i.e. all of them.
-START = StreamId(0, 0)
 
 
 def before(entry_id: StreamId) -> StreamId:
@@ -78,19 +84,43 @@ async def load_progress(redis: Redis, partition: int) -> Progress:
     )
 
 
-def save_offsets(pipe: Pipeline, offsets: Mapping[int, StreamId]) -> None:
-    """Queue the partitions' new offsets."""
-    if offsets:
-        pipe.hset(INCIDENT_OFFSETS, mapping={str(p): str(offset) for p, offset in offsets.items()})
+_MESSAGE, _FIXTURE, _SINCE = MESSAGE_FIELD.encode(), b"fixture", b"since"
 
 
-def record_delivered(pipe: Pipeline, partition: int, delivered: Mapping[int, StreamId]) -> None:
-    """Queue the record of fixtures delivered past a partition's offset (their last incident)."""
-    if delivered:
-        mapping: dict[Any, Any] = {str(fixture): str(entry_id) for fixture, entry_id in delivered.items()}
-        pipe.hset(incidents_delivered(partition), mapping=mapping)
+async def load_parked(
+    redis: Redis, wanted: Mapping[int, tuple[StreamId | None, int]]
+) -> dict[int, list[Parked]]:
+    """Per partition, up to `count` parked incidents after `after` (from the first: None), oldest first;
+    all partitions in one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    for partition, (after, count) in wanted.items():
+        pipe.xrange(incidents_parked(partition), f"({after}" if after is not None else "-", "+", count=count)
+    replies: list[Any] = await pipe.execute() if wanted else []
+    return {
+        partition: [
+            Parked(StreamId.parse(entry_id), int(fields[_FIXTURE]), fields[_MESSAGE], int(fields[_SINCE]))
+            for entry_id, fields in entries
+        ]
+        for partition, entries in zip(wanted, replies, strict=True)
+    }
 
 
-def forget_delivered(pipe: Pipeline, partition: int) -> None:
-    """Nothing is delivered past the offset any more: the record goes."""
-    pipe.delete(incidents_delivered(partition))
+async def parked_among(redis: Redis, fixtures: Mapping[int, Sequence[int]]) -> dict[int, frozenset[int]]:
+    """Per partition, which of these fixtures have incidents parked (in Redis, whether in memory or not)."""
+    pipe = redis.pipeline(transaction=False)
+    asked = [(p, list(dict.fromkeys(ids))) for p, ids in fixtures.items() if ids]
+    for partition, ids in asked:
+        pipe.hmget(incidents_parked_fixtures(partition), [str(f) for f in ids])
+    counts = await pipe.execute() if asked else []
+    return {
+        partition: frozenset(f for f, n in zip(ids, found, strict=True) if n is not None and int(n) > 0)
+        for (partition, ids), found in zip(asked, counts, strict=True)
+    }
+
+
+async def commit(redis: Redis, actions: Sequence[Action]) -> None:
+    """Dead letters, parkings, releases, offsets and forgotten records, in one script; dead letters in
+    stream order, whatever partition they come from (an operator reads them in order)."""
+    dead = sorted((a for a in actions if isinstance(a, DeadLetter)), key=lambda a: a.entry_id)
+    ordered = [*dead, *(a for a in actions if not isinstance(a, DeadLetter))]
+    await settle_incidents(ordered).run(RedisPyScripts(redis))

@@ -89,6 +89,9 @@ class Settings:
     amqp_auth_failures: int = 10
     # How long an incident waits for its fixture to be stored before it is dead-lettered (SPEC §10).
     incident_wait_s: float = 60.0
+    # Incidents waiting for their fixture that a worker keeps in memory (shared out equally among the
+    # incident partitions); the others wait in Redis only and are read back as these are settled.
+    incident_wait_max: int = 16_000
     # How long a worker owns an incidents partition without renewing it: a dead worker's partitions are
     # taken over within this; renewed every third of it.
     incident_lease_ms: int = 5000

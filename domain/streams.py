@@ -45,10 +45,24 @@ def incident_lease(partition: int) -> str:
     return f"livescore:incidents:lease:{partition}"
 
 
+def incidents_parked(partition: int) -> str:
+    """A partition's incidents waiting for their fixture (a stream, each under its own incidents-stream id,
+    fields `message`, `fixture`, `since`): in Redis so that a burst costs no worker memory and a new owner
+    finds them (domain/incident_order.py)."""
+    return f"livescore:incidents:parked:{partition}"
+
+
+def incidents_parked_fixtures(partition: int) -> str:
+    """Per fixture of a partition (a hash), how many of its incidents are parked: a later incident of such a
+    fixture waits behind them even when they are beyond what the owner keeps in memory."""
+    return f"livescore:incidents:parked-fixtures:{partition}"
+
+
 def incidents_delivered(partition: int) -> str:
     """Per fixture of a partition (a hash), the stream id of its last incident delivered past the
-    partition's offset: an entry held back (its fixture unknown yet) keeps the offset behind while later
-    entries of other fixtures go out, and a new owner must not send those again."""
+    partition's offset: an entry held back (its fixture unknown yet) kept the offset behind while later
+    entries of other fixtures went out, and a new owner must not send those again. Written only by workers
+    from before parking (incidents_parked); read and dropped by the owner once its offset passes it."""
     return f"livescore:incidents:delivered:{partition}"
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from domain.commands import PackageStatus, StreamId
 from domain.delivery import Parcel, PublishResult, QueueKind
 from domain.fixture_store import ActivePackage, FixtureRefs, active_packages, fixture_refs
-from domain.incidents import Incident, encode_incident
 from domain.messages import Outgoing, incident_message
 from domain.packages import PackageState
 from worker.metrics import INCIDENTS
@@ -34,7 +33,9 @@ class Ready:
     """An incident whose fixture is known, with what its header names."""
 
     entry_id: StreamId
-    incident: Incident
+    fixture_id: int
+    # The body exactly as it came upstream (SPEC §10: every field kept).
+    body: bytes
     refs: FixtureRefs
 
 
@@ -103,9 +104,7 @@ async def deliver(res: Resources, directory: Directory, ready: Sequence[Ready]) 
 
 def _message(item: Ready) -> Outgoing:
     refs = item.refs
-    return incident_message(
-        encode_incident(item.incident), item.incident.fixture_id, refs.sport_id, refs.league_id
-    )
+    return incident_message(item.body, item.fixture_id, refs.sport_id, refs.league_id)
 
 
 async def _remember_active(res: Resources, packages: list[ActivePackage]) -> None:

@@ -31,7 +31,10 @@ INCIDENTS = Counter(
     "already-delivered (skipped on a takeover)",
     ["result"],
 )
-INCIDENTS_WAITING = Gauge("livescore_incidents_waiting", "Incidents held back until their fixture is stored")
+INCIDENTS_WAITING = Gauge(
+    "livescore_incidents_waiting",
+    "Incidents waiting for their fixture that this worker keeps in memory (all of them are parked in Redis)",
+)
 INCIDENT_PARTITIONS = Gauge("livescore_incident_partitions", "Incident partitions this worker owns")
 BEATS = Counter(
     "livescore_beats_total", "Keep-alive and heartbeat rounds this worker sent (once per interval)", ["kind"]

@@ -6,49 +6,59 @@ and delivers them in stream order; once the Delivery confirmed them it commits, 
 to which everything is handled. A crash between delivery and commit repeats what was delivered; nothing
 is ever delivered out of order, since nobody else delivers that partition meanwhile.
 
-An incident whose fixture is not stored yet is held, and so are the later ones of that fixture, while
-other fixtures go on: the partition's offset stays before the oldest held entry, and the fixtures
-delivered past it are recorded, so that a new owner neither loses the held ones nor repeats the others.
-After LIVESCORE_INCIDENT_WAIT_S (counted from when this owner first held it) a held incident is
-dead-lettered; a malformed entry is dead-lettered at once.
+What to deliver, park, release or dead-letter is decided by a state machine per partition
+(domain/incident_order.py); this module is its loop: it reads, looks fixtures up in storage and parked
+fixtures in Redis, then delivers and commits what the machine decided. Incidents waiting for their
+fixture are parked in Redis (the offset moves past them), at most LIVESCORE_INCIDENT_WAIT_MAX of them
+also in this worker's memory; dead letters are logged as one count per interval (worker/dead_letter_log.py).
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from domain.commands import StreamId
-from domain.dead_letters import DEAD_LETTERS_MAXLEN, incident_letter
-from domain.incidents import Incident, NotAnIncident, decode_incident, fixture_of, partition_of
-from domain.messages import MESSAGE_FIELD
-from domain.partitions import (
-    START,
-    PartitionLeases,
-    before,
-    forget_delivered,
-    load_progress,
-    record_delivered,
-    save_offsets,
+from domain.incident_order import (
+    Action,
+    Checked,
+    DeadLetter,
+    Deliver,
+    Entry,
+    Limits,
+    Loaded,
+    PartitionState,
+    Read,
+    decide,
+    taken_over,
+    to_check,
+    to_load,
+    waiting_fixtures,
 )
-from domain.streams import INCIDENT_DEAD_LETTERS_STREAM, INCIDENTS_STREAM
+from domain.incidents import PARTITIONS, fixture_of, partition_of
+from domain.messages import MESSAGE_FIELD
+from domain.partitions import PartitionLeases, commit, load_parked, load_progress, parked_among
+from domain.streams import INCIDENTS_STREAM
+from worker.dead_letter_log import DeadLetterLog
 from worker.incidents import Directory, Ready, deliver
 from worker.metrics import INCIDENT_PARTITIONS, INCIDENTS, INCIDENTS_WAITING
 from worker.resources import Resources
 
 log = logging.getLogger("worker.partitions")
 
-# Entries per XREAD: a round's storage lookups and publishing calls are shared by this many incidents.
+# Entries per XREAD: a round's storage lookups and its transaction are shared by this many incidents.
 READ_BATCH = 500
-# While incidents are held and nothing new arrives, their fixtures are looked up again this often.
-RECHECK_S = 0.25
+# While incidents wait, some of their fixtures are looked up again this often; while a backlog is being
+# read (the last read was full), less often: reading past a burst comes first, and a wait only ends later.
+RECHECK_S, BUSY_RECHECK_S = 0.25, 2.0
+# ...this many at most in all (a flood of waiting incidents costs one bounded lookup per check, not one
+# per incident; the oldest first, as they expire first, and the others in turn).
+CHECK_FIXTURES = 500
 # After a failed round (Redis or storage unreachable) the next try waits this long, doubling up to the
-# longest pause; held incidents start waiting afresh, so an outage dead-letters nothing.
+# longest pause.
 FIRST_PAUSE_S, MAX_PAUSE_S = 0.1, 5.0
 # A partition is only delivered while its lease has at least this share of its time left, so that a
 # delivery in flight ends before anyone else could take the partition over.
@@ -57,57 +67,6 @@ SAFETY_SHARE = 1 / 3
 # next owner).
 STOP_TIMEOUT_S = 5.0
 _MESSAGE = MESSAGE_FIELD.encode()
-
-Entry = tuple[bytes, dict[bytes, bytes]]
-
-
-@dataclass
-class Held:
-    entry_id: StreamId
-    incident: Incident
-    message: bytes
-    # When this owner first held it (monotonic).
-    since: float
-
-
-@dataclass
-class Partition:
-    number: int
-    # Every entry of this partition up to here is handled (committed in Redis).
-    offset: StreamId
-    # Fixtures delivered past the offset (their last incident's id): not to be sent again.
-    delivered: dict[int, StreamId]
-    # Entries up to here have been looked at in this process.
-    scanned: StreamId = field(init=False)
-    # Fixtures waiting to be stored, with their incidents, oldest first.
-    held: dict[int, list[Held]] = field(default_factory=dict)
-    # Whether Redis may hold a record of fixtures delivered past the offset.
-    recorded: bool = False
-
-    def __post_init__(self) -> None:
-        self.scanned = self.offset
-
-    def committable(self) -> StreamId:
-        if not self.held:
-            return self.scanned
-        return before(min(items[0].entry_id for items in self.held.values()))
-
-
-@dataclass(frozen=True, slots=True)
-class Dead:
-    partition: Partition
-    entry_id: StreamId
-    message: bytes
-    reason: str
-
-
-@dataclass
-class Found:
-    """What one round turned up, in stream order."""
-
-    fresh: list[tuple[Partition, Held]] = field(default_factory=list)
-    ready: list[tuple[Partition, Ready]] = field(default_factory=list)
-    dead: list[Dead] = field(default_factory=list)
 
 
 class IncidentPartitions:
@@ -120,12 +79,16 @@ class IncidentPartitions:
         self._leases = PartitionLeases(res.redis, res.consumer, settings.incident_lease_ms)
         self._poll_ms = settings.worker_poll_ms
         self._directory = Directory()
+        # Each partition's share of the incidents kept in memory, so that all of them stay within the setting.
+        capacity = max(1, settings.incident_wait_max // PARTITIONS)
+        self._limits = Limits(capacity, round(settings.incident_wait_s * 1000))
+        self._dead_log = DeadLetterLog(log)
         # Partitions whose lease this worker holds, with the (monotonic) time it runs out; kept by the
         # lease task. The reading task owns `_partitions` and hands extras back through `_releasing`.
         self._valid: dict[int, float] = {}
         self._fair = 0
         self._releasing: set[int] = set()
-        self._partitions: dict[int, Partition] = {}
+        self._partitions: dict[int, PartitionState] = {}
         self._checked = 0.0
         self._pause = FIRST_PAUSE_S
         self._stopping = asyncio.Event()
@@ -189,6 +152,7 @@ class IncidentPartitions:
                 self._partitions.clear()
                 await asyncio.sleep(self._pause)
                 self._pause = min(MAX_PAUSE_S, self._pause * 2)
+        self._dead_log.flush()
 
     async def _round(self) -> None:
         await self._take_over()
@@ -196,14 +160,15 @@ class IncidentPartitions:
         if not self._partitions:
             await asyncio.sleep(self._poll_ms / 1000)
             return
+        await self._load()
         entries = await self._next_entries()
-        found = self._route(entries)
-        if found.fresh or found.dead or self._recheck_due():
-            await self._resolve(found)
-        self._keep_safe(found)
-        await deliver(self._res, self._directory, [ready for _, ready in found.ready])
-        await self._commit(found, changed=bool(entries))
-        INCIDENTS_WAITING.set(sum(len(items) for p in self._partitions.values() for items in p.held.values()))
+        now_ms = await self._now_ms()
+        actions = await self._on_read(entries, now_ms) if entries else []
+        if self._check_due(busy=len(entries) >= READ_BATCH):
+            actions += await self._check(now_ms)
+        await self._carry_out(self._safe(actions))
+        INCIDENTS_WAITING.set(sum(len(state.window) for state in self._partitions.values()))
+        self._dead_log.maybe_log()
 
     async def _take_over(self) -> None:
         """Drop the partitions whose lease is gone, hand back those above the fair share, load new ones."""
@@ -217,125 +182,107 @@ class IncidentPartitions:
         for number in mine[: self._fair]:
             if number not in self._partitions:
                 progress = await load_progress(self._res.redis, number)
-                loaded = Partition(
-                    number, progress.offset, progress.delivered, recorded=bool(progress.delivered)
+                self._partitions[number] = taken_over(
+                    number, progress.offset, progress.delivered, self._limits
                 )
-                self._partitions[number] = loaded
+
+    async def _load(self) -> None:
+        """Parked incidents into the windows with room (all of them after a takeover, within the bound)."""
+        wanted = {
+            number: (state.window[-1].entry_id if state.window else None, count)
+            for number, state in self._partitions.items()
+            if (count := to_load(state))
+        }
+        for number, parked in (await load_parked(self._res.redis, wanted)).items():
+            loaded = Loaded(parked, complete=len(parked) < wanted[number][1])
+            self._apply(decide(self._partitions[number], loaded))
 
     async def _next_entries(self) -> list[Entry]:
-        cursor = min(p.scanned for p in self._partitions.values())
+        cursor = min(state.offset for state in self._partitions.values())
         reply: Any = await self._res.redis.xread(
             {INCIDENTS_STREAM: str(cursor)}, count=READ_BATCH, block=self._poll_ms
         )
-        return [entry for _, entries in reply or [] for entry in entries]
+        return [
+            Entry(StreamId.parse(raw_id), fields.get(_MESSAGE, b""))
+            for _, got in reply or []
+            for raw_id, fields in got
+        ]
 
-    def _route(self, entries: list[Entry]) -> Found:
-        """This worker's new entries: malformed ones to the dead, those of held fixtures behind them."""
-        found, now = Found(), time.monotonic()
-        for raw_id, fields in entries:
-            entry_id, message = StreamId.parse(raw_id), fields.get(_MESSAGE, b"")
-            fixture_id = fixture_of(message)
-            partition = self._partitions.get(partition_of(fixture_id))
-            if partition is None or entry_id <= partition.scanned:
-                continue
-            if entry_id <= partition.delivered.get(fixture_id or 0, START):
-                INCIDENTS.labels("already-delivered").inc()
-                continue
-            try:
-                item = Held(entry_id, decode_incident(message), message, now)
-            except NotAnIncident as exc:
-                found.dead.append(Dead(partition, entry_id, message, f"malformed: {exc}"))
-                continue
-            if item.incident.fixture_id in partition.held:
-                partition.held[item.incident.fixture_id].append(item)
-            else:
-                found.fresh.append((partition, item))
-        if entries:
-            last = StreamId.parse(entries[-1][0])
-            for partition in self._partitions.values():
-                partition.scanned = max(partition.scanned, last)
-        return found
+    async def _now_ms(self) -> int:
+        """Redis's clock: parked incidents' waits are counted on it, whichever worker owns them."""
+        seconds, micros = await self._res.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
 
-    def _recheck_due(self) -> bool:
-        held = any(p.held for p in self._partitions.values())
-        return held and time.monotonic() - self._checked >= RECHECK_S
+    async def _on_read(self, entries: list[Entry], now_ms: int) -> list[Action]:
+        """Each owned partition's share of the entries, with the fixtures looked up that it needs."""
+        mine: dict[int, list[Entry]] = {number: [] for number in self._partitions}
+        fixtures: dict[int, list[int]] = {number: [] for number in self._partitions}
+        for entry in entries:
+            fixture_id = fixture_of(entry.message)
+            number = partition_of(fixture_id)
+            if number in mine:
+                mine[number].append(entry)
+                fixtures[number] += [fixture_id] if fixture_id is not None else []
+        incomplete = {n: ids for n, ids in fixtures.items() if not self._partitions[n].complete}
+        parked = await parked_among(self._res.redis, incomplete)
+        unknown = []
+        for number, ids in fixtures.items():
+            known = waiting_fixtures(self._partitions[number]) | parked.get(number, frozenset())
+            unknown += [f for f in ids if f not in known]
+        stored = await self._directory.refs(self._res, unknown)
+        read_to = entries[-1].entry_id
+        actions: list[Action] = []
+        for number, share in mine.items():
+            event = Read(share, read_to, stored, parked.get(number, frozenset()), now_ms)
+            actions += self._apply(decide(self._partitions[number], event))
+        return actions
 
-    async def _resolve(self, found: Found) -> None:
-        """Fresh incidents of stored fixtures are ready, the others held; held fixtures now stored are
-        released in order, and held incidents past their wait are dead-lettered."""
-        waiting = [f for p in self._partitions.values() for f in p.held]
-        refs = await self._directory.refs(
-            self._res, [*waiting, *(i.incident.fixture_id for _, i in found.fresh)]
-        )
+    def _check_due(self, busy: bool) -> bool:
+        waiting = any(state.window for state in self._partitions.values())
+        return waiting and time.monotonic() - self._checked >= (BUSY_RECHECK_S if busy else RECHECK_S)
+
+    async def _check(self, now_ms: int) -> list[Action]:
+        """Look some of the waiting incidents' fixtures up: release the stored ones, expire the others."""
         self._checked = time.monotonic()
-        for partition, item in found.fresh:
-            fixture_id = item.incident.fixture_id
-            if fixture_id in partition.held or fixture_id not in refs:
-                partition.held.setdefault(fixture_id, []).append(item)
-            else:
-                found.ready.append((partition, Ready(item.entry_id, item.incident, refs[fixture_id])))
-        for partition in self._partitions.values():
-            self._settle(partition, found, refs)
-        found.ready.sort(key=lambda pair: pair[1].entry_id)
+        waiting = [state for state in self._partitions.values() if state.window]
+        limit = max(2, CHECK_FIXTURES // len(waiting))
+        plan = {state.number: to_check(state, limit) for state in waiting}
+        stored = await self._directory.refs(self._res, [f for ids in plan.values() for f in ids])
+        actions: list[Action] = []
+        for number, ids in plan.items():
+            event = Checked(frozenset(ids), stored, now_ms)
+            actions += self._apply(decide(self._partitions[number], event))
+        return actions
 
-    def _settle(self, partition: Partition, found: Found, refs: dict[int, Any]) -> None:
-        wait_s = self._res.settings.incident_wait_s
-        for fixture_id, items in list(partition.held.items()):
-            if fixture_id in refs:
-                found.ready += [(partition, Ready(i.entry_id, i.incident, refs[fixture_id])) for i in items]
-                items.clear()
-            while items and self._checked - items[0].since >= wait_s:
-                oldest = items.pop(0)
-                reason = f"fixture {fixture_id} not in storage after {wait_s:g} s"
-                found.dead.append(Dead(partition, oldest.entry_id, oldest.message, reason))
-            if not items:
-                del partition.held[fixture_id]
+    def _apply(self, decided: tuple[PartitionState, list[Action]]) -> list[Action]:
+        state, actions = decided
+        self._partitions[state.number] = state
+        return actions
 
-    def _keep_safe(self, found: Found) -> None:
+    def _safe(self, actions: list[Action]) -> list[Action]:
         """Leave out the partitions whose lease may run out before the delivery ends; forget them."""
         now = time.monotonic()
         unsafe = {n for n in self._partitions if self._valid.get(n, 0) - now < self._lease_s * SAFETY_SHARE}
-        if unsafe:
-            log.warning(
-                "incident partitions %s: lease about to run out; left to their next owner", sorted(unsafe)
-            )
-            found.ready = [(p, r) for p, r in found.ready if p.number not in unsafe]
-            found.dead = [d for d in found.dead if d.partition.number not in unsafe]
-            for number in unsafe:
-                del self._partitions[number]
+        if not unsafe:
+            return actions
+        log.warning(
+            "incident partitions %s: lease about to run out; left to their next owner", sorted(unsafe)
+        )
+        for number in unsafe:
+            del self._partitions[number]
+        return [action for action in actions if action.partition not in unsafe]
 
-    async def _commit(self, found: Found, changed: bool) -> None:
-        """Dead letters, then the partitions' new offsets with the fixtures delivered past them, at once."""
-        if not (changed or found.ready or found.dead):
+    async def _carry_out(self, actions: list[Action]) -> None:
+        """Deliver, in stream order, then commit; a crash in between repeats the delivery, never reorders."""
+        if not actions:
             return
-        delivered: dict[int, dict[int, StreamId]] = {}
-        for partition, ready in found.ready:
-            partition.delivered[ready.incident.fixture_id] = ready.entry_id
-            delivered.setdefault(partition.number, {})[ready.incident.fixture_id] = ready.entry_id
-        pipe = self._res.redis.pipeline(transaction=True)
-        for dead in found.dead:
-            letter = incident_letter(str(dead.entry_id), {_MESSAGE: dead.message}, dead.reason)
-            pipe.xadd(INCIDENT_DEAD_LETTERS_STREAM, letter, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
-        offsets = {}
-        for partition in self._partitions.values():
-            offset = partition.committable()
-            if offset != partition.offset:
-                offsets[partition.number] = partition.offset = offset
-            self._record_past(pipe, partition, delivered.get(partition.number, {}))
-        save_offsets(pipe, offsets)
-        await pipe.execute()
-        for dead in found.dead:
-            log.error("incident %s dead-lettered: %s", dead.entry_id, dead.reason)
-        INCIDENTS.labels("dead").inc(len(found.dead))
-
-    @staticmethod
-    def _record_past(pipe: Pipeline, partition: Partition, now_delivered: dict[int, StreamId]) -> None:
-        """Keep the fixtures delivered past the offset, in memory and in Redis; forget the others."""
-        offset = partition.offset
-        partition.delivered = {f: i for f, i in partition.delivered.items() if i > offset}
-        if partition.delivered:
-            record_delivered(pipe, partition.number, {f: i for f, i in now_delivered.items() if i > offset})
-            partition.recorded = True
-        elif partition.recorded:
-            forget_delivered(pipe, partition.number)
-            partition.recorded = False
+        ready = [a for a in actions if isinstance(a, Deliver)]
+        ready.sort(key=lambda a: a.entry_id)
+        await deliver(
+            self._res, self._directory, [Ready(a.entry_id, a.fixture_id, a.body, a.refs) for a in ready]
+        )
+        await commit(self._res.redis, actions)
+        dead = [a.reason for a in actions if isinstance(a, DeadLetter)]
+        if dead:
+            self._dead_log.add(dead)
+            INCIDENTS.labels("dead").inc(len(dead))

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aio_pika
+import msgspec
 import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from delivery import open_delivery
 from delivery.redis_streams import queue_name as stream_name
@@ -29,9 +31,12 @@ from domain.messages import (
 from domain.package_view import PackageView
 from domain.packages import PackageState
 from domain.settings import Settings
-from domain.streams import COMMANDS_STREAM, amqp_queue
+from domain.streams import COMMANDS_STREAM, INCIDENTS_STREAM, amqp_queue
+from tests.conftest import hold
+from tests.fixture_factory import fixture
 from tests.rabbitmq_server import SessionNode
-from tests.support import eventually
+from tests.support import add_fixtures, add_package, eventually
+from worker.app import create_app as create_worker
 
 PACKAGE = 4711
 # Small, so that a test fills a queue with a handful of messages.
@@ -274,3 +279,45 @@ async def test_an_amqp_message_carries_the_properties_the_feed_documents(
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert message.timestamp is not None
     assert message.headers == {"MessageType": 1, "FixtureId": 1, "SportId": 6046, "LeagueId": 1001}
+
+
+# An incident as a later feed may send it: fields the service does not know, at every depth, unicode
+# (escaped and not), an integer past 64 bits, floats that a re-encoding would spell differently, spacing.
+UPSTREAM_BODY = (
+    b'{"id": 7, "fixtureId": 99, "kind": "Score", "confidence": 0.1, "scoreType": "Penalty",'
+    b' "playerList": [{"id": 5, "name": "M\\u00fcller \\u2014 \\ud83d\\ude00", "teamId": 12,'
+    b' "extra": {"deeper": [1e2, 0.30000000000000004, -0.0]}}],'
+    b' "values": [{"position": 1, "value": 2}], "bigNumber": 123456789012345678901234567890,'
+    b' "note": "Tor f\\u00fcr Gr\\u00f6\\u00dfe", "plain": "K\xc3\xb6ln",'
+    b' "nested": {"a": {"b": {"c": null}}}}'
+)
+
+
+async def test_an_incident_body_reaches_the_package_exactly_as_it_came(
+    broker: tuple[Delivery, Reader, Settings], redis: Redis, engine: AsyncEngine
+) -> None:
+    """SPEC §10: only the header is the service's own; the body is forwarded byte for byte."""
+    delivery, read, configured = broker
+    await add_fixtures(engine, [fixture(99, status=2)])
+    await add_package(engine, PACKAGE, active=True)
+    await delivery.provision(PACKAGE)
+    header = b'{"MessageId": "m", "Timestamp": "t", "MessageType": 2}'
+    message = b'{"header": %s, "body": %s}' % (header, UPSTREAM_BODY)
+    received: list[Any] = []
+
+    async def arrived() -> bool:
+        received.extend(await read(PACKAGE, QueueKind.INCIDENTS))
+        return bool(received)
+
+    async for _ in hold(create_worker(configured, consumer="body-test")):
+        await redis.xadd(INCIDENTS_STREAM, {"message": message})
+        await eventually(arrived)
+    (delivered,) = received
+    assert _raw_body(_body(delivered)) == UPSTREAM_BODY
+
+
+def _raw_body(message: bytes) -> bytes:
+    class Envelope(msgspec.Struct):
+        body: msgspec.Raw
+
+    return bytes(msgspec.json.decode(message, type=Envelope).body)

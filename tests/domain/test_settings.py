@@ -45,6 +45,11 @@ def test_a_malformed_number_is_reported_by_its_variable_name() -> None:
         Settings.from_env({"LIVESCORE_QUEUE_LIMIT": "lots"})
 
 
+def test_the_waiting_incidents_kept_in_memory_are_bounded_by_a_setting() -> None:
+    assert Settings.from_env({}).incident_wait_max == 16_000
+    assert Settings.from_env({"LIVESCORE_INCIDENT_WAIT_MAX": "160"}).incident_wait_max == 160
+
+
 def test_the_request_timeout_is_ten_seconds_unless_set() -> None:
     assert Settings.from_env({}).request_timeout_s == 10
     assert Settings.from_env({"LIVESCORE_REQUEST_TIMEOUT_S": "2"}).request_timeout_s == 2

@@ -2,7 +2,9 @@
 
 import asyncio
 import dataclasses
+import functools
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,10 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from cli.main import app
+from domain.commands import StreamId
+from domain.incidents import PARTITIONS
 from domain.messages import MessageType, envelope
 from domain.packages import package_state
 from domain.settings import Settings
-from domain.streams import INCIDENT_DEAD_LETTERS_STREAM, INCIDENTS_STREAM, incidents_queue
+from domain.streams import (
+    INCIDENT_DEAD_LETTERS_STREAM,
+    INCIDENT_OFFSETS,
+    INCIDENTS_STREAM,
+    incidents_parked,
+    incidents_parked_fixtures,
+    incidents_queue,
+)
 from tests.conftest import hold
 from tests.fixture_factory import ATP, FOOTBALL, PREMIER_LEAGUE, TENNIS, fixture, incident
 from tests.support import add_fixtures, add_package, eventually
@@ -254,3 +265,110 @@ async def _status_is(engine: AsyncEngine, package_id: int, status: str) -> bool:
     async with engine.connect() as conn:
         state = await package_state(conn, package_id)
     return state is not None and state.status.value == status
+
+
+async def _offsets(redis: Redis) -> dict[int, StreamId]:
+    stored: Any = await redis.hgetall(INCIDENT_OFFSETS)
+    return {int(p): StreamId.parse(offset) for p, offset in stored.items()}
+
+
+async def _parked(redis: Redis) -> int:
+    return sum([int(await redis.xlen(incidents_parked(p))) for p in range(PARTITIONS)])
+
+
+async def test_a_burst_of_unknown_fixtures_is_read_past_and_waits_in_redis_not_in_memory(
+    quick: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """Room for one waiting incident per partition in memory; 200 arrive, then a valid one behind them."""
+    await add_fixtures(engine, [fixture(1, status=2)])
+    await add_package(engine, 1, active=True)
+    bounded = dataclasses.replace(quick, incident_wait_max=PARTITIONS, incident_wait_s=30.0)
+    async for _ in hold(create_worker(bounded, consumer="flooded")):
+        pipe = redis.pipeline(transaction=False)
+        for i in range(200):
+            pipe.xadd(INCIDENTS_STREAM, {"message": _upstream(incident(1000 + i, 5000 + i))})
+        await pipe.execute()
+        valid = StreamId.parse(await publish_incident(redis, incident(1, 1)))
+        await eventually(lambda: _has(redis, 1, 1))
+        # Read past: every partition's committed offset is at or beyond the valid incident, while the
+        # burst still waits — in Redis, and only one per partition in this worker's memory.
+        await eventually(functools.partial(_offsets_reach, redis, valid))
+        assert await _parked(redis) == 200
+        assert (REGISTRY.get_sample_value("livescore_incidents_waiting") or 0) <= PARTITIONS
+        assert await redis.xlen(INCIDENT_DEAD_LETTERS_STREAM) == 0
+    assert await ids_in(redis, 1) == [1]
+
+
+async def _offsets_reach(redis: Redis, entry_id: StreamId) -> bool:
+    offsets = await _offsets(redis)
+    return len(offsets) == PARTITIONS and min(offsets.values()) >= entry_id
+
+
+def _upstream(body: dict[str, Any]) -> bytes:
+    return envelope(MessageType.INCIDENT, msgspec.json.encode(body)).body
+
+
+async def test_incidents_waiting_beyond_the_memory_bound_are_released_in_order_or_dead_after_their_wait(
+    quick: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """Fixture 16 (partition 0) waits behind 20 incidents of unknown fixtures of the same partition, with
+    room for one in memory: its incidents come back from Redis in order once it is stored."""
+    await add_package(engine, 1, active=True)
+    bounded = dataclasses.replace(quick, incident_wait_max=PARTITIONS)
+    async for _ in hold(create_worker(bounded, consumer="bounded")):
+        for i in range(20):
+            await publish_incident(redis, incident(100 + i, PARTITIONS * (100 + i)))
+        await publish_incident(redis, incident(1, PARTITIONS))
+        await publish_incident(redis, incident(2, PARTITIONS))
+        await eventually(lambda: _parked_reach(redis, 22))
+        await add_fixtures(engine, [fixture(PARTITIONS, status=2)])
+        await publish_incident(redis, incident(3, PARTITIONS))
+        await eventually(lambda: _has(redis, 1, 3), timeout_s=30)
+        await eventually(lambda: _dead_count(redis, 20))
+    assert await ids_in(redis, 1) == [1, 2, 3]
+    dead = await dead_incidents(redis)
+    assert [msgspec.json.decode(d["message"])["body"]["id"] for d in dead] == list(range(100, 120))
+    assert await _parked(redis) == 0
+    assert await redis.hlen(incidents_parked_fixtures(0)) == 0
+
+
+async def _parked_reach(redis: Redis, count: int) -> bool:
+    return await _parked(redis) >= count
+
+
+async def test_waiting_incidents_survive_their_worker_and_a_new_owner_keeps_their_order(
+    quick: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    await add_fixtures(engine, [fixture(8, status=2)])
+    await add_package(engine, 1, active=True)
+    patient = dataclasses.replace(quick, incident_wait_s=30.0)
+    async for _ in hold(create_worker(patient, consumer="first-owner")):
+        await publish_incident(redis, incident(1, 7))
+        await publish_incident(redis, incident(2, 7))
+        await publish_incident(redis, incident(3, 8))
+        await eventually(lambda: _has(redis, 1, 1))
+        await eventually(lambda: _parked_reach(redis, 2))
+    assert await ids_in(redis, 1) == [3]
+    # Gone: what waited is in Redis, and the next owner delivers it, in order, before what follows.
+    await add_fixtures(engine, [fixture(7, status=2)])
+    await publish_incident(redis, incident(4, 7))
+    async for _ in hold(create_worker(patient, consumer="next-owner")):
+        await eventually(lambda: _has(redis, 1, 4))
+    assert await ids_in(redis, 1) == [3, 1, 2, 4]
+    assert await _parked(redis) == 0
+    assert await redis.xlen(INCIDENT_DEAD_LETTERS_STREAM) == 0
+
+
+async def test_dead_letters_are_logged_as_one_count_not_one_line_each(
+    quick: Settings, engine: AsyncEngine, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="worker.partitions")
+    async for _ in hold(create_worker(quick, consumer="dead-counter")):
+        for _ in range(30):
+            await redis.xadd(INCIDENTS_STREAM, {"message": b"{not json"})
+        await eventually(lambda: _dead_count(redis, 30))
+    lines = [r for r in caplog.records if r.name == "worker.partitions" and "dead-lettered" in r.getMessage()]
+    assert [(r.levelname, r.getMessage().split(" in the last")[0]) for r in lines] == [
+        ("WARNING", "30 incidents dead-lettered")
+    ]
+    assert "malformed: 30" in lines[0].getMessage()
