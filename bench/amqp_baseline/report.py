@@ -88,10 +88,11 @@ def notes(results: Results, command: str) -> str:
     )
     return f"""# AMQP baseline: what a fast publishing client gets from one RabbitMQ 3.10 node (issue 22)
 
-Measured {results.started} with `{command}` (bench/amqp_baseline/). Machine load average (1, 5, 15 min)
-before: {before}; after: {after}. **This machine (2 cores) is shared with other engineers' tests running at
-the same time**: the figures move with that load, so compare the service with the baseline only within
-one run, as `bench/amqp_baseline` does for its two clients.
+Measured {results.started} with `{command}` (bench/amqp_baseline/).
+
+Machine load average (1, 5, 15 min) before: {before}; after: {after}. **This machine (2 cores) is shared
+with other engineers' tests running at the same time**: the figures move with that load, so compare the
+service with the baseline only within one run, as `bench/amqp_baseline` does for its clients.
 
 ## Set-up
 - One private RabbitMQ 3.10 node (`cli.rabbitmq_node.start_node`), the service's account; 50 durable
@@ -121,14 +122,14 @@ Every step of the ramp:
 Snapshot runs (messages/s): {snapshots}.
 
 ## What they mean for issue 22
-- **Incidents**: at {results.rate} incidents/s to 50 packages, the fastest client publishing the 50 copies
-  itself ({NAMES[copies.client]}) delivered {copies.delivered:,}/{copies.expected:,} with p99
-  **{copies.p99_ms:,.0f} ms** (p50 {copies.p50_ms:,.0f} ms). The service's incidents p99 in the same run
-  must be no worse than that (ratio ≥ 1.0), all delivered; publishing once to an exchange (the broker
-  copies) is the row to beat, since that is the design issue 22 asks for.
-- **Snapshot**: the fastest client put {snapshot:,.0f} messages/s into one queue ({NAMES[client]}); the
-  service's snapshot of {SNAPSHOT:,} fixtures must reach ≥ 0.8 of that, **≥ {0.8 * snapshot:,.0f}
-  messages/s**, measured in the same run.
+- **Incidents**: at {results.rate} incidents/s to 50 packages, the fastest client publishing the 50
+  copies itself ({NAMES[copies.client]}) delivered {copies.delivered:,}/{copies.expected:,} with
+  p99 **{copies.p99_ms:,.0f} ms** (p50 {copies.p50_ms:,.0f} ms). The service's incidents p99 in the same
+  run must be no worse than that (ratio ≥ 1.0), all delivered; publishing once to an exchange (the
+  broker copies) is the row to beat, since that is the design issue 22 asks for.
+- **Snapshot**: the fastest client put {snapshot:,.0f} messages/s into one queue ({NAMES[client]});
+  the service's snapshot of {SNAPSHOT:,} fixtures must reach ≥ 0.8 of that,
+  **≥ {0.8 * snapshot:,.0f} messages/s**, measured in the same run.
 - The highest rate held is the node's and the client's ceiling on this machine, not the service's aim;
   it says how much room is left above a live match day's 200 incidents/s.
 - The service-side half (the service's figures beside these, in `bench/run`) is issue 22's later work.
