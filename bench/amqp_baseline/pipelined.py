@@ -1,0 +1,184 @@
+"""The Python publishers of the baseline, each run as a process of its own with the same jobs and answers
+as publisher.js (`python -m bench.amqp_baseline.pipelined CLIENT MODE JOB_JSON`, one JSON line out):
+
+- `aiormq`: aiormq directly, publisher confirms, every publish a task whose confirmation is gathered as it
+  comes (never one awaited before the next publish is sent);
+- `raw`: pamqp frames over a bare asyncio socket (raw.py), confirmations only counted.
+
+Both keep at most `window` publishes unconfirmed.
+"""
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any, Protocol, cast
+
+import aiormq
+from pamqp.commands import Basic
+
+from bench.amqp_baseline.raw import RawChannel
+
+MARKER = b"__CREATED_MS__"
+PROPERTIES = Basic.Properties(delivery_mode=2, content_type="application/json")
+START_DELAY_S = 0.05
+
+
+class Publisher(Protocol):
+    confirmed: int
+    nacked: int
+
+    async def room(self, need: int) -> None: ...
+
+    def publish(self, exchange: str, routing_key: str, body: bytes) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def settled(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class AiormqWindow:
+    """At most `size` publishes unconfirmed; nacks (a refused copy) counted, not raised. Each publish's
+    task reports its own end (a done callback), so a free place costs O(1), not a wait over the window."""
+
+    def __init__(self, connection: aiormq.abc.AbstractConnection, channel: aiormq.Channel, size: int) -> None:
+        self._connection, self._channel, self._size = connection, channel, size
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._room = asyncio.Event()
+        self._need = 0
+        self.confirmed = self.nacked = 0
+
+    @classmethod
+    async def open(cls, url: str, size: int) -> "AiormqWindow":
+        connection = await aiormq.connect(url)
+        # The concrete channel: its basic_publish takes `wait`, the abstract one's does not.
+        channel = cast(aiormq.Channel, await connection.channel(publisher_confirms=True))
+        return cls(connection, channel, size)
+
+    async def room(self, need: int) -> None:
+        while self._pending and len(self._pending) + need > self._size:
+            self._need = need
+            self._room.clear()
+            await self._room.wait()
+
+    def _done(self, task: "asyncio.Task[Any]") -> None:
+        self._pending.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            self.nacked += 1
+        else:
+            self.confirmed += 1
+        if len(self._pending) + self._need <= self._size:
+            self._room.set()
+
+    def publish(self, exchange: str, routing_key: str, body: bytes) -> None:
+        task = asyncio.create_task(
+            # wait=False: the frames are queued for the writer without waiting for the socket to drain
+            # (the default waits, under the channel's lock, which serialises the publishes); the task
+            # still ends with the confirmation.
+            self._channel.basic_publish(
+                body, exchange=exchange, routing_key=routing_key, properties=PROPERTIES, wait=False
+            )
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+
+    async def flush(self) -> None:
+        await asyncio.sleep(0)
+
+    async def settled(self) -> None:
+        await self.room(self._size)
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+async def _open(client: str, url: str, window: int) -> Publisher:
+    if client == "raw":
+        return await RawChannel.open(url, window)
+    return await AiormqWindow.open(url, window)
+
+
+def _split(template: str) -> tuple[bytes, bytes]:
+    prefix, _, suffix = template.encode().partition(MARKER)
+    return prefix, suffix
+
+
+def _body(template: tuple[bytes, bytes], created_ms: float) -> bytes:
+    return b"%b%.3f%b" % (template[0], created_ms, template[1])
+
+
+async def incidents(client: str, job: dict[str, Any]) -> dict[str, Any]:
+    """Incidents paced at `rate` for `seconds`, each stamped with its time in the pace."""
+    publisher = await _open(client, job["url"], job["window"])
+    try:
+        templates = [_split(t) for t in job["templates"]]
+        queues: list[str] = job["queues"]
+        exchange: str = job["exchange"]
+        copies = len(queues) if exchange == "" else 1
+        rate: float = job["rate"]
+        total = round(rate * job["seconds"])
+        started = time.time() + START_DELAY_S
+        behind = 0.0
+        for n in range(total):
+            created = started + n / rate
+            wait = created - time.time()
+            if wait > 0.001:
+                await publisher.flush()
+                await asyncio.sleep(wait)
+            behind = max(behind, time.time() - created)
+            await publisher.room(copies)
+            body = _body(templates[n % len(templates)], created * 1000)
+            if copies == 1:
+                publisher.publish(exchange, job["routingKey"], body)
+            else:
+                for queue in queues:
+                    publisher.publish("", queue, body)
+        await publisher.settled()
+        seconds = time.time() - started
+    finally:
+        await publisher.close()
+    return {
+        "incidents": total,
+        "published": total * copies,
+        "confirmed": publisher.confirmed,
+        "nacked": publisher.nacked,
+        "seconds": seconds,
+        "behindMs": behind * 1000,
+    }
+
+
+async def snapshot(client: str, job: dict[str, Any]) -> dict[str, Any]:
+    """`count` messages to one queue as fast as the window allows."""
+    publisher = await _open(client, job["url"], job["window"])
+    try:
+        template = _split(job["templates"][0])
+        started = time.perf_counter()
+        for _ in range(job["count"]):
+            await publisher.room(1)
+            publisher.publish("", job["queue"], _body(template, time.time() * 1000))
+        await publisher.settled()
+        seconds = time.perf_counter() - started
+    finally:
+        await publisher.close()
+    count = job["count"]
+    return {
+        "messages": count,
+        "confirmed": publisher.confirmed,
+        "nacked": publisher.nacked,
+        "seconds": seconds,
+        "rate": count / seconds,
+    }
+
+
+MODES = {"incidents": incidents, "snapshot": snapshot}
+
+
+def main() -> None:
+    client, mode, job = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    print(json.dumps(asyncio.run(MODES[mode](client, job))))
+
+
+if __name__ == "__main__":
+    main()
