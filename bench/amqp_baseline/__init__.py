@@ -1,4 +1,4 @@
-"""Issue 22's baseline (`python -m bench.amqp_baseline [--seconds S] [--rate R] [--write-notes]`): what a
+"""Issue 22's baseline (`python -m bench.amqp_baseline [--seconds S] [--rate R] [--write-doc]`): what a
 fast publishing client achieves on a private RabbitMQ 3.10 node, the figures the service's AMQP delivery
 is measured against.
 
@@ -35,11 +35,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.amqp_baseline import broker
-from cli import rabbitmq_node
 from domain.settings import Settings
+from servers import rabbitmq_node
 
 HERE = Path(__file__).resolve().parent
-NOTES = HERE.parents[1] / "docs" / "notes" / "amqp-baseline.md"
 CLIENTS: dict[str, list[str]] = {
     "amqplib": ["node", str(HERE / "publisher.js")],
     "aiormq": [sys.executable, "-m", "bench.amqp_baseline.pipelined", "aiormq"],

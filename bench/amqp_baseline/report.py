@@ -1,4 +1,4 @@
-"""The baseline's figures as Markdown: the table printed by the command, and docs/notes/amqp-baseline.md."""
+"""The baseline's figures as Markdown: the printed table, and its part of docs/BENCHMARKS.md."""
 
 from bench.amqp_baseline import CLIENTS, P99_LIMIT_MS, SNAPSHOT, WINDOW, Results, Step
 
