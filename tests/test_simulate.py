@@ -172,10 +172,12 @@ async def test_simulate_rides_out_a_redis_restart_saying_so_once_each_way(tmp_pa
         server.stop()
     err_lines = (tmp_path / "err").read_text().splitlines()
     assert code == 0, err_lines
-    # One line when Redis is lost, one when it is back: no traceback, no line per failed append.
-    assert len(err_lines) == 2, err_lines
-    assert err_lines[0].startswith("simulate: Redis unreachable (")
-    assert err_lines[1].startswith("simulate: Redis back after ")
+    # Which Redis it uses, then one line when Redis is lost and one when it is back: no traceback, no
+    # line per failed append.
+    assert len(err_lines) == 3, err_lines
+    assert err_lines[0] == f"livescore: using REDIS_URL {server.url}"
+    assert err_lines[1].startswith("simulate: Redis unreachable (")
+    assert err_lines[2].startswith("simulate: Redis back after ")
     # The day went on to its end: the match's full-time update reached Redis after the restart.
     assert msgspec.json.decode(updates[-1][1][b"message"])["body"]["status"] == FixtureStatus.FINISHED
     assert "full time" in (tmp_path / "out").read_text()
