@@ -38,6 +38,10 @@ STOP_TIMEOUT_S = 60
 BODY = {"packageId": DEMO_ID, "username": DEMO_USERNAME, "password": DEMO_PASSWORD}
 
 
+# The banner's line on how customers connect over TLS: every node's amqps URL, then the CA to trust.
+CUSTOMERS_TLS = re.compile(r"AMQPS \(TLS\) for customers: (.*), trusting the CA in (\S+)")
+
+
 @pytest.fixture
 def servers_installed() -> None:
     if not rabbitmq_node.installed():
@@ -52,6 +56,9 @@ def test_killing_the_redis_primary_of_dev_cluster_as_its_banner_says(tmp_path: P
     dev = _start_dev(tmp_path, port, log)
     try:
         ready = _eventually(lambda: _ready(port), START_TIMEOUT_S, log)
+        # The banner's last part (how customers connect) comes once every process is up, which may be
+        # after the ingress first answers.
+        _eventually(lambda: True if CUSTOMERS_TLS.search(log.read_text()) else None, START_TIMEOUT_S, log)
         banner = log.read_text()
         _tls_handshakes(banner)
         primary_pid = re.search(r"kill the primary with: kill -9 (\d+);", banner)
@@ -78,7 +85,7 @@ def test_killing_the_redis_primary_of_dev_cluster_as_its_banner_says(tmp_path: P
 
 def _tls_handshakes(banner: str) -> None:
     """Every node's AMQPS listener the banner prints presents a certificate the printed CA vouches for."""
-    said = re.search(r"AMQPS \(TLS\) for customers: (.*), trusting the CA in (\S+)", banner)
+    said = CUSTOMERS_TLS.search(banner)
     assert said, banner
     ports = [int(port) for port in re.findall(r"amqps://127\.0\.0\.1:(\d+)", said[1])]
     assert len(ports) == 3, said[0]
