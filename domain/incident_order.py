@@ -60,6 +60,9 @@ class PartitionState:
     delivered: Mapping[int, StreamId] = field(default_factory=dict)
     # Where the next check of the window's fixtures goes on from, so that every fixture gets its turn.
     cursor: int = 0
+    # The window's fixtures, kept with it (`_windowed`) rather than gathered from it each round: a
+    # partition's window holds thousands during a flood, and every entry read asks about its fixture.
+    waiting: frozenset[int] = frozenset()
 
 
 def taken_over(
@@ -184,9 +187,14 @@ def decide(state: PartitionState, event: Event) -> tuple[PartitionState, list[Ac
             return _loaded(state, event)
 
 
-def waiting_fixtures(state: PartitionState) -> set[int]:
+def waiting_fixtures(state: PartitionState) -> frozenset[int]:
     """The fixtures of the window: their new incidents wait, so storage need not be asked about them."""
-    return {parked.fixture_id for parked in state.window}
+    return state.waiting
+
+
+def _windowed(state: PartitionState, window: tuple[Parked, ...]) -> PartitionState:
+    """The state with this window, and the window's fixtures with it."""
+    return replace(state, window=window, waiting=frozenset(parked.fixture_id for parked in window))
 
 
 def to_load(state: PartitionState) -> int:
@@ -206,8 +214,8 @@ def to_check(state: PartitionState, limit: int) -> list[int]:
 
 def _read(state: PartitionState, event: Read) -> tuple[PartitionState, list[Action]]:
     actions: list[Action] = []
-    waiting = waiting_fixtures(state) | event.parked
-    window, complete = list(state.window), state.complete
+    # Fixtures that wait besides the window's and those parked beyond it: parked by this read.
+    waiting, window, complete = set[int](), list(state.window), state.complete
     for entry in event.entries:
         if entry.entry_id <= state.offset:
             continue
@@ -222,7 +230,8 @@ def _read(state: PartitionState, event: Read) -> tuple[PartitionState, list[Acti
         fixture_id = incident.fixture_id
         if entry.entry_id <= state.delivered.get(fixture_id, START):
             continue
-        if fixture_id not in waiting and fixture_id in event.stored:
+        waits = fixture_id in state.waiting or fixture_id in event.parked or fixture_id in waiting
+        if not waits and fixture_id in event.stored:
             actions.append(Deliver(state.number, entry.entry_id, fixture_id, body, event.stored[fixture_id]))
             continue
         parked = Parked(entry.entry_id, fixture_id, entry.message, event.now_ms)
@@ -232,7 +241,8 @@ def _read(state: PartitionState, event: Read) -> tuple[PartitionState, list[Acti
             window.append(parked)
         else:
             complete = False
-    moved = replace(state, window=tuple(window), complete=complete)
+    grown = len(window) > len(state.window)
+    moved = replace(_windowed(state, tuple(window)) if grown else state, complete=complete)
     return _commit(moved, max(state.offset, event.read_to), actions)
 
 
@@ -266,7 +276,7 @@ def _checked(state: PartitionState, event: Checked) -> tuple[PartitionState, lis
             continue
         actions.append(Unpark(state.number, parked.entry_id, fixture_id))
     cursor = (state.cursor + len(event.checked)) % max(1, len(kept))
-    moved = replace(state, window=tuple(kept), cursor=cursor)
+    moved = replace(_windowed(state, tuple(kept)) if len(kept) < len(state.window) else state, cursor=cursor)
     return (moved, [*actions, Commit(state.number, state.offset)]) if actions else (moved, [])
 
 
@@ -275,4 +285,4 @@ def _loaded(state: PartitionState, event: Loaded) -> tuple[PartitionState, list[
     room = state.limits.capacity - len(state.window)
     fresh = [parked for parked in event.parked if parked.entry_id > last]
     complete = event.complete and len(fresh) <= room
-    return replace(state, window=(*state.window, *fresh[:room]), complete=complete), []
+    return replace(_windowed(state, (*state.window, *fresh[:room])), complete=complete), []

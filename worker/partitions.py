@@ -227,8 +227,8 @@ class IncidentPartitions:
         parked = await parked_among(self._res.redis, incomplete)
         unknown = []
         for number, ids in fixtures.items():
-            known = waiting_fixtures(self._partitions[number]) | parked.get(number, frozenset())
-            unknown += [f for f in ids if f not in known]
+            waiting, beyond = waiting_fixtures(self._partitions[number]), parked.get(number, frozenset())
+            unknown += [f for f in ids if f not in waiting and f not in beyond]
         stored = await self._directory.refs(self._res, unknown)
         read_to = entries[-1].entry_id
         actions: list[Action] = []

@@ -47,3 +47,22 @@ async def test_a_round_of_incident_partitions_is_settled_at_once_and_a_repeated_
     (letter,) = [fields for _, fields in letters]
     assert (letter[b"message"], letter[b"originalId"]) == (b"m1", b"5-1")
     assert letter[b"error"] == b"fixture 19 not in storage after 60 s"
+
+
+async def test_messages_reach_redis_byte_for_byte_whatever_they_hold(redis: Redis) -> None:
+    """The operations travel as one MessagePack string: a malformed entry's bytes (not UTF-8, NUL, the
+    packing's own markers) and large ids come out as they went in."""
+    odd, big = b"\xff\x00\xdb\x91{not json", 9_007_199_254_740_993  # above a Lua number's exact range
+    entry = StreamId(1_765_000_000_000, 7)
+    settled: list[Action] = [
+        DeadLetter(2, entry, odd, DeadReason.MALFORMED, "malformed: not JSON"),
+        Park(2, Parked(StreamId(1_765_000_000_000, 8), big, odd * 1000, 1_765_000_000_123)),
+        Commit(2, StreamId(1_765_000_000_000, 8)),
+    ]
+    await settle_incidents(settled).run(RedisPyScripts(redis))
+    letters: Any = await redis.xrange(INCIDENT_DEAD_LETTERS_STREAM)
+    assert letters[0][1][b"message"] == odd
+    stored: Any = await redis.xrange(incidents_parked(2))
+    assert stored[0][1] == {b"message": odd * 1000, b"fixture": str(big).encode(), b"since": b"1765000000123"}
+    assert await redis.hget(incidents_parked_fixtures(2), str(big)) == b"1"
+    assert await redis.hget(INCIDENT_OFFSETS, "2") == b"1765000000000-8"
