@@ -121,6 +121,10 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         _postgres_admin(server, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+_END_OTHER_SESSIONS = """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+
+
 def _postgres_admin(server: str, statement: str) -> None:
     import asyncio
 
@@ -139,6 +143,11 @@ async def database_url(database_template: str, tmp_path: Path) -> AsyncIterator[
         yield database_template
         engine = create_async_engine(database_template)
         async with engine.begin() as conn:
+            # A connection a test left open inside a transaction (a task cancelled mid-query keeps its
+            # connection checked out, which dispose() does not close) holds a lock TRUNCATE would wait
+            # for forever: ended first, and TRUNCATE waits a bounded time in any case.
+            await conn.execute(text(_END_OTHER_SESSIONS))
+            await conn.execute(text("SET LOCAL lock_timeout = '30s'"))
             tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
             await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
         await engine.dispose()
