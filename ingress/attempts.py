@@ -12,6 +12,7 @@ client address and per client address, so that a flood of AMQP guesses never loc
 
 from collections.abc import Sequence
 
+from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from domain.errors import TooManyFailures
@@ -64,11 +65,11 @@ class LoginAttempts:
         await self._budgets.give_back(_keys(package_id, client))
 
 
-def refuse_if_locked(retry_after_s: int) -> None:
+def refuse_if_locked(retry_after_s: int, lockouts: Counter = LOCKOUTS) -> None:
     """A budget of the caller's is spent (`retry_after_s` above 0): TooManyFailures, whatever the
-    password, so that the answer tells a guesser nothing."""
+    password, so that the answer tells a guesser nothing; counted in `lockouts` (API or AMQP)."""
     if retry_after_s:
-        LOCKOUTS.inc()
+        lockouts.inc()
         raise TooManyFailures(retry_after_s=retry_after_s)
 
 
@@ -87,10 +88,7 @@ class AmqpLoginAttempts:
 
     async def reserve(self, username: str, client: str) -> None:
         """Counts a try, or raises TooManyFailures when a budget of this username and address is spent."""
-        retry_after = await self._budgets.reserve(_amqp_keys(username, client))
-        if retry_after:
-            AMQP_LOCKOUTS.inc()
-            raise TooManyFailures(retry_after_s=retry_after)
+        refuse_if_locked(await self._budgets.reserve(_amqp_keys(username, client)), AMQP_LOCKOUTS)
 
     async def give_back(self, username: str, client: str) -> None:
         await self._budgets.give_back(_amqp_keys(username, client))

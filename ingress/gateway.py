@@ -111,21 +111,27 @@ class Gateway:
         remembered = self.auth.remembered(credentials)
         if remembered is not None:
             enqueued = await self.log.append(command, remembered, budgets)
+            _refuse_if_locked(enqueued)
             if enqueued.result is not EnqueueResult.STALE:
                 return _counted(command, enqueued)
         # Not remembered, or the password changed since: verify in full. A second `stale` means the
         # password changed again while we verified; the caller's credentials are no longer proven.
         logged_in = await self.auth.login(credentials, caller.client)
         enqueued = await self.log.append(command, logged_in.credential_version, budgets)
+        _refuse_if_locked(enqueued)
         if enqueued.result is EnqueueResult.STALE:
             self.auth.forget(credentials.package_id)
             raise InvalidCredentials()
         return _counted(command, enqueued)
 
 
-def _counted(command: ChangeActivation | TriggerSnapshot, enqueued: Enqueued) -> Enqueued:
+def _refuse_if_locked(enqueued: Enqueued) -> None:
+    """The append script found a budget of the caller's spent: the same 429 whatever the password."""
     if enqueued.result is EnqueueResult.LOCKED:
         refuse_if_locked(int(enqueued.value))
+
+
+def _counted(command: ChangeActivation | TriggerSnapshot, enqueued: Enqueued) -> Enqueued:
     if enqueued.result is EnqueueResult.QUEUED:
         COMMANDS_ENQUEUED.labels(command.type.value).inc()
         log.debug("enqueued as %s", enqueued.value, extra={"command_id": command.command_id})
