@@ -5,9 +5,10 @@ Messages go to the default exchange with the queue's name as routing key, persis
 confirms: `publish` returns only once the broker confirmed every message, so the stream entry that caused
 them is acknowledged after that (SPEC §9). Queues are declared with `x-max-length` = the queue limit and
 `x-overflow` = `reject-publish`: a message that does not fit is refused (a negative confirmation), and the
-package is deactivated through the commands stream, as with Redis streams. The package's status is read
-from the Redis copy just before publishing: RabbitMQ cannot check it atomically with the publish, so a
-deactivation applied in that instant lets one batch through (Redis streams check it atomically).
+package is deactivated through the commands stream, as with Redis streams. RabbitMQ cannot check a
+package's status as it takes a message, so each publishing batch registers itself in Redis in the same
+script that reads its packages' statuses, and a deactivation waits for the batches registered before it
+(`fence`, domain/scripts/fence.py) before it answers: after its 200, nothing more reaches the queues.
 
 On a cluster (LIVESCORE_AMQP_URL listing several nodes), each connection is on the first node that
 answers and moves to another when its node goes away (delivery/amqp_nodes.py); package queues are then
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -29,6 +31,7 @@ from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed, 
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from delivery.amqp_nodes import (
     CONNECT_TIMEOUT_S,
@@ -45,8 +48,10 @@ from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S
 from domain.logs import OccasionalWarning
 from domain.messages import Outgoing
 from domain.queue_limit import QueueLimit
+from domain.scripts.fence import register_publishing, still_publishing
+from domain.scripts.runner import RedisPyScripts
 from domain.settings import Settings
-from domain.streams import amqp_queue, package_view
+from domain.streams import PUBLISHING_BATCHES, amqp_queue
 
 log = logging.getLogger("delivery.amqp")
 
@@ -61,11 +66,16 @@ PUBLISH_FAILED_LOG_S = 60.0
 # A publish not confirmed within this counts as failed (and is repeated, on a fresh connection): a node
 # gone from the network resets no connection, and a quorum queue's new leader is elected within seconds.
 PUBLISH_TIMEOUT_S = 10.0
+# A deactivation waits for publishing batches at most this old: an older one is a dead worker's (a batch's
+# confirmations time out after PUBLISH_TIMEOUT_S; declaring its queues first may take a connection's).
+FENCE_LONGEST_MS = 30_000
+FENCE_POLL_S = 0.005
 
 
 class AmqpDelivery:
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self._redis = redis
+        self._scripts = RedisPyScripts(redis)
         self._vhosts = {
             QueueKind.FIXTURES: settings.amqp_fixtures_vhost,
             QueueKind.INCIDENTS: settings.amqp_incidents_vhost,
@@ -88,10 +98,26 @@ class AmqpDelivery:
         self._fetching: dict[tuple[QueueKind, int], asyncio.Future[QueueFigures]] = {}
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
-        active = await self._active([parcel.package_id for parcel in parcels])
-        return list(
-            await asyncio.gather(*(self._publish(p, ok) for p, ok in zip(parcels, active, strict=True)))
-        )
+        batch = uuid.uuid4().hex
+        register = register_publishing(batch, [parcel.package_id for parcel in parcels])
+        active = await register.run(self._scripts)
+        try:
+            return list(
+                await asyncio.gather(*(self._publish(p, ok) for p, ok in zip(parcels, active, strict=True)))
+            )
+        finally:
+            # Shielded: a cancelled publisher still leaves the set (else deactivations wait for its age).
+            await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
+
+    async def fence(self, writes: Pipeline) -> None:
+        """The status copy written, wait for the batches registered before now, polling: RabbitMQ cannot
+        check a status as it takes a message, so this is how a deactivation's 200 comes after the last
+        message that read `active`."""
+        await writes.execute()
+        moment, publishing = await still_publishing(0, FENCE_LONGEST_MS).run(self._scripts)
+        while publishing:
+            await asyncio.sleep(FENCE_POLL_S)
+            _, publishing = await still_publishing(moment, FENCE_LONGEST_MS).run(self._scripts)
 
     async def provision(self, package_id: int) -> None:
         for kind in QueueKind:
@@ -143,12 +169,6 @@ class AmqpDelivery:
         for broker in self._brokers.values():
             await broker.close()
         await self._management.aclose()
-
-    async def _active(self, package_ids: list[int]) -> list[bool]:
-        pipe = self._redis.pipeline(transaction=False)
-        for package_id in package_ids:
-            pipe.hget(package_view(package_id), "status")
-        return [status == b"active" for status in await pipe.execute()]
 
     async def _publish(self, parcel: Parcel, active: bool) -> Published:
         if not active:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
@@ -29,6 +30,9 @@ class RedisStreamsDelivery:
         self._queue = FixturesQueue(redis, queue_limit)
         self._limit = QueueLimit(redis, queue_limit, commands_maxlen)
         self._view = PackageView(redis, queue_limit=queue_limit)
+
+    async def fence(self, writes: Pipeline) -> None:
+        """Nothing to wait for: the scripts that append check the status in the same step."""
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         pipe = self._redis.pipeline(transaction=False)

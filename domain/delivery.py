@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Protocol
 
 import msgspec
+from redis.asyncio.client import Pipeline
 
 from domain.messages import Outgoing
 
@@ -81,6 +82,13 @@ class Delivery(Protocol):
 
     async def provision(self, package_id: int) -> None:
         """Make sure the package's queues exist (activation, `package add --active`)."""
+        ...
+
+    async def fence(self, writes: Pipeline) -> None:
+        """Called with a deactivation's status copy queued on `writes`, before its 200 (SPEC §9): return
+        once no publish that read the status before that copy was written is in flight. A delivery that
+        must wait sends `writes` first (the pipeline is left empty, ready for more); one whose publishing
+        checks the status as it appends leaves it to be sent with the rest."""
         ...
 
     async def figures(self, package_id: int, kind: QueueKind) -> QueueFigures:

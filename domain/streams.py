@@ -28,6 +28,9 @@ INCIDENT_OFFSETS = "livescore:incidents:offsets"
 # The workers reading incidents (a sorted set, scored by when each one's liveness runs out), so that each
 # takes about its fair share of the partitions and a dead one drops out by itself.
 INCIDENT_WORKERS = "livescore:incidents:workers"
+# AMQP publishing batches in flight (a sorted set scored by when each registered, Redis's clock): a
+# deactivation waits for those registered before it (domain/scripts/fence.py).
+PUBLISHING_BATCHES = "livescore:amqp:publishing"
 
 
 def fixtures_queue(package_id: int) -> str:

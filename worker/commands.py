@@ -153,6 +153,9 @@ async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], ke
         pid: PackageState(result.status, result.applied, result.reason) for pid, result in final.items()
     }
     await res.view.remember_all(states, pipe=pipe)
+    if any(state.status is not PackageStatus.ACTIVE for state in states.values()):
+        # Nothing reaches a deactivated package's queues after its 200 (SPEC §9).
+        await res.delivery.fence(pipe)
     for sid, command, result in applied:
         COMMANDS_APPLIED.labels(command.type.value, result.outcome.value).inc()
         if command.reply_to:

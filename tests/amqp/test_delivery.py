@@ -125,6 +125,42 @@ async def test_a_customer_receives_a_whole_snapshot_over_amqp_and_deactivation_k
 
 
 @pytest.mark.usefixtures("customer_package")
+async def test_nothing_reaches_the_queue_after_a_deactivations_200_while_a_snapshot_is_publishing(
+    delivering: Settings, engine: AsyncEngine
+) -> None:
+    """Issue 22: the status is read before a batch is published, and RabbitMQ cannot check it as it takes
+    the messages; the deactivation waits for the batches that read `active` (the fence) before its 200."""
+    async with engine.begin() as conn:
+        await store_fixtures(conn, [fixture(i) for i in range(1, 20_001)])
+    settings = dataclasses.replace(delivering, claim_idle_ms=30_000)
+    app = create_app(settings)
+    async with await aio_pika.connect(settings.amqp_url.rstrip("/") + "/Fixtures") as own:
+        channel = await own.channel()
+
+        async def length() -> int:
+            declared = await channel.declare_queue(amqp_queue(PACKAGE), passive=True)
+            return int(declared.declaration_result.message_count or 0)
+
+        async def publishing() -> bool:
+            return await length() > 0
+
+        async for _ in hold(app.lifespan()):
+            async with asgi_client(app) as client:
+                # Two workers: one publishes the snapshot while the other applies the deactivation.
+                async for _ in hold(create_worker(settings, consumer="amqp-fenced-1")):
+                    async for _ in hold(create_worker(settings, consumer="amqp-fenced-2")):
+                        assert (await post(client, "package/activate")).status_code == 200
+                        assert (await post(client, "snapshots/trigger")).status_code == 200
+                        await eventually(publishing, 30)
+                        assert (await post(client, "package/deactivate")).status_code == 200
+                        at_200 = await length()
+                        await asyncio.sleep(2)
+                        later = await length()
+    assert 0 < at_200 < 20_000
+    assert later == at_200
+
+
+@pytest.mark.usefixtures("customer_package")
 async def test_a_full_amqp_queue_deactivates_the_package_with_the_reason_and_no_completion(
     rabbitmq: SessionNode, delivering: Settings, engine: AsyncEngine
 ) -> None:
