@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import tables
+from bench.amqp_delivery import markdown as amqp_markdown
 from bench.machine import REPO_ROOT
 from bench.runner import Run
 from bench.scenarios import RATIOS
@@ -39,6 +40,8 @@ def markdown(run: Run, images: Mapping[str, str] | None = None) -> str:
             "",
             *(f"    {x}" for f in run.floods for x in f.lines()),
         ]
+    for found in run.amqp:
+        lines += ["", "### AMQP delivery beside the fast clients", "", *amqp_markdown(found).splitlines()[2:]]
     return "\n".join(lines) + "\n"
 
 
@@ -59,6 +62,7 @@ def write_json(run: Run) -> Path:
         "drains": [{**asdict(d), "rate": d.rate} for d in run.drains],
         "incidents": [{**asdict(i), "rate": i.drain.rate, "raw_rate": i.raw.rate} for i in run.incidents],
         "incident_floods": [asdict(f) for f in run.floods],
+        "amqp_delivery": [asdict(a) for a in run.amqp],
         "checks": [c.as_dict() for c in checks(run)],
         "notes": run.notes,
         "failures": run.failures,

@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine, postgres
+from bench.amqp_delivery import QUICK_SECONDS as AMQP_QUICK_SECONDS
+from bench.amqp_delivery import SECONDS as AMQP_SECONDS
+from bench.amqp_delivery import Comparison as AmqpDelivery
+from bench.amqp_delivery import markdown as amqp_markdown
+from bench.amqp_delivery import measure as measure_amqp
+from bench.amqp_delivery import missing as amqp_missing
 from bench.drain import COMMANDS, WORKER_COUNTS, Drain, run_drain
 from bench.fanout import SIZES, FanOut, run_fanout
 from bench.incident_flood import BURST as FLOOD_BURST
@@ -23,7 +29,7 @@ from bench.loadgen import choose_generator
 from bench.scenarios import SCENARIOS, Measurement, Scenario, measure_interleaved
 from bench.services import Backing, add_packages, backing, serving
 
-PARTS = ("throughput", "fanout", "drain", "incidents", "incident_flood")
+PARTS = ("throughput", "fanout", "drain", "incidents", "incident_flood", "amqp_delivery")
 # The servers of the activation round trip and its baseline, measured once per database.
 _ROUND_TRIP_SERVERS = ("ingress", "inline")
 # Where the logs of a run with a failed part are kept (bench/results/ is not committed).
@@ -52,6 +58,7 @@ class Run:
     drains: list[Drain] = field(default_factory=list)
     incidents: list[IncidentFanOut] = field(default_factory=list)
     floods: list[IncidentFlood] = field(default_factory=list)
+    amqp: list[AmqpDelivery] = field(default_factory=list)
     # What was skipped and why (e.g. no PostgreSQL); the run is still whole without it.
     notes: list[str] = field(default_factory=list)
     # Parts that failed: their figures are missing and the document is not updated.
@@ -173,12 +180,26 @@ def _incident_flood(result: Run, stores: Backing, _generator: str) -> None:
     _say("\n".join(f"  {line}" for line in found.lines()))
 
 
+def _amqp_delivery(result: Run, stores: Backing, _generator: str) -> None:
+    missing = amqp_missing()
+    if missing:
+        result.notes.append(f"AMQP delivery not measured: {missing}")
+        _say(result.notes[-1])
+        return
+    seconds = AMQP_QUICK_SECONDS if result.options.quick else AMQP_SECONDS
+    _say(f"AMQP delivery beside the fast clients: 200 incidents/s to 50 queues, {seconds:g} s a step")
+    found = measure_amqp(stores, seconds)
+    result.amqp.append(found)
+    _say("\n".join(f"  {line}" for line in amqp_markdown(found).splitlines()[4:]))
+
+
 _PARTS: dict[str, Part] = {
     "throughput": _throughput,
     "fanout": _fanout,
     "drain": _drain,
     "incidents": _incidents,
     "incident_flood": _incident_flood,
+    "amqp_delivery": _amqp_delivery,
 }
 
 

@@ -3,6 +3,8 @@
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench.amqp_delivery import INCIDENTS_TARGET as AMQP_INCIDENTS_TARGET
+from bench.amqp_delivery import SNAPSHOT_TARGET as AMQP_SNAPSHOT_TARGET
 from bench.drain import SCALING_TARGET, SHAPES, SQLITE_SCALING_TARGET, Drain
 from bench.fanout import RATE_TARGET, RSS_GROWTH_LIMIT_MIB
 from bench.incident_flood import P99_TARGET_MS as FLOOD_P99_TARGET_MS
@@ -52,6 +54,7 @@ def checks(run: Run) -> list[Check]:
         *_drain(run),
         *_incidents(run),
         *_floods(run),
+        *_amqp(run),
     ]
 
 
@@ -197,4 +200,19 @@ def _floods(run: Run) -> list[Check]:
         found.append(
             Check(what, f"{growth:,.0f} MiB", f"{f.rss_before:,.0f} MiB", growth, FLOOD_RSS_TARGET_MIB, False)
         )
+    return found
+
+
+def _amqp(run: Run) -> list[Check]:
+    """Issue 22: the service over AMQP against the fastest client on the same node, in the same run."""
+    found = []
+    for a in run.amqp:
+        copies, service = a.best_copies(), a.service_at_rate()
+        what = f"AMQP incidents p99 at 200/s to 50 packages: {copies.client}'s copies ÷ the service"
+        measured, baseline = f"{service.p99_ms:,.0f} ms", f"{copies.p99_ms:,.0f} ms"
+        found.append(Check(what, measured, baseline, a.incidents_ratio(), AMQP_INCIDENTS_TARGET, unit="ms"))
+        client, rate = a.best_snapshot()
+        what = f"AMQP snapshot of 20,000 fixtures: the service ÷ {client}"
+        measured, baseline = f"{a.service_snapshot:,.0f} msg/s", f"{rate:,.0f} msg/s"
+        found.append(Check(what, measured, baseline, a.snapshot_ratio(), AMQP_SNAPSHOT_TARGET, unit="msg/s"))
     return found

@@ -167,7 +167,7 @@ def _ramp(
             return
 
 
-def _snapshots(url: str, queue: str, results: Results) -> None:
+def _snapshots(url: str, queue: str, results: Results, clients: tuple[str, ...] = tuple(CLIENTS)) -> None:
     job = {
         "url": url,
         "queue": queue,
@@ -176,7 +176,7 @@ def _snapshots(url: str, queue: str, results: Results) -> None:
         "templates": broker.fixture_templates(MESSAGE_BYTES),
     }
     for _ in range(SNAPSHOT_TURNS):
-        for client in CLIENTS:
+        for client in clients:
             answer = _publish(client, "snapshot", job, SNAPSHOT / 100)
             if answer["confirmed"] != SNAPSHOT:
                 raise RuntimeError(f"{client}: snapshot confirmed {answer['confirmed']} of {SNAPSHOT}")

@@ -1,0 +1,374 @@
+"""The service's AMQP delivery beside the fastest honest clients, on one node, in one run (issue 22):
+`python -m bench.amqp_delivery [--seconds S] [--quick] [--write-doc]`.
+
+On one private RabbitMQ 3.10 node (classic queues):
+
+1. **The fast clients** of `bench/amqp_baseline` (Node's amqplib, and pamqp frames over a bare socket),
+   each in its own process, publish 200 incidents/s for S seconds to 50 queues declared as the service
+   declares them, in two ways: the 50 copies themselves, and one publish to a fanout exchange.
+2. **The service**: 50 active packages subscribed to everything, their queues provisioned as activation
+   does, one worker with LIVESCORE_DELIVERY=amqp; incidents appended to `livescore:incidents` at the same
+   pace, for the same time. Their bodies carry `createdMs` (the append time), which the service forwards
+   byte for byte (SPEC §10). Then the service's rate is raised step by step while it holds.
+3. **Snapshot**: 20,000 fixtures to one queue, by each fast client (≤ 1,000 unconfirmed) and by the
+   service (a trigger; from the command's append to the completion's arrival).
+
+One consumer (amqplib, the service's account, no-ack) reads every queue of a step; latency = arrival
+minus `createdMs`. The aims (issue 22): the service's incidents p99 no worse than the fast client
+publishing the same copies (ratio ≥ 1.0, all delivered); its snapshot ≥ 0.8 of the fast client's rate.
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from bench.amqp_baseline import (
+    DRAIN_S,
+    MESSAGE_BYTES,
+    P99_LIMIT_MS,
+    RAMP,
+    WARM_UP_S,
+    Consumer,
+    Results,
+    Step,
+    _consumer,
+    _job,
+    _now,
+    _npm_ci,
+    _report_progress,
+    _snapshots,
+    _step,
+    broker,
+)
+from bench.amqp_fanout import _wait_for
+from bench.fanout import _seed as seed_snapshot
+from bench.fanout import upcoming
+from bench.incidents import FIRST_PACKAGE_ID, PACKAGES, _reset, _seed, _wait_spread
+from bench.services import Backing, backing
+from bench.workers import fields_of, workers
+from delivery.amqp import AmqpDelivery
+from domain import schema
+from domain.commands import TriggerSnapshot
+from domain.fixtures import Ref
+from domain.incidents import Incident, Value, encode_incident
+from domain.messages import MESSAGE_FIELD, MessageType, envelope
+from domain.settings import Settings
+from domain.streams import INCIDENTS_STREAM, amqp_queue
+from servers import rabbitmq_node
+
+RATE = 200
+SECONDS, QUICK_SECONDS = 10.0, 3.0
+FAST = ("amqplib", "raw")
+WAYS = ("copies", "exchange")
+SNAPSHOT = 20_000
+SNAPSHOT_PACKAGE = 5999
+# The snapshot's queue must take it whole, and incidents' queues a backlog of a slow step.
+QUEUE_LIMIT = 1_000_000
+INCIDENTS_TARGET, SNAPSHOT_TARGET = 1.0, 0.8
+DOC = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
+BEGIN, END = "<!-- bench:amqp-delivery:begin -->", "<!-- bench:amqp-delivery:end -->"
+
+
+@dataclass
+class Comparison:
+    seconds: float
+    fast: Results
+    service: list[Step] = field(default_factory=list)
+    service_snapshot: float = 0.0
+    started: str = ""
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def best_copies(self) -> Step:
+        """The fast client publishing the copies with the lowest p99 at RATE (all delivered)."""
+        steps = [self.fast.at_rate(client, "copies") for client in FAST]
+        return min(steps, key=lambda s: (s.delivered != s.expected, s.p99_ms))
+
+    def best_snapshot(self) -> tuple[str, float]:
+        return max(((c, self.fast.snapshot(c)) for c in FAST), key=lambda pair: pair[1])
+
+    def service_at_rate(self) -> Step:
+        return next(s for s in self.service if s.rate == RATE)
+
+    def held(self) -> int | None:
+        rates = [s.rate for s in self.service if s.held]
+        return max(rates) if rates else None
+
+    def incidents_ratio(self) -> float:
+        """The fastest client's copies' p99 ÷ the service's at RATE (0 when the service lost any)."""
+        service = self.service_at_rate()
+        if service.delivered != service.expected or not service.p99_ms:
+            return 0.0
+        return self.best_copies().p99_ms / service.p99_ms
+
+    def snapshot_ratio(self) -> float:
+        fastest = self.best_snapshot()[1]
+        return self.service_snapshot / fastest if fastest else 0.0
+
+
+def run(seconds: float) -> Comparison:
+    with backing() as stores:
+        return measure(stores, seconds)
+
+
+def missing() -> str | None:
+    """What this machine lacks for the comparison, if anything."""
+    if not rabbitmq_node.installed():
+        return f"RabbitMQ is not installed ({rabbitmq_node.INSTALL_HINT})"
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "Node and npm are needed for the amqplib client (apt-get install nodejs npm)"
+    return None
+
+
+def measure(stores: Backing, seconds: float) -> Comparison:
+    """The whole comparison on a node of its own, beside the run's Redis and storage."""
+    lacking = missing()
+    if lacking:
+        raise SystemExit(f"bench: {lacking}")
+    _npm_ci()
+    fast = Results(seconds, RATE)
+    comparison = Comparison(seconds, fast, started=_now(), load_before=os.getloadavg())
+    with tempfile.TemporaryDirectory() as base:
+        node = rabbitmq_node.start_node(Path(base), Settings())
+        try:
+            settings = node.settings(Settings(queue_limit=QUEUE_LIMIT))
+            _fast_clients(settings, fast)
+            _service(stores, settings, comparison)
+        finally:
+            node.stop()
+    comparison.load_after = os.getloadavg()
+    return comparison
+
+
+def _fast_clients(settings: Settings, results: Results) -> None:
+    incidents_url = broker.vhost_url(settings, "incidents")
+    fixtures_url = broker.vhost_url(settings, "fixtures")
+    queues = broker.declare(incidents_url, fixtures_url, settings.queue_limit)
+    templates = broker.incident_templates(MESSAGE_BYTES)
+    with _consumer(incidents_url, queues.incidents) as consumer:
+        for client in FAST:
+            for way in WAYS:
+                _step(client, way, _job(incidents_url, queues, templates, way, RATE, WARM_UP_S), consumer)
+                broker.purge(incidents_url, queues.incidents)
+                job = _job(incidents_url, queues, templates, way, RATE, results.seconds)
+                step = _step(client, way, job, consumer)
+                _report_progress(step)
+                results.steps.append(step)
+                broker.purge(incidents_url, queues.incidents)
+        broker.purge(incidents_url, queues.incidents)
+    _snapshots(fixtures_url, queues.snapshot, results, FAST)
+
+
+def _service(stores: Backing, settings: Settings, comparison: Comparison) -> None:
+    database = f"sqlite+aiosqlite:///{stores.workdir / 'amqp-delivery.db'}"
+    schema.upgrade(database)
+    fixture_ids = asyncio.run(_seed(database, stores.password))
+    asyncio.run(_provision(settings, stores.redis_url))
+    env = {
+        "DATABASE_URL": database,
+        "LIVESCORE_DELIVERY": "amqp",
+        "LIVESCORE_AMQP_URL": settings.amqp_url,
+        "LIVESCORE_AMQP_MANAGEMENT_URL": settings.amqp_management_url,
+        "LIVESCORE_QUEUE_LIMIT": str(QUEUE_LIMIT),
+    }
+    incidents_url = broker.vhost_url(settings, "incidents")
+    names = [amqp_queue(FIRST_PACKAGE_ID + i) for i in range(PACKAGES)]
+    client: Redis = Redis.from_url(stores.redis_url)
+    try:
+        _reset(client)
+        with workers(stores, 1, **env), _consumer(incidents_url, names) as consumer:
+            _wait_spread(client, 1)
+            first_id = 1
+            _paced_step(stores, fixture_ids, RATE, WARM_UP_S, first_id, consumer)
+            first_id += int(RATE * WARM_UP_S)
+            for rate in [RATE, *(r for r in RAMP if r > RATE)]:
+                step = _paced_step(stores, fixture_ids, rate, comparison.seconds, first_id, consumer)
+                first_id += int(rate * comparison.seconds)
+                _report_progress(step)
+                comparison.service.append(step)
+                if not step.held:
+                    break
+        _reset(client)
+        comparison.service_snapshot = _service_snapshot(stores, settings, env)
+    finally:
+        client.close()
+
+
+async def _provision(settings: Settings, redis_url: str) -> None:
+    redis: AsyncRedis = AsyncRedis.from_url(redis_url)
+    delivery = AmqpDelivery(settings, redis)
+    try:
+        for i in range(PACKAGES):
+            await delivery.provision(FIRST_PACKAGE_ID + i)
+    finally:
+        await delivery.close()
+        await redis.aclose()
+
+
+def _paced_step(
+    stores: Backing, fixture_ids: list[int], rate: int, seconds: float, first_id: int, consumer: Consumer
+) -> Step:
+    """Incidents appended at `rate` for `seconds`, each stamped with its append time."""
+    count = int(rate * seconds)
+    behind = asyncio.run(_append_paced(stores.redis_url, fixture_ids, rate, count, first_id))
+    expected = count * PACKAGES
+    seen = consumer.figures(expected, DRAIN_S)
+    return Step(
+        "service",
+        "1 worker",
+        rate,
+        expected,
+        int(seen["received"]),
+        0,
+        float(seen["p50"] or 0.0),
+        float(seen["p99"] or 0.0),
+        float(seen["max"] or 0.0),
+        behind,
+    )
+
+
+async def _append_paced(
+    redis_url: str, fixture_ids: list[int], rate: int, count: int, first_id: int
+) -> float:
+    """Append `count` incidents at `rate`; how late the appending fell behind its pace at most (ms)."""
+    client: AsyncRedis = AsyncRedis.from_url(redis_url)
+    behind = 0.0
+    try:
+        started = time.time() * 1000
+        for n in range(count):
+            due = started + n * 1000 / rate
+            await asyncio.sleep(max(0.0, (due - time.time() * 1000) / 1000))
+            now = time.time() * 1000
+            behind = max(behind, now - due)
+            message = _stamped(fixture_ids[n % len(fixture_ids)], first_id + n, now)
+            await client.xadd(INCIDENTS_STREAM, {MESSAGE_FIELD: message})
+    finally:
+        await client.aclose()
+    return behind
+
+
+def _stamped(fixture_id: int, incident_id: int, created_ms: float) -> bytes:
+    """An incident of realistic size whose body carries its creation time first (kept byte for byte)."""
+    incident = Incident(
+        id=incident_id,
+        fixture_id=fixture_id,
+        kind="Score" if incident_id % 3 == 0 else "Statistic",
+        confidence=1.0,
+        name="Score" if incident_id % 3 == 0 else "Corners",
+        values=[Value(1, incident_id % 4), Value(2, incident_id % 3)],
+        period=Ref(1, "1st Half"),
+        seconds=incident_id % 5400,
+    )
+    body = b'{"createdMs":' + f"{created_ms:.3f}".encode() + b"," + encode_incident(incident)[1:]
+    return envelope(MessageType.INCIDENT, body).body
+
+
+def _service_snapshot(stores: Backing, settings: Settings, env: dict[str, str]) -> float:
+    """The service's snapshot of SNAPSHOT fixtures to one package: messages/s, trigger to completion."""
+    asyncio.run(seed_snapshot(stores, upcoming(SNAPSHOT), SNAPSHOT_PACKAGE))
+    client: Redis = Redis.from_url(stores.redis_url)
+    try:
+        with workers(stores, 1, **{**env, "DATABASE_URL": stores.database_url}):
+            started = time.perf_counter()
+            client.xadd("livescore:commands", fields_of(TriggerSnapshot(package_id=SNAPSHOT_PACKAGE)))
+            asyncio.run(_wait_for(settings, SNAPSHOT_PACKAGE, SNAPSHOT + 1))
+            return (SNAPSHOT + 1) / (time.perf_counter() - started)
+    finally:
+        client.close()
+
+
+def markdown(c: Comparison) -> str:
+    copies, service = c.best_copies(), c.service_at_rate()
+    ratio = copies.p99_ms / service.p99_ms if service.p99_ms else 0.0
+    fast_name, fast_rate = c.best_snapshot()
+    snapshot_ratio = c.service_snapshot / fast_rate if fast_rate else 0.0
+    delivered = service.delivered == service.expected
+    held = c.held()
+    steps = ", ".join(
+        f"{s.rate}/s p99 {s.p99_ms:,.0f} ms ({s.delivered:,}/{s.expected:,})" for s in c.service
+    )
+    snapshots = "; ".join(f"{k} {', '.join(f'{v:,.0f}' for v in vs)}" for k, vs in c.fast.snapshots.items())
+    incidents_aim = f"≥ {INCIDENTS_TARGET:g}, all delivered"
+    return "\n".join(
+        [
+            "## AMQP delivery: the service beside the fast clients (issue 22)",
+            "",
+            f"Measured {c.started} with `python -m bench.amqp_delivery --seconds {c.seconds:g}` on one "
+            f"private RabbitMQ 3.10 node (classic queues); load average before {_load(c.load_before)}, "
+            f"after {_load(c.load_after)}.",
+            "",
+            f"| {RATE} incidents/s to {PACKAGES} queues, {c.seconds:g} s "
+            "| delivered | p50 ms | p99 ms | max ms |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            *(_row(f"{s.client}, {s.way}", s) for s in c.fast.steps),
+            _row("**the service**, 1 worker", service),
+            "",
+            "| aim | figure | met |",
+            "| --- | --- | --- |",
+            f"| incidents p99, the fastest client's copies ({copies.client}) ÷ the service's, "
+            f"{incidents_aim} "
+            f"| {copies.p99_ms:,.0f} ÷ {service.p99_ms:,.0f} = {ratio:.2f} "
+            f"| {_yes(ratio >= INCIDENTS_TARGET and delivered)} |",
+            f"| snapshot of {SNAPSHOT:,}, the service ÷ the fastest client ({fast_name}), "
+            f"≥ {SNAPSHOT_TARGET:g} "
+            f"| {c.service_snapshot:,.0f} ÷ {fast_rate:,.0f} msg/s = {snapshot_ratio:.2f} "
+            f"| {_yes(snapshot_ratio >= SNAPSHOT_TARGET)} |",
+            "",
+            f"The service's highest rate held for {c.seconds:g} s with p99 ≤ {P99_LIMIT_MS:,.0f} ms, all "
+            "delivered: "
+            + (f"**{held} incidents/s** ({held * PACKAGES:,} queue messages/s)." if held else "none.")
+            + f" Every step: {steps}. Snapshot runs of the fast clients (msg/s): {snapshots}.",
+        ]
+    )
+
+
+def _row(name: str, s: Step) -> str:
+    figures = f"{s.p50_ms:,.0f} | {s.p99_ms:,.0f} | {s.max_ms:,.0f}"
+    return f"| {name} | {s.delivered:,}/{s.expected:,} | {figures} |"
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in load)
+
+
+def write_doc(text: str) -> None:
+    doc = DOC.read_text()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in doc:
+        before, rest = doc.split(BEGIN, 1)
+        doc = before + block + rest.split(END, 1)[1]
+    else:
+        marker = "<!-- bench:amqp-baseline:begin -->"
+        doc = doc.replace(marker, block + "\n\n" + marker, 1)
+    DOC.write_text(doc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.amqp_delivery", description=__doc__)
+    parser.add_argument("--seconds", type=float, help=f"seconds per step (default {SECONDS:g})")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per step")
+    parser.add_argument("--write-doc", action="store_true", help="the figures into docs/BENCHMARKS.md")
+    args = parser.parse_args()
+    seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
+    text = markdown(run(seconds))
+    print(text)
+    if args.write_doc:
+        write_doc(text)
+        print(f"written to {DOC}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
