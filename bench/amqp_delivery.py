@@ -25,7 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from redis import Redis
@@ -57,6 +57,7 @@ from bench.services import Backing, backing
 from bench.workers import fields_of, workers
 from delivery.amqp import AmqpDelivery
 from domain import schema
+from domain.amqp_urls import node_urls
 from domain.commands import TriggerSnapshot
 from domain.fixtures import Ref
 from domain.incidents import Incident, Value, encode_incident
@@ -84,6 +85,8 @@ class Comparison:
     fast: Results
     service: list[Step] = field(default_factory=list)
     service_snapshot: float = 0.0
+    # Three nodes and quorum queues instead of one node's classic queues.
+    cluster: bool = False
     started: str = ""
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -115,9 +118,9 @@ class Comparison:
         return self.service_snapshot / fastest if fastest else 0.0
 
 
-def run(seconds: float) -> Comparison:
+def run(seconds: float, cluster: bool = False) -> Comparison:
     with backing() as stores:
-        return measure(stores, seconds)
+        return measure(stores, seconds, cluster)
 
 
 def missing() -> str | None:
@@ -129,22 +132,25 @@ def missing() -> str | None:
     return None
 
 
-def measure(stores: Backing, seconds: float) -> Comparison:
-    """The whole comparison on a node of its own, beside the run's Redis and storage."""
+def measure(stores: Backing, seconds: float, cluster: bool = False) -> Comparison:
+    """The whole comparison on a node of its own (`cluster`: three nodes, quorum queues), beside the
+    run's Redis and storage."""
     lacking = missing()
     if lacking:
         raise SystemExit(f"bench: {lacking}")
     _npm_ci()
     fast = Results(seconds, RATE)
-    comparison = Comparison(seconds, fast, started=_now(), load_before=os.getloadavg())
+    comparison = Comparison(seconds, fast, started=_now(), load_before=os.getloadavg(), cluster=cluster)
     with tempfile.TemporaryDirectory() as base:
-        node = rabbitmq_node.start_node(Path(base), Settings())
+        started = rabbitmq_node.start_cluster if cluster else rabbitmq_node.start_node
+        servers = started(Path(base), Settings())
         try:
-            settings = node.settings(Settings(queue_limit=QUEUE_LIMIT))
-            _fast_clients(settings, fast)
+            settings = servers.settings(Settings(queue_limit=QUEUE_LIMIT))
+            # The fast clients publish on the first node, as one connection of the service does.
+            _fast_clients(replace(settings, amqp_url=node_urls(settings.amqp_url)[0]), fast)
             _service(stores, settings, comparison)
         finally:
-            node.stop()
+            servers.stop()
     comparison.load_after = os.getloadavg()
     return comparison
 
@@ -152,7 +158,7 @@ def measure(stores: Backing, seconds: float) -> Comparison:
 def _fast_clients(settings: Settings, results: Results) -> None:
     incidents_url = broker.vhost_url(settings, "incidents")
     fixtures_url = broker.vhost_url(settings, "fixtures")
-    queues = broker.declare(incidents_url, fixtures_url, settings.queue_limit)
+    queues = broker.declare(incidents_url, fixtures_url, settings.queue_limit, settings.amqp_queue_type)
     templates = broker.incident_templates(MESSAGE_BYTES)
     with _consumer(incidents_url, queues.incidents) as consumer:
         for client in FAST:
@@ -177,10 +183,12 @@ def _service(stores: Backing, settings: Settings, comparison: Comparison) -> Non
         "DATABASE_URL": database,
         "LIVESCORE_DELIVERY": "amqp",
         "LIVESCORE_AMQP_URL": settings.amqp_url,
+        "LIVESCORE_AMQP_QUEUE_TYPE": settings.amqp_queue_type,
         "LIVESCORE_AMQP_MANAGEMENT_URL": settings.amqp_management_url,
         "LIVESCORE_QUEUE_LIMIT": str(QUEUE_LIMIT),
     }
-    incidents_url = broker.vhost_url(settings, "incidents")
+    first_node = replace(settings, amqp_url=node_urls(settings.amqp_url)[0])
+    incidents_url = broker.vhost_url(first_node, "incidents")
     names = [amqp_queue(FIRST_PACKAGE_ID + i) for i in range(PACKAGES)]
     client: Redis = Redis.from_url(stores.redis_url)
     try:
@@ -280,7 +288,8 @@ def _service_snapshot(stores: Backing, settings: Settings, env: dict[str, str]) 
         with workers(stores, 1, **{**env, "DATABASE_URL": stores.database_url}):
             started = time.perf_counter()
             client.xadd("livescore:commands", fields_of(TriggerSnapshot(package_id=SNAPSHOT_PACKAGE)))
-            asyncio.run(_wait_for(settings, SNAPSHOT_PACKAGE, SNAPSHOT + 1))
+            first_node = replace(settings, amqp_url=node_urls(settings.amqp_url)[0])
+            asyncio.run(_wait_for(first_node, SNAPSHOT_PACKAGE, SNAPSHOT + 1))
             return (SNAPSHOT + 1) / (time.perf_counter() - started)
     finally:
         client.close()
@@ -302,9 +311,13 @@ def markdown(c: Comparison) -> str:
         [
             "## AMQP delivery: the service beside the fast clients (issue 22)",
             "",
-            f"Measured {c.started} with `python -m bench.amqp_delivery --seconds {c.seconds:g}` on one "
-            f"private RabbitMQ 3.10 node (classic queues); load average before {_load(c.load_before)}, "
-            f"after {_load(c.load_after)}.",
+            f"Measured {c.started} with `python -m bench.amqp_delivery --seconds {c.seconds:g}"
+            + (
+                " --cluster` on a private three-node RabbitMQ 3.10 cluster on this machine (quorum queues)"
+                if c.cluster
+                else "` on one private RabbitMQ 3.10 node (classic queues)"
+            )
+            + f"; load average before {_load(c.load_before)}, after {_load(c.load_after)}.",
             "",
             f"| {RATE} incidents/s to {PACKAGES} queues, {c.seconds:g} s "
             "| delivered | p50 ms | p99 ms | max ms |",
@@ -361,9 +374,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help=f"seconds per step (default {SECONDS:g})")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per step")
     parser.add_argument("--write-doc", action="store_true", help="the figures into docs/BENCHMARKS.md")
+    parser.add_argument("--cluster", action="store_true", help="three nodes, quorum queues (no aim)")
     args = parser.parse_args()
     seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
-    text = markdown(run(seconds))
+    text = markdown(run(seconds, args.cluster))
     print(text)
     if args.write_doc:
         write_doc(text)

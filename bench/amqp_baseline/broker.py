@@ -32,21 +32,23 @@ def vhost_url(settings: Settings, kind: str) -> str:
     return settings.amqp_url.rstrip("/") + "/" + vhost
 
 
-def declare(incidents_url: str, fixtures_url: str, limit: int) -> Queues:
+def declare(incidents_url: str, fixtures_url: str, limit: int, queue_type: str = "classic") -> Queues:
     """50 packages' Incidents queues and one Fixtures queue, declared as the service declares them
     (delivery/amqp.py), and a fanout exchange bound to the 50."""
     names = [amqp_queue(FIRST_PACKAGE_ID + i) for i in range(PACKAGES)]
-    asyncio.run(_declare(incidents_url, names, limit, EXCHANGE))
-    asyncio.run(_declare(fixtures_url, names[:1], limit, None))
+    asyncio.run(_declare(incidents_url, names, limit, EXCHANGE, queue_type))
+    asyncio.run(_declare(fixtures_url, names[:1], limit, None, queue_type))
     return Queues(names, EXCHANGE, names[0])
 
 
-async def _declare(url: str, names: list[str], limit: int, exchange: str | None) -> None:
+async def _declare(url: str, names: list[str], limit: int, exchange: str | None, queue_type: str) -> None:
     arguments: dict[str, FieldValue] = {
         "x-max-length": limit,
         "x-overflow": "reject-publish",
-        "x-queue-type": "classic",
+        "x-queue-type": queue_type,
     }
+    if queue_type == "quorum":
+        arguments["x-queue-leader-locator"] = "balanced"
     connection = await aiormq.connect(url)
     try:
         channel = await connection.channel()
