@@ -50,12 +50,12 @@ from bench.amqp_baseline import (
     broker,
 )
 from bench.amqp_fanout import _wait_for
+from bench.amqp_incidents import _provision
 from bench.fanout import _seed as seed_snapshot
 from bench.fanout import upcoming
 from bench.incidents import FIRST_PACKAGE_ID, PACKAGES, _reset, _seed, _wait_spread
 from bench.services import Backing, backing
 from bench.workers import fields_of, workers
-from delivery.amqp import AmqpDelivery
 from domain import schema
 from domain.amqp_urls import node_urls
 from domain.commands import TriggerSnapshot
@@ -209,17 +209,6 @@ def _service(stores: Backing, settings: Settings, comparison: Comparison) -> Non
         comparison.service_snapshot = _service_snapshot(stores, settings, env)
     finally:
         client.close()
-
-
-async def _provision(settings: Settings, redis_url: str) -> None:
-    redis: AsyncRedis = AsyncRedis.from_url(redis_url)
-    delivery = AmqpDelivery(settings, redis)
-    try:
-        for i in range(PACKAGES):
-            await delivery.provision(FIRST_PACKAGE_ID + i)
-    finally:
-        await delivery.close()
-        await redis.aclose()
 
 
 def _paced_step(
