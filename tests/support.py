@@ -29,7 +29,13 @@ from domain.messages import MESSAGE_FIELD, MessageType, envelope
 from domain.models import Package
 from domain.package_view import PackageView
 from domain.settings import Settings
-from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP, fixtures_queue
+from domain.streams import (
+    COMMANDS_STREAM,
+    FIXTURE_UPDATES_STREAM,
+    INCIDENTS_STREAM,
+    WORKERS_GROUP,
+    fixtures_queue,
+)
 from servers.rabbitmq_node import free_port as free_port  # one way to find a free port, shared with the CLI
 from worker.entries import Entry
 from worker.resources import Resources
@@ -212,3 +218,11 @@ async def dump_redis(redis: Any) -> bytes:
         elif kind == "string":
             parts.append(await redis.get(key) or b"")
     return b"\n".join(parts)
+
+
+async def publish_incident(redis: Redis, body: Any) -> bytes:
+    """Append an incident to the feed's stream as the feed does (a body that is not a dict goes as is)."""
+    data = msgspec.json.encode(body) if isinstance(body, dict) else body
+    message = envelope(MessageType.INCIDENT, data).body
+    entry_id: Any = await redis.xadd(INCIDENTS_STREAM, {"message": message})
+    return bytes(entry_id)

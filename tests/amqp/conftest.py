@@ -44,6 +44,14 @@ class Customer:
         return amqp_queue(self.package_id)
 
 
+# The vhosts a customer opens (SPEC §9's defaults).
+FIXTURES, INCIDENTS = "Fixtures", "Incidents"
+
+
+# The `new_customer` fixture: a package added with fresh credentials, as its customer.
+NewCustomer = Callable[..., Awaitable[Customer]]
+
+
 @dataclasses.dataclass(frozen=True)
 class Question:
     """What RabbitMQ asked the broker-auth app, the password left out."""

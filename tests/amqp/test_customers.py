@@ -14,13 +14,21 @@ from typer.testing import CliRunner
 
 from cli.main import app as livescore
 from domain.settings import Settings
-from tests.amqp.conftest import TIMEOUT_S, Customer, Question, declare, publish, ready_count
+from tests.amqp.conftest import (
+    FIXTURES,
+    INCIDENTS,
+    TIMEOUT_S,
+    Customer,
+    NewCustomer,
+    Question,
+    declare,
+    publish,
+    ready_count,
+)
 from tests.rabbitmq_server import SessionNode
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
 
-FIXTURES, INCIDENTS = "Fixtures", "Incidents"
-NewCustomer = Callable[..., Awaitable[Customer]]
 # SPEC §9: after `package set-password` the old password opens no new connection within this.
 PASSWORD_CHANGE_BITES_S = 60
 

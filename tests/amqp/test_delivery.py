@@ -25,8 +25,7 @@ from tests.amqp.conftest import TIMEOUT_S
 from tests.conftest import asgi_client, hold
 from tests.fixture_factory import fixture, incident
 from tests.rabbitmq_server import SessionNode
-from tests.support import eventually, free_port
-from tests.worker.test_incidents import publish_incident
+from tests.support import eventually, free_port, publish_incident
 from worker.app import create_app as create_worker
 
 pytestmark = pytest.mark.usefixtures("broker_auth")

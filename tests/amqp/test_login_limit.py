@@ -13,8 +13,7 @@ from prometheus_client import REGISTRY
 from yarl import URL
 
 from domain.settings import Settings
-from tests.amqp.conftest import TIMEOUT_S, Customer, Question
-from tests.amqp.test_customers import FIXTURES, NewCustomer
+from tests.amqp.conftest import FIXTURES, TIMEOUT_S, Customer, NewCustomer, Question
 from tests.rabbitmq_server import SessionNode
 
 pytestmark = pytest.mark.usefixtures("broker_auth")

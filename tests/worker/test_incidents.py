@@ -31,7 +31,7 @@ from domain.streams import (
 )
 from tests.conftest import hold
 from tests.fixture_factory import ATP, FOOTBALL, PREMIER_LEAGUE, TENNIS, fixture, incident
-from tests.support import add_fixtures, add_package, eventually
+from tests.support import add_fixtures, add_package, eventually, publish_incident
 from worker.app import create_app as create_worker
 
 
@@ -47,14 +47,6 @@ class Header(msgspec.Struct):
 class Message(msgspec.Struct):
     header: Header
     body: dict[str, Any] | None = None
-
-
-async def publish_incident(redis: Redis, body: Any) -> bytes:
-    """Append an incident to the feed's stream as the feed does (a body that is not a dict goes as is)."""
-    data = msgspec.json.encode(body) if isinstance(body, dict) else body
-    message = envelope(MessageType.INCIDENT, data).body
-    entry_id: Any = await redis.xadd(INCIDENTS_STREAM, {"message": message})
-    return bytes(entry_id)
 
 
 async def incidents_of(redis: Redis, package_id: int) -> list[Message]:
