@@ -1,0 +1,165 @@
+"""Live state in storage (SPEC §12): scoreboards and kept incidents, on SQLite or PostgreSQL."""
+
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
+
+from cli.match_day import SPORTS, match_day, pick_matches
+from domain.commands import StreamId
+from domain.fixtures import Fixture, FixtureStatus
+from domain.incidents import encode_incident
+from domain.models import KeptIncident, StoredScoreboard
+from domain.scoreboard import Scoreboard, apply_incident, encode_scoreboard, start
+from domain.scoreboard_store import (
+    Delivered,
+    appended_at,
+    apply_update,
+    keep_round,
+    kept_incidents,
+    stored_boards,
+    trim,
+)
+from domain.settings import DEFAULT_SET_SPORTS
+from tests.fixture_factory import fixture, incident
+from tests.support import add_fixtures
+
+# The demo's match day starts here; entries are appended a second apart from it.
+BEGAN = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def recorded(seed: int) -> tuple[list[Fixture], list[Delivered]]:
+    """A recorded match day of every demo sport: its fixtures, in play, and their incidents as the stream
+    holds them (bodies as the simulator encodes them, one entry a second)."""
+    fixtures = [
+        msgspec.structs.replace(f, status=FixtureStatus.IN_PROGRESS, last_update=BEGAN)
+        for f in pick_matches(len(SPORTS), seed)
+    ]
+    beats = [beat for beat in match_day(fixtures, seed) if beat.incident is not None]
+    first_ms = int(BEGAN.timestamp() * 1000)
+    return fixtures, [
+        Delivered(StreamId(first_ms + 1000 * n, 0), beat.fixture_id, encode_incident(beat.incident))
+        for n, beat in enumerate(beats)
+        if beat.incident is not None
+    ]
+
+
+def pure_fold(fixtures: list[Fixture], incidents: list[Delivered]) -> dict[int, Scoreboard]:
+    boards = {f.fixture_id: start(f) for f in fixtures}
+    for item in incidents:
+        board = boards[item.fixture_id]
+        boards[item.fixture_id] = apply_incident(
+            board, msgspec.json.decode(item.body), appended_at(item.entry_id)
+        )
+    return boards
+
+
+async def keep_in_rounds(engine: AsyncEngine, incidents: list[Delivered], size: int) -> None:
+    for first in range(0, len(incidents), size):
+        async with engine.begin() as conn:
+            await keep_round(conn, incidents[first : first + size], DEFAULT_SET_SPORTS)
+
+
+async def test_boards_kept_round_by_round_equal_the_pure_fold_and_incidents_are_kept_as_they_came(
+    engine: AsyncEngine,
+) -> None:
+    fixtures, incidents = recorded(seed=3)
+    await add_fixtures(engine, fixtures)
+    await keep_in_rounds(engine, incidents, size=37)
+    async with engine.connect() as conn:
+        assert await stored_boards(conn) == pure_fold(fixtures, incidents)
+        for f in fixtures:
+            assert await kept_incidents(conn, f.fixture_id) == [
+                i for i in incidents if i.fixture_id == f.fixture_id
+            ]
+
+
+async def test_a_repeated_round_changes_nothing(engine: AsyncEngine) -> None:
+    fixtures, incidents = recorded(seed=4)
+    await add_fixtures(engine, fixtures)
+    await keep_in_rounds(engine, incidents[:300], size=100)
+    before = await _rows(engine)
+    # A crash after the store and before the commit in Redis: the last round again, then the same with a
+    # round that overlaps it.
+    async with engine.begin() as conn:
+        assert await keep_round(conn, incidents[200:300], DEFAULT_SET_SPORTS) == 0
+    assert await _rows(engine) == before
+    await keep_in_rounds(engine, incidents[250:], size=100)
+    async with engine.connect() as conn:
+        assert await stored_boards(conn) == pure_fold(fixtures, incidents)
+
+
+async def _rows(engine: AsyncEngine) -> tuple[list[object], list[object]]:
+    async with engine.connect() as conn:
+        boards = await conn.execute(select(StoredScoreboard).order_by(col(StoredScoreboard.fixture_id)))
+        kept = await conn.execute(select(func.count()).select_from(KeptIncident))
+        return [tuple(row) for row in boards], [kept.scalar_one()]
+
+
+async def test_a_fixture_update_reaches_an_existing_board_and_starts_none(engine: AsyncEngine) -> None:
+    playing, waiting = fixture(1, status=2, last_update=BEGAN), fixture(2, status=1, last_update=BEGAN)
+    await add_fixtures(engine, [playing, waiting])
+    async with engine.begin() as conn:
+        await keep_round(conn, [Delivered(StreamId(1, 0), 1, msgspec.json.encode(incident(10, 1)))], ())
+    finished = msgspec.structs.replace(playing, status=3, last_update=BEGAN + timedelta(hours=2))
+    async with engine.begin() as conn:
+        assert await apply_update(conn, finished)
+        assert not await apply_update(conn, finished)
+        assert not await apply_update(conn, msgspec.structs.replace(waiting, status=2))
+    async with engine.connect() as conn:
+        boards = await stored_boards(conn)
+        status = await conn.scalar(select(col(StoredScoreboard.status)))
+    assert list(boards) == [1]
+    assert (boards[1].fixture, boards[1].last_incident_id, status) == (finished, 10, 3)
+
+
+async def test_a_round_brings_a_board_up_to_its_stored_fixture(engine: AsyncEngine) -> None:
+    await add_fixtures(engine, [fixture(1, status=1, last_update=BEGAN)])
+    async with engine.begin() as conn:
+        await keep_round(conn, [Delivered(StreamId(1, 0), 1, msgspec.json.encode(incident(10, 1)))], ())
+    playing = fixture(1, status=2, last_update=BEGAN + timedelta(minutes=1))
+    await add_fixtures(engine, [playing])  # as `livescore fixtures import` stores it: no board touched
+    async with engine.begin() as conn:
+        await keep_round(conn, [Delivered(StreamId(2, 0), 1, msgspec.json.encode(incident(11, 1)))], ())
+        boards = await stored_boards(conn)
+    assert (boards[1].fixture, boards[1].last_incident_id) == (playing, 11)
+
+
+async def test_trimming_drops_incidents_and_finished_boards_older_than_the_window(
+    engine: AsyncEngine,
+) -> None:
+    now = datetime(2030, 1, 10, tzinfo=UTC)
+    statuses = {1: 2, 2: 3, 3: 5, 4: 3}
+    fixtures = [fixture(i, status=status, last_update=BEGAN) for i, status in statuses.items()]
+    await add_fixtures(engine, fixtures)
+    old, recent = now - timedelta(hours=73), now - timedelta(hours=71)
+    rows = [
+        Delivered(StreamId(int(at.timestamp() * 1000), 0), f, msgspec.json.encode(incident(n, f)))
+        for n, (at, f) in enumerate([(old, 1), (recent, 1), (old, 2)])
+    ]
+    async with engine.begin() as conn:
+        await keep_round(conn, rows, ())
+        # Boards last written before the window, but fixture 4's within it.
+        await conn.execute(delete(StoredScoreboard))
+        await conn.execute(
+            insert(StoredScoreboard),
+            [
+                {
+                    "fixture_id": f.fixture_id,
+                    "status": f.status,
+                    "board": encode_scoreboard(start(f)),
+                    "updated_at": recent if f.fixture_id == 4 else old,
+                }
+                for f in fixtures
+            ],
+        )
+    async with engine.begin() as conn:
+        assert await trim(conn, now, timedelta(hours=72)) == (2, 2)
+        assert await trim(conn, now, timedelta(hours=72)) == (0, 0)
+        boards = await stored_boards(conn)
+        kept = await kept_incidents(conn, 1)
+    # In progress stays whatever its age; finished (3) and postponed (5) go once past the window.
+    assert sorted(boards) == [1, 4]
+    assert kept == [rows[1]]
