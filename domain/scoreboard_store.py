@@ -3,16 +3,22 @@
 Two writers meet on a board: the owner of the fixture's incident partition (a round of incidents) and
 whichever worker applies a fixture update. Each reads the board inside its write transaction, after
 taking the fixture row's lock (PostgreSQL: FOR SHARE here, the update's own upsert there; SQLite: the
-database's write lock, taken by the round's first insert), so neither can lose the other's change.
+database's write lock, which the round's transaction takes at BEGIN IMMEDIATE and the update's at its
+first upsert), so neither can lose the other's change.
+
+A round is written synchronously over a `Connection`: domain/transactions.py runs it with the fewest
+hand-offs the driver allows (on SQLite, at once on the event loop when the database is free).
 """
 
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import Insert, delete, select
+from sqlalchemy import Insert, Select, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -59,39 +65,28 @@ def fold(boards: Mapping[int, Scoreboard], incidents: Iterable[Delivered]) -> di
     return folded
 
 
-async def keep_round(
-    conn: AsyncConnection, incidents: Sequence[Delivered], set_sports: Collection[int]
-) -> int:
+def keep_round(conn: Connection, incidents: Sequence[Delivered], set_sports: Collection[int]) -> int:
     """Keep a round's incidents and fold them into their fixtures' boards, in the caller's transaction;
     returns how many boards changed. A repeated round inserts and changes nothing."""
     if not incidents:
         return 0
-    # First the insert: on SQLite it takes the write lock, so the boards read next cannot change before
-    # the commit.
-    await conn.execute(_insert_ignoring(conn, KeptIncident), [_kept_row(item) for item in incidents])
-    held = await _boards_for(conn, {item.fixture_id for item in incidents}, set_sports)
+    statements = _statements(conn.dialect.name)
+    conn.execute(statements.keep, [_kept_row(item) for item in incidents])
+    held = _boards_for(conn, {item.fixture_id for item in incidents}, set_sports)
     folded = fold(held, incidents)
     changed = [board for fixture_id, board in folded.items() if board is not held.get(fixture_id)]
     if changed:
-        await conn.execute(_upsert_boards(conn), [_board_row(board) for board in changed])
+        conn.execute(statements.upsert_boards, [_board_row(board) for board in changed])
     return len(changed)
 
 
-async def _boards_for(
-    conn: AsyncConnection, fixture_ids: Collection[int], set_sports: Collection[int]
+def _boards_for(
+    conn: Connection, fixture_ids: Collection[int], set_sports: Collection[int]
 ) -> dict[int, Scoreboard]:
     """The boards of these fixtures, each with its stored fixture applied, in one query; a fixture with no
     board yet gets a new one, started from the stored fixture. The fixture rows are locked for sharing
     (PostgreSQL), in id order, so that a fixture update waits for this round or this round for it."""
-    query = (
-        select(col(StoredFixture.fixture_id), col(StoredFixture.body), col(StoredScoreboard.board))
-        .select_from(StoredFixture)
-        .outerjoin(StoredScoreboard, col(StoredScoreboard.fixture_id) == col(StoredFixture.fixture_id))
-        .where(col(StoredFixture.fixture_id).in_(sorted(fixture_ids)))
-        .order_by(col(StoredFixture.fixture_id))
-        .with_for_update(read=True, of=StoredFixture)
-    )
-    rows = await conn.execute(query)
+    rows = conn.execute(_statements(conn.dialect.name).boards, {"ids": sorted(fixture_ids)})
     return {
         fixture_id: _held(
             decode_fixture(fixture), decode_scoreboard(board) if board is not None else None, set_sports
@@ -108,12 +103,12 @@ def _held(fixture: Fixture, stored: Scoreboard | None, set_sports: Collection[in
     return stored if stored.fixture == fixture else apply_fixture(stored, fixture)
 
 
-async def apply_update(conn: AsyncConnection, fixture: Fixture) -> bool:
+def apply_update(conn: Connection, fixture: Fixture) -> bool:
     """A stored fixture update applied to the fixture's board, if it has one (a board is started by the
     fixture's first incident); in the caller's transaction, after the fixture was stored (which holds its
     row). Returns whether a board changed."""
     query = select(col(StoredScoreboard.board)).where(col(StoredScoreboard.fixture_id) == fixture.fixture_id)
-    stored = (await conn.execute(query)).scalar_one_or_none()
+    stored = conn.execute(query).scalar_one_or_none()
     if stored is None:
         return False
     board = decode_scoreboard(stored)
@@ -122,7 +117,7 @@ async def apply_update(conn: AsyncConnection, fixture: Fixture) -> bool:
     updated = apply_fixture(board, fixture)
     if updated is board:
         return False
-    await conn.execute(_upsert_boards(conn), [_board_row(updated)])
+    conn.execute(_statements(conn.dialect.name).upsert_boards, [_board_row(updated)])
     return True
 
 
@@ -166,23 +161,32 @@ async def kept_incidents(conn: AsyncConnection, fixture_id: int) -> list[Deliver
     ]
 
 
-def _insert(conn: AsyncConnection, table: type[Any]) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+class _Statements(NamedTuple):
+    keep: Insert
+    boards: Select[int, bytes, bytes]
+    upsert_boards: Insert
 
 
-def _insert_ignoring(conn: AsyncConnection, table: type[Any]) -> Insert:
-    ignoring: Insert = _insert(conn, table).on_conflict_do_nothing()
-    return ignoring
-
-
-def _upsert_boards(conn: AsyncConnection) -> Insert:
-    stmt = _insert(conn, StoredScoreboard)
+@functools.cache
+def _statements(dialect_name: str) -> _Statements:
+    """A round's statements, built once per dialect: building them each round cost SQLAlchemy about as
+    much as running them."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    keep = dialect.insert(KeptIncident).on_conflict_do_nothing()
+    boards = (
+        select(col(StoredFixture.fixture_id), col(StoredFixture.body), col(StoredScoreboard.board))
+        .select_from(StoredFixture)
+        .outerjoin(StoredScoreboard, col(StoredScoreboard.fixture_id) == col(StoredFixture.fixture_id))
+        .where(col(StoredFixture.fixture_id).in_(bindparam("ids", expanding=True)))
+        .order_by(col(StoredFixture.fixture_id))
+        .with_for_update(read=True, of=StoredFixture)
+    )
+    stmt = dialect.insert(StoredScoreboard)
     columns = ("status", "board", "last_incident_id", "last_incident_at", "updated_at")
-    upsert: Insert = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=["fixture_id"], set_={c: stmt.excluded[c] for c in columns}
     )
-    return upsert
+    return _Statements(keep, boards, upsert)
 
 
 def _kept_row(item: Delivered) -> dict[str, object]:

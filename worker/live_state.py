@@ -19,6 +19,6 @@ async def keep(res: Resources, ready: Sequence[Ready]) -> None:
     if not ready:
         return
     incidents = [Delivered(item.entry_id, item.fixture_id, item.body) for item in ready]
-    async with res.engine.begin() as conn:
-        changed = await keep_round(conn, incidents, res.settings.set_sports)
+    set_sports = res.settings.set_sports
+    changed = await res.transactions.run(lambda conn: keep_round(conn, incidents, set_sports))
     SCOREBOARDS.labels("incidents").inc(changed)

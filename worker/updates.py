@@ -60,7 +60,7 @@ async def _store(res: Resources, fixtures: list[Fixture]) -> list[tuple[Fixture,
         for position, fixture in in_id_order:
             if await store_if_newer(conn, fixture):
                 FIXTURE_UPDATES.labels("stored").inc()
-                if await apply_update(conn, fixture):
+                if await conn.run_sync(apply_update, fixture):
                     SCOREBOARDS.labels("fixture-updates").inc()
                 packages = await subscribed_active_packages(conn, fixture.sport.id, fixture.league.id)
                 accepted.append((position, fixture, packages))

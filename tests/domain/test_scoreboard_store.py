@@ -59,7 +59,7 @@ def pure_fold(fixtures: list[Fixture], incidents: list[Delivered]) -> dict[int, 
 async def keep_in_rounds(engine: AsyncEngine, incidents: list[Delivered], size: int) -> None:
     for first in range(0, len(incidents), size):
         async with engine.begin() as conn:
-            await keep_round(conn, incidents[first : first + size], DEFAULT_SET_SPORTS)
+            await conn.run_sync(keep_round, incidents[first : first + size], DEFAULT_SET_SPORTS)
 
 
 async def test_boards_kept_round_by_round_equal_the_pure_fold_and_incidents_are_kept_as_they_came(
@@ -84,7 +84,7 @@ async def test_a_repeated_round_changes_nothing(engine: AsyncEngine) -> None:
     # A crash after the store and before the commit in Redis: the last round again, then the same with a
     # round that overlaps it.
     async with engine.begin() as conn:
-        assert await keep_round(conn, incidents[200:300], DEFAULT_SET_SPORTS) == 0
+        assert await conn.run_sync(keep_round, incidents[200:300], DEFAULT_SET_SPORTS) == 0
     assert await _rows(engine) == before
     await keep_in_rounds(engine, incidents[250:], size=100)
     async with engine.connect() as conn:
@@ -102,12 +102,14 @@ async def test_a_fixture_update_reaches_an_existing_board_and_starts_none(engine
     playing, waiting = fixture(1, status=2, last_update=BEGAN), fixture(2, status=1, last_update=BEGAN)
     await add_fixtures(engine, [playing, waiting])
     async with engine.begin() as conn:
-        await keep_round(conn, [Delivered(StreamId(1, 0), 1, msgspec.json.encode(incident(10, 1)))], ())
+        await conn.run_sync(
+            keep_round, [Delivered(StreamId(1, 0), 1, msgspec.json.encode(incident(10, 1)))], ()
+        )
     finished = msgspec.structs.replace(playing, status=3, last_update=BEGAN + timedelta(hours=2))
     async with engine.begin() as conn:
-        assert await apply_update(conn, finished)
-        assert not await apply_update(conn, finished)
-        assert not await apply_update(conn, msgspec.structs.replace(waiting, status=2))
+        assert await conn.run_sync(apply_update, finished)
+        assert not await conn.run_sync(apply_update, finished)
+        assert not await conn.run_sync(apply_update, msgspec.structs.replace(waiting, status=2))
     async with engine.connect() as conn:
         boards = await stored_boards(conn)
         status = await conn.scalar(select(col(StoredScoreboard.status)))
@@ -118,11 +120,15 @@ async def test_a_fixture_update_reaches_an_existing_board_and_starts_none(engine
 async def test_a_round_brings_a_board_up_to_its_stored_fixture(engine: AsyncEngine) -> None:
     await add_fixtures(engine, [fixture(1, status=1, last_update=BEGAN)])
     async with engine.begin() as conn:
-        await keep_round(conn, [Delivered(StreamId(1, 0), 1, msgspec.json.encode(incident(10, 1)))], ())
+        await conn.run_sync(
+            keep_round, [Delivered(StreamId(1, 0), 1, msgspec.json.encode(incident(10, 1)))], ()
+        )
     playing = fixture(1, status=2, last_update=BEGAN + timedelta(minutes=1))
     await add_fixtures(engine, [playing])  # as `livescore fixtures import` stores it: no board touched
     async with engine.begin() as conn:
-        await keep_round(conn, [Delivered(StreamId(2, 0), 1, msgspec.json.encode(incident(11, 1)))], ())
+        await conn.run_sync(
+            keep_round, [Delivered(StreamId(2, 0), 1, msgspec.json.encode(incident(11, 1)))], ()
+        )
         boards = await stored_boards(conn)
     assert (boards[1].fixture, boards[1].last_incident_id) == (playing, 11)
 
@@ -140,7 +146,7 @@ async def test_trimming_drops_incidents_and_finished_boards_older_than_the_windo
         for n, (at, f) in enumerate([(old, 1), (recent, 1), (old, 2)])
     ]
     async with engine.begin() as conn:
-        await keep_round(conn, rows, ())
+        await conn.run_sync(keep_round, rows, ())
         # Boards last written before the window, but fixture 4's within it.
         await conn.execute(delete(StoredScoreboard))
         await conn.execute(

@@ -101,7 +101,7 @@ async def test_housekeeping_trims_by_the_recovery_window_setting(
         for n, age in enumerate([timedelta(minutes=90), timedelta(minutes=30)])
     ]
     async with engine.begin() as conn:
-        await keep_round(conn, kept, ())
+        await conn.run_sync(keep_round, kept, ())
     res = worker_resources(dataclasses.replace(settings, recovery_hours=1), engine, redis)
     assert await trim_live_state(res) == (1, 0)
     async with engine.connect() as conn:
