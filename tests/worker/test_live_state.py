@@ -16,7 +16,7 @@ from domain.fixtures import Fixture
 from domain.messages import MessageType, envelope
 from domain.scoreboard_store import Delivered, keep_round, kept_incidents, stored_boards
 from domain.settings import Settings
-from domain.streams import INCIDENTS_STREAM
+from domain.streams import INCIDENTS_STREAM, incidents_queue
 from tests.conftest import hold
 from tests.domain.test_scoreboard_store import BEGAN, recorded
 from tests.fixture_factory import fixture, incident
@@ -68,6 +68,36 @@ async def test_the_boards_a_worker_stores_from_a_recorded_match_day_equal_the_pu
         assert await stored_boards(conn) == expected
         kept = [item.body for f in fixtures for item in await kept_incidents(conn, f.fixture_id)]
     assert sorted(kept) == sorted(item.body for item in incidents)
+
+
+async def test_a_round_stored_by_a_worker_that_died_before_delivering_is_delivered_and_changes_nothing(
+    settings: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    fixtures, incidents = recorded(seed=6)
+    await add_fixtures(engine, fixtures)
+    await add_package(engine, 1, active=True)
+    await append(redis, [item.body for item in incidents])
+    # What a worker stored of its first round before it died: nothing delivered, no offset committed.
+    entries: Any = await redis.xrange(INCIDENTS_STREAM, count=100)
+    stored = [
+        Delivered(StreamId.parse(entry_id), i.fixture_id, i.body)
+        for (entry_id, _), i in zip(entries, incidents, strict=False)
+    ]
+    async with engine.begin() as conn:
+        await conn.run_sync(keep_round, stored, settings.set_sports)
+    expected = await folded_from_the_stream(redis, fixtures)
+    async for _ in hold(create_worker(settings, consumer="live-state-next")):
+        await eventually(lambda: boards_complete(engine, expected), 30, "every incident folded")
+        await eventually(lambda: _delivered(redis, len(incidents)), 30, "every incident delivered")
+    async with engine.connect() as conn:
+        assert await stored_boards(conn) == expected
+        kept = [item for f in fixtures for item in await kept_incidents(conn, f.fixture_id)]
+    assert len(kept) == len(incidents)
+    assert await redis.xlen(incidents_queue(1)) == len(incidents)
+
+
+async def _delivered(redis: Redis, count: int) -> bool:
+    return await redis.xlen(incidents_queue(1)) >= count
 
 
 @pytest.mark.usefixtures("live_worker")
