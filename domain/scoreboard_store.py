@@ -12,7 +12,7 @@ hand-offs the driver allows (on SQLite, at once on the event loop when the datab
 
 import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
@@ -121,18 +121,24 @@ def apply_update(conn: Connection, fixture: Fixture) -> bool:
     return True
 
 
-async def trim(conn: AsyncConnection, now: datetime, window: timedelta) -> tuple[int, int]:
-    """Drop the incidents appended before the window and the boards of fixtures that are over and were
-    last changed before it; returns how many of each."""
-    since = now - window
+async def trim_incidents(conn: AsyncConnection, since: datetime, batch: int) -> int:
+    """Drop about `batch` of the oldest incidents appended before `since` (more only when several share
+    the last one's millisecond); returns how many. A trim after a long pause is a series of these, so no
+    transaction holds the write lock for long."""
     since_ms = int(since.timestamp() * 1000)
-    incidents = await conn.execute(delete(KeptIncident).where(col(KeptIncident.entry_ms) < since_ms))
-    boards = await conn.execute(
-        delete(StoredScoreboard).where(
-            col(StoredScoreboard.status).in_(list(OVER)), col(StoredScoreboard.updated_at) < since
-        )
+    older = col(KeptIncident.entry_ms) < since_ms
+    last = select(col(KeptIncident.entry_ms)).where(older).order_by(col(KeptIncident.entry_ms))
+    upto = (await conn.execute(last.offset(batch - 1).limit(1))).scalar_one_or_none()
+    within = col(KeptIncident.entry_ms) <= upto if upto is not None else older
+    return _count(await conn.execute(delete(KeptIncident).where(older, within)))
+
+
+async def trim_boards(conn: AsyncConnection, since: datetime) -> int:
+    """Drop the boards of fixtures that are over and were last changed before `since`; returns how many."""
+    over = col(StoredScoreboard.status).in_(list(OVER))
+    return _count(
+        await conn.execute(delete(StoredScoreboard).where(over, col(StoredScoreboard.updated_at) < since))
     )
-    return _count(incidents), _count(boards)
 
 
 def _count(result: Any) -> int:

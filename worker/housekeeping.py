@@ -2,7 +2,7 @@
 
 Every worker trims, each once a minute: a trim is idempotent, so two workers trimming at once cost a
 delete that finds nothing, and no duty has to be handed over when a worker dies. Each trim removes about
-one interval's worth of rows (what aged out since the last), so it stays small whatever the window.
+one interval's worth of rows (what aged out since the last), in batches of a bounded size.
 """
 
 import asyncio
@@ -10,7 +10,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from domain.scoreboard_store import trim
+from domain.scoreboard_store import trim_boards, trim_incidents
 from worker.metrics import LIVE_STATE_TRIMMED
 from worker.resources import Resources
 
@@ -19,6 +19,11 @@ log = logging.getLogger("worker.housekeeping")
 # How often a worker trims: the window is hours long, so a minute late is nothing, and a minute's
 # incidents (12,000 at 200 a second) are a small delete.
 TRIM_EVERY_S = 60.0
+# Incidents dropped per transaction: a few milliseconds of holding SQLite's write lock, which the
+# incident rounds wait for. After a long pause (a week without workers) a trim is many such batches...
+TRIM_BATCH = 5000
+# ...with a pause between them, in which the incident rounds take their turn.
+BETWEEN_BATCHES_S = 0.05
 
 
 class Housekeeping:
@@ -47,9 +52,17 @@ class Housekeeping:
 
 async def trim_live_state(res: Resources, now: datetime | None = None) -> tuple[int, int]:
     """One trim: returns the kept incidents and the boards dropped."""
-    window = timedelta(hours=res.settings.recovery_hours)
+    since = (now or datetime.now(UTC)) - timedelta(hours=res.settings.recovery_hours)
+    incidents = 0
+    while True:
+        async with res.engine.begin() as conn:
+            dropped = await trim_incidents(conn, since, TRIM_BATCH)
+        incidents += dropped
+        if dropped < TRIM_BATCH:
+            break
+        await asyncio.sleep(BETWEEN_BATCHES_S)
     async with res.engine.begin() as conn:
-        incidents, boards = await trim(conn, now or datetime.now(UTC), window)
+        boards = await trim_boards(conn, since)
     LIVE_STATE_TRIMMED.labels("incidents").inc(incidents)
     LIVE_STATE_TRIMMED.labels("scoreboards").inc(boards)
     if incidents or boards:

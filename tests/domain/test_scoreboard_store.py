@@ -20,7 +20,8 @@ from domain.scoreboard_store import (
     keep_round,
     kept_incidents,
     stored_boards,
-    trim,
+    trim_boards,
+    trim_incidents,
 )
 from domain.settings import DEFAULT_SET_SPORTS
 from tests.fixture_factory import fixture, incident
@@ -161,11 +162,31 @@ async def test_trimming_drops_incidents_and_finished_boards_older_than_the_windo
                 for f in fixtures
             ],
         )
+    since = now - timedelta(hours=72)
     async with engine.begin() as conn:
-        assert await trim(conn, now, timedelta(hours=72)) == (2, 2)
-        assert await trim(conn, now, timedelta(hours=72)) == (0, 0)
+        assert (await trim_incidents(conn, since, batch=100), await trim_boards(conn, since)) == (2, 2)
+        assert (await trim_incidents(conn, since, batch=100), await trim_boards(conn, since)) == (0, 0)
         boards = await stored_boards(conn)
         kept = await kept_incidents(conn, 1)
     # In progress stays whatever its age; finished (3) and postponed (5) go once past the window.
     assert sorted(boards) == [1, 4]
     assert kept == [rows[1]]
+
+
+async def test_incidents_are_trimmed_in_batches_of_about_the_size_asked_oldest_first(
+    engine: AsyncEngine,
+) -> None:
+    await add_fixtures(engine, [fixture(1, status=2, last_update=BEGAN)])
+    # Ten incidents a millisecond apart, and two more sharing the last one's millisecond.
+    rows = [
+        Delivered(StreamId(1000 + min(n, 9), n), 1, msgspec.json.encode(incident(n, 1))) for n in range(12)
+    ]
+    async with engine.begin() as conn:
+        await conn.run_sync(keep_round, rows, ())
+    since = datetime.fromtimestamp(2, UTC)
+    async with engine.begin() as conn:
+        assert await trim_incidents(conn, since, batch=4) == 4
+        assert await kept_incidents(conn, 1) == rows[4:]
+        # The batch ends in a millisecond that two more incidents share: those go with it.
+        assert await trim_incidents(conn, since, batch=6) == 8
+        assert await trim_incidents(conn, since, batch=6) == 0
