@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Index, String
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 
@@ -68,3 +68,41 @@ class StoredFixture(SQLModel, table=True):
     # The fixture as the queues carry it, encoded once when stored: a snapshot of 100,000 fixtures then
     # only wraps stored bytes in envelopes instead of rebuilding every message from columns.
     body: bytes
+
+
+class StoredScoreboard(SQLModel, table=True):
+    """A fixture's live state (SPEC §12): its board as domain/scoreboard.py encodes it, one row each."""
+
+    __tablename__ = "scoreboards"
+    # Housekeeping drops the boards of fixtures over (statuses 3-8) once older than the recovery window;
+    # the initial image and pull will read the boards in progress by status.
+    __table_args__ = (Index("ix_scoreboards_status_updated", "status", "updated_at"),)
+
+    fixture_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # The board's fixture status, kept as a column so that boards can be chosen without decoding them.
+    status: int
+    board: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # The last incident applied and its stream entry's append time (null before any incident).
+    last_incident_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    last_incident_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    # When the row was last written (this machine's clock): the recovery window counts from it.
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class KeptIncident(SQLModel, table=True):
+    """An incident as it was delivered, kept for the recovery window (SPEC §10, §12).
+
+    The primary key, fixture then stream entry id, is what recovery reads: one fixture's incidents appended
+    after a time, in order. Keeping an incident twice is impossible by it (a repeated round inserts nothing).
+    """
+
+    __tablename__ = "incidents"
+    # Housekeeping drops incidents older than the recovery window, by append time across all fixtures.
+    __table_args__ = (Index("ix_incidents_entry_ms", "entry_ms"),)
+
+    fixture_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # The `livescore:incidents` entry id as two integers; `entry_ms` is its append time (Redis's clock).
+    entry_ms: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    entry_seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # The body exactly as it came upstream.
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

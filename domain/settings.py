@@ -114,6 +114,9 @@ class Settings:
     redis_wait_timeout_ms: int = 1000
     # Sport ids whose match score is the sets won (SPEC §12); comma-separated in the environment.
     set_sports: tuple[int, ...] = DEFAULT_SET_SPORTS
+    # How long incidents are kept in storage for recovery, and the boards of fixtures that are over
+    # (statuses 3-8) after their last change (SPEC §12).
+    recovery_hours: float = 72.0
 
     @property
     def redis_address(self) -> RedisAddress:
@@ -133,6 +136,7 @@ class Settings:
             raise ValueError(_explain(exc, given)) from None
         _check_redis_url(settings.redis_url)
         _check_sentinels(settings)
+        _check_recovery_hours(settings.recovery_hours)
         return replace(settings, database_url=database_url_of(settings.database_url))
 
 
@@ -168,6 +172,12 @@ def _check_sentinels(settings: "Settings") -> None:
             f"LIVESCORE_REDIS_WAIT_TIMEOUT_MS must be between 1 and {MAX_WAIT_TIMEOUT_MS}: "
             f"{settings.redis_wait_timeout_ms}"
         )
+
+
+def _check_recovery_hours(hours: float) -> None:
+    # Kept incidents are trimmed by it: zero or less would drop every incident as it is kept.
+    if not hours > 0:
+        raise ValueError(f"LIVESCORE_RECOVERY_HOURS must be more than 0: {hours}")
 
 
 def sentinel_nodes(text: str) -> tuple[tuple[str, int], ...]:

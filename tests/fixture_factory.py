@@ -3,7 +3,13 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.fixtures import Fixture, Participant, Ref
+import msgspec
+
+from cli.match_day import SPORTS, match_day, pick_matches
+from domain.commands import StreamId
+from domain.fixtures import Fixture, FixtureStatus, Participant, Ref
+from domain.incidents import encode_incident
+from domain.scoreboard_store import Delivered
 
 FOOTBALL, TENNIS = 6046, 54094
 PREMIER_LEAGUE, ATP = 1001, 3001
@@ -42,3 +48,22 @@ def incident(incident_id: int, fixture_id: int, kind: str = "Score", **fields: A
         "seconds": 600,
     }
     return {**body, **fields}
+
+
+BEGAN = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def recorded(seed: int) -> tuple[list[Fixture], list[Delivered]]:
+    """A recorded match day of every demo sport: its fixtures, in play, and their incidents as the stream
+    holds them (bodies as the simulator encodes them, one entry a second)."""
+    fixtures = [
+        msgspec.structs.replace(f, status=FixtureStatus.IN_PROGRESS, last_update=BEGAN)
+        for f in pick_matches(len(SPORTS), seed)
+    ]
+    beats = [beat for beat in match_day(fixtures, seed) if beat.incident is not None]
+    first_ms = int(BEGAN.timestamp() * 1000)
+    return fixtures, [
+        Delivered(StreamId(first_ms + 1000 * n, 0), beat.fixture_id, encode_incident(beat.incident))
+        for n, beat in enumerate(beats)
+        if beat.incident is not None
+    ]

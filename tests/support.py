@@ -22,12 +22,15 @@ from typer.testing import CliRunner, Result
 from cli.main import app as cli_app
 from delivery.redis_streams import RedisStreamsDelivery
 from domain import packages
+from domain.commands import StreamId
 from domain.fixture_store import store_fixtures
 from domain.fixtures import Fixture, encode_fixture
 from domain.fixtures_queue import FixturesQueue
 from domain.messages import MESSAGE_FIELD, MessageType, envelope
 from domain.models import Package
 from domain.package_view import PackageView
+from domain.scoreboard import Scoreboard, apply_incident, start
+from domain.scoreboard_store import appended_at
 from domain.settings import Settings
 from domain.streams import (
     COMMANDS_STREAM,
@@ -226,3 +229,15 @@ async def publish_incident(redis: Redis, body: Any) -> bytes:
     message = envelope(MessageType.INCIDENT, data).body
     entry_id: Any = await redis.xadd(INCIDENTS_STREAM, {"message": message})
     return bytes(entry_id)
+
+
+async def folded_from_the_stream(redis: Redis, fixtures: Sequence[Fixture]) -> dict[int, Scoreboard]:
+    """Each fixture's scoreboard as the pure fold gives it from the incidents stream as it stands: its
+    incidents in stream order, each at its entry's time (what a worker must store, however many run)."""
+    boards = {f.fixture_id: start(f) for f in fixtures}
+    entries: Any = await redis.xrange(INCIDENTS_STREAM)
+    for entry_id, fields in entries:
+        body = msgspec.json.decode(fields[MESSAGE_FIELD.encode()])["body"]
+        board = boards[body["fixtureId"]]
+        boards[body["fixtureId"]] = apply_incident(board, body, appended_at(StreamId.parse(entry_id)))
+    return {fixture_id: board for fixture_id, board in boards.items() if board.last_incident_id is not None}

@@ -25,6 +25,7 @@ from worker.beats import Beats
 from worker.commands import apply_commands
 from worker.consumers import GroupMonitor
 from worker.entries import Entry, keep_raw_entries, raw_entries
+from worker.housekeeping import Housekeeping
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
 from worker.partitions import IncidentPartitions
@@ -61,9 +62,17 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
     # Incidents are read outside the consumer group, by partition (worker/partitions.py); keep-alives and
     # heartbeats go out once per interval for the whole deployment (worker/beats.py).
     incidents, beats = IncidentPartitions(res), Beats(res)
+    # The live state's incidents and finished boards are dropped past the recovery window.
+    housekeeping = Housekeeping(res)
     # First of all, a handler waiting for storage to return gives up: its entries stay pending.
-    starting: list[Hook] = [monitor.start, incidents.start, beats.start]
-    shutting_down: list[Hook] = [_call(res.stopping.set), monitor.stop, beats.stop, incidents.stop]
+    starting: list[Hook] = [monitor.start, incidents.start, beats.start, housekeeping.start]
+    shutting_down: list[Hook] = [
+        _call(res.stopping.set),
+        monitor.stop,
+        beats.stop,
+        housekeeping.stop,
+        incidents.stop,
+    ]
     if settings.worker_port is not None:
         server = OperationsServer(settings.host, settings.worker_port, settings.request_timeout_s)
         starting.append(server.start)

@@ -39,3 +39,13 @@ INCIDENT_PARTITIONS = Gauge("livescore_incident_partitions", "Incident partition
 BEATS = Counter(
     "livescore_beats_total", "Keep-alive and heartbeat rounds this worker sent (once per interval)", ["kind"]
 )
+SCOREBOARDS = Counter(
+    "livescore_scoreboard_writes_total",
+    "Scoreboards written to storage, by what changed them: incidents, fixture updates",
+    ["cause"],
+)
+LIVE_STATE_TRIMMED = Counter(
+    "livescore_live_state_trimmed_total",
+    "Kept incidents and scoreboards dropped by housekeeping, past the recovery window",
+    ["kind"],
+)

@@ -44,6 +44,7 @@ from domain.partitions import PartitionLeases, commit, load_parked, load_progres
 from domain.streams import INCIDENTS_STREAM
 from worker.dead_letter_log import DeadLetterLog
 from worker.incidents import Directory, Ready, deliver
+from worker.live_state import keep
 from worker.metrics import INCIDENT_PARTITIONS, INCIDENTS, INCIDENTS_WAITING
 from worker.resources import Resources
 
@@ -273,14 +274,15 @@ class IncidentPartitions:
         return [action for action in actions if action.partition not in unsafe]
 
     async def _carry_out(self, actions: list[Action]) -> None:
-        """Deliver, in stream order, then commit; a crash in between repeats the delivery, never reorders."""
+        """Keep the live state, deliver, in stream order, then commit; a crash in between repeats the
+        round (which changes no stored state and may repeat a delivery), never reorders."""
         if not actions:
             return
-        ready = [a for a in actions if isinstance(a, Deliver)]
-        ready.sort(key=lambda a: a.entry_id)
-        await deliver(
-            self._res, self._directory, [Ready(a.entry_id, a.fixture_id, a.body, a.refs) for a in ready]
-        )
+        delivering = [a for a in actions if isinstance(a, Deliver)]
+        delivering.sort(key=lambda a: a.entry_id)
+        ready = [Ready(a.entry_id, a.fixture_id, a.body, a.refs) for a in delivering]
+        await keep(self._res, ready)
+        await deliver(self._res, self._directory, ready)
         await commit(self._res.redis, actions)
         dead = [a.reason for a in actions if isinstance(a, DeadLetter)]
         if dead:

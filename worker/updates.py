@@ -14,9 +14,10 @@ from domain.fixture_store import store_if_newer, subscribed_active_packages
 from domain.fixtures import Fixture, decode_fixture, encode_fixture
 from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope, fixture_headers
 from domain.packages import PackageState
+from domain.scoreboard_store import apply_update
 from domain.streams import FIXTURE_UPDATES_STREAM
 from worker.entries import Entry, acknowledge
-from worker.metrics import FIXTURE_UPDATES
+from worker.metrics import FIXTURE_UPDATES, SCOREBOARDS
 from worker.outages import while_storage_is_down
 from worker.resources import Resources
 
@@ -49,17 +50,24 @@ async def apply_fixture_updates(res: Resources, entries: list[Entry]) -> list[tu
 
 
 async def _store(res: Resources, fixtures: list[Fixture]) -> list[tuple[Fixture, list[tuple[int, StreamId]]]]:
+    """Store the newer updates and apply them to their fixtures' scoreboards; returned in the batch's
+    order. Stored in fixture id order (one fixture's updates keep theirs), the order in which an incident
+    round locks fixture rows too (domain/scoreboard_store.py), so the two never wait for each other in a
+    circle."""
     accepted = []
+    in_id_order = sorted(enumerate(fixtures), key=lambda item: item[1].fixture_id)
     async with res.engine.begin() as conn:
-        for fixture in fixtures:
+        for position, fixture in in_id_order:
             if await store_if_newer(conn, fixture):
                 FIXTURE_UPDATES.labels("stored").inc()
+                if await conn.run_sync(apply_update, fixture):
+                    SCOREBOARDS.labels("fixture-updates").inc()
                 packages = await subscribed_active_packages(conn, fixture.sport.id, fixture.league.id)
-                accepted.append((fixture, packages))
+                accepted.append((position, fixture, packages))
             else:
                 FIXTURE_UPDATES.labels("stale").inc()
                 log.debug("fixture %s: stale update dropped", fixture.fixture_id)
-    return accepted
+    return [(fixture, packages) for _, fixture, packages in sorted(accepted, key=lambda item: item[0])]
 
 
 def _decode(entry: Entry) -> Fixture | None:

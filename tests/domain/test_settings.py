@@ -62,6 +62,16 @@ def test_incident_wait_keep_alive_and_heartbeat_default_to_the_spec_and_zero_tur
     assert (quiet.keepalive_s, quiet.heartbeat_s) == (0, 0.5)
 
 
+def test_the_recovery_window_defaults_to_72_hours_and_must_be_positive() -> None:
+    assert Settings.from_env({}).recovery_hours == 72
+    assert Settings.from_env({"LIVESCORE_RECOVERY_HOURS": "0.5"}).recovery_hours == 0.5
+    for wrong in ("0", "-1"):
+        with pytest.raises(ValueError, match="LIVESCORE_RECOVERY_HOURS must be more than 0"):
+            Settings.from_env({"LIVESCORE_RECOVERY_HOURS": wrong})
+    with pytest.raises(ValueError, match="LIVESCORE_RECOVERY_HOURS is not valid"):
+        Settings.from_env({"LIVESCORE_RECOVERY_HOURS": "three days"})
+
+
 def test_sports_in_sets_are_a_comma_separated_list_and_a_bad_one_names_its_variable() -> None:
     assert Settings.from_env({"LIVESCORE_SET_SPORTS": "54094, 154830,265917"}).set_sports == (
         54094,
