@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import Insert, Select, bindparam, delete, select
+from sqlalchemy import Insert, Select, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from domain.commands import StreamId
-from domain.fixtures import Fixture, decode_fixture
+from domain.fixtures import UPCOMING, Fixture, FixtureStatus, decode_fixture
 from domain.models import KeptIncident, StoredFixture, StoredScoreboard
 from domain.scoreboard import (
     Scoreboard,
@@ -31,6 +31,7 @@ from domain.scoreboard import (
     apply_incident,
     decode_scoreboard,
     encode_scoreboard,
+    in_progress,
     start,
 )
 
@@ -153,6 +154,30 @@ async def stored_boards(
     if fixture_ids is not None:
         query = query.where(col(StoredScoreboard.fixture_id).in_(list(fixture_ids)))
     return {fixture_id: decode_scoreboard(board) for fixture_id, board in await conn.execute(query)}
+
+
+async def live_boards(
+    conn: AsyncConnection, sports: Sequence[int], leagues: Sequence[int]
+) -> list[Scoreboard]:
+    """The boards of the fixtures in progress (SPEC §12: status 2, or 1 or 9 with an incident) that these
+    subscriptions take (none: everything), by fixture id: what pull answers and the initial image sends."""
+    board, fixture = StoredScoreboard, StoredFixture
+    started = col(board.status).in_([int(status) for status in UPCOMING])
+    query = (
+        select(col(board.board))
+        .join(fixture, col(fixture.fixture_id) == col(board.fixture_id))
+        .where(
+            or_(
+                col(board.status) == int(FixtureStatus.IN_PROGRESS),
+                started & col(board.last_incident_id).is_not(None),
+            )
+        )
+    )
+    if sports or leagues:
+        query = query.where(or_(col(fixture.sport_id).in_(sports), col(fixture.league_id).in_(leagues)))
+    rows = await conn.execute(query.order_by(col(board.fixture_id)))
+    # The status column and the board agree; in_progress is the rule's one definition.
+    return [found for (data,) in rows if in_progress(found := decode_scoreboard(data))]
 
 
 async def kept_incidents(conn: AsyncConnection, fixture_id: int) -> list[Delivered]:

@@ -3,21 +3,26 @@
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from delivery import open_delivery
 from domain.command_log import CommandLog, Replication, ensure_consumer_group
 from domain.connections import open_redis
 from domain.delivery import Delivery, QueueFigures, QueueKind
+from domain.fixture_store import subscriptions
 from domain.logs import configure_logging
 from domain.package_view import PackageView
+from domain.scoreboard import to_message_body
+from domain.scoreboard_store import live_boards
 from domain.settings import Settings
-from domain.storage import open_engine
+from domain.storage import open_engine, reading
 from ingress.auth import Authenticator
 from ingress.errors import EXCEPTION_HANDLERS
 from ingress.gateway import Gateway
@@ -99,7 +104,8 @@ async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
             app.state.redis, app.state.engine, app.state.delivery = redis, engine, delivery
             app.state.hot = hot
             log = CommandLog(redis, settings.commands_maxlen, hot, Replication.of(settings))
-            app.state.gateway = Gateway(auth, view, log, replies, settings, _queues_of(settings, delivery))
+            queues = _queues_of(settings, delivery)
+            app.state.gateway = Gateway(auth, view, log, replies, settings, queues, _live_of(engine))
             yield
     finally:
         await delivery.close()
@@ -121,6 +127,18 @@ def _queues_of(
         return fixtures, await delivery.figures(package_id, QueueKind.INCIDENTS)
 
     return queues
+
+
+def _live_of(engine: AsyncEngine) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
+    """Where pull reads a package's live scoreboards: storage, the one truth of the live state (§12)."""
+
+    async def live(package_id: int) -> list[dict[str, Any]]:
+        async with reading(engine) as conn:
+            sports, leagues = await subscriptions(conn, package_id)
+            boards = await live_boards(conn, sports, leagues)
+        return [to_message_body(board) for board in boards]
+
+    return live
 
 
 def main() -> None:

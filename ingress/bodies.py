@@ -1,5 +1,7 @@
 """The answers of SPEC §2.2–2.3, word for word, as typed bodies (they also document the OpenAPI schema)."""
 
+from typing import Any
+
 import msgspec
 
 from domain.commands import Outcome, PackageStatus
@@ -61,6 +63,14 @@ class SnapshotAnswer(msgspec.Struct, frozen=True, rename="camel"):
     request_id: str
 
 
+class LiveAnswer(msgspec.Struct, frozen=True, rename="camel"):
+    success: bool
+    package_id: int
+    username: str
+    # Scoreboard bodies (SPEC §12), the same as the initial image's MessageType 4, by fixture id.
+    fixtures: list[dict[str, Any]]
+
+
 class ErrorAnswer(msgspec.Struct, frozen=True):
     error: str
 
@@ -82,6 +92,10 @@ def status(credentials: Credentials, state: ViewState) -> StatusAnswer:
         state.reason,
         state.incidents_queue,
     )
+
+
+def live(credentials: Credentials, fixtures: list[dict[str, Any]]) -> LiveAnswer:
+    return LiveAnswer(True, credentials.package_id, credentials.username, fixtures)
 
 
 def snapshot(credentials: Credentials, request_id: str) -> SnapshotAnswer:

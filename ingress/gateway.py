@@ -10,6 +10,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from domain.command_log import CommandLog
 from domain.commands import (
@@ -58,6 +59,8 @@ class Gateway:
     # The figures of a package's two queues when the delivery keeps them outside Redis (AMQP); None
     # when they come with the view's own read (Redis streams: one round trip).
     queues: Callable[[int], Awaitable[tuple[QueueFigures, QueueFigures]]] | None = None
+    # The scoreboard bodies of a package's subscribed fixtures in progress (SPEC §12), from storage.
+    live: Callable[[int], Awaitable[list[dict[str, Any]]]] | None = None
 
     async def status(self, caller: Caller) -> ViewState:
         """The package's status and its queues' figures, as of the last change a worker committed."""
@@ -66,6 +69,12 @@ class Gateway:
             return state
         fixtures, incidents = await self.queues(caller.credentials.package_id)
         return dataclasses.replace(state, queue=fixtures, incidents_queue=incidents)
+
+    async def live_fixtures(self, caller: Caller) -> list[dict[str, Any]]:
+        """The scoreboards of the package's subscribed fixtures in progress, active or not (pull, §12);
+        the caller proven and counted as for `status`."""
+        await self._state(caller)
+        return await self.live(caller.credentials.package_id) if self.live is not None else []
 
     async def _state(self, caller: Caller) -> ViewState:
         budgets = self.auth.budgets(caller.credentials, caller.client)

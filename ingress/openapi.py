@@ -36,6 +36,7 @@ from ingress.bodies import (
     ChangeAnswer,
     ErrorAnswer,
     FailureAnswer,
+    LiveAnswer,
     PendingAnswer,
     SnapshotAnswer,
     StatusAnswer,
@@ -147,7 +148,54 @@ _SNAPSHOT_DONE = _done(
     "The snapshot is enqueued; its fixtures follow on the package's queue, then a completion message",
     {"enqueued": {"message": SNAPSHOT_SENT, "requestId": "e7a0245e-3c1f-4d55-8a0e-2f5f3e6a7b10"}},
 )
+_SCOREBOARD = {
+    "fixtureId": 900001001,
+    "status": 2,
+    "fixture": {
+        "startDate": "2030-01-01T15:00:00Z",
+        "sport": {"id": 6046, "name": "Football"},
+        "league": {"id": 67, "name": "Premier League"},
+        "location": {"id": 243, "name": "England"},
+        "participants": [
+            {"id": 52, "name": "Arsenal", "position": 1},
+            {"id": 48, "name": "Chelsea", "position": 2},
+        ],
+    },
+    "period": {"id": 20, "name": "2nd Half"},
+    "seconds": 3120,
+    "results": [{"position": 1, "value": "2"}, {"position": 2, "value": "1"}],
+    "periods": [
+        {
+            "id": 10,
+            "name": "1st Half",
+            "finished": True,
+            "results": [{"position": 1, "value": "1"}, {"position": 2, "value": "1"}],
+        },
+        {
+            "id": 20,
+            "name": "2nd Half",
+            "finished": False,
+            "results": [{"position": 1, "value": "1"}, {"position": 2, "value": "0"}],
+        },
+    ],
+    "statistics": [
+        {
+            "kind": "Statistic",
+            "name": "Corners",
+            "values": [{"position": 1, "value": 5}, {"position": 2, "value": 3}],
+        }
+    ],
+    "lastIncidentId": 40017,
+    "updated": "2030-01-01T15:52:00.000Z",
+}
+_LIVE_DONE = _done(
+    LiveAnswer,
+    "The scoreboards of the package's subscribed fixtures in progress (the same as the initial image's"
+    " MessageType 4 bodies), whether the package is active or not",
+    {"one match in play": {"fixtures": [_SCOREBOARD]}, "none in play": {"fixtures": []}},
+)
 STATUS_RESPONSES = {200: _STATUS_DONE, 400: _rejected(*_VALIDATION), **_COMMON}
+LIVE_RESPONSES = {200: _LIVE_DONE, 400: _rejected(*_VALIDATION), **_COMMON}
 SNAPSHOT_RESPONSES = {200: _SNAPSHOT_DONE, 400: _rejected(*_VALIDATION, PackageInactive), **_COMMON}
 
 

@@ -1,4 +1,4 @@
-"""The four endpoints of SPEC §2: validate, hand to the gateway, shape the answer.
+"""The endpoints of SPEC §2 (and §12's pull: validate, hand to the gateway, shape the answer.
 
 The body is read by a plain call rather than a Litestar dependency: resolving dependencies costs a task
 each per request, a visible share of the ingress's CPU on this path (docs/BENCHMARKS.md).
@@ -12,11 +12,17 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from domain.commands import PackageStatus
 from ingress import bodies
-from ingress.bodies import ChangeAnswer, SnapshotAnswer, StatusAnswer
+from ingress.bodies import ChangeAnswer, LiveAnswer, SnapshotAnswer, StatusAnswer
 from ingress.errors import PACKAGE_ID_KEY
 from ingress.gateway import Caller, Gateway
 from ingress.json_response import JSONAnswer
-from ingress.openapi import SNAPSHOT_RESPONSES, STATUS_RESPONSES, CredentialsOperation, change_responses
+from ingress.openapi import (
+    LIVE_RESPONSES,
+    SNAPSHOT_RESPONSES,
+    STATUS_RESPONSES,
+    CredentialsOperation,
+    change_responses,
+)
 from ingress.validation import MAX_BODY_BYTES, parse_credentials
 
 
@@ -97,7 +103,13 @@ async def package_status(request: Request[Any, Any, Any]) -> JSONAnswer[StatusAn
     return JSONAnswer(bodies.status(caller.credentials, await gateway.status(caller)))
 
 
+@post("/fixtures/live", status_code=200, operation_class=CredentialsOperation, responses=LIVE_RESPONSES)
+async def live_fixtures(request: Request[Any, Any, Any]) -> JSONAnswer[LiveAnswer]:
+    caller, gateway = await caller_of(request)
+    return JSONAnswer(bodies.live(caller.credentials, await gateway.live_fixtures(caller)))
+
+
 livescore_router = Router(
     path="/api/livescore",
-    route_handlers=[trigger_snapshot, activate_package, deactivate_package, package_status],
+    route_handlers=[trigger_snapshot, activate_package, deactivate_package, package_status, live_fixtures],
 )

@@ -49,6 +49,7 @@ PACKAGE_ID, USERNAME, PASSWORD = 123, "user@example.com", "secret"
 BODY = {"packageId": PACKAGE_ID, "username": USERNAME, "password": PASSWORD}
 
 STATUS = "/api/livescore/package/status"
+LIVE = "/api/livescore/fixtures/live"
 ACTIVATE = "/api/livescore/package/activate"
 DEACTIVATE = "/api/livescore/package/deactivate"
 TRIGGER = "/api/livescore/snapshots/trigger"
