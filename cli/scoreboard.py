@@ -1,11 +1,10 @@
 """The live scoreboard of `livescore watch`: a package's messages folded into a state, and the state drawn.
 
-`Scoreboard.apply` takes messages exactly as the queues carry them (SPEC §4, §10); `render` is a pure
-function of the state and the time, so a frame can be snapshot-tested. This is also the reference
+`Scoreboard.apply` takes messages exactly as the queues carry them (SPEC §4, §10, §12); `render` is a
+pure function of the state and the time, so a frame can be snapshot-tested. This is also the reference
 consumer (docs/DEVELOPING.md): fixtures (1) name the matches, incidents (2) carry the score per period,
-the clock and what just happened, keep-alives (31) list the live fixtures, heartbeats (32) say the feed
-is alive.
-"""
+the clock and what just happened, scoreboards (4) carry a match's whole state at once, keep-alives (31)
+list the live fixtures, heartbeats (32) say the feed is alive."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -75,6 +74,8 @@ class Scoreboard:
             self._fixture(body, at)
         elif kind == 2:
             self._incident(header, body, at)
+        elif kind == 4:
+            self._board(body)
         elif kind == 31:
             self.active_events = list(body.get("ActiveEvents", []))
         elif kind == 32:
@@ -90,6 +91,19 @@ class Scoreboard:
         match.home, match.away = teams.get(1, ""), teams.get(2, "")
         if match.status == FINISHED and match.finished_at is None:
             match.finished_at = at
+
+    def _board(self, body: dict[str, Any]) -> None:
+        """A fixture's whole live state (SPEC §12): names, status, every period's score, the period and
+        the clock as of its last incident — what a late joiner draws from its first frame on."""
+        at = datetime.fromisoformat(body["updated"])
+        self._fixture({**body["fixture"], "fixtureId": body["fixtureId"], "status": body["status"]}, at)
+        match = self._match(body["fixtureId"])
+        periods = body.get("periods") or []
+        match.periods = {p["id"]: (p["name"], _pair(p["results"])) for p in periods if p.get("results")}
+        match.over = {p["id"] for p in periods if p.get("finished")}
+        match.period = (body.get("period") or {}).get("name") or match.period
+        if body.get("seconds") is not None:
+            match.clock_s, match.clock_at = body["seconds"], at
 
     def _incident(self, header: dict[str, Any], body: dict[str, Any], at: datetime) -> None:
         match = self._match(body["fixtureId"])

@@ -2,9 +2,11 @@
 customer reads them (cli/scoreboard.py draws it)."""
 
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
+import msgspec
 import typer
 from redis.asyncio import Redis
 from rich.live import Live
@@ -16,7 +18,13 @@ from cli.scoreboard import Scoreboard, render
 from delivery.redis_streams import RedisStreamsReader
 from domain.connections import open_redis
 from domain.delivery import QueueReader
+from domain.errors import StorageUnavailable
+from domain.fixture_store import subscriptions
+from domain.messages import MessageType, envelope
+from domain.scoreboard import to_message_body
+from domain.scoreboard_store import live_boards
 from domain.settings import Settings
+from domain.storage import open_engine, reading
 
 # How long one read waits for a message: the frame (clocks, the heartbeat's age) is redrawn this often.
 FRAME_S = 0.25
@@ -58,13 +66,34 @@ async def _watch(settings: Settings, package_id: int, login: tuple[str, str] | N
         return
     redis: Redis = open_redis(settings.redis_address)
     try:
-        await _show(settings, RedisStreamsReader(redis, package_id), package_id)
+        seed = await _live_state(settings, package_id)
+        await _show(settings, RedisStreamsReader(redis, package_id), package_id, seed)
     finally:
         await redis.aclose()
 
 
-async def _show(settings: Settings, reader: QueueReader, package_id: int) -> None:
+async def _live_state(settings: Settings, package_id: int) -> list[bytes]:
+    """The package's live scoreboards from storage (what pull answers, SPEC §12), as messages: the first
+    frame shows the names and the true score of the matches in play, not only what arrives from now on.
+    Storage out of reach: the board fills from the queues alone, as before."""
+    engine = open_engine(settings.database_url)
+    try:
+        async with reading(engine) as conn:
+            sports, leagues = await subscriptions(conn, package_id)
+            boards = await live_boards(conn, sports, leagues)
+    except StorageUnavailable:
+        return []
+    finally:
+        await engine.dispose()
+    return [
+        envelope(MessageType.SCOREBOARD, msgspec.json.encode(to_message_body(board))).body for board in boards
+    ]
+
+
+async def _show(settings: Settings, reader: QueueReader, package_id: int, seed: Sequence[bytes] = ()) -> None:
     board = Scoreboard(package_id, settings.heartbeat_s, since=datetime.now(UTC))
+    for message in seed:
+        board.apply(message)
     try:
         with Live(render(board, board.since), auto_refresh=False) as live:
             while True:

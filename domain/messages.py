@@ -15,6 +15,8 @@ MESSAGE_FIELD = "message"
 class MessageType(IntEnum):
     FIXTURE = 1
     INCIDENT = 2
+    # A fixture's live state (SPEC §12): the initial image, recovery, and what pull answers.
+    SCOREBOARD = 4
     KEEP_ALIVE = 31
     HEARTBEAT = 32
     SNAPSHOT_COMPLETE = 100

@@ -10,16 +10,25 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli.demo_fixtures import BASEBALL, FOOTBALL
 from cli.match_day import match_day, pick_matches
-from cli.scoreboard import Scoreboard, render
+from cli.scoreboard import Scoreboard, _score, render
+from cli.watch import _live_state
 from delivery.redis_streams import RedisStreamsReader
+from domain.commands import StreamId
 from domain.delivery import QueueKind
+from domain.fixture_store import store_fixtures
 from domain.fixtures import FixtureStatus, encode_fixture
 from domain.incidents import encode_incident
 from domain.messages import MessageType, envelope
+from domain.scoreboard import apply_incident, in_progress, start, to_message_body
+from domain.scoreboard_store import Delivered, keep_round
+from domain.settings import Settings
 from domain.streams import fixtures_queue, incidents_queue
+from tests.fixture_factory import fixture as factory_fixture
+from tests.fixture_factory import incident as factory_incident
 
 NOW = datetime(2030, 5, 1, 15, 50, tzinfo=UTC)
 PACKAGE = 7
@@ -201,3 +210,60 @@ def test_baseball_shows_no_match_clock_where_football_does() -> None:
         [row] = [line for line in _wide_text(board, datetime.now(UTC), 200) if home in line]
         clocks[fixture.sport.id] = re.search(r" \d+:\d\d ", row) is not None
     assert clocks == {BASEBALL.ref.id: False, FOOTBALL.ref.id: True}
+
+
+def test_a_late_joiner_sees_names_and_the_true_score_from_the_scoreboard_message() -> None:
+    """SPEC §12: a watch that starts halfway through a match day, from each match's scoreboard (as the
+    workers keep it in storage), draws the same names, scores and periods as one that saw every message."""
+    fixtures = [msgspec.structs.replace(f, status=FixtureStatus.IN_PROGRESS) for f in pick_matches(8, 5)]
+    beats = [b for b in match_day(fixtures, 5) if b.incident is not None]
+    halfway = len(beats) // 2
+    from_start = Scoreboard(PACKAGE, heartbeat_s=0, since=NOW)
+    late = Scoreboard(PACKAGE, heartbeat_s=0, since=NOW)
+    boards = {f.fixture_id: start(f) for f in fixtures}
+    for fixture in fixtures:
+        from_start.apply(envelope(MessageType.FIXTURE, encode_fixture(fixture)).body)
+    for n, beat in enumerate(beats):
+        assert beat.incident is not None
+        body = encode_incident(beat.incident)
+        appended = NOW + timedelta(seconds=n)
+        boards[beat.fixture_id] = apply_incident(boards[beat.fixture_id], msgspec.json.decode(body), appended)
+        message = envelope(MessageType.INCIDENT, body).body
+        from_start.apply(message)
+        if n == halfway:  # the late joiner's first frame: the scoreboards, then what follows
+            for board in boards.values():
+                if in_progress(board):
+                    late.apply(
+                        envelope(MessageType.SCOREBOARD, msgspec.json.encode(to_message_body(board))).body
+                    )
+        elif n > halfway:
+            late.apply(message)
+    seen = {f: (m.home, m.away, m.sport, _score(m), m.period) for f, m in from_start.matches.items()}
+    assert {f: (m.home, m.away, m.sport, _score(m), m.period) for f, m in late.matches.items()} == seen
+    assert all(home and away for home, away, *_ in seen.values())
+
+
+async def test_watch_over_redis_starts_from_the_live_state_in_storage(
+    settings: Settings, engine: AsyncEngine, package: dict[str, Any]
+) -> None:
+    async with engine.begin() as conn:
+        await store_fixtures(conn, [factory_fixture(1, status=2), factory_fixture(2, status=3)])
+        incidents = [
+            Delivered(StreamId(1_900_000_000_000 + n, 0), f, msgspec.json.encode(factory_incident(10 + n, f)))
+            for n, f in enumerate((1, 2))
+        ]
+        await conn.run_sync(keep_round, incidents, ())
+    seed = await _live_state(settings, package["packageId"])
+    board = Scoreboard(package["packageId"], heartbeat_s=0, since=NOW)
+    for message in seed:
+        board.apply(message)
+    assert [msgspec.json.decode(m)["header"]["MessageType"] for m in seed] == [4]
+    assert (board.matches[1].home, board.matches[1].away) == ("Home FC", "Away United")
+    assert _score(board.matches[1]) == _score(_scored(1, 0))
+
+
+def _scored(home: int, away: int) -> Any:
+    """A match whose first half stands at home–away, as the board draws its score."""
+    board = Scoreboard(PACKAGE, heartbeat_s=0, since=NOW)
+    board.apply(_incident(1, 1, "Score", name="Score", period=FIRST, values=_values(home, away)).encode())
+    return board.matches[1]
