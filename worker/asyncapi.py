@@ -13,9 +13,10 @@ from typing import Any
 import msgspec
 
 from domain.commands import CommandType
-from domain.fixtures import Fixture
+from domain.fixtures import Fixture, Participant, Ref
 from domain.incidents import Incident
 from domain.messages import Header, HeaderOnly, KeepAlive, SnapshotComplete
+from domain.scoreboard import PeriodScore, Result, Statistic
 from domain.streams import (
     COMMANDS_STREAM,
     DEAD_LETTERS_STREAM,
@@ -63,6 +64,38 @@ class IncidentMessage(msgspec.Struct):
     body: Incident
 
 
+class ScoreboardFixture(msgspec.Struct):
+    startDate: str
+    sport: Ref
+    league: Ref
+    location: Ref
+    participants: list[Participant]
+
+
+class ScoreboardBody(msgspec.Struct):
+    """A fixture's live state (SPEC §12), built from its incidents in order and its fixture updates."""
+
+    fixtureId: int
+    status: int
+    fixture: ScoreboardFixture
+    period: Ref | None
+    seconds: int | None
+    # The match score: per position the sum over the periods, or sets won for sports in sets.
+    results: list[Result]
+    periods: list[PeriodScore]
+    statistics: list[Statistic]
+    lastIncidentId: int | None
+    updated: str
+
+
+class ScoreboardMessage(msgspec.Struct):
+    """MessageType 4, on the incidents queue: the initial image on activation, recovery, and what
+    `POST /api/livescore/fixtures/live` answers (its bodies)."""
+
+    header: Header
+    body: ScoreboardBody
+
+
 class KeepAliveMessage(msgspec.Struct):
     """MessageType 31, on the fixtures queue: the package's fixtures in progress or about to start."""
 
@@ -97,6 +130,7 @@ def document() -> dict[str, Any]:
             CompletionMessage,
             QueueEntry,
             IncidentMessage,
+            ScoreboardMessage,
             KeepAliveMessage,
             HeartbeatMessage,
             IncidentDeadLetter,
@@ -115,57 +149,65 @@ def document() -> dict[str, Any]:
     }
 
 
-def _channels() -> dict[str, Any]:
-    def channel(address: str, description: str, *schemas: str) -> dict[str, Any]:
-        messages = {s: {"payload": {"$ref": f"#/components/schemas/{s}"}} for s in schemas}
-        return {"address": address, "description": description, "messages": messages}
+# Each channel: its name, its address, what it carries, and the schemas of its entries.
+_CHANNELS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    (
+        "commands",
+        COMMANDS_STREAM,
+        f"Every change, appended by the ingress, read by the group `{WORKERS_GROUP}`.",
+        ("CommandEntry",),
+    ),
+    (
+        "deadLetters",
+        DEAD_LETTERS_STREAM,
+        "Commands that failed too often: their fields, originalId, error, deliveries, deadLetteredAt.",
+        ("CommandEntry",),
+    ),
+    (
+        "fixturesQueue",
+        fixtures_queue(0).replace("0", "{packageId}"),
+        "A package's fixtures queue; the field `message` holds a FixtureMessage, a CompletionMessage or a"
+        " KeepAliveMessage.",
+        ("QueueEntry", "FixtureMessage", "CompletionMessage", "KeepAliveMessage"),
+    ),
+    (
+        "incidentsQueue",
+        incidents_queue(0).replace("0", "{packageId}"),
+        "A package's incidents queue; the field `message` holds an IncidentMessage (a fixture's in"
+        " upstream order), a ScoreboardMessage (a fixture's live state, before any later incident of it)"
+        " or a HeartbeatMessage.",
+        ("QueueEntry", "IncidentMessage", "ScoreboardMessage", "HeartbeatMessage"),
+    ),
+    (
+        "incidents",
+        INCIDENTS_STREAM,
+        "Incidents from the feed; the field `message` holds an IncidentMessage. Read with XREAD by the"
+        " owner of each partition (fixtureId mod 16), not through a consumer group.",
+        ("QueueEntry", "IncidentMessage"),
+    ),
+    (
+        "incidentDeadLetters",
+        INCIDENT_DEAD_LETTERS_STREAM,
+        "Incidents that were malformed or whose fixture never came within LIVESCORE_INCIDENT_WAIT_S.",
+        ("IncidentDeadLetter",),
+    ),
+    (
+        "fixtureUpdates",
+        FIXTURE_UPDATES_STREAM,
+        "Fixture changes from the feed; the field `message` holds a FixtureMessage.",
+        ("QueueEntry", "FixtureMessage"),
+    ),
+)
 
+
+def _channels() -> dict[str, Any]:
     return {
-        "commands": channel(
-            COMMANDS_STREAM,
-            f"Every change, appended by the ingress, read by the group `{WORKERS_GROUP}`.",
-            "CommandEntry",
-        ),
-        "deadLetters": channel(
-            DEAD_LETTERS_STREAM,
-            "Commands that failed too often: their fields, originalId, error, deliveries, deadLetteredAt.",
-            "CommandEntry",
-        ),
-        "fixturesQueue": channel(
-            fixtures_queue(0).replace("0", "{packageId}"),
-            "A package's fixtures queue; the field `message` holds a FixtureMessage, a CompletionMessage or a"
-            " KeepAliveMessage.",
-            "QueueEntry",
-            "FixtureMessage",
-            "CompletionMessage",
-            "KeepAliveMessage",
-        ),
-        "incidentsQueue": channel(
-            incidents_queue(0).replace("0", "{packageId}"),
-            "A package's incidents queue; the field `message` holds an IncidentMessage (a fixture's in"
-            " upstream order) or a HeartbeatMessage.",
-            "QueueEntry",
-            "IncidentMessage",
-            "HeartbeatMessage",
-        ),
-        "incidents": channel(
-            INCIDENTS_STREAM,
-            "Incidents from the feed; the field `message` holds an IncidentMessage. Read with XREAD by the"
-            " owner of each partition (fixtureId mod 16), not through a consumer group.",
-            "QueueEntry",
-            "IncidentMessage",
-        ),
-        "incidentDeadLetters": channel(
-            INCIDENT_DEAD_LETTERS_STREAM,
-            "Incidents that were malformed or whose fixture never came within LIVESCORE_INCIDENT_WAIT_S.",
-            "IncidentDeadLetter",
-        ),
-        "fixtureUpdates": channel(
-            FIXTURE_UPDATES_STREAM,
-            "Fixture changes from the feed; the field `message` holds a FixtureMessage.",
-            "QueueEntry",
-            "FixtureMessage",
-        ),
+        name: {
+            "address": address,
+            "description": description,
+            "messages": {s: {"payload": {"$ref": f"#/components/schemas/{s}"}} for s in schemas},
+        }
+        for name, address, description, schemas in _CHANNELS
     }
 
 
