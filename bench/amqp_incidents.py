@@ -1,6 +1,6 @@
-"""Incident fan-out over AMQP (`python -m bench.amqp_incidents [--quick]`): 50 active packages on a private
-RabbitMQ node, workers with LIVESCORE_DELIVERY=amqp, beside raw aio-pika publishing with confirms of the
-same queue messages on the same node, in the same run.
+"""Incident fan-out over AMQP (`python -m bench.amqp_incidents [--quick] [--rate R]`): 50 active packages
+on a private RabbitMQ node, workers with LIVESCORE_DELIVERY=amqp, beside raw aio-pika publishing with
+confirms of the same queue messages on the same node, in the same run.
 
 - Latency: incidents appended upstream at a steady pace; a consumer of every package's incidents queue
   (the service's account) notes when each message arrives; latency = arrival minus the upstream entry's
@@ -51,11 +51,11 @@ WINDOW = 1000
 DELIVERY_TIMEOUT_S = 300
 
 
-def run(quick: bool) -> str:
+def run(quick: bool, rate: int = RATE) -> str:
     if not rabbitmq_node.installed():
         raise SystemExit(f"bench: RabbitMQ is not installed ({rabbitmq_node.INSTALL_HINT})")
     lines = [
-        f"| workers | at {RATE} incidents/s: p50 ms | p99 ms | backlog: messages/s | raw aio-pika | ratio |",
+        f"| workers | at {rate} incidents/s: p50 ms | p99 ms | backlog: messages/s | raw aio-pika | ratio |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     with backing() as stores, tempfile.TemporaryDirectory() as base:
@@ -70,7 +70,9 @@ def run(quick: bool) -> str:
             raw = asyncio.run(_raw(settings, _queue_messages(backlog)))
             for count in (1, 2):
                 seconds = QUICK_SECONDS if quick else SECONDS
-                p50, p99, drained = _measure(stores, settings, database, fixture_ids, count, seconds, backlog)
+                p50, p99, drained = _measure(
+                    stores, settings, database, fixture_ids, count, seconds, backlog, rate
+                )
                 lines.append(
                     f"| {count} | {p50:.0f} | {p99:.0f} | {drained:,.0f} | {raw:,.0f} | {drained / raw:.2f} |"
                 )
@@ -99,6 +101,7 @@ def _measure(
     count: int,
     seconds: int,
     backlog: list[bytes],
+    rate: int,
 ) -> tuple[float, float, float]:
     env = {
         "DATABASE_URL": database,
@@ -111,8 +114,8 @@ def _measure(
         _reset(client)
         with workers(stores, count, **env):
             _wait_spread(client, count)
-            paced = list(_incidents(fixture_ids, RATE * seconds, 10**6 * count))
-            latencies = asyncio.run(_paced_and_received(stores.redis_url, settings, paced))
+            paced = list(_incidents(fixture_ids, rate * seconds, 10**6 * count))
+            latencies = asyncio.run(_paced_and_received(stores.redis_url, settings, paced, rate))
             drained = asyncio.run(_drained(client, settings, backlog))
     finally:
         _reset(client)
@@ -121,8 +124,10 @@ def _measure(
     return quantiles[49], quantiles[98], drained
 
 
-async def _paced_and_received(redis_url: str, settings: Settings, messages: list[bytes]) -> list[float]:
-    """Append at RATE while a consumer of every queue notes each arrival; ms from upstream to queue."""
+async def _paced_and_received(
+    redis_url: str, settings: Settings, messages: list[bytes], rate: int
+) -> list[float]:
+    """Append at `rate` while a consumer of every queue notes each arrival; ms from upstream to queue."""
     arrivals: list[tuple[int, float]] = []
     expected = len(messages) * PACKAGES
     async with await aio_pika.connect(_vhost_url(settings)) as connection:
@@ -132,7 +137,7 @@ async def _paced_and_received(redis_url: str, settings: Settings, messages: list
             queue = await channel.declare_queue(amqp_queue(FIRST_PACKAGE_ID + i), passive=True)
             await queue.purge()
             await queue.consume(_noting(arrivals), no_ack=True)
-        sent = await _paced(redis_url, messages, RATE)
+        sent = await _paced(redis_url, messages, rate)
         deadline = time.monotonic() + DELIVERY_TIMEOUT_S
         while len(arrivals) < expected and time.monotonic() < deadline:  # noqa: ASYNC110 - a poll of a count
             await asyncio.sleep(0.05)
@@ -220,7 +225,9 @@ def _vhost_url(settings: Settings) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.amqp_incidents", description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    print(run(parser.parse_args().quick))
+    parser.add_argument("--rate", type=int, default=RATE, help=f"incidents/s of the latency figures ({RATE})")
+    args = parser.parse_args()
+    print(run(args.quick, args.rate))
 
 
 if __name__ == "__main__":

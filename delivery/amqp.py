@@ -3,7 +3,9 @@ durable queue `_{packageId}_` in each, published through FastStream's RabbitBrok
 
 Messages go to the default exchange with the queue's name as routing key, persistent, with publisher
 confirms: `publish` returns only once the broker confirmed every message, so the stream entry that caused
-them is acknowledged after that (SPEC §9). Queues are declared with `x-max-length` = the queue limit and
+them is acknowledged after that (SPEC §9). They are published through a pipelined channel of our own
+(delivery/amqp_channel.py: one future a batch, not a task and a future a message); declares, queue
+figures and peeks go through FastStream. Queues are declared with `x-max-length` = the queue limit and
 `x-overflow` = `reject-publish`: a message that does not fit is refused (a negative confirmation), and the
 package is deactivated through the commands stream, as with Redis streams. The package's status is read
 from the Redis copy just before publishing: RabbitMQ cannot check it atomically with the publish, so a
@@ -17,7 +19,9 @@ quorum queues, their leaders spread over the nodes.
 import asyncio
 import contextlib
 import logging
+import struct
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -25,16 +29,19 @@ from urllib.parse import quote, urlsplit
 import aio_pika
 import httpx
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
-from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed, DeliveryError
+from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
+from pamqp import encode
 from redis.asyncio import Redis
 
+from delivery.amqp_channel import Content, Outcome
 from delivery.amqp_nodes import (
     CONNECT_TIMEOUT_S,
     CONNECTION_LOST,
     ManagementNodes,
     NodeBroker,
+    NodeChannel,
     NodeOrder,
     first_answering,
 )
@@ -61,6 +68,15 @@ PUBLISH_FAILED_LOG_S = 60.0
 # A publish not confirmed within this counts as failed (and is repeated, on a fresh connection): a node
 # gone from the network resets no connection, and a quorum queue's new leader is elected within seconds.
 PUBLISH_TIMEOUT_S = 10.0
+# Messages a vhost's channel keeps unconfirmed, whoever published them: as the fast clients measured in
+# docs/BENCHMARKS.md ("AMQP baseline"), and one snapshot chunk (worker/resources.py) at once.
+UNCONFIRMED_WINDOW = 1000
+# The properties of a message (SPEC §9) as FastStream encoded them before (its flags and order:
+# content_type, content_encoding, headers, delivery_mode 2 (persistent), priority 0, correlation_id,
+# message_id, timestamp, type), so that customers see the same bytes: tests/amqp/test_amqp_channel.py.
+_PROPERTY_FLAGS = struct.pack(">H", 0xFCE0)
+_CONTENT = encode.short_string("application/json") + encode.short_string("utf-8")
+_PERSISTENT_PRIORITY_0 = b"\x02\x00"
 
 
 class AmqpDelivery:
@@ -72,6 +88,9 @@ class AmqpDelivery:
         }
         nodes = node_urls(settings.amqp_url)
         self._brokers = {kind: NodeBroker(nodes, vhost) for kind, vhost in self._vhosts.items()}
+        self._channels = {
+            kind: NodeChannel(nodes, vhost, UNCONFIRMED_WINDOW) for kind, vhost in self._vhosts.items()
+        }
         # Queues this process declared: a package made active outside this process (a restored
         # database, storage written by hand) gets its queues before its first message, not never.
         self._declared: set[tuple[QueueKind, int]] = set()
@@ -140,6 +159,8 @@ class AmqpDelivery:
         return {self._vhosts[kind]: broker.node for kind, broker in self._brokers.items() if broker.connected}
 
     async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
         for broker in self._brokers.values():
             await broker.close()
         await self._management.aclose()
@@ -174,6 +195,7 @@ class AmqpDelivery:
         except BrokerUnavailable as exc:
             where = f"{amqp_queue(package_id)} of {self._vhosts[kind]}: {exc.__cause__ or exc!r}"
             self._publishing_failed.note(where)
+            await self._channels[kind].reset()
             await self._brokers[kind].reset()
             raise
 
@@ -181,21 +203,21 @@ class AmqpDelivery:
         if (kind, package_id) not in self._declared:
             await self._declare(kind, package_id)
             self._declared.add((kind, package_id))
-        broker = await self._broker(kind)
         queue = amqp_queue(package_id)
         try:
-            results = await asyncio.gather(
-                *(self._one(broker, queue, message) for message in messages), return_exceptions=True
-            )
+            # A confirmation that never comes (a node hung rather than gone) fails the publish, which is
+            # then tried again; a leader election in a cluster takes seconds.
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                channel = await self._channels[kind].get()
+                # Mandatory: returned to us if no queue takes it, rather than dropped in silence.
+                outcomes = await channel.publish("", queue, [_content(message) for message in messages])
         except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
-        for position, result in enumerate(results):
-            if isinstance(result, DeliveryError):
+        for position, outcome in enumerate(outcomes):
+            if outcome is Outcome.REFUSED:
                 await self._refused_when_full(kind, queue)
                 return position
-            if isinstance(result, BaseException):
-                raise BrokerUnavailable() from result
-            if getattr(result, "delivery", None) is not None:
+            if outcome is Outcome.RETURNED:
                 # Returned, not routed: the queue is gone. Declared again on the next try, which the
                 # caller makes (nothing is acknowledged meanwhile).
                 self._declared.discard((kind, package_id))
@@ -209,26 +231,6 @@ class AmqpDelivery:
         counted = await self._ready_and_consumers(kind, name)
         if counted is None or counted[0] < self._limit:
             raise BrokerUnavailable(f"queue {name} of {self._vhosts[kind]} refused a message below its limit")
-
-    @staticmethod
-    async def _one(broker: RabbitBroker, queue: str, message: Outgoing) -> object:
-        headers: dict[str, Any] = {"MessageType": int(message.message_type), **message.headers}
-        return await broker.publish(
-            message.body,
-            queue=queue,
-            persist=True,
-            # Returned to us if no queue takes it, rather than dropped in silence.
-            mandatory=True,
-            content_type="application/json",
-            content_encoding="utf-8",
-            message_id=message.message_id,
-            timestamp=time.time(),
-            message_type=str(int(message.message_type)),
-            headers=headers,
-            # A confirmation that never comes (a node hung rather than gone) fails the publish, which is
-            # then tried again; a leader election in a cluster takes seconds.
-            timeout=PUBLISH_TIMEOUT_S,
-        )
 
     async def _broker(self, kind: QueueKind) -> RabbitBroker:
         """The vhost's broker, connected on first use (one connection per vhost and process) to the first
@@ -290,6 +292,26 @@ class AmqpDelivery:
             self._management_down.note(f"HTTP {answer.status_code}")
             return None
         return int(answer.json().get("messages_unacknowledged") or 0)
+
+
+def _content(message: Outgoing) -> Content:
+    """The message as SPEC §9 has it, byte for byte as FastStream's publish encoded it: properties
+    content_type, content_encoding, headers (MessageType and the message's own), persistent, priority 0,
+    a fresh correlation_id (FastStream's, kept), message_id, timestamp (seconds), type."""
+    headers: dict[str, Any] = {"MessageType": int(message.message_type), **message.headers}
+    properties = b"".join(
+        (
+            _PROPERTY_FLAGS,
+            _CONTENT,
+            encode.field_table(headers),
+            _PERSISTENT_PRIORITY_0,
+            encode.short_string(str(uuid.uuid4())),
+            encode.short_string(message.message_id),
+            encode.long_long_int(int(time.time())),
+            encode.short_string(str(int(message.message_type))),
+        )
+    )
+    return Content(properties, message.body, message.message_id)
 
 
 class AmqpQueueReader:
