@@ -30,6 +30,7 @@ import aio_pika
 import httpx
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
+from faststream.__about__ import SERVICE_NAME as FASTSTREAM_APP_ID
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
 from pamqp import encode
@@ -71,12 +72,15 @@ PUBLISH_TIMEOUT_S = 10.0
 # Messages a vhost's channel keeps unconfirmed, whoever published them: as the fast clients measured in
 # docs/BENCHMARKS.md ("AMQP baseline"), and one snapshot chunk (worker/resources.py) at once.
 UNCONFIRMED_WINDOW = 1000
-# The properties of a message (SPEC §9) as FastStream encoded them before (its flags and order:
+# The properties of a message (SPEC §9) as FastStream's publish encoded them before (its flags and order:
 # content_type, content_encoding, headers, delivery_mode 2 (persistent), priority 0, correlation_id,
-# message_id, timestamp, type), so that customers see the same bytes: tests/amqp/test_amqp_channel.py.
-_PROPERTY_FLAGS = struct.pack(">H", 0xFCE0)
+# message_id, timestamp, type, app_id), so that customers see the same bytes:
+# tests/amqp/test_amqp_channel.py compares them on the wire.
+_PROPERTY_FLAGS = struct.pack(">H", 0xFCE8)
 _CONTENT = encode.short_string("application/json") + encode.short_string("utf-8")
 _PERSISTENT_PRIORITY_0 = b"\x02\x00"
+# FastStream's broker named itself in every message's app_id ("faststream-0.7.8"): kept as it was.
+_APP_ID = encode.short_string(FASTSTREAM_APP_ID)
 
 
 class AmqpDelivery:
@@ -297,7 +301,7 @@ class AmqpDelivery:
 def _content(message: Outgoing) -> Content:
     """The message as SPEC §9 has it, byte for byte as FastStream's publish encoded it: properties
     content_type, content_encoding, headers (MessageType and the message's own), persistent, priority 0,
-    a fresh correlation_id (FastStream's, kept), message_id, timestamp (seconds), type."""
+    a fresh correlation_id (FastStream's, kept), message_id, timestamp (seconds), type, app_id."""
     headers: dict[str, Any] = {"MessageType": int(message.message_type), **message.headers}
     properties = b"".join(
         (
@@ -309,6 +313,7 @@ def _content(message: Outgoing) -> Content:
             encode.short_string(message.message_id),
             encode.long_long_int(int(time.time())),
             encode.short_string(str(int(message.message_type))),
+            _APP_ID,
         )
     )
     return Content(properties, message.body, message.message_id)

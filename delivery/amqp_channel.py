@@ -250,11 +250,18 @@ class ConfirmChannel:
         if not contents:
             return []
         method = self._method(exchange, routing_key, mandatory)
-        async with self._writing:
-            for index, content in enumerate(contents):
-                if len(self._unsettled) >= self._window or not self._unblocked.is_set() or self._failure:
-                    await self._until_room()
-                self._write(method, content, batch, index, mandatory)
+        try:
+            async with self._writing:
+                for index, content in enumerate(contents):
+                    if len(self._unsettled) >= self._window or not self._unblocked.is_set() or self._failure:
+                        await self._until_room()
+                    self._write(method, content, batch, index, mandatory)
+        except BaseException:
+            # What failed the call is raised here; the batch's own failure (the same) is not awaited.
+            if future.done() and not future.cancelled():
+                future.exception()
+            future.cancel()
+            raise
         return await future
 
     async def close(self) -> None:
