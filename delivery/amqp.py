@@ -209,10 +209,10 @@ class AmqpDelivery:
             self._declared.add((kind, package_id))
         queue = amqp_queue(package_id)
         try:
+            channel = await self._channels[kind].get()  # each node tried within CONNECT_TIMEOUT_S
             # A confirmation that never comes (a node hung rather than gone) fails the publish, which is
             # then tried again; a leader election in a cluster takes seconds.
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                channel = await self._channels[kind].get()
                 # Mandatory: returned to us if no queue takes it, rather than dropped in silence.
                 outcomes = await channel.publish("", queue, [_content(message) for message in messages])
         except CONNECTION_LOST as exc:
