@@ -112,8 +112,16 @@ class AmqpDelivery:
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         active = await self._active([parcel.package_id for parcel in parcels])
+        # Each message encoded once, however many packages' queues it goes to (an incident: dozens).
+        encoded: dict[int, Content] = {}
+        for parcel in (parcel for parcel, ok in zip(parcels, active, strict=True) if ok):
+            for message in parcel.messages:
+                if id(message) not in encoded:
+                    encoded[id(message)] = _content(message)
         return list(
-            await asyncio.gather(*(self._publish(p, ok) for p, ok in zip(parcels, active, strict=True)))
+            await asyncio.gather(
+                *(self._publish(p, ok, encoded) for p, ok in zip(parcels, active, strict=True))
+            )
         )
 
     async def provision(self, package_id: int) -> None:
@@ -175,12 +183,13 @@ class AmqpDelivery:
             pipe.hget(package_view(package_id), "status")
         return [status == b"active" for status in await pipe.execute()]
 
-    async def _publish(self, parcel: Parcel, active: bool) -> Published:
+    async def _publish(self, parcel: Parcel, active: bool, encoded: dict[int, Content]) -> Published:
         if not active:
             return Published(PublishResult.INACTIVE, 0)
         if parcel.once is not None and await self._redis.exists(parcel.once):
             return Published(PublishResult.OK, 0)
-        count = await self._send(parcel.kind, parcel.package_id, parcel.messages)
+        contents = [encoded[id(message)] for message in parcel.messages]
+        count = await self._send(parcel.kind, parcel.package_id, contents)
         if count < len(parcel.messages):
             await self._full.refused(parcel.package_id, parcel.kind, len(parcel.messages) - count)
             return Published(PublishResult.FULL, count)
@@ -189,7 +198,7 @@ class AmqpDelivery:
             await self._redis.set(parcel.once, "1", ex=SNAPSHOT_DONE_TTL_S)
         return Published(PublishResult.OK, count)
 
-    async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
+    async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Content]) -> int:
         """Publish in order, every confirmation awaited together; how many were taken before the first
         one the queue refused. After a failure the next try opens a fresh connection: a channel that
         published through a quorum queue's change of leader can go on failing every publish (seen on
@@ -203,7 +212,7 @@ class AmqpDelivery:
             await self._brokers[kind].reset()
             raise
 
-    async def _published(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
+    async def _published(self, kind: QueueKind, package_id: int, messages: Sequence[Content]) -> int:
         if (kind, package_id) not in self._declared:
             await self._declare(kind, package_id)
             self._declared.add((kind, package_id))
@@ -214,7 +223,7 @@ class AmqpDelivery:
             # then tried again; a leader election in a cluster takes seconds.
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                 # Mandatory: returned to us if no queue takes it, rather than dropped in silence.
-                outcomes = await channel.publish("", queue, [_content(message) for message in messages])
+                outcomes = await channel.publish("", queue, messages)
         except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
         for position, outcome in enumerate(outcomes):
@@ -301,7 +310,9 @@ class AmqpDelivery:
 def _content(message: Outgoing) -> Content:
     """The message as SPEC §9 has it, byte for byte as FastStream's publish encoded it: properties
     content_type, content_encoding, headers (MessageType and the message's own), persistent, priority 0,
-    a fresh correlation_id (FastStream's, kept), message_id, timestamp (seconds), type, app_id."""
+    a fresh correlation_id (as FastStream set one; now one a message, which its copies to several packages
+    share: each customer sees one copy, a random id either way), message_id, timestamp (seconds), type,
+    app_id."""
     headers: dict[str, Any] = {"MessageType": int(message.message_type), **message.headers}
     properties = b"".join(
         (

@@ -1,14 +1,16 @@
 """The pipelined publisher (delivery/amqp_channel.py) on the real broker: confirmations, refusals by a full
-queue, returns of what no queue took, the broker ending the channel or the connection, and messages whose
+queue, returns of what no queue took, the broker ending the channel or the connection, TLS, and messages whose
 properties are what FastStream's publish sent before it."""
 
 import asyncio
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from unittest import mock
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -193,3 +195,29 @@ async def test_a_message_carries_the_very_properties_faststream_published_before
         "SportId": 6046,
         "LeagueId": 1,
     }
+
+
+async def test_an_amqps_url_publishes_over_tls_trusting_the_ca_it_names(
+    amqp_settings: Settings, rabbitmq: SessionNode, vhost: str, queue: str, tmp_path: Path
+) -> None:
+    assert rabbitmq.ca is not None
+    ca = tmp_path / "ca.pem"
+    rabbitmq.ca.cert_pem.write_to_path(str(ca))
+    plain = urlsplit(amqp_settings.amqp_url)
+    netloc = plain.netloc.replace(f":{plain.port}", f":{rabbitmq.amqps_port}")
+    url = urlunsplit(("amqps", netloc, "/", f"cafile={ca}", ""))
+    publisher = await open_channel(url, vhost, 10, TIMEOUT_S)
+    try:
+        outcomes = await asyncio.wait_for(publisher.publish("", queue, contents(3)), TIMEOUT_S)
+    finally:
+        await publisher.close()
+    assert outcomes == [Outcome.CONFIRMED] * 3
+
+
+async def test_an_amqps_url_without_the_ca_is_refused(
+    amqp_settings: Settings, rabbitmq: SessionNode, vhost: str
+) -> None:
+    plain = urlsplit(amqp_settings.amqp_url)
+    netloc = plain.netloc.replace(f":{plain.port}", f":{rabbitmq.amqps_port}")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await open_channel(urlunsplit(("amqps", netloc, "/", "", "")), vhost, 10, TIMEOUT_S)
