@@ -343,7 +343,7 @@ class ConfirmChannel:
                 del buffer[:offset]
         except ConnectionLost as lost:
             self._fail(lost)
-        except (OSError, ValueError) as exc:  # reset, TLS failures; a frame pamqp cannot read
+        except Exception as exc:  # reset, TLS failures, a frame pamqp cannot read: every caller must hear
             failure = ConnectionLost(f"the connection failed: {type(exc).__name__}")
             failure.__cause__ = exc
             self._fail(failure)
