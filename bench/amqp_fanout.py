@@ -1,4 +1,4 @@
-"""Snapshot fan-out over AMQP (`python -m bench.amqp_fanout [--quick]`): a worker with
+"""Snapshot fan-out over AMQP (`python -m bench.amqp_fanout [--quick] [--fast-client]`): a worker with
 LIVESCORE_DELIVERY=amqp publishes N upcoming fixtures to a package's queue on a private RabbitMQ node,
 beside raw aio-pika publishing of the same messages with confirms, on the same node, in the same run.
 
@@ -19,7 +19,9 @@ from typing import Any
 import aio_pika
 from redis import Redis
 
+from bench import amqp_baseline as baseline
 from bench import memory
+from bench.amqp_baseline import broker as baseline_broker
 from bench.fanout import _seed, upcoming
 from bench.services import Backing, backing
 from bench.workers import fields_of, workers
@@ -48,13 +50,14 @@ class AmqpFanOut:
     snapshot_rate: float
     raw_rate: float
     rss_growth_mib: float
+    fast_rate: float | None = None  # bench.amqp_baseline's fastest client, when asked for
 
     @property
     def ratio(self) -> float:
         return self.snapshot_rate / self.raw_rate if self.raw_rate else 0.0
 
 
-def run(sizes: tuple[int, ...]) -> list[AmqpFanOut]:
+def run(sizes: tuple[int, ...], fast_client: bool = False) -> list[AmqpFanOut]:
     if not rabbitmq_node.installed():
         raise SystemExit(f"bench: RabbitMQ is not installed ({rabbitmq_node.INSTALL_HINT})")
     results = []
@@ -70,7 +73,8 @@ def run(sizes: tuple[int, ...]) -> list[AmqpFanOut]:
                 rate, growth = _snapshot(stores, settings, package_id, size)
                 bodies = [encode_fixture(f) for f in fixtures[:size]]
                 raw = asyncio.run(_raw(settings, bodies))
-                results.append(AmqpFanOut(size, rate, raw, growth))
+                fast = _fast_client(settings, size) if fast_client else None
+                results.append(AmqpFanOut(size, rate, raw, growth, fast))
         finally:
             node.stop()
     return results
@@ -145,6 +149,30 @@ async def _raw(settings: Settings, bodies: list[bytes]) -> float:
     return len(messages) / elapsed
 
 
+def _fast_client(settings: Settings, size: int) -> float:
+    """The same number of fixture-sized messages by the baseline's fastest client (pamqp frames over a
+    bare socket, WINDOW unconfirmed, a process of its own) to a queue of its own on this node: msg/s."""
+    name = f"bench-fast-{uuid.uuid4().hex[:8]}"
+    asyncio.run(_declared(settings, name))
+    job = {
+        "url": _vhost_url(settings),
+        "queue": name,
+        "count": size,
+        "window": WINDOW,
+        "templates": baseline_broker.fixture_templates(baseline.MESSAGE_BYTES),
+    }
+    answer = baseline._publish("raw", "snapshot", job, size / 100)
+    baseline_broker.purge(_vhost_url(settings), [name])
+    return float(answer["rate"])
+
+
+async def _declared(settings: Settings, name: str) -> None:
+    async with await aio_pika.connect(_vhost_url(settings)) as connection:
+        channel = await connection.channel()
+        arguments: Any = {"x-max-length": QUEUE_LIMIT, "x-overflow": "reject-publish"}
+        await channel.declare_queue(name, durable=True, arguments=arguments)
+
+
 def _vhost_url(settings: Settings) -> str:
     return settings.amqp_url.rstrip("/") + "/" + settings.amqp_fixtures_vhost
 
@@ -158,14 +186,25 @@ def markdown(results: list[AmqpFanOut]) -> str:
         met = "met" if r.ratio >= RATE_TARGET else "not met"
         rates = f"{r.snapshot_rate:,.0f} msg/s | {r.raw_rate:,.0f} msg/s"
         lines.append(f"| {r.fixtures:,} | {rates} | {r.ratio:.2f} ({met}) | +{r.rss_growth_mib:.1f} MiB |")
+    fast = [r for r in results if r.fast_rate]
+    for r in fast:
+        lines.append(
+            f"\n{r.fixtures:,} fixtures: fast client (pamqp raw) {r.fast_rate:,.0f} msg/s; "
+            f"the snapshot {r.snapshot_rate / (r.fast_rate or 1):.2f} of it (issue 22 aims at 0.8)"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.amqp_fanout", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="10,000 fixtures only")
+    parser.add_argument(
+        "--fast-client",
+        action="store_true",
+        help="also bench.amqp_baseline's fastest client, on the same node",
+    )
     args = parser.parse_args()
-    print(markdown(run(QUICK_SIZES if args.quick else SIZES)))
+    print(markdown(run(QUICK_SIZES if args.quick else SIZES, args.fast_client)))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,15 @@
-"""Incident fan-out over AMQP (`python -m bench.amqp_incidents [--quick]`): 50 active packages on a private
-RabbitMQ node, workers with LIVESCORE_DELIVERY=amqp, beside raw aio-pika publishing with confirms of the
-same queue messages on the same node, in the same run.
+"""Incident fan-out over AMQP (`python -m bench.amqp_incidents [--quick] [--rate R] [--fast-client]`): 50
+active packages on a private RabbitMQ node, workers with LIVESCORE_DELIVERY=amqp, beside raw aio-pika
+publishing with confirms of the same queue messages on the same node, in the same run.
 
 - Latency: incidents appended upstream at a steady pace; a consumer of every package's incidents queue
   (the service's account) notes when each message arrives; latency = arrival minus the upstream entry's
   time (both this machine's clock, in ms).
+  With `--fast-client`, the arrivals are noted by bench.amqp_baseline's consumer (Node's amqplib, in a
+  process of its own: Python's aio-pika consumer tops out near 10,000 messages/s here, 200 incidents/s to
+  50 packages), each incident stamped with its append time in its body (forwarded as it came), and the
+  baseline's fastest client (pamqp frames over a bare socket, publishing the 50 copies itself) runs at
+  the same rate on the same node, with the same consumer: issue 22's comparison.
 - Backlog: incidents appended at once; queue messages per second until every queue holds them all, with
   1 and 2 workers; raw: the same messages published to 50 queues by aio-pika alone, persistent,
   confirmed, 1,000 in flight.
@@ -13,6 +18,7 @@ same queue messages on the same node, in the same run.
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -24,6 +30,8 @@ import msgspec
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
+from bench import amqp_baseline as baseline
+from bench.amqp_baseline import broker as baseline_broker
 from bench.incidents import (
     FIRST_PACKAGE_ID,
     PACKAGES,
@@ -51,11 +59,11 @@ WINDOW = 1000
 DELIVERY_TIMEOUT_S = 300
 
 
-def run(quick: bool) -> str:
+def run(quick: bool, rate: int = RATE, fast_client: bool = False) -> str:
     if not rabbitmq_node.installed():
         raise SystemExit(f"bench: RabbitMQ is not installed ({rabbitmq_node.INSTALL_HINT})")
     lines = [
-        f"| workers | at {RATE} incidents/s: p50 ms | p99 ms | backlog: messages/s | raw aio-pika | ratio |",
+        f"| workers | at {rate} incidents/s: p50 ms | p99 ms | backlog: messages/s | raw aio-pika | ratio |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     with backing() as stores, tempfile.TemporaryDirectory() as base:
@@ -68,9 +76,13 @@ def run(quick: bool) -> str:
             asyncio.run(_provision(settings, stores.redis_url))
             backlog = list(_incidents(fixture_ids, QUICK_BACKLOG if quick else BACKLOG, 10**7))
             raw = asyncio.run(_raw(settings, _queue_messages(backlog)))
+            seconds = QUICK_SECONDS if quick else SECONDS
+            if fast_client:
+                lines[:0] = [_fast_client(settings, rate, seconds), ""]
             for count in (1, 2):
-                seconds = QUICK_SECONDS if quick else SECONDS
-                p50, p99, drained = _measure(stores, settings, database, fixture_ids, count, seconds, backlog)
+                p50, p99, drained = _measure(
+                    stores, settings, database, fixture_ids, count, seconds, backlog, rate, fast_client
+                )
                 lines.append(
                     f"| {count} | {p50:.0f} | {p99:.0f} | {drained:,.0f} | {raw:,.0f} | {drained / raw:.2f} |"
                 )
@@ -99,6 +111,8 @@ def _measure(
     count: int,
     seconds: int,
     backlog: list[bytes],
+    rate: int,
+    node_consumer: bool,
 ) -> tuple[float, float, float]:
     env = {
         "DATABASE_URL": database,
@@ -111,18 +125,60 @@ def _measure(
         _reset(client)
         with workers(stores, count, **env):
             _wait_spread(client, count)
-            paced = list(_incidents(fixture_ids, RATE * seconds, 10**6 * count))
-            latencies = asyncio.run(_paced_and_received(stores.redis_url, settings, paced))
+            paced = list(_incidents(fixture_ids, rate * seconds, 10**6 * count))
+            if node_consumer:
+                p50, p99 = _paced_and_received_by_node(stores.redis_url, settings, paced, rate)
+            else:
+                latencies = asyncio.run(_paced_and_received(stores.redis_url, settings, paced, rate))
+                quantiles = statistics.quantiles(latencies, n=100)
+                p50, p99 = quantiles[49], quantiles[98]
             drained = asyncio.run(_drained(client, settings, backlog))
     finally:
         _reset(client)
         client.close()
-    quantiles = statistics.quantiles(latencies, n=100)
-    return quantiles[49], quantiles[98], drained
+    return p50, p99, drained
 
 
-async def _paced_and_received(redis_url: str, settings: Settings, messages: list[bytes]) -> list[float]:
-    """Append at RATE while a consumer of every queue notes each arrival; ms from upstream to queue."""
+def _paced_and_received_by_node(
+    redis_url: str, settings: Settings, messages: list[bytes], rate: int
+) -> tuple[float, float]:
+    """As `_paced_and_received`, the arrivals noted by the baseline's Node consumer: (p50, p99) ms."""
+    url, names = _vhost_url(settings), [amqp_queue(FIRST_PACKAGE_ID + i) for i in range(PACKAGES)]
+    baseline_broker.purge(url, names)
+    with baseline._consumer(url, names) as consumer:
+        asyncio.run(_paced(redis_url, messages, rate, stamp=True))
+        seen = consumer.figures(len(messages) * PACKAGES, baseline.DRAIN_S)
+    if seen["received"] != len(messages) * PACKAGES:  # the figures are then of what arrived
+        print(f"only {seen['received']:,} of {len(messages) * PACKAGES:,} messages arrived", file=sys.stderr)
+    return float(seen["p50"] or 0.0), float(seen["p99"] or 0.0)
+
+
+def _fast_client(settings: Settings, rate: int, seconds: int) -> str:
+    """The baseline's fastest client at `rate` on this node, 50 queues of its own: its line."""
+    baseline._npm_ci()
+    url = _vhost_url(settings)
+    queues = baseline_broker.declare(
+        url, baseline_broker.vhost_url(settings, "fixtures"), settings.queue_limit
+    )
+    templates = baseline_broker.incident_templates(baseline.MESSAGE_BYTES)
+    with baseline._consumer(url, queues.incidents) as consumer:
+        warm_up = baseline._job(url, queues, templates, "copies", rate, baseline.WARM_UP_S)
+        baseline._step("raw", "copies", warm_up, consumer)
+        baseline_broker.purge(url, queues.incidents)
+        step = baseline._step(
+            "raw", "copies", baseline._job(url, queues, templates, "copies", rate, seconds), consumer
+        )
+    return (
+        f"Fast client (pamqp raw, copies) at {rate} incidents/s: {step.delivered:,}/{step.expected:,} "
+        f"delivered, p50 {step.p50_ms:.0f} ms, p99 {step.p99_ms:.0f} ms, "
+        f"publisher behind {step.behind_ms:.0f} ms"
+    )
+
+
+async def _paced_and_received(
+    redis_url: str, settings: Settings, messages: list[bytes], rate: int
+) -> list[float]:
+    """Append at `rate` while a consumer of every queue notes each arrival; ms from upstream to queue."""
     arrivals: list[tuple[int, float]] = []
     expected = len(messages) * PACKAGES
     async with await aio_pika.connect(_vhost_url(settings)) as connection:
@@ -132,22 +188,25 @@ async def _paced_and_received(redis_url: str, settings: Settings, messages: list
             queue = await channel.declare_queue(amqp_queue(FIRST_PACKAGE_ID + i), passive=True)
             await queue.purge()
             await queue.consume(_noting(arrivals), no_ack=True)
-        sent = await _paced(redis_url, messages, RATE)
+        sent = await _paced(redis_url, messages, rate)
         deadline = time.monotonic() + DELIVERY_TIMEOUT_S
         while len(arrivals) < expected and time.monotonic() < deadline:  # noqa: ASYNC110 - a poll of a count
             await asyncio.sleep(0.05)
     return [at - sent[incident] for incident, at in arrivals]
 
 
-async def _paced(redis_url: str, messages: list[bytes], rate: int) -> dict[int, float]:
-    """Append the messages one by one at `rate` a second; the time (ms) each incident id was appended."""
+async def _paced(redis_url: str, messages: list[bytes], rate: int, stamp: bool = False) -> dict[int, float]:
+    """Append the messages one by one at `rate` a second; the time (ms) each incident id was appended.
+    Stamped: that time also first in the incident's body, as `createdMs` (what the Node consumer reads)."""
     client: AsyncRedis = AsyncRedis.from_url(redis_url)
     sent: dict[int, float] = {}
     try:
         started = time.perf_counter()
         for n, message in enumerate(messages):
             await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
-            sent[msgspec.json.decode(message)["body"]["id"]] = time.time() * 1000
+            now = sent[msgspec.json.decode(message)["body"]["id"]] = time.time() * 1000
+            if stamp:
+                message = message.replace(b'"body":{', b'"body":{"createdMs":%.3f,' % now, 1)
             await client.xadd(INCIDENTS_STREAM, {MESSAGE_FIELD: message})
     finally:
         await client.aclose()
@@ -220,7 +279,12 @@ def _vhost_url(settings: Settings) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.amqp_incidents", description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    print(run(parser.parse_args().quick))
+    parser.add_argument("--rate", type=int, default=RATE, help=f"incidents/s of the latency figures ({RATE})")
+    parser.add_argument(
+        "--fast-client", action="store_true", help="Node's consumer, and the baseline's fastest client beside"
+    )
+    args = parser.parse_args()
+    print(run(args.quick, args.rate, args.fast_client))
 
 
 if __name__ == "__main__":

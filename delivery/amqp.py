@@ -3,7 +3,9 @@ durable queue `_{packageId}_` in each, published through FastStream's RabbitBrok
 
 Messages go to the default exchange with the queue's name as routing key, persistent, with publisher
 confirms: `publish` returns only once the broker confirmed every message, so the stream entry that caused
-them is acknowledged after that (SPEC §9). Queues are declared with `x-max-length` = the queue limit and
+them is acknowledged after that (SPEC §9). They are published through a pipelined channel of our own
+(delivery/amqp_channel.py: one future a batch, not a task and a future a message); declares, queue
+figures and peeks go through FastStream. Queues are declared with `x-max-length` = the queue limit and
 `x-overflow` = `reject-publish`: a message that does not fit is refused (a negative confirmation), and the
 package is deactivated through the commands stream, as with Redis streams. RabbitMQ cannot check a
 package's status as it takes a message, so each publishing batch registers itself in Redis in the same
@@ -18,6 +20,7 @@ quorum queues, their leaders spread over the nodes.
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,17 +30,21 @@ from urllib.parse import quote, urlsplit
 import aio_pika
 import httpx
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
-from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed, DeliveryError
+from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
+from faststream.__about__ import SERVICE_NAME as FASTSTREAM_APP_ID
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
+from pamqp import encode
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from delivery.amqp_channel import Content, Outcome
 from delivery.amqp_nodes import (
     CONNECT_TIMEOUT_S,
     CONNECTION_LOST,
     ManagementNodes,
     NodeBroker,
+    NodeChannel,
     NodeOrder,
     first_answering,
 )
@@ -70,6 +77,18 @@ PUBLISH_TIMEOUT_S = 10.0
 # confirmations time out after PUBLISH_TIMEOUT_S; declaring its queues first may take a connection's).
 FENCE_LONGEST_MS = 30_000
 FENCE_POLL_S = 0.005
+# Messages a vhost's channel keeps unconfirmed, whoever published them: as the fast clients measured in
+# docs/BENCHMARKS.md ("AMQP baseline"), and one snapshot chunk (worker/resources.py) at once.
+UNCONFIRMED_WINDOW = 1000
+# The properties of a message (SPEC §9) as FastStream's publish encoded them before (its flags and order:
+# content_type, content_encoding, headers, delivery_mode 2 (persistent), priority 0, correlation_id,
+# message_id, timestamp, type, app_id), so that customers see the same bytes:
+# tests/amqp/test_amqp_channel.py compares them on the wire.
+_PROPERTY_FLAGS = struct.pack(">H", 0xFCE8)
+_CONTENT = encode.short_string("application/json") + encode.short_string("utf-8")
+_PERSISTENT_PRIORITY_0 = b"\x02\x00"
+# FastStream's broker named itself in every message's app_id ("faststream-0.7.8"): kept as it was.
+_APP_ID = encode.short_string(FASTSTREAM_APP_ID)
 
 
 class AmqpDelivery:
@@ -82,6 +101,9 @@ class AmqpDelivery:
         }
         nodes = node_urls(settings.amqp_url)
         self._brokers = {kind: NodeBroker(nodes, vhost) for kind, vhost in self._vhosts.items()}
+        self._channels = {
+            kind: NodeChannel(nodes, vhost, UNCONFIRMED_WINDOW) for kind, vhost in self._vhosts.items()
+        }
         # Queues this process declared: a package made active outside this process (a restored
         # database, storage written by hand) gets its queues before its first message, not never.
         self._declared: set[tuple[QueueKind, int]] = set()
@@ -102,8 +124,16 @@ class AmqpDelivery:
         register = register_publishing(batch, [parcel.package_id for parcel in parcels])
         active = await register.run(self._scripts)
         try:
+            # Each message encoded once, however many packages' queues it goes to (an incident: dozens).
+            encoded: dict[int, Content] = {}
+            for parcel in (parcel for parcel, ok in zip(parcels, active, strict=True) if ok):
+                for message in parcel.messages:
+                    if id(message) not in encoded:
+                        encoded[id(message)] = _content(message)
             return list(
-                await asyncio.gather(*(self._publish(p, ok) for p, ok in zip(parcels, active, strict=True)))
+                await asyncio.gather(
+                    *(self._publish(p, ok, encoded) for p, ok in zip(parcels, active, strict=True))
+                )
             )
         finally:
             # Shielded: a cancelled publisher still leaves the set (else deactivations wait for its age).
@@ -166,16 +196,19 @@ class AmqpDelivery:
         return {self._vhosts[kind]: broker.node for kind, broker in self._brokers.items() if broker.connected}
 
     async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
         for broker in self._brokers.values():
             await broker.close()
         await self._management.aclose()
 
-    async def _publish(self, parcel: Parcel, active: bool) -> Published:
+    async def _publish(self, parcel: Parcel, active: bool, encoded: dict[int, Content]) -> Published:
         if not active:
             return Published(PublishResult.INACTIVE, 0)
         if parcel.once is not None and await self._redis.exists(parcel.once):
             return Published(PublishResult.OK, 0)
-        count = await self._send(parcel.kind, parcel.package_id, parcel.messages)
+        contents = [encoded[id(message)] for message in parcel.messages]
+        count = await self._send(parcel.kind, parcel.package_id, contents)
         if count < len(parcel.messages):
             await self._full.refused(parcel.package_id, parcel.kind, len(parcel.messages) - count)
             return Published(PublishResult.FULL, count)
@@ -184,7 +217,7 @@ class AmqpDelivery:
             await self._redis.set(parcel.once, "1", ex=SNAPSHOT_DONE_TTL_S)
         return Published(PublishResult.OK, count)
 
-    async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
+    async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Content]) -> int:
         """Publish in order, every confirmation awaited together; how many were taken before the first
         one the queue refused. After a failure the next try opens a fresh connection: a channel that
         published through a quorum queue's change of leader can go on failing every publish (seen on
@@ -194,28 +227,29 @@ class AmqpDelivery:
         except BrokerUnavailable as exc:
             where = f"{amqp_queue(package_id)} of {self._vhosts[kind]}: {exc.__cause__ or exc!r}"
             self._publishing_failed.note(where)
+            await self._channels[kind].reset()
             await self._brokers[kind].reset()
             raise
 
-    async def _published(self, kind: QueueKind, package_id: int, messages: Sequence[Outgoing]) -> int:
+    async def _published(self, kind: QueueKind, package_id: int, messages: Sequence[Content]) -> int:
         if (kind, package_id) not in self._declared:
             await self._declare(kind, package_id)
             self._declared.add((kind, package_id))
-        broker = await self._broker(kind)
         queue = amqp_queue(package_id)
         try:
-            results = await asyncio.gather(
-                *(self._one(broker, queue, message) for message in messages), return_exceptions=True
-            )
+            channel = await self._channels[kind].get()  # each node tried within CONNECT_TIMEOUT_S
+            # A confirmation that never comes (a node hung rather than gone) fails the publish, which is
+            # then tried again; a leader election in a cluster takes seconds.
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                # Mandatory: returned to us if no queue takes it, rather than dropped in silence.
+                outcomes = await channel.publish("", queue, messages)
         except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
-        for position, result in enumerate(results):
-            if isinstance(result, DeliveryError):
+        for position, outcome in enumerate(outcomes):
+            if outcome is Outcome.REFUSED:
                 await self._refused_when_full(kind, queue)
                 return position
-            if isinstance(result, BaseException):
-                raise BrokerUnavailable() from result
-            if getattr(result, "delivery", None) is not None:
+            if outcome is Outcome.RETURNED:
                 # Returned, not routed: the queue is gone. Declared again on the next try, which the
                 # caller makes (nothing is acknowledged meanwhile).
                 self._declared.discard((kind, package_id))
@@ -229,26 +263,6 @@ class AmqpDelivery:
         counted = await self._ready_and_consumers(kind, name)
         if counted is None or counted[0] < self._limit:
             raise BrokerUnavailable(f"queue {name} of {self._vhosts[kind]} refused a message below its limit")
-
-    @staticmethod
-    async def _one(broker: RabbitBroker, queue: str, message: Outgoing) -> object:
-        headers: dict[str, Any] = {"MessageType": int(message.message_type), **message.headers}
-        return await broker.publish(
-            message.body,
-            queue=queue,
-            persist=True,
-            # Returned to us if no queue takes it, rather than dropped in silence.
-            mandatory=True,
-            content_type="application/json",
-            content_encoding="utf-8",
-            message_id=message.message_id,
-            timestamp=time.time(),
-            message_type=str(int(message.message_type)),
-            headers=headers,
-            # A confirmation that never comes (a node hung rather than gone) fails the publish, which is
-            # then tried again; a leader election in a cluster takes seconds.
-            timeout=PUBLISH_TIMEOUT_S,
-        )
 
     async def _broker(self, kind: QueueKind) -> RabbitBroker:
         """The vhost's broker, connected on first use (one connection per vhost and process) to the first
@@ -310,6 +324,29 @@ class AmqpDelivery:
             self._management_down.note(f"HTTP {answer.status_code}")
             return None
         return int(answer.json().get("messages_unacknowledged") or 0)
+
+
+def _content(message: Outgoing) -> Content:
+    """The message as SPEC §9 has it, byte for byte as FastStream's publish encoded it: properties
+    content_type, content_encoding, headers (MessageType and the message's own), persistent, priority 0,
+    a fresh correlation_id (as FastStream set one; now one a message, which its copies to several packages
+    share: each customer sees one copy, a random id either way), message_id, timestamp (seconds), type,
+    app_id."""
+    headers: dict[str, Any] = {"MessageType": int(message.message_type), **message.headers}
+    properties = b"".join(
+        (
+            _PROPERTY_FLAGS,
+            _CONTENT,
+            encode.field_table(headers),
+            _PERSISTENT_PRIORITY_0,
+            encode.short_string(str(uuid.uuid4())),
+            encode.short_string(message.message_id),
+            encode.long_long_int(int(time.time())),
+            encode.short_string(str(int(message.message_type))),
+            _APP_ID,
+        )
+    )
+    return Content(properties, message.body, message.message_id)
 
 
 class AmqpQueueReader:

@@ -16,6 +16,7 @@ import httpx
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from faststream.rabbit import RabbitBroker
 
+from delivery.amqp_channel import ConfirmChannel, open_channel
 from domain.amqp_urls import masked, node_urls, where
 from domain.errors import BrokerUnavailable
 from domain.logs import FASTSTREAM_LOGGER
@@ -163,6 +164,58 @@ async def _stopped(broker: RabbitBroker) -> None:
         await asyncio.wait_for(broker.stop(), CLOSE_TIMEOUT_S)
     except Exception as exc:  # a connection already gone fails to close in many ways, all harmless
         log.debug("stopping the AMQP connection: %s", type(exc).__name__)
+
+
+class NodeChannel:
+    """One vhost's publishing channel (delivery/amqp_channel.py) on the first node that answers, in the
+    order NodeBroker keeps: after its connection was lost, the nodes after that one first."""
+
+    def __init__(self, urls: list[str], vhost: str, window: int) -> None:
+        self._order, self._vhost, self._window = NodeOrder(urls), vhost, window
+        self._channel: ConfirmChannel | None = None
+        self._lost = False
+        self._connecting: asyncio.Task[ConfirmChannel] | None = None
+
+    async def get(self) -> ConfirmChannel:
+        if self._channel is not None and not self._channel.lost:
+            return self._channel
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+            self._connecting.add_done_callback(self._connected)
+        # Shielded: one caller giving up must not cancel the connection the others wait for.
+        return await asyncio.shield(self._connecting)
+
+    async def reset(self) -> None:
+        """Dropped after a failure: the next use opens a fresh connection."""
+        if self._connecting is None:
+            await self._drop()
+
+    async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+        await self._drop()
+
+    def _connected(self, _: object) -> None:
+        self._connecting = None
+
+    async def _connect(self) -> ConfirmChannel:
+        await self._drop()
+        indices = self._order.after_current() if self._lost else self._order.from_current()
+        self._channel = await first_answering(self._order, indices, self._open)
+        self._lost = False
+        log.info(
+            "AMQP vhost %s publishing on node %s", self._vhost, where(self._order.urls[self._order.current])
+        )
+        return self._channel
+
+    async def _open(self, url: str) -> ConfirmChannel:
+        return await open_channel(url, self._vhost, self._window, CONNECT_TIMEOUT_S)
+
+    async def _drop(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            self._lost = self._lost or channel.lost
+            await channel.close()
 
 
 class ManagementNodes:
