@@ -10,7 +10,7 @@ lost a node is left at once instead of waited for.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import httpx
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
@@ -66,20 +66,18 @@ async def first_answering(order: NodeOrder, indices: list[int], connect: Callabl
     raise BrokerUnavailable(f"no AMQP node answers of {', '.join(where(url) for url in order.urls)}")
 
 
-class NodeBroker:
-    """One vhost's RabbitBroker, on the first node that answers; when its node goes away (its connection
-    closes), the next use opens a new broker on the next node, and the old one stops trying its dead node.
+class _OnFirstNode(Generic[T]):
+    """A vhost's connection (of the kind a subclass opens) on the first node that answers; when its node
+    goes away, the next use opens a new one on the nodes after it first, the lost one last."""
 
-    A publish in flight on the lost connection fails (BrokerUnavailable) instead of being confirmed, so
-    the stream entry that caused it is not acknowledged and is published again, on the new node."""
+    # Said in the log line of a new connection: what it is for.
+    _PURPOSE = ""
 
     def __init__(self, urls: list[str], vhost: str) -> None:
         self._order, self._vhost = NodeOrder(urls), vhost
-        self._broker: RabbitBroker | None = None
+        self._held: T | None = None
         self._lost = False
-        self._connecting: asyncio.Task[RabbitBroker] | None = None
-        # Brokers being stopped after their node went away (a reference, so the task is not collected).
-        self._stopping: set[asyncio.Task[None]] = set()
+        self._connecting: asyncio.Task[T] | None = None
 
     @property
     def node(self) -> str:
@@ -88,11 +86,11 @@ class NodeBroker:
 
     @property
     def connected(self) -> bool:
-        return self._broker is not None and not self._lost
+        return self._held is not None and not self._gone(self._held)
 
-    async def get(self) -> RabbitBroker:
-        if self._broker is not None and not self._lost:
-            return self._broker
+    async def get(self) -> T:
+        if self._held is not None and not self._gone(self._held):
+            return self._held
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._connect())
             self._connecting.add_done_callback(self._connected)
@@ -112,13 +110,35 @@ class NodeBroker:
     def _connected(self, _: object) -> None:
         self._connecting = None
 
-    async def _connect(self) -> RabbitBroker:
-        indices = self._order.after_current() if self._lost else self._order.from_current()
+    async def _connect(self) -> T:
         await self._drop()
-        self._broker = await first_answering(self._order, indices, self._open)
+        indices = self._order.after_current() if self._lost else self._order.from_current()
+        self._held = await first_answering(self._order, indices, self._open)
         self._lost = False
-        log.info("AMQP vhost %s on node %s", self._vhost, self.node)
-        return self._broker
+        log.info("AMQP vhost %s%s on node %s", self._vhost, self._PURPOSE, self.node)
+        return self._held
+
+    def _gone(self, held: T) -> bool:
+        """Whether the connection in hand went away."""
+        return self._lost
+
+    async def _open(self, url: str) -> T:
+        raise NotImplementedError
+
+    async def _drop(self) -> None:
+        raise NotImplementedError
+
+
+class NodeBroker(_OnFirstNode[RabbitBroker]):
+    """One vhost's RabbitBroker (declares, figures, peeks); when its node goes away (its connection
+    closes), the next use opens a new broker on the next node, and the old one stops trying its dead node.
+
+    A call in flight on the lost connection fails (BrokerUnavailable), and is made again on the new node."""
+
+    def __init__(self, urls: list[str], vhost: str) -> None:
+        super().__init__(urls, vhost)
+        # Brokers being stopped after their node went away (a reference, so the task is not collected).
+        self._stopping: set[asyncio.Task[None]] = set()
 
     async def _open(self, url: str) -> RabbitBroker:
         opened: list[RabbitBroker] = []
@@ -146,14 +166,14 @@ class NodeBroker:
     def _closed(self, broker: RabbitBroker) -> None:
         """The connection closed: its node went away (or we closed it). The broker is stopped at once, or
         aio-pika would go on trying that node in the background."""
-        if broker is self._broker:
+        if broker is self._held:
             self._lost = True
         stopping = asyncio.ensure_future(_stopped(broker))
         self._stopping.add(stopping)
         stopping.add_done_callback(self._stopping.discard)
 
     async def _drop(self) -> None:
-        broker, self._broker = self._broker, None
+        broker, self._held = self._held, None
         if broker is not None:
             await _stopped(broker)
 
@@ -166,53 +186,24 @@ async def _stopped(broker: RabbitBroker) -> None:
         log.debug("stopping the AMQP connection: %s", type(exc).__name__)
 
 
-class NodeChannel:
-    """One vhost's publishing channel (delivery/amqp_channel.py) on the first node that answers, in the
-    order NodeBroker keeps: after its connection was lost, the nodes after that one first."""
+class NodeChannel(_OnFirstNode[ConfirmChannel]):
+    """One vhost's publishing channel (delivery/amqp_channel.py), on the first node that answers: a
+    publish in flight on a lost connection fails, and its batch is published again on the next node."""
+
+    _PURPOSE = " publishing"
 
     def __init__(self, urls: list[str], vhost: str, window: int) -> None:
-        self._order, self._vhost, self._window = NodeOrder(urls), vhost, window
-        self._channel: ConfirmChannel | None = None
-        self._lost = False
-        self._connecting: asyncio.Task[ConfirmChannel] | None = None
+        super().__init__(urls, vhost)
+        self._window = window
 
-    async def get(self) -> ConfirmChannel:
-        if self._channel is not None and not self._channel.lost:
-            return self._channel
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._connect())
-            self._connecting.add_done_callback(self._connected)
-        # Shielded: one caller giving up must not cancel the connection the others wait for.
-        return await asyncio.shield(self._connecting)
-
-    async def reset(self) -> None:
-        """Dropped after a failure: the next use opens a fresh connection."""
-        if self._connecting is None:
-            await self._drop()
-
-    async def close(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
-        await self._drop()
-
-    def _connected(self, _: object) -> None:
-        self._connecting = None
-
-    async def _connect(self) -> ConfirmChannel:
-        await self._drop()
-        indices = self._order.after_current() if self._lost else self._order.from_current()
-        self._channel = await first_answering(self._order, indices, self._open)
-        self._lost = False
-        log.info(
-            "AMQP vhost %s publishing on node %s", self._vhost, where(self._order.urls[self._order.current])
-        )
-        return self._channel
+    def _gone(self, held: ConfirmChannel) -> bool:
+        return held.lost
 
     async def _open(self, url: str) -> ConfirmChannel:
         return await open_channel(url, self._vhost, self._window, CONNECT_TIMEOUT_S)
 
     async def _drop(self) -> None:
-        channel, self._channel = self._channel, None
+        channel, self._held = self._held, None
         if channel is not None:
             self._lost = self._lost or channel.lost
             await channel.close()

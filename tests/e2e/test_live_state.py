@@ -5,7 +5,6 @@ while it delivers. Then every fixture's stored board must equal the pure fold of
 order, and every incident must be kept exactly once.
 """
 
-import asyncio
 import signal
 
 import msgspec
@@ -21,8 +20,8 @@ from domain.messages import MessageType, envelope
 from domain.models import KeptIncident
 from domain.scoreboard import Scoreboard
 from domain.scoreboard_store import stored_boards
+from tests.e2e.incident_feed import FIXTURES, QUICK, feed, kill_one_mid_flow, spread
 from tests.e2e.processes import Processes
-from tests.e2e.test_incident_order import FIXTURES, QUICK, _append, _busy_victim, _feed, _spread
 from tests.fixture_factory import BEGAN, recorded
 from tests.support import eventually, folded_from_the_stream
 
@@ -35,7 +34,7 @@ SETTLE_TIMEOUT_S = 60
 def _messages(seed: int) -> tuple[list[Fixture], list[bytes]]:
     """The fixtures and the feed: a recorded match day's incidents interleaved with a random feed's."""
     day_fixtures, day = recorded(seed)
-    random_feed = [message for _, message in _feed(seed)]
+    random_feed = [message for _, message in feed(seed)]
     day_messages = [envelope(MessageType.INCIDENT, item.body).body for item in day]
     mixed: list[bytes] = []
     for n in range(max(len(day_messages), len(random_feed))):
@@ -64,24 +63,10 @@ async def test_the_stored_boards_equal_the_pure_fold_whatever_the_workers_and_ac
         await store_fixtures(conn, fixtures)
         await packages.add_package(conn, 1, "u1", "pw", active=True)
     started = await processes.workers(workers, **QUICK)
-    await eventually(lambda: _spread(redis, len(started)), 20, "every worker owns incident partitions")
-    a_third = asyncio.Event()
-
-    async def produce() -> None:
-        for first in range(0, len(messages), 100):
-            await _append(redis, messages[first : first + 100])
-            if first >= len(messages) // 3:
-                a_third.set()
-            await asyncio.sleep(0)
-
-    producer = asyncio.create_task(produce())
-    await a_third.wait()
-    victim = await _busy_victim(redis, started)
-    victim.signal(signal.SIGKILL)
-    await victim.exited(5)
-    if workers == 1:
+    await eventually(lambda: spread(redis, len(started)), 20, "every worker owns incident partitions")
+    victim = await kill_one_mid_flow(redis, started, messages)
+    if workers == 1:  # the partitions' new owner
         await processes.worker(**QUICK)
-    await producer
 
     expected = await folded_from_the_stream(redis, fixtures)
     await eventually(lambda: _settled(storage, expected), SETTLE_TIMEOUT_S, "every incident folded")
