@@ -20,6 +20,7 @@ quorum queues, their leaders spread over the nodes.
 import asyncio
 import contextlib
 import logging
+import random
 import struct
 import time
 import uuid
@@ -337,9 +338,9 @@ def _content(message: Outgoing) -> Content:
         (
             _PROPERTY_FLAGS,
             _CONTENT,
-            encode.field_table(headers),
+            _field_table(headers),
             _PERSISTENT_PRIORITY_0,
-            encode.short_string(str(uuid.uuid4())),
+            _random_uuid(),
             encode.short_string(message.message_id),
             encode.long_long_int(int(time.time())),
             encode.short_string(str(int(message.message_type))),
@@ -347,6 +348,58 @@ def _content(message: Outgoing) -> Content:
         )
     )
     return Content(properties, message.body, message.message_id)
+
+
+def _field_table(headers: dict[str, Any]) -> bytes:
+    """pamqp's `encode.field_table`, byte for byte, without its general dispatch for the values the
+    service's headers hold (integers and strings): that dispatch was a third of a snapshot's worker time."""
+    data = []
+    for key, value in sorted(headers.items()):
+        data.append(_KEYS.get(key) or _key(key))
+        if type(value) is int:
+            data.append(_table_integer(value))
+        elif type(value) is str:
+            encoded = value.encode()
+            data.append(b"S" + _LONG.pack(len(encoded)) + encoded)
+        else:
+            data.append(encode.encode_table_value(value))
+    table = b"".join(data)
+    return _LONG.pack(len(table)) + table
+
+
+def _key(key: str) -> bytes:
+    encoded = _KEYS[key] = encode.short_string(key)
+    return encoded
+
+
+def _table_integer(value: int) -> bytes:
+    """The smallest of pamqp's integer types that holds the value, as `encode.table_integer` chooses."""
+    if -128 <= value <= 127:
+        return b"b" + _BYTE.pack(value)
+    if -32768 <= value <= 32767:
+        return b"s" + _SHORT.pack(value)
+    if 0 <= value <= 65535:
+        return b"u" + _USHORT.pack(value)
+    if -2147483648 <= value <= 2147483647:
+        return b"I" + _INT.pack(value)
+    return encode.table_integer(value)
+
+
+def _random_uuid() -> bytes:
+    """A random (version 4) UUID as a short string, as FastStream's correlation_id was: drawn from Python's
+    own generator, several times cheaper than `uuid.uuid4()`; the id names nothing and guards nothing."""
+    n = (_random.getrandbits(128) & _UUID_CLEAR) | _UUID_SET
+    h = f"{n:032x}"
+    return encode.short_string(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+
+
+# Header names seen so far, encoded (a handful: MessageType, FixtureId, SportId, LeagueId, RequestId, …).
+_KEYS: dict[str, bytes] = {}
+_LONG, _BYTE, _SHORT, _USHORT, _INT = (struct.Struct(f) for f in (">I", ">b", ">h", ">H", ">i"))
+# Version 4 and the RFC 4122 variant, as uuid4 sets them.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)
+_random = random.Random()
 
 
 class AmqpQueueReader:

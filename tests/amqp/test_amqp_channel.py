@@ -180,7 +180,8 @@ async def test_a_message_carries_the_very_properties_faststream_published_before
     finally:
         await broker.stop()
     with (
-        mock.patch("delivery.amqp.uuid.uuid4", return_value=correlation_id),
+        # The same random draw as the correlation id FastStream got (a version 4 UUID keeps its bits).
+        mock.patch("delivery.amqp._random.getrandbits", return_value=uuid.UUID(correlation_id).int),
         mock.patch("delivery.amqp.time.time", return_value=now),
     ):
         content = _content(message)

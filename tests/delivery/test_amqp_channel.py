@@ -4,13 +4,16 @@ tests/amqp/test_amqp_channel.py, on the real broker."""
 
 import asyncio
 import struct
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
-from pamqp import commands, frame
+from pamqp import commands, encode, frame
 from pamqp.base import Frame
 from pamqp.heartbeat import Heartbeat
 
+from delivery.amqp import _field_table, _random_uuid
 from delivery.amqp_channel import ConnectionLost, Content, Outcome, open_channel
 
 # Everything here happens on this machine within a second or two; longer means it went wrong.
@@ -110,3 +113,27 @@ async def test_heartbeats_keep_a_quiet_connection_and_a_blocked_one_publishes_on
     assert outcome == [Outcome.CONFIRMED]
     assert not channel.lost
     await channel.close()
+
+
+def test_the_headers_table_is_encoded_byte_for_byte_as_pamqp_encodes_it() -> None:
+    """delivery/amqp.py's direct encoding of the headers' integers and strings, against pamqp's general
+    one, over every integer range pamqp distinguishes and a few other types (which it hands to pamqp)."""
+    tables: list[dict[str, Any]] = [
+        {"MessageType": 1, "FixtureId": 900001001, "SportId": 6046, "LeagueId": 67, "RequestId": "r-é"},
+        {"MessageType": 32},
+        {},
+        {"a": -128, "b": 127, "c": -32768, "d": 32767, "e": 65535, "f": -(2**31), "g": 2**31 - 1},
+        {"h": 2**31, "i": 2**32 - 1, "j": 2**32, "k": -(2**40), "l": True, "m": 1.5, "n": None},
+    ]
+    for table in tables:
+        assert _field_table(table) == encode.field_table(table), table
+
+
+def test_a_correlation_id_is_a_random_version_4_uuid() -> None:
+    drawn = {_random_uuid() for _ in range(1000)}
+    assert len(drawn) == 1000
+    for encoded in drawn:
+        text = encoded[1:].decode()
+        assert encoded[0] == len(text) == 36
+        assert str(uuid.UUID(text)) == text
+        assert uuid.UUID(text).version == 4
