@@ -63,7 +63,7 @@ from domain.fixtures import Ref
 from domain.incidents import Incident, Value, encode_incident
 from domain.messages import MESSAGE_FIELD, MessageType, envelope
 from domain.settings import Settings
-from domain.streams import INCIDENTS_STREAM, amqp_queue
+from domain.streams import COMMANDS_STREAM, INCIDENTS_STREAM, amqp_queue
 from servers import rabbitmq_node
 
 RATE = 200
@@ -276,7 +276,7 @@ def _service_snapshot(stores: Backing, settings: Settings, env: dict[str, str]) 
     try:
         with workers(stores, 1, **{**env, "DATABASE_URL": stores.database_url}):
             started = time.perf_counter()
-            client.xadd("livescore:commands", fields_of(TriggerSnapshot(package_id=SNAPSHOT_PACKAGE)))
+            client.xadd(COMMANDS_STREAM, fields_of(TriggerSnapshot(package_id=SNAPSHOT_PACKAGE)))
             first_node = replace(settings, amqp_url=node_urls(settings.amqp_url)[0])
             asyncio.run(_wait_for(first_node, SNAPSHOT_PACKAGE, SNAPSHOT + 1))
             return (SNAPSHOT + 1) / (time.perf_counter() - started)

@@ -19,10 +19,9 @@ from delivery.redis_streams import RedisStreamsReader
 from domain.connections import open_redis
 from domain.delivery import QueueReader
 from domain.errors import StorageUnavailable
-from domain.fixture_store import subscriptions
 from domain.messages import MessageType, envelope
 from domain.scoreboard import to_message_body
-from domain.scoreboard_store import live_boards
+from domain.scoreboard_store import package_live_boards
 from domain.settings import Settings
 from domain.storage import open_engine, reading
 
@@ -79,8 +78,7 @@ async def _live_state(settings: Settings, package_id: int) -> list[bytes]:
     engine = open_engine(settings.database_url)
     try:
         async with reading(engine) as conn:
-            sports, leagues = await subscriptions(conn, package_id)
-            boards = await live_boards(conn, sports, leagues)
+            boards = await package_live_boards(conn, package_id)
     except StorageUnavailable:
         return []
     finally:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from domain.commands import StreamId
+from domain.fixture_store import subscriptions
 from domain.fixtures import UPCOMING, Fixture, FixtureStatus, decode_fixture
 from domain.models import KeptIncident, StoredFixture, StoredScoreboard
 from domain.scoreboard import (
@@ -178,6 +179,12 @@ async def live_boards(
     rows = await conn.execute(query.order_by(col(board.fixture_id)))
     # The status column and the board agree; in_progress is the rule's one definition.
     return [found for (data,) in rows if in_progress(found := decode_scoreboard(data))]
+
+
+async def package_live_boards(conn: AsyncConnection, package_id: int) -> list[Scoreboard]:
+    """The live boards a package's subscriptions take (pull, `livescore watch`)."""
+    sports, leagues = await subscriptions(conn, package_id)
+    return await live_boards(conn, sports, leagues)
 
 
 async def kept_incidents(conn: AsyncConnection, fixture_id: int) -> list[Delivered]:

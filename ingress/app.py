@@ -16,11 +16,10 @@ from delivery import open_delivery
 from domain.command_log import CommandLog, Replication, ensure_consumer_group
 from domain.connections import open_redis
 from domain.delivery import Delivery, QueueFigures, QueueKind
-from domain.fixture_store import subscriptions
 from domain.logs import configure_logging
 from domain.package_view import PackageView
 from domain.scoreboard import to_message_body
-from domain.scoreboard_store import live_boards
+from domain.scoreboard_store import package_live_boards
 from domain.settings import Settings
 from domain.storage import open_engine, reading
 from ingress.auth import Authenticator
@@ -134,8 +133,7 @@ def _live_of(engine: AsyncEngine) -> Callable[[int], Awaitable[list[dict[str, An
 
     async def live(package_id: int) -> list[dict[str, Any]]:
         async with reading(engine) as conn:
-            sports, leagues = await subscriptions(conn, package_id)
-            boards = await live_boards(conn, sports, leagues)
+            boards = await package_live_boards(conn, package_id)
         return [to_message_body(board) for board in boards]
 
     return live
