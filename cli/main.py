@@ -29,6 +29,7 @@ from delivery import open_delivery
 from domain import packages, schema
 from domain.connections import open_redis
 from domain.delivery import QueueKind
+from domain.fixture_store import package_subscriptions
 from domain.logs import redact, redact_last_resort
 from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
@@ -149,7 +150,7 @@ def package_add(
             conn, id, username, password, active=active, sports=sport or (), leagues=league or ()
         )
 
-    run(_then_refresh(settings, [id], in_transaction(settings, job), provision=active))
+    run(_then_follow(settings, [id], in_transaction(settings, job)))
     typer.echo(f"package {id} added ({'active' if active else 'inactive'})")
 
 
@@ -166,20 +167,25 @@ def package_set_password(
     typer.echo(f"password of package {id} replaced")
 
 
-async def _then_refresh(
-    settings: Settings, package_ids: list[int], write: Awaitable[None], provision: bool = False
+async def _then_follow(
+    settings: Settings, package_ids: list[int], write: Awaitable[None], removed: bool = False
 ) -> None:
     """A write outside the commands stream, then the Redis copy of those packages made to agree with
     storage (SPEC §2.5): a package added again on a recreated database must not keep the old copy's
-    status. Active packages get their queues (SPEC §9), as an activation would."""
+    status. Their queues then follow the copy, as after an activation (SPEC §9): an active package's
+    exist and get what its subscriptions ask for, a removed one's get nothing more."""
     await write
     redis: Redis = open_redis(settings.redis_address)
     engine = open_engine(settings.database_url)
     delivery = open_delivery(settings, redis)
     try:
-        await refresh_from_storage(engine, PackageView(redis, queue_limit=settings.queue_limit), package_ids)
-        for package_id in package_ids if provision else []:
-            await delivery.provision(package_id)
+        view = PackageView(redis, queue_limit=settings.queue_limit)
+        await refresh_from_storage(engine, view, package_ids)
+        if removed:
+            await view.forget(package_ids)
+        async with engine.connect() as conn:
+            subscribed = await package_subscriptions(conn, package_ids)
+        await delivery.follow(redis.pipeline(transaction=False), {p: subscribed.get(p) for p in package_ids})
     finally:
         await delivery.close()
         await redis.aclose()
@@ -256,17 +262,12 @@ def package_remove(
     settings = redis_settings(ctx)
     if not yes:
         typer.confirm(f"remove package {id}?", abort=True)
-    run(in_transaction(settings, lambda conn: packages.remove_package(conn, id)))
-    run(_forget(settings, id))
+    run(
+        _then_follow(
+            settings, [id], in_transaction(settings, lambda conn: packages.remove_package(conn, id)), True
+        )
+    )
     typer.echo(f"package {id} removed")
-
-
-async def _forget(settings: Settings, package_id: int) -> None:
-    redis: Redis = open_redis(settings.redis_address)
-    try:
-        await PackageView(redis).forget([package_id])
-    finally:
-        await redis.aclose()
 
 
 @package_app.command("set-subscriptions")
@@ -281,7 +282,8 @@ def package_set_subscriptions(
     async def job(conn: Any) -> None:
         await packages.replace_subscriptions(conn, id, sports=sport or (), leagues=league or ())
 
-    run(in_transaction(settings_of(ctx), job))
+    settings = redis_settings(ctx)
+    run(_then_follow(settings, [id], in_transaction(settings, job)))
     typer.echo(f"package {id} now subscribes to {_subscribed(sport or [], league or [])}")
 
 

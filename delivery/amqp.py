@@ -24,21 +24,23 @@ import random
 import struct
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aio_pika
 import httpx
+from aio_pika import RobustQueue
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 from faststream.__about__ import SERVICE_NAME as FASTSTREAM_APP_ID
-from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
 from pamqp import encode
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from delivery.amqp_bindings import Bindings
 from delivery.amqp_channel import Content, Outcome
 from delivery.amqp_nodes import (
     CONNECT_TIMEOUT_S,
@@ -49,8 +51,17 @@ from delivery.amqp_nodes import (
     NodeOrder,
     first_answering,
 )
+from delivery.amqp_routes import routing_key
 from domain.amqp_urls import node_urls
-from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
+from domain.delivery import (
+    Broadcast,
+    Parcel,
+    Published,
+    PublishResult,
+    QueueFigures,
+    QueueKind,
+    Subscriptions,
+)
 from domain.errors import BrokerUnavailable
 from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S
 from domain.logs import OccasionalWarning
@@ -59,7 +70,7 @@ from domain.queue_limit import QueueLimit
 from domain.scripts.fence import register_publishing, still_publishing
 from domain.scripts.runner import RedisPyScripts
 from domain.settings import Settings
-from domain.streams import PUBLISHING_BATCHES, amqp_queue
+from domain.streams import AMQP_EXCHANGE, PUBLISHING_BATCHES, amqp_queue, package_of_queue
 
 log = logging.getLogger("delivery.amqp")
 
@@ -118,6 +129,10 @@ class AmqpDelivery:
         # Every try of a publisher waiting out an outage fails alike: one line a while says it.
         self._publishing_failed = OccasionalWarning(log, PUBLISH_FAILED_LOG_S, "publishing over AMQP failed")
         self._figures: dict[tuple[QueueKind, int], tuple[float, QueueFigures]] = {}
+        # The vhosts whose exchange this process declared (again after a failed publish: a broker reset
+        # may have lost it).
+        self._exchanges: set[QueueKind] = set()
+        self._bindings = Bindings(redis, self._bound_queue, self.provision)
         self._fetching: dict[tuple[QueueKind, int], asyncio.Future[QueueFigures]] = {}
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
@@ -140,11 +155,82 @@ class AmqpDelivery:
             # Shielded: a cancelled publisher still leaves the set (else deactivations wait for its age).
             await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
 
-    async def fence(self, writes: Pipeline) -> None:
-        """The status copy written, wait for the batches registered before now, polling: RabbitMQ cannot
-        check a status as it takes a message, so this is how a deactivation's 200 comes after the last
-        message that read `active`."""
+    async def broadcast(self, kind: QueueKind, items: Sequence[Broadcast]) -> set[int]:
+        """Each message published once to the vhost's exchange, which copies it into every bound queue;
+        registered for the fence like any publishing batch."""
+        if not items:
+            return set()
+        batch = uuid.uuid4().hex
+        await register_publishing(batch, []).run(self._scripts)
+        try:
+            contents = [_content(item.message) for item in items]
+            try:
+                outcomes = await self._routed(kind, [routing_key(item.topic) for item in items], contents)
+            except BrokerUnavailable as exc:
+                where = f"the exchange of {self._vhosts[kind]}: {exc.__cause__ or exc!r}"
+                self._publishing_failed.note(where)
+                self._exchanges.discard(kind)
+                await self._channels[kind].reset()
+                await self._brokers[kind].reset()
+                raise
+            refused = {position for position, outcome in enumerate(outcomes) if outcome is Outcome.REFUSED}
+            if refused:
+                await self._deactivate_full(kind, {p for i in refused for p in items[i].audience})
+            return refused
+        finally:
+            await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
+
+    async def follow(self, writes: Pipeline, packages: Mapping[int, Subscriptions | None]) -> None:
+        """The status copies written, each package's bindings made to match its status; then, if any is
+        inactive, the fence."""
         await writes.execute()
+        inactive = False
+        for package_id, subscriptions in packages.items():
+            try:
+                active = await self._bindings.follow(package_id, subscriptions)
+            except CONNECTION_LOST as exc:
+                raise BrokerUnavailable() from exc
+            inactive = inactive or not active
+        if inactive:
+            await self._fence()
+
+    async def reconcile(self, packages: Mapping[int, Subscriptions | None]) -> None:
+        """At a worker's start: every package's bindings in line with storage (`packages`, each package
+        storage holds) — after the record of them is corrected from the broker's own list, when the
+        management API answers."""
+        actual = await self._listed_bindings()
+        if actual is not None:
+            await self._bindings.correct(actual)
+        await self.follow(
+            self._redis.pipeline(transaction=False),
+            {**dict.fromkeys(await self._bindings.recorded()), **packages},
+        )
+
+    async def _listed_bindings(self) -> dict[int, set[tuple[QueueKind, str]]] | None:
+        """Each package's bindings to the exchange as the broker lists them; None when it cannot tell."""
+        listed: dict[int, set[tuple[QueueKind, str]]] = {}
+        for kind, vhost in self._vhosts.items():
+            path = f"/api/exchanges/{quote(vhost, safe='')}/{AMQP_EXCHANGE}/bindings/source"
+            try:
+                answer = await self._management.get(path)
+            except httpx.HTTPError as exc:
+                self._management_down.note(type(exc).__name__)
+                return None
+            if answer.status_code == httpx.codes.NOT_FOUND:  # no exchange yet: nothing bound
+                continue
+            if not answer.is_success:
+                self._management_down.note(f"HTTP {answer.status_code}")
+                return None
+            for binding in answer.json():
+                package_id = package_of_queue(str(binding.get("destination", "")))
+                if package_id is not None and binding.get("destination_type") == "queue":
+                    listed.setdefault(package_id, set()).add((kind, str(binding.get("routing_key", ""))))
+        return listed
+
+    async def _fence(self) -> None:
+        """Wait for the publishing batches registered before now, polling: RabbitMQ cannot check a status
+        as it takes a message, so this is how a deactivation's 200 comes after the last message that read
+        `active` (or was routed by a binding since removed)."""
         moment, publishing = await still_publishing(0, FENCE_LONGEST_MS).run(self._scripts)
         while publishing:
             await asyncio.sleep(FENCE_POLL_S)
@@ -256,6 +342,43 @@ class AmqpDelivery:
                 self._declared.discard((kind, package_id))
                 raise BrokerUnavailable(f"queue {queue} of {self._vhosts[kind]} does not exist")
         return len(messages)
+
+    async def _routed(self, kind: QueueKind, keys: list[str], contents: list[Content]) -> list[Outcome]:
+        try:
+            await self._exchange(kind)
+            channel = await self._channels[kind].get()
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                # Not mandatory: a message nobody subscribes to is dropped by the broker, as it should be.
+                return await channel.publish_routed(AMQP_EXCHANGE, keys, contents, mandatory=False)
+        except CONNECTION_LOST as exc:
+            raise BrokerUnavailable() from exc
+
+    async def _exchange(self, kind: QueueKind) -> None:
+        if kind not in self._exchanges:
+            exchange = RabbitExchange(AMQP_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
+            await (await self._broker(kind)).declare_exchange(exchange)
+            self._exchanges.add(kind)
+
+    async def _bound_queue(self, kind: QueueKind, package_id: int) -> RobustQueue:
+        """The package's queue, to bind to or unbind from the exchange (declared first)."""
+        await self._exchange(kind)
+        broker = await self._broker(kind)
+        return await broker.declare_queue(RabbitQueue(amqp_queue(package_id), declare=False))
+
+    async def _deactivate_full(self, kind: QueueKind, audience: set[int]) -> None:
+        """A broadcast was refused by some queue, the broker does not say which: each of the audience's
+        queues at its limit has its package deactivated (the others took the message, which is not
+        published again); none at its limit is an outage (a quorum queue without a leader), and the
+        caller publishes again — a repeat to the others, allowed after an outage (SPEC §10)."""
+        full = []
+        for package_id in sorted(audience):
+            counted = await self._ready_and_consumers(kind, amqp_queue(package_id))
+            if counted is not None and counted[0] >= self._limit:
+                full.append(package_id)
+        if not full:
+            raise BrokerUnavailable(f"a queue of {self._vhosts[kind]} refused a message below its limit")
+        for package_id in full:
+            await self._full.refused(package_id, kind, 1)
 
     async def _refused_when_full(self, kind: QueueKind, name: str) -> None:
         """A refusal means a full queue only when the queue holds its limit: a quorum queue also refuses

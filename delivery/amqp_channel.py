@@ -37,6 +37,8 @@ DEFAULT_FRAME_MAX = 131072
 READ_SIZE = 65536
 # A graceful close waits this long for the broker's answer; a dead peer has nothing left to say.
 CLOSE_TIMEOUT_S = 2.0
+# Publish methods kept encoded (one per queue, or per routing key of a topic exchange).
+METHODS_KEPT = 10_000
 # Frame overhead: type (1), channel (2), size (4) before the payload, the end octet after it.
 _FRAME_OVERHEAD = 8
 _FRAME_HEAD = struct.Struct(">BHI")
@@ -245,17 +247,23 @@ class ConfirmChannel:
     ) -> list[Outcome]:
         """Every message written in order, then the outcome of each once the broker settled them all.
         Raises ConnectionLost if the connection ends first."""
+        return await self.publish_routed(exchange, [routing_key] * len(contents), contents, mandatory)
+
+    async def publish_routed(
+        self, exchange: str, routing_keys: Sequence[str], contents: Sequence[Content], mandatory: bool = True
+    ) -> list[Outcome]:
+        """`publish` with a routing key of its own for each message (one publish to a topic exchange per
+        message of many fixtures)."""
         future: asyncio.Future[list[Outcome]] = self._loop.create_future()
         batch = _Batch(len(contents), future)
         if not contents:
             return []
-        method = self._method(exchange, routing_key, mandatory)
         try:
             async with self._writing:
-                for index, content in enumerate(contents):
+                for index, (key, content) in enumerate(zip(routing_keys, contents, strict=True)):
                     if len(self._unsettled) >= self._window or not self._unblocked.is_set() or self._failure:
                         await self._until_room()
-                    self._write(method, content, batch, index, mandatory)
+                    self._write(self._method(exchange, key, mandatory), content, batch, index, mandatory)
         except BaseException:
             # What failed the call is raised here; the batch's own failure (the same) is not awaited.
             if future.done() and not future.cancelled():
@@ -276,6 +284,8 @@ class ConfirmChannel:
         key = (exchange, routing_key, mandatory)
         method = self._methods.get(key)
         if method is None:
+            if len(self._methods) >= METHODS_KEPT:  # one a queue or a routing key: bounded all the same
+                self._methods.clear()
             publish = commands.Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=mandatory)
             method = self._methods[key] = _marshal(publish)
         return method

@@ -6,14 +6,23 @@ pipelined round trip (and one more for each queue that was full, to have its pac
 Redis acknowledges an append when it has it: that is this broker's confirmation.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from domain.delivery import Parcel, Published, PublishResult, QueueFigures, QueueKind
+from domain.delivery import (
+    Broadcast,
+    Parcel,
+    Published,
+    PublishResult,
+    QueueFigures,
+    QueueKind,
+    Subscriptions,
+    as_parcels,
+)
 from domain.fixtures_queue import FixturesQueue, parse
 from domain.package_view import PackageView
 from domain.queue_limit import QueueLimit
@@ -31,8 +40,23 @@ class RedisStreamsDelivery:
         self._limit = QueueLimit(redis, queue_limit, commands_maxlen)
         self._view = PackageView(redis, queue_limit=queue_limit)
 
-    async def fence(self, writes: Pipeline) -> None:
-        """Nothing to wait for: the scripts that append check the status in the same step."""
+    async def follow(self, writes: Pipeline, packages: Mapping[int, Subscriptions | None]) -> None:
+        """Nothing to do: the scripts that append check the status in the same step, and who gets a
+        broadcast is decided by its caller's audience, from storage."""
+
+    async def reconcile(self, packages: Mapping[int, Subscriptions | None]) -> None:
+        """Nothing to do: every append checks the status copy."""
+
+    async def broadcast(self, kind: QueueKind, items: Sequence[Broadcast]) -> set[int]:
+        """One copy of each message per package of its audience."""
+        parcels, positions = as_parcels(kind, items)
+        published = await self.publish(parcels)
+        return {
+            position
+            for result, at in zip(published, positions, strict=True)
+            if result.result is PublishResult.FULL
+            for position in at[result.count :]
+        }
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         pipe = self._redis.pipeline(transaction=False)

@@ -5,7 +5,7 @@ streams (delivery/redis_streams.py, the default) or RabbitMQ queues (delivery/am
 this seam knows which one is behind it.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Protocol
@@ -51,6 +51,46 @@ class Parcel:
     once: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """What a broadcast message is about, which decides who gets it (SPEC §4 subscriptions): a fixture of a
+    sport and a league, or nothing in particular (a heartbeat, for every active package)."""
+
+    fixture_id: int
+    sport_id: int
+    league_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """One message for many packages' queues: an incident, a fixture update, a heartbeat."""
+
+    message: Outgoing
+    # The packages it is for, as storage's subscriptions said when the caller last read them (a second
+    # ago at most): a broker that routes by its own bindings uses them only to find a full queue.
+    audience: Sequence[int]
+    topic: Topic | None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriptions:
+    """What a package subscribes to (SPEC §4): none of either means everything."""
+
+    sports: frozenset[int] = frozenset()
+    leagues: frozenset[int] = frozenset()
+
+
+def as_parcels(kind: "QueueKind", items: Sequence[Broadcast]) -> tuple[list[Parcel], list[list[int]]]:
+    """Broadcasts as one parcel per package, its messages in the given order, with each parcel's
+    positions in `items` (what a full queue refused is known by them): for a delivery that copies."""
+    positions: dict[int, list[int]] = {}
+    for position, item in enumerate(items):
+        for package_id in item.audience:
+            positions.setdefault(package_id, []).append(position)
+    parcels = [Parcel(p, kind, [items[i].message for i in at]) for p, at in positions.items()]
+    return parcels, list(positions.values())
+
+
 class QueueFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     """A package's queue as its customer sees it: messages held, delivered but unacknowledged, readers,
     and the backlog that counts against the queue limit (SPEC §4, §9). `status` shows it as is."""
@@ -80,15 +120,29 @@ class Delivery(Protocol):
         through domain/queue_limit.py: the one call every delivery makes for a refusal."""
         ...
 
+    async def broadcast(self, kind: QueueKind, items: Sequence[Broadcast]) -> set[int]:
+        """Each message to the queue of every active package subscribed to its topic, in order, once the
+        broker confirmed them; returns the positions of the messages a full queue refused (that package
+        deactivated, as `publish` does; the others got them)."""
+        ...
+
     async def provision(self, package_id: int) -> None:
         """Make sure the package's queues exist (activation, `package add --active`)."""
         ...
 
-    async def fence(self, writes: Pipeline) -> None:
-        """Called with a deactivation's status copy queued on `writes`, before its 200 (SPEC §9): return
-        once no publish that read the status before that copy was written is in flight. A delivery that
-        must wait sends `writes` first (the pipeline is left empty, ready for more); one whose publishing
-        checks the status as it appends leaves it to be sent with the rest."""
+    async def follow(self, writes: Pipeline, packages: Mapping[int, Subscriptions | None]) -> None:
+        """Called with these packages' status copies queued on `writes` (an activation, a deactivation, a
+        write outside the commands stream), before the answer: returns once each package whose copy says
+        active gets what is broadcast to its subscriptions (None: not in storage), and nothing more
+        reaches the others' queues (SPEC §9: after a deactivation's 200, nothing of any kind). A delivery
+        that must act sends `writes` first (the pipeline is left empty, ready for more); one whose
+        publishing checks the status as it appends leaves it to be sent with the rest."""
+        ...
+
+    async def reconcile(self, packages: Mapping[int, Subscriptions | None]) -> None:
+        """At a worker's start, with every package storage holds and its subscriptions, and their status
+        copies written: what reaches each package's queues made to follow them (`follow` for all, and for
+        any package the delivery itself still routes to)."""
         ...
 
     async def figures(self, package_id: int, kind: QueueKind) -> QueueFigures:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from domain.commands import StreamId
+from domain.delivery import Subscriptions
 from domain.fixtures import UPCOMING, Fixture, FixtureStatus, encode_fixture
 from domain.models import Package, PackageSubscription, StoredFixture
 
@@ -76,6 +77,27 @@ async def subscriptions(conn: AsyncConnection, package_id: int) -> tuple[list[in
     for kind, ref_id in rows:
         (sports if kind == "sport" else leagues).append(ref_id)
     return sports, leagues
+
+
+async def package_subscriptions(
+    conn: AsyncConnection, package_ids: Iterable[int]
+) -> dict[int, Subscriptions]:
+    """The subscriptions of each of these packages that storage holds (absent: not in storage)."""
+    ids = list(package_ids)
+    if not ids:
+        return {}
+    held = await conn.execute(select(col(Package.id)).where(col(Package.id).in_(ids)))
+    found: dict[int, tuple[set[int], set[int]]] = {package_id: (set(), set()) for (package_id,) in held}
+    rows = await conn.execute(
+        select(
+            col(PackageSubscription.package_id),
+            col(PackageSubscription.kind),
+            col(PackageSubscription.ref_id),
+        ).where(col(PackageSubscription.package_id).in_(list(found)))
+    )
+    for package_id, kind, ref_id in rows:
+        found[package_id][0 if kind == "sport" else 1].add(ref_id)
+    return {p: Subscriptions(frozenset(s), frozenset(x)) for p, (s, x) in found.items()}
 
 
 class StoredBody(NamedTuple):

@@ -31,6 +31,10 @@ INCIDENT_WORKERS = "livescore:incidents:workers"
 # AMQP publishing batches in flight (a sorted set scored by when each registered, Redis's clock): a
 # deactivation waits for those registered before it (domain/scripts/fence.py).
 PUBLISHING_BATCHES = "livescore:amqp:publishing"
+# The service's own AMQP exchange on each vhost (SPEC §9: a message for many packages is published once
+# and the broker copies it into each bound queue); customers never see it (their permissions name only
+# their queues). Not a Redis key.
+AMQP_EXCHANGE = "livescore"
 
 
 def fixtures_queue(package_id: int) -> str:
@@ -134,6 +138,25 @@ def amqp_auth_address_failures(client: str) -> str:
 
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def package_of_queue(name: str) -> int | None:
+    """The package whose AMQP queue this is (`_123_` → 123); None for any other name."""
+    digits = name[1:-1] if len(name) > 2 and name[0] == name[-1] == "_" else ""
+    return int(digits) if digits.isdigit() else None
+
+
+def amqp_bindings(package_id: int) -> str:
+    """The bindings made for a package's queues to AMQP_EXCHANGE (a set of "vhost kind|routing key"):
+    what a deactivation removes, without asking the management API. The broker's own list is the truth
+    that a worker's start brings this record back in line with."""
+    return f"livescore:amqp:bindings:{package_id}"
+
+
+def amqp_binding_lock(package_id: int) -> str:
+    """Held while a package's bindings are changed: two workers applying an activation and a deactivation
+    of it one after the other leave the bindings its final status asks for, never the other's."""
+    return f"livescore:amqp:binding-lock:{package_id}"
 
 
 def amqp_queue(package_id: int) -> str:

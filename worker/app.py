@@ -22,7 +22,7 @@ from domain.logs import FASTSTREAM_LOGGER, configure_logging
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.beats import Beats
-from worker.commands import apply_commands
+from worker.commands import apply_commands, follow_storage
 from worker.consumers import GroupMonitor
 from worker.entries import Entry, keep_raw_entries, raw_entries
 from worker.housekeeping import Housekeeping
@@ -127,6 +127,10 @@ def _call(function: Callable[..., Any], *args: Any) -> Hook:
 async def _prepare(res: Resources) -> None:
     await ensure_consumer_group(res.redis)
     await ensure_consumer_group(res.redis, FIXTURE_UPDATES_STREAM)
+    try:
+        await follow_storage(res)
+    except Exception as exc:  # storage or the broker away: the worker starts all the same
+        log.warning("package queues not checked against storage at start: %s", type(exc).__name__)
 
 
 async def _finish_own_pending(res: Resources) -> None:

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from redis.asyncio.client import Pipeline
 
 from domain.activation import Applied, apply_activations
-from domain.commands import ChangeActivation, Command, PackageStatus, StreamId, TriggerSnapshot, from_fields
+from domain.commands import ChangeActivation, Command, StreamId, TriggerSnapshot, from_fields
 from domain.errors import StorageUnavailable, UndecodableCommand
-from domain.packages import PackageState
+from domain.fixture_store import package_subscriptions
+from domain.packages import PackageState, stored_states
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry, acknowledge
 from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
@@ -141,21 +143,16 @@ async def _snapshot(
 
 
 async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], keep: Keep) -> None:
-    """The queues of active packages provisioned, then one round trip: the view first (read-your-writes),
-    then the replies, then the acknowledgement."""
+    """The view first (read-your-writes), the packages' queues made to follow it, then one round trip: the
+    replies and the acknowledgement."""
     # The copy needs each package's final state only, not every step of the batch.
     final = {c.package_id: r for _, c, r in sorted(applied, key=lambda a: a[2].applied)}
-    await _provision(
-        res, [pid for pid, result in final.items() if result.status is PackageStatus.ACTIVE], keep
-    )
     pipe = res.redis.pipeline(transaction=False)
     states = {
         pid: PackageState(result.status, result.applied, result.reason) for pid, result in final.items()
     }
     await res.view.remember_all(states, pipe=pipe)
-    if any(state.status is not PackageStatus.ACTIVE for state in states.values()):
-        # Nothing reaches a deactivated package's queues after its 200 (SPEC §9).
-        await res.delivery.fence(pipe)
+    await _follow(res, pipe, list(final), keep)
     for sid, command, result in applied:
         COMMANDS_APPLIED.labels(command.type.value, result.outcome.value).inc()
         if command.reply_to:
@@ -168,15 +165,28 @@ async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], ke
     await pipe.execute()
 
 
-async def _provision(res: Resources, package_ids: list[int], keep: Keep) -> None:
-    """An active package's queues exist before its customer hears it is active (SPEC §9)."""
+async def _follow(res: Resources, writes: Pipeline, package_ids: list[int], keep: Keep) -> None:
+    """An active package's queues exist and get what is published for it before its customer hears it is
+    active; nothing reaches a deactivated package's queues after its 200 (SPEC §9)."""
 
-    async def provision() -> None:
-        for package_id in package_ids:
-            await res.delivery.provision(package_id)
+    async def follow() -> None:
+        async with res.engine.connect() as conn:
+            subscribed = await package_subscriptions(conn, package_ids)
+        await res.delivery.follow(writes, {p: subscribed.get(p) for p in package_ids})
 
     if package_ids:
-        await while_storage_is_down(provision, "provisioning queues", res.stopping, keep, res.keep_every_s)
+        await while_storage_is_down(follow, "following activations", res.stopping, keep, res.keep_every_s)
+
+
+async def follow_storage(res: Resources) -> None:
+    """At a worker's start (SPEC §2.5): the status copies made to agree with storage (versioned: a newer
+    copy stays), and what reaches each package's queues with them — a restored database, packages
+    changed while no worker ran, a broker that lost its bindings."""
+    async with res.engine.connect() as conn:
+        stored = await stored_states(conn)
+        subscribed = await package_subscriptions(conn, [package_id for package_id, _, _ in stored])
+    await res.view.remember_all({package_id: state for package_id, state, _ in stored})
+    await res.delivery.reconcile(subscribed)
 
 
 def _describe(exc: BaseException) -> str:

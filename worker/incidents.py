@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from domain.commands import PackageStatus, StreamId
-from domain.delivery import Parcel, PublishResult, QueueKind
+from domain.delivery import Broadcast, QueueKind, Topic
 from domain.fixture_store import ActivePackage, FixtureRefs, active_packages, fixture_refs
 from domain.messages import Outgoing, incident_message
 from domain.packages import PackageState
@@ -81,22 +81,16 @@ async def deliver(res: Resources, directory: Directory, ready: Sequence[Ready]) 
     if not ready:
         return
     packages = await directory.packages(res)
-    # Per package, its incidents' positions in `ready`, in order: what a full queue refused is known by them.
-    positions: dict[int, list[int]] = {}
-    for position, item in enumerate(ready):
-        for package in packages:
-            if package.receives(item.refs):
-                positions.setdefault(package.package_id, []).append(position)
-    messages = [_message(item) for item in ready]
-    parcels = [Parcel(p, QueueKind.INCIDENTS, [messages[i] for i in at]) for p, at in positions.items()]
-    published = await res.delivery.publish(parcels)
-    refused = {
-        position
-        for result, at in zip(published, positions.values(), strict=True)
-        for position in at[result.count :]
-        if result.result is PublishResult.FULL
-    }
+    items = [
+        Broadcast(
+            _message(item),
+            [package.package_id for package in packages if package.receives(item.refs)],
+            Topic(item.fixture_id, item.refs.sport_id, item.refs.league_id),
+        )
+        for item in ready
+    ]
     # An incident a full queue refused was not forwarded, even if other packages' queues took it.
+    refused = await res.delivery.broadcast(QueueKind.INCIDENTS, items)
     INCIDENTS.labels("forwarded").inc(len(ready) - len(refused))
     if refused:
         INCIDENTS.labels("refused").inc(len(refused))

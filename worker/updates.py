@@ -9,7 +9,7 @@ import logging
 import msgspec
 
 from domain.commands import PackageStatus, StreamId
-from domain.delivery import Parcel, QueueKind
+from domain.delivery import Broadcast, QueueKind, Topic
 from domain.fixture_store import store_if_newer, subscribed_active_packages
 from domain.fixtures import Fixture, decode_fixture, encode_fixture
 from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope, fixture_headers
@@ -32,17 +32,19 @@ async def apply_fixture_updates(res: Resources, entries: list[Entry]) -> list[tu
     accepted = await while_storage_is_down(
         lambda: _store(res, fixtures), f"{len(fixtures)} fixture updates", res.stopping
     )
-    parcels, states = [], {}
+    items, states = [], {}
     for fixture, packages in accepted:
         headers = fixture_headers(fixture.fixture_id, fixture.sport.id, fixture.league.id)
         message = envelope(MessageType.FIXTURE, encode_fixture(fixture), headers=headers)
-        for package_id, applied in packages:
-            states[package_id] = PackageState(PackageStatus.ACTIVE, applied)
-            parcels.append(Parcel(package_id, QueueKind.FIXTURES, [message]))
+        topic = Topic(fixture.fixture_id, fixture.sport.id, fixture.league.id)
+        items.append(Broadcast(message, [package_id for package_id, _ in packages], topic))
+        states.update({p: PackageState(PackageStatus.ACTIVE, applied) for p, applied in packages})
     # Delivery trusts only the Redis status copy; make sure there is one. The write is versioned, so a
     # newer deactivation already there stays and wins.
     await res.view.remember_all(states)
-    await while_storage_is_down(lambda: res.delivery.publish(parcels), "fixture updates", res.stopping)
+    await while_storage_is_down(
+        lambda: res.delivery.broadcast(QueueKind.FIXTURES, items), "fixture updates", res.stopping
+    )
     pipe = res.redis.pipeline(transaction=False)
     acknowledge(pipe, [entry_id for entry_id, _ in entries], FIXTURE_UPDATES_STREAM)
     await pipe.execute()

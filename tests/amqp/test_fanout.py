@@ -1,0 +1,258 @@
+"""Broker fan-out (issue 22, SPEC §9): an incident, a fixture update or a heartbeat is published once to the
+service's exchange, and RabbitMQ copies it into each bound queue. What must hold, on a real node: the
+subscriptions decide exactly what each package gets, once; the bindings follow activation, deactivation,
+the command line's writes and a worker's start; a full queue deactivates its package only; and after a
+deactivation's 200 nothing more arrives, however steady the flow."""
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aio_pika
+import httpx
+import msgspec
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.fixture_store import store_fixtures
+from domain.settings import Settings
+from domain.streams import AMQP_EXCHANGE, amqp_queue
+from ingress.app import create_app
+from tests.amqp.conftest import FIXTURES, INCIDENTS
+from tests.conftest import asgi_client, hold
+from tests.fixture_factory import FOOTBALL, PREMIER_LEAGUE, fixture, incident
+from tests.support import Cli, add_package, eventually, publish_incident, publish_update
+from worker.app import create_app as create_worker
+
+pytestmark = pytest.mark.usefixtures("broker_auth")
+
+BASKETBALL, EUROLEAGUE, NBA = 48242, 2002, 2003
+# Packages of this module only (the node's queues outlive a test).
+EVERYTHING, FOOTBALL_ONLY, EUROLEAGUE_ONLY, BOTH = 770_001, 770_002, 770_003, 770_004
+API = "/api/livescore"
+LATER = datetime(2030, 4, 2, tzinfo=UTC)
+
+
+@pytest.fixture
+def delivering(amqp_settings: Settings) -> Settings:
+    return dataclasses.replace(amqp_settings, delivery="amqp", keepalive_s=0, heartbeat_s=0)
+
+
+@contextlib.asynccontextmanager
+async def own_channel(settings: Settings, vhost: str) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+    async with await aio_pika.connect(settings.amqp_url.rstrip("/") + "/" + vhost) as connection:
+        yield await connection.channel()
+
+
+async def taken(settings: Settings, vhost: str, package_id: int) -> list[dict[str, Any]]:
+    """Every message of the package's queue, taken."""
+    async with own_channel(settings, vhost) as channel:
+        queue = await channel.declare_queue(amqp_queue(package_id), passive=True)
+        found = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            found.append(json.loads(message.body))
+        return found
+
+
+async def length(settings: Settings, vhost: str, package_id: int) -> int:
+    async with own_channel(settings, vhost) as channel:
+        declared = await channel.declare_queue(amqp_queue(package_id), passive=True)
+        return int(declared.declaration_result.message_count or 0)
+
+
+async def delete_queues(settings: Settings, package_ids: list[int]) -> None:
+    for vhost in (FIXTURES, INCIDENTS):
+        async with own_channel(settings, vhost) as channel:
+            for package_id in package_ids:
+                await channel.queue_delete(amqp_queue(package_id))
+
+
+async def bound_keys(settings: Settings, package_id: int) -> dict[str, set[str]]:
+    """The keys the package's queues are bound to the service's exchange with, as the broker lists them."""
+    found: dict[str, set[str]] = {}
+    async with httpx.AsyncClient(base_url=settings.amqp_management_url) as api:
+        for vhost in (FIXTURES, INCIDENTS):
+            path = f"/api/queues/{quote(vhost, safe='')}/{amqp_queue(package_id)}/bindings"
+            answer = await api.get(path)
+            listed = answer.json() if answer.status_code == 200 else []
+            found[vhost] = {b["routing_key"] for b in listed if b["source"] == AMQP_EXCHANGE}
+    return found
+
+
+def incident_keys(*keys: str) -> set[str]:
+    return {"heartbeat"} | {f"p{p}.{key}" for p in range(16) for key in keys}
+
+
+async def test_subscriptions_decide_exactly_what_each_package_gets_once_in_order(
+    delivering: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """Everything; a sport; a league; a sport and a league that overlap (one copy, not two)."""
+    subscribed = {
+        EVERYTHING: {},
+        FOOTBALL_ONLY: {"sports": [FOOTBALL]},
+        EUROLEAGUE_ONLY: {"leagues": [EUROLEAGUE]},
+        BOTH: {"sports": [FOOTBALL], "leagues": [EUROLEAGUE]},
+    }
+    bodies = {p: await add_package(engine, p, active=False, **s) for p, s in subscribed.items()}
+    football = fixture(1, status=2)
+    euroleague = fixture(2, status=2, sport=BASKETBALL, league=EUROLEAGUE)
+    nba = fixture(3, status=2, sport=BASKETBALL, league=NBA)
+    async with engine.begin() as conn:
+        await store_fixtures(conn, [football, euroleague, nba])
+    app = create_app(delivering)
+    try:
+        async for _ in hold(app.lifespan()):
+            async with asgi_client(app) as client:
+                async for _ in hold(create_worker(delivering, consumer="fanout-subscriptions")):
+                    for body in bodies.values():
+                        assert (await client.post(f"{API}/package/activate", json=body)).status_code == 200
+                    for i in range(1, 13):
+                        await publish_incident(redis, incident(i, 1 + i % 3))
+                    await publish_update(
+                        redis, msgspec.structs.replace(euroleague, status=3, last_update=LATER)
+                    )
+
+                    async def all_arrived() -> bool:
+                        return await length(delivering, INCIDENTS, EVERYTHING) == 12
+
+                    await eventually(all_arrived, 30)
+                    await asyncio.sleep(0.5)  # anything extra would have come by now
+                    incidents = {p: await taken(delivering, INCIDENTS, p) for p in subscribed}
+                    updates = {p: await taken(delivering, FIXTURES, p) for p in subscribed}
+    finally:
+        await delete_queues(delivering, list(subscribed))
+
+    def ids(messages: list[dict[str, Any]]) -> list[int]:
+        return [m["body"]["id"] for m in messages]
+
+    assert ids(incidents[EVERYTHING]) == list(range(1, 13))
+    assert ids(incidents[FOOTBALL_ONLY]) == [3, 6, 9, 12]  # fixture 1
+    assert ids(incidents[EUROLEAGUE_ONLY]) == [1, 4, 7, 10]  # fixture 2
+    assert ids(incidents[BOTH]) == [1, 3, 4, 6, 7, 9, 10, 12]
+    fixture_ids = {p: [m["body"]["fixtureId"] for m in got] for p, got in updates.items()}
+    assert fixture_ids == {EVERYTHING: [2], FOOTBALL_ONLY: [], EUROLEAGUE_ONLY: [2], BOTH: [2]}
+
+
+async def test_bindings_follow_the_command_line_and_a_workers_start(
+    delivering: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """SPEC §2.5 and §9: `package add --active`, `set-subscriptions` and `remove` change storage outside
+    the commands stream, and the bindings follow at once; a package active in storage with no bindings
+    (a restored database) gets them when a worker starts."""
+    cli = Cli(delivering)
+    package, restored = 770_011, 770_012
+    try:
+        await cli.output(
+            "package", "add", "--id", str(package), "--username", "fanout-cli", "--password", "pw",
+            "--active", "--sport", str(FOOTBALL),
+        )  # fmt: skip
+        added = await bound_keys(delivering, package)
+        await cli.output("package", "set-subscriptions", "--id", str(package), "--league", str(NBA))
+        resubscribed = await bound_keys(delivering, package)
+        await cli.output("package", "remove", "--id", str(package), "--yes")
+        removed = await bound_keys(delivering, package)
+        await add_package(engine, restored, active=True, leagues=[PREMIER_LEAGUE])
+        async for _ in hold(create_worker(delivering, consumer="fanout-start")):
+            started = await bound_keys(delivering, restored)
+    finally:
+        await delete_queues(delivering, [package, restored])
+    assert added == {FIXTURES: {f"*.{FOOTBALL}.*"}, INCIDENTS: incident_keys(f"{FOOTBALL}.*")}
+    assert resubscribed == {FIXTURES: {f"*.*.{NBA}"}, INCIDENTS: incident_keys(f"*.{NBA}")}
+    assert removed == {FIXTURES: set(), INCIDENTS: set()}
+    assert started == {FIXTURES: {f"*.*.{PREMIER_LEAGUE}"}, INCIDENTS: incident_keys(f"*.{PREMIER_LEAGUE}")}
+
+
+async def test_a_full_queue_deactivates_only_its_package_and_the_others_get_each_incident_once(
+    delivering: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """RabbitMQ refuses the publish when any bound queue is full, without saying which: the queue at its
+    limit is found, its package deactivated with the reason; the other queue took every message, once."""
+    limited = dataclasses.replace(delivering, queue_limit=5)
+    reading, filling = 770_021, 770_022
+    bodies = {p: await add_package(engine, p, active=False) for p in (reading, filling)}
+    async with engine.begin() as conn:
+        await store_fixtures(conn, [fixture(1, status=2)])
+    app = create_app(limited)
+    got: list[dict[str, Any]] = []
+    try:
+        async for _ in hold(app.lifespan()):
+            async with asgi_client(app) as client:
+                async for _ in hold(create_worker(limited, consumer="fanout-full")):
+                    for body in bodies.values():
+                        assert (await client.post(f"{API}/package/activate", json=body)).status_code == 200
+                    for i in range(1, 21):
+                        await publish_incident(redis, incident(i, 1))
+                        got += await taken(limited, INCIDENTS, reading)  # the reader keeps up
+
+                    async def everything_read(got: list[dict[str, Any]] = got) -> bool:
+                        got.extend(await taken(limited, INCIDENTS, reading))
+                        return len(got) >= 20
+
+                    await eventually(everything_read, 30)
+                    await asyncio.sleep(0.5)
+                    got += await taken(limited, INCIDENTS, reading)
+                    states = {
+                        p: (await client.post(f"{API}/package/status", json=b)).json()
+                        for p, b in bodies.items()
+                    }
+                    full = await taken(limited, INCIDENTS, filling)
+    finally:
+        await delete_queues(limited, [reading, filling])
+    assert [m["body"]["id"] for m in got] == list(range(1, 21))
+    assert (states[filling]["status"], states[filling]["reason"]) == ("inactive", "queue-limit")
+    assert states[reading]["status"] == "active"
+    assert [m["body"]["id"] for m in full] == [1, 2, 3, 4, 5]
+
+
+async def test_nothing_broadcast_arrives_after_a_deactivations_200_while_incidents_flow(
+    delivering: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """Unbound before the answer, and the fence waits for what was routed before: at the 200 the queue
+    holds what it will ever hold, while the other package goes on getting the flow."""
+    leaving, staying = 770_031, 770_032
+    bodies = {p: await add_package(engine, p, active=False) for p in (leaving, staying)}
+    async with engine.begin() as conn:
+        await store_fixtures(conn, [fixture(f, status=2) for f in range(1, 17)])
+    app = create_app(delivering)
+    flowing = asyncio.Event()
+
+    async def flow() -> None:
+        number = 0
+        while True:
+            number += 1
+            await publish_incident(redis, incident(number, 1 + number % 16))
+            if number == 200:
+                flowing.set()
+            await asyncio.sleep(0.002)
+
+    try:
+        async for _ in hold(app.lifespan()):
+            async with asgi_client(app) as client:
+                async for _ in hold(create_worker(delivering, consumer="fanout-fence")):
+                    for body in bodies.values():
+                        assert (await client.post(f"{API}/package/activate", json=body)).status_code == 200
+                    feeding = asyncio.create_task(flow())
+                    await flowing.wait()
+                    answer = await client.post(f"{API}/package/deactivate", json=bodies[leaving])
+                    at_200 = await length(delivering, INCIDENTS, leaving)
+                    staying_then = await length(delivering, INCIDENTS, staying)
+                    await asyncio.sleep(1.5)
+                    later = await length(delivering, INCIDENTS, leaving)
+                    staying_later = await length(delivering, INCIDENTS, staying)
+                    feeding.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await feeding
+                    keys = await bound_keys(delivering, leaving)
+    finally:
+        await delete_queues(delivering, [leaving, staying])
+    assert answer.status_code == 200
+    assert at_200 > 0
+    assert later == at_200
+    assert staying_later > staying_then
+    assert keys == {FIXTURES: set(), INCIDENTS: set()}
