@@ -2,8 +2,9 @@
 
 Real processes over Redis streams delivery: a worker, an ingress, `livescore simulate` playing a seeded
 match day fast, and `livescore watch` started once the package's activation answered 200 — halfway
-through the day, every match in play, so the watch knows the earlier goals only from the live state in
-storage. When the day is over, the watch's final frame must show every match finished (FT) with the
+through the day, every match in play, so the watch knows the earlier goals only from the live state
+(read from storage when it starts; the initial image, being built elsewhere, will put the same on the
+queue). When the day is over, the watch's final frame must show every match finished (FT) with the
 simulator's full-time score, sets and all.
 """
 
@@ -112,6 +113,8 @@ async def test_the_watch_s_final_frame_shows_the_simulator_s_full_time_scores(
         async with httpx.AsyncClient(base_url=ingress.base_url, timeout=10) as client:
             assert (await client.post(ACTIVATE, json=bodies[PACKAGE])).status_code == 200
         watching = _spawn(processes, ["watch", "--package", str(PACKAGE)], tmp_path / "watch.out")
+        # The premise: every match still in play once activated (else the machine was too slow for SPEED).
+        assert "full time" not in (tmp_path / "simulate.out").read_text()
         assert await asyncio.to_thread(simulating.wait, DAY_TIMEOUT_S) == 0
         await eventually(lambda: _delivered_to_the_end(redis, beats), 60, "the day delivered to its end")
         await asyncio.sleep(SETTLE_S)
@@ -125,5 +128,5 @@ async def test_the_watch_s_final_frame_shows_the_simulator_s_full_time_scores(
                 process.wait()
     full_time = _full_time((tmp_path / "simulate.out").read_text())
     assert len(full_time) == MATCHES
-    frame = _final_frame((tmp_path / "watch.out").read_text(), list(full_time))
-    assert frame == full_time
+    output = (tmp_path / "watch.out").read_text()
+    assert _final_frame(output, list(full_time)) == full_time, output
