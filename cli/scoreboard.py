@@ -185,11 +185,14 @@ def render(board: Scoreboard, now: datetime) -> RenderableType:
     return Group(table, _pulse(board, now, len(shown)))
 
 
-# Each column, the least and the most it takes, or its share of the room the figures leave.
+# Each column, the least and the most it takes, or its share of the room the figures leave. The score
+# takes up to a five-set volleyball match's ("3–2 (27-25 9-25 25-19 21-25 15-13)"): cut shorter, its
+# last sets were lost from the frame.
+SCORE_WIDEST = 36
 _COLUMNS: tuple[tuple[str, int, int | None, int | None], ...] = (
     ("sport", 4, None, 1),
     ("match", 10, None, 3),
-    ("score", 5, 18, None),
+    ("score", 5, SCORE_WIDEST, None),
     ("period", 8, 11, None),
     ("clock", 5, 6, None),
     ("last incident", 10, None, 2),

@@ -267,3 +267,23 @@ def _scored(home: int, away: int) -> Any:
     board = Scoreboard(PACKAGE, heartbeat_s=0, since=NOW)
     board.apply(_incident(1, 1, "Score", name="Score", period=FIRST, values=_values(home, away)).encode())
     return board.matches[1]
+
+
+def test_a_five_set_match_shows_every_set_at_full_time() -> None:
+    """A volleyball match that went the distance: the frame once cut its score after 18 characters."""
+    board = Scoreboard(PACKAGE, heartbeat_s=0, since=NOW)
+    board.apply(_fixture(9, 2, "Volleyball", "Projekt Jastrzębie", "KS Częstochowa", 900).encode())
+    for number, (home, away) in enumerate([(27, 25), (9, 25), (25, 19), (21, 25), (15, 13)], start=1):
+        period = {"id": number, "name": ("1st", "2nd", "3rd", "4th", "5th")[number - 1] + " Set"}
+        board.apply(
+            _incident(
+                9, 800 - number, "Score", name="Point", period=period, values=_values(home, away)
+            ).encode()
+        )
+        board.apply(
+            _incident(9, 700 - number, "Period", name="Set", period=period, status="Finished").encode()
+        )
+    board.apply(_fixture(9, 3, "Volleyball", "Projekt Jastrzębie", "KS Częstochowa", 10).encode())
+    [row] = [line for line in _wide_text(board, NOW, 130) if "Projekt" in line]
+    assert "3–2 (27-25 9-25 25-19 21-25 15-13)" in row
+    assert " FT " in row
