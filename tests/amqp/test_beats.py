@@ -23,6 +23,7 @@ from domain.streams import amqp_queue, interval_turn
 from tests.rabbitmq_server import SessionNode
 from tests.support import add_package, eventually, free_port
 from worker.beats import Beats, current_interval
+from worker.commands import follow_storage
 from worker.resources import Resources
 
 PACKAGE = 880_120
@@ -100,6 +101,10 @@ async def test_the_round_due_during_a_broker_outage_is_sent_when_the_broker_is_b
     settings = dataclasses.replace(amqp_settings, delivery="amqp", keepalive_s=0, heartbeat_s=INTERVAL_S)
     through_gate = dataclasses.replace(settings, amqp_url=_through(settings.amqp_url, gate.port))
     await add_package(engine, PACKAGE, active=True)
+    # Its queues bound to the service's exchange, as a worker's start leaves them.
+    binder = Resources.open(settings, "beats-binder")
+    await follow_storage(binder)
+    await binder.close()
     res = Resources.open(through_gate, "beats-outage")
     beats = Beats(res)
     try:
