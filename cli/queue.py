@@ -3,7 +3,7 @@ receive it, without consuming it."""
 
 import contextlib
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from redis.asyncio import Redis
@@ -12,12 +12,10 @@ from cli.help_format import MARKUP, LivescoreGroup
 from cli.options import package_id_option
 from cli.redis_choice import redis_settings
 from cli.runner import fail, run
-from delivery import open_delivery
-from domain.connections import RedisAddress, open_redis
+from delivery import open_peek
+from domain.connections import open_redis
 from domain.delivery import QueueKind
-from domain.messages import MESSAGE_FIELD
 from domain.settings import Settings
-from domain.streams import fixtures_queue, incidents_queue
 
 queue_app = typer.Typer(
     cls=LivescoreGroup,
@@ -25,12 +23,6 @@ queue_app = typer.Typer(
     no_args_is_help=True,
     help="Customers' fixtures and incidents queues.",
 )
-
-# --follow waits this long per read, so Ctrl-C is noticed promptly.
-FOLLOW_BLOCK_MS = 1000
-# Over AMQP, what `read` fetches (and gives back) when no --count or --last says how many.
-AMQP_DEFAULT_COUNT = 100
-_MESSAGE = MESSAGE_FIELD.encode()
 
 
 @queue_app.command("read")
@@ -51,69 +43,20 @@ def read_queue(
         fail("give --count (the oldest) or --last (the newest), not both")
     settings = redis_settings(ctx)
     kind = QueueKind.INCIDENTS if incidents else QueueKind.FIXTURES
-    if settings.delivery == "amqp":
-        if follow:
-            fail("--follow reads Redis streams only; over AMQP, consume the queue as a customer does")
-        run(_peek_amqp(settings, package, kind, count or last or AMQP_DEFAULT_COUNT))
-        return
-    queue = incidents_queue(package) if incidents else fixtures_queue(package)
     # Ctrl-C is how --follow ends; it is not an error.
     with contextlib.suppress(KeyboardInterrupt):
-        run(_read(settings.redis_address, queue, count, last, follow))
-
-
-async def _peek_amqp(settings: Settings, package_id: int, kind: QueueKind, count: int) -> None:
-    """The oldest `count` messages: fetched and given back, so RabbitMQ marks them redelivered
-    (docs/OPERATING.md)."""
-    from delivery.amqp import AmqpDelivery
-
-    redis: Redis = open_redis(settings.redis_address)
-    delivery = open_delivery(settings, redis)
-    try:
-        assert isinstance(delivery, AmqpDelivery)
-        for body in await delivery.peek(package_id, kind, count):
-            sys.stdout.buffer.write(body + b"\n")
-        sys.stdout.flush()
-    finally:
-        await delivery.close()
-        await redis.aclose()
+        run(_read(settings, package, kind, count, last, follow))
 
 
 async def _read(
-    redis_address: RedisAddress, queue: str, count: int | None, last: int | None, follow: bool
+    settings: Settings, package_id: int, kind: QueueKind, count: int | None, last: int | None, follow: bool
 ) -> None:
-    redis: Redis = open_redis(redis_address)
+    redis: Redis = open_redis(settings.redis_address)
+    peek = open_peek(settings, redis)
     try:
-        position = await _print_existing(redis, queue, count, last, follow)
-        while follow:
-            reply: Any = await redis.xread({queue: position}, block=FOLLOW_BLOCK_MS, count=500)
-            for _, entries in reply or []:
-                position = _print(entries) or position
+        async for body in peek.read(package_id, kind, count, last, follow):
+            sys.stdout.buffer.write(body + b"\n")
+            sys.stdout.flush()
     finally:
+        await peek.close()
         await redis.aclose()
-
-
-async def _print_existing(
-    redis: Redis, queue: str, count: int | None, last: int | None, follow: bool
-) -> bytes:
-    """Prints what is asked for of what the queue holds now; returns where --follow goes on from: the
-    entry printed last, or the newest one now (never `$`, which would lose what arrives between reads)."""
-    if last is not None:
-        newest: Any = await redis.xrevrange(queue, count=last)
-        return _print(list(reversed(newest))) or await _newest_id(redis, queue)
-    if follow and count is None:  # --follow alone: what comes from now on
-        return await _newest_id(redis, queue)
-    entries: Any = await redis.xrange(queue, count=count)
-    return _print(entries) or await _newest_id(redis, queue)
-
-
-async def _newest_id(redis: Redis, queue: str) -> bytes:
-    newest: Any = await redis.xrevrange(queue, count=1)
-    return bytes(newest[0][0]) if newest else b"0-0"
-
-
-def _print(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> bytes | None:
-    for _, fields in entries:
-        sys.stdout.buffer.write(fields.get(_MESSAGE, b"null") + b"\n")
-    sys.stdout.flush()
-    return entries[-1][0] if entries else None

@@ -8,15 +8,13 @@ from typing import Annotated
 
 import msgspec
 import typer
-from redis.asyncio import Redis
 from rich.live import Live
 
 from cli.options import package_id_option
 from cli.redis_choice import redis_settings
-from cli.runner import fail, run, settings_of
+from cli.runner import run, settings_of
 from cli.scoreboard import Scoreboard, render
-from delivery.redis_streams import RedisStreamsReader
-from domain.connections import open_redis
+from delivery import open_reader
 from domain.delivery import QueueReader
 from domain.errors import StorageUnavailable
 from domain.messages import MessageType, envelope
@@ -44,31 +42,19 @@ def watch(
 
     Over AMQP it logs in as the package's customer and consumes its queues: what it reads, the package's
     other consumers do not get."""
-    settings = settings_of(ctx)
     login = None
-    if settings.delivery == "amqp":
-        if not username:
-            fail("over AMQP, watch reads as the customer does: give --username (and --password)")
+    if username:
         login = (username, password or typer.prompt("password", hide_input=True))
-    else:
-        settings = redis_settings(ctx)  # over AMQP, watch reads no Redis at all
+    # Read as the customer (a login, over AMQP) no Redis is needed; otherwise the service's, named.
+    settings = settings_of(ctx) if login is not None else redis_settings(ctx)
     # Ctrl-C is how watching ends; it is not an error.
     with contextlib.suppress(KeyboardInterrupt):
         run(_watch(settings, package, login))
 
 
 async def _watch(settings: Settings, package_id: int, login: tuple[str, str] | None) -> None:
-    if login is not None:
-        from delivery.amqp import AmqpQueueReader  # aio-pika only when asked for
-
-        await _show(settings, AmqpQueueReader(settings, package_id, *login), package_id)
-        return
-    redis: Redis = open_redis(settings.redis_address)
-    try:
-        seed = await _live_state(settings, package_id)
-        await _show(settings, RedisStreamsReader(redis, package_id), package_id, seed)
-    finally:
-        await redis.aclose()
+    reader = open_reader(settings, package_id, login)
+    await _show(settings, reader, package_id, await _live_state(settings, package_id))
 
 
 async def _live_state(settings: Settings, package_id: int) -> list[bytes]:

@@ -24,7 +24,7 @@ import random
 import struct
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -62,15 +62,15 @@ from domain.delivery import (
     QueueKind,
     Subscriptions,
 )
-from domain.errors import BrokerUnavailable
-from domain.fixtures_queue import SNAPSHOT_DONE_TTL_S
+from domain.errors import BrokerUnavailable, NotOverThisBroker
 from domain.logs import OccasionalWarning
 from domain.messages import Outgoing
 from domain.queue_limit import QueueLimit
 from domain.scripts.fence import register_publishing, still_publishing
 from domain.scripts.runner import RedisPyScripts
 from domain.settings import Settings
-from domain.streams import AMQP_EXCHANGE, PUBLISHING_BATCHES, amqp_queue, package_of_queue
+from domain.snapshot_book import SENT_ONCE_TTL_S
+from domain.streams import AMQP_EXCHANGE, PUBLISHING_BATCHES, amqp_queue, package_of_queue, sent_once
 
 log = logging.getLogger("delivery.amqp")
 
@@ -104,6 +104,8 @@ _APP_ID = encode.short_string(FASTSTREAM_APP_ID)
 
 
 class AmqpDelivery:
+    figures_in_view = False
+
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self._redis = redis
         self._scripts = RedisPyScripts(redis)
@@ -137,20 +139,19 @@ class AmqpDelivery:
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         batch = uuid.uuid4().hex
-        register = register_publishing(batch, [parcel.package_id for parcel in parcels])
-        active = await register.run(self._scripts)
         try:
-            # Each message encoded once, however many packages' queues it goes to (an incident: dozens).
+            register = register_publishing(batch, [parcel.package_id for parcel in parcels])
+            active = await register.run(self._scripts)
+            # Each message encoded once, however many packages' queues it goes to.
             encoded: dict[int, Content] = {}
             for parcel in (parcel for parcel, ok in zip(parcels, active, strict=True) if ok):
                 for message in parcel.messages:
                     if id(message) not in encoded:
                         encoded[id(message)] = _content(message)
-            return list(
-                await asyncio.gather(
-                    *(self._publish(p, ok, encoded) for p, ok in zip(parcels, active, strict=True))
-                )
+            published = await asyncio.gather(
+                *(self._publish(*each, encoded) for each in zip(parcels, active, strict=True))
             )
+            return list(published)
         finally:
             # Shielded: a cancelled publisher still leaves the set (else deactivations wait for its age).
             await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
@@ -292,7 +293,7 @@ class AmqpDelivery:
     async def _publish(self, parcel: Parcel, active: bool, encoded: dict[int, Content]) -> Published:
         if not active:
             return Published(PublishResult.INACTIVE, 0)
-        if parcel.once is not None and await self._redis.exists(parcel.once):
+        if parcel.once is not None and await self._redis.exists(sent_once(parcel.once)):
             return Published(PublishResult.OK, 0)
         contents = [encoded[id(message)] for message in parcel.messages]
         count = await self._send(parcel.kind, parcel.package_id, contents)
@@ -301,7 +302,7 @@ class AmqpDelivery:
             return Published(PublishResult.FULL, count)
         if parcel.once is not None:
             # After the confirmation: a crash in between repeats the message rather than lose it.
-            await self._redis.set(parcel.once, "1", ex=SNAPSHOT_DONE_TTL_S)
+            await self._redis.set(sent_once(parcel.once), "1", ex=SENT_ONCE_TTL_S)
         return Published(PublishResult.OK, count)
 
     async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Content]) -> int:
@@ -523,6 +524,30 @@ _LONG, _BYTE, _SHORT, _USHORT, _INT = (struct.Struct(f) for f in (">I", ">b", ">
 _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID_SET = (0x4000 << 64) | (0x8000 << 48)
 _random = random.Random()
+
+
+class AmqpPeek:
+    """Messages fetched and given back (AMQP has no peek): RabbitMQ marks them redelivered, and a consumer
+    reading meanwhile may get them later than their neighbours (docs/OPERATING.md)."""
+
+    # What a read fetches (and gives back) when no count says how many.
+    DEFAULT_COUNT = 100
+
+    def __init__(self, delivery: AmqpDelivery) -> None:
+        self._delivery = delivery
+
+    async def read(
+        self, package_id: int, kind: QueueKind, count: int | None, last: int | None, follow: bool
+    ) -> AsyncIterator[bytes]:
+        if follow:
+            raise NotOverThisBroker(
+                "--follow reads Redis streams only; over AMQP, consume the queue as a customer does"
+            )
+        for body in await self._delivery.peek(package_id, kind, count or last or self.DEFAULT_COUNT):
+            yield body
+
+    async def close(self) -> None:
+        await self._delivery.close()
 
 
 class AmqpQueueReader:

@@ -250,7 +250,11 @@ class ConfirmChannel:
         return await self.publish_routed(exchange, [routing_key] * len(contents), contents, mandatory)
 
     async def publish_routed(
-        self, exchange: str, routing_keys: Sequence[str], contents: Sequence[Content], mandatory: bool = True
+        self,
+        exchange: str,
+        routing_keys: Sequence[str],
+        contents: Sequence[Content],
+        mandatory: bool = True,
     ) -> list[Outcome]:
         """`publish` with a routing key of its own for each message (one publish to a topic exchange per
         message of many fixtures)."""
@@ -261,7 +265,7 @@ class ConfirmChannel:
         try:
             async with self._writing:
                 for index, (key, content) in enumerate(zip(routing_keys, contents, strict=True)):
-                    if len(self._unsettled) >= self._window or not self._unblocked.is_set() or self._failure:
+                    if self._no_room():
                         await self._until_room()
                     self._write(self._method(exchange, key, mandatory), content, batch, index, mandatory)
         except BaseException:
@@ -289,6 +293,10 @@ class ConfirmChannel:
             publish = commands.Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=mandatory)
             method = self._methods[key] = _marshal(publish)
         return method
+
+    def _no_room(self) -> bool:
+        full = len(self._unsettled) >= self._window
+        return full or not self._unblocked.is_set() or self._failure is not None
 
     async def _until_room(self) -> None:
         """Until the window has room and the broker does not block publishing (Connection.Blocked)."""

@@ -1,18 +1,19 @@
 """Delivery to Redis streams (SPEC §4, §10): `livescore:fixtures:N` and `livescore:incidents:N`.
 
 Every check that must hold as a message is appended — the package is active, its queue has room —
-is made by Redis atomically with the append (domain/fixtures_queue.py), and a whole call is one
+is made by Redis atomically with the append (delivery/redis_appends.py), and a whole call is one
 pipelined round trip (and one more for each queue that was full, to have its package deactivated).
 Redis acknowledges an append when it has it: that is this broker's confirmation.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
+from delivery.redis_appends import StreamAppends, parse
 from domain.delivery import (
     Broadcast,
     Parcel,
@@ -23,10 +24,12 @@ from domain.delivery import (
     Subscriptions,
     as_parcels,
 )
-from domain.fixtures_queue import FixturesQueue, parse
+from domain.messages import MESSAGE_FIELD
 from domain.package_view import PackageView
 from domain.queue_limit import QueueLimit
 from domain.streams import fixtures_queue, incidents_queue
+
+_MESSAGE = MESSAGE_FIELD.encode()
 
 
 def queue_name(kind: QueueKind, package_id: int) -> str:
@@ -34,9 +37,11 @@ def queue_name(kind: QueueKind, package_id: int) -> str:
 
 
 class RedisStreamsDelivery:
+    figures_in_view = True
+
     def __init__(self, redis: Redis, queue_limit: int, commands_maxlen: int) -> None:
         self._redis = redis
-        self._queue = FixturesQueue(redis, queue_limit)
+        self._queue = StreamAppends(redis, queue_limit)
         self._limit = QueueLimit(redis, queue_limit, commands_maxlen)
         self._view = PackageView(redis, queue_limit=queue_limit)
 
@@ -103,8 +108,9 @@ class RedisStreamsReader:
     # Entries per XREAD: large enough that a full queue is caught up in a few round trips.
     BATCH = 1000
 
-    def __init__(self, redis: Redis, package_id: int) -> None:
+    def __init__(self, redis: Redis, package_id: int, owns_redis: bool = False) -> None:
         self._redis = redis
+        self._owns_redis = owns_redis
         self._last: dict[Any, Any] = {queue_name(kind, package_id): "0" for kind in QueueKind}
         self._kinds = {queue_name(kind, package_id): kind for kind in QueueKind}
 
@@ -122,4 +128,49 @@ class RedisStreamsReader:
         return {}
 
     async def close(self) -> None:
+        if self._owns_redis:
+            await self._redis.aclose()
+
+
+class RedisStreamsPeek:
+    """A queue read with XRANGE / XREVRANGE / XREAD: nothing taken, no trace left."""
+
+    # --follow waits this long per read, so Ctrl-C is noticed promptly.
+    FOLLOW_BLOCK_MS = 1000
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def read(
+        self, package_id: int, kind: QueueKind, count: int | None, last: int | None, follow: bool
+    ) -> AsyncIterator[bytes]:
+        queue = queue_name(kind, package_id)
+        entries, position = await self._existing(queue, count, last, follow)
+        for _, fields in entries:
+            yield fields.get(_MESSAGE, b"null")
+        while follow:
+            reply: Any = await self._redis.xread({queue: position}, block=self.FOLLOW_BLOCK_MS, count=500)
+            for _, got in reply or []:
+                for entry_id, fields in got:
+                    position = entry_id
+                    yield fields.get(_MESSAGE, b"null")
+
+    async def close(self) -> None:
         """The Redis connection belongs to the caller."""
+
+    async def _existing(
+        self, queue: str, count: int | None, last: int | None, follow: bool
+    ) -> tuple[Any, bytes]:
+        """What is asked for of what the queue holds now, and where --follow goes on from: the entry read
+        last, or the newest one now (never `$`, which would lose what arrives between reads)."""
+        if last is not None:
+            newest_first: Any = await self._redis.xrevrange(queue, count=last)
+            entries: Any = list(reversed(newest_first))
+        elif follow and count is None:  # --follow alone: what comes from now on
+            entries = []
+        else:
+            entries = await self._redis.xrange(queue, count=count)
+        if entries:
+            return entries, bytes(entries[-1][0])
+        newest: Any = await self._redis.xrevrange(queue, count=1)
+        return entries, bytes(newest[0][0]) if newest else b"0-0"

@@ -5,7 +5,7 @@ streams (delivery/redis_streams.py, the default) or RabbitMQ queues (delivery/am
 this seam knows which one is behind it.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Protocol
@@ -46,8 +46,9 @@ class Parcel:
     package_id: int
     kind: QueueKind
     messages: Sequence[Outgoing]
-    # A name used once: a parcel whose name was already used is not published again (a snapshot's
-    # completion, which a redelivered snapshot command must not repeat).
+    # A name the parcel is sent under at most once: sent under a name already used, it is not published
+    # again (a snapshot's completion, which a redelivered snapshot command must not repeat). Each
+    # delivery marks it where it keeps its state (domain.streams.sent_once).
     once: str | None = None
 
 
@@ -113,6 +114,10 @@ class QueueFigures(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class Delivery(Protocol):
+    # Whether a queue's figures are kept with the package's status copy (read with it in one round trip
+    # by `status`) rather than asked of the broker.
+    figures_in_view: bool
+
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         """Publish each parcel to its package's queue and return once the broker has taken (confirmed)
         every message published. Nothing goes to an inactive package; a queue at its limit takes nothing
@@ -168,6 +173,19 @@ class QueueReader(Protocol):
     async def read(self, wait_s: float) -> list[tuple[QueueKind, bytes]]:
         """The next messages of either queue, each with the queue it came from; waits up to `wait_s` for
         one when there is none, then returns none."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class QueuePeek(Protocol):
+    """A package's queue read by an operator without taking anything (`livescore queue read`)."""
+
+    def read(
+        self, package_id: int, kind: QueueKind, count: int | None, last: int | None, follow: bool
+    ) -> AsyncIterator[bytes]:
+        """The oldest `count` messages (all when None), or the newest `last`, oldest first; then, with
+        `follow`, every new one as it comes. Raises NotOverThisBroker for what its broker cannot do."""
         ...
 
     async def close(self) -> None: ...

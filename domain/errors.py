@@ -19,8 +19,9 @@
     ├── PackageNotFound            an operator named a package that does not exist (CLI)
     ├── NoSuchDeadLetter           an operator named a dead letter that does not exist (CLI)
     ├── BadFixture                 a fixture of an import file cannot be stored (CLI; names where)
-    └── BrokerSetupFailed          the broker's configuration cannot be written, or its management API
-                                   cannot be reached or refuses (CLI; says what to do)
+    ├── BrokerSetupFailed          the broker's configuration cannot be written, or its management API
+    │                              cannot be reached or refuses (CLI; says what to do)
+    └── NotOverThisBroker          a queue read this delivery cannot do as asked (CLI; says what instead)
 
 The ingress maps this tree to HTTP in one table (ingress/errors.py); the worker maps it to
 acknowledge / retry / dead-letter in one place (worker/commands.py), after waiting out storage that
@@ -123,3 +124,7 @@ class BadFixture(LivescoreError):
 
 class BrokerSetupFailed(LivescoreError):
     message = "The broker cannot be set up"
+
+
+class NotOverThisBroker(LivescoreError):
+    message = "Not possible over this delivery"

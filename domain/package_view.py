@@ -6,13 +6,13 @@ activation command it reflects and only a newer one wins, so racing writers cann
 When the copy is missing (Redis wiped, a package never touched), the ingress rebuilds it from storage.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.commands import PackageStatus
+from domain.commands import PackageStatus, StreamId
 from domain.packages import PackageState, stored_states
 from domain.scripts.runner import RedisPyScripts, ScriptRunner
 from domain.scripts.tries import UNLIMITED, Budgets
@@ -58,6 +58,12 @@ class PackageView:
             return
         call = remember_states({package_view(package_id): state for package_id, state in states.items()})
         await call.submit(self._redis_py if pipe is None else self._redis_py.on(pipe))
+
+    async def remember_active(self, applied: Mapping[int, StreamId]) -> None:
+        """Before publishing to packages storage says are active (with the command that activated each):
+        their copies made to say so, for the deliveries trust only the copy (SPEC §2.5: a copy lost with
+        Redis, a database restored). Versioned: a newer deactivation already copied stays and wins."""
+        await self.remember_all({p: PackageState(PackageStatus.ACTIVE, at) for p, at in applied.items()})
 
     async def refresh(self, stored: Iterable[tuple[int, PackageState, str]]) -> None:
         """Bring the copies of these packages (id, state, credential version, as read from storage after

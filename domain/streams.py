@@ -170,10 +170,10 @@ def snapshot_progress(request_id: str) -> str:
     return f"livescore:snapshot-progress:{request_id}"
 
 
-def snapshot_done(request_id: str) -> str:
-    """Set when a snapshot's completion message is sent, so it is sent once even if the command is
-    delivered again."""
-    return f"livescore:snapshot-done:{request_id}"
+def sent_once(name: str) -> str:
+    """Set when a parcel named to be sent once (domain.delivery.Parcel.once: a snapshot's completion) is
+    sent, by whichever delivery sent it, so it is not sent again when its command is delivered again."""
+    return f"livescore:sent-once:{name}"
 
 
 def queue_full(package_id: int) -> str:

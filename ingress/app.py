@@ -103,7 +103,7 @@ async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
             app.state.redis, app.state.engine, app.state.delivery = redis, engine, delivery
             app.state.hot = hot
             log = CommandLog(redis, settings.commands_maxlen, hot, Replication.of(settings))
-            queues = _queues_of(settings, delivery)
+            queues = _queues_of(delivery)
             app.state.gateway = Gateway(auth, view, log, replies, settings, queues, _live_of(engine))
             yield
     finally:
@@ -113,12 +113,10 @@ async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-def _queues_of(
-    settings: Settings, delivery: Delivery
-) -> Callable[[int], Awaitable[tuple[QueueFigures, QueueFigures]]] | None:
+def _queues_of(delivery: Delivery) -> Callable[[int], Awaitable[tuple[QueueFigures, QueueFigures]]] | None:
     """Where `status` reads a package's queue figures: with the view, in the same round trip, when the
-    queues are Redis streams; from the delivery (cached about a second) when they are not."""
-    if settings.delivery == "redis":
+    queues' figures are kept with it (Redis streams); from the delivery (cached about a second) when not."""
+    if delivery.figures_in_view:
         return None
 
     async def queues(package_id: int) -> tuple[QueueFigures, QueueFigures]:

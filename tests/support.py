@@ -25,13 +25,13 @@ from domain import packages
 from domain.commands import StreamId
 from domain.fixture_store import store_fixtures
 from domain.fixtures import Fixture, encode_fixture
-from domain.fixtures_queue import FixturesQueue
 from domain.messages import MESSAGE_FIELD, MessageType, envelope
 from domain.models import Package
 from domain.package_view import PackageView
 from domain.scoreboard import Scoreboard, apply_incident, start
 from domain.scoreboard_store import appended_at
 from domain.settings import Settings
+from domain.snapshot_book import SnapshotBook
 from domain.streams import (
     COMMANDS_STREAM,
     FIXTURE_UPDATES_STREAM,
@@ -125,9 +125,8 @@ def worker_resources(
     settings: Settings, engine: AsyncEngine, redis: Redis, consumer: str = "tester", queue_limit: int = 100
 ) -> Resources:
     """What a worker's handlers work with, over the test's own connections."""
-    queue = FixturesQueue(redis, queue_limit)
     delivery = RedisStreamsDelivery(redis, queue_limit, 1000)
-    return Resources(settings, consumer, redis, engine, PackageView(redis), delivery, queue)
+    return Resources(settings, consumer, redis, engine, PackageView(redis), delivery, SnapshotBook(redis))
 
 
 async def append_command(redis: Redis, fields: dict[str, str]) -> bytes:

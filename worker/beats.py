@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
-from domain.commands import PackageStatus
 from domain.delivery import Broadcast, Parcel, QueueKind
-from domain.fixture_store import ActivePackage, active_events, active_packages
+from domain.fixture_store import active_events, active_packages
 from domain.messages import heartbeat, keep_alive
-from domain.packages import PackageState
 from domain.streams import interval_turn
 from worker.metrics import BEATS
 from worker.outages import is_outage
@@ -70,7 +68,7 @@ async def send_keep_alives(res: Resources) -> int:
     for package in packages:
         ids = [fixture_id for fixture_id, refs in events.items() if package.receives(refs)]
         parcels.append(Parcel(package.package_id, QueueKind.FIXTURES, [keep_alive(ids)]))
-    await _remember(res, packages)
+    await res.view.remember_active({p.package_id: p.applied for p in packages})
     await res.delivery.publish(parcels)
     return len(parcels)
 
@@ -79,19 +77,11 @@ async def send_heartbeats(res: Resources) -> int:
     """Each active package's incidents queue: a header-only message."""
     async with res.engine.connect() as conn:
         packages = await active_packages(conn)
-    await _remember(res, packages)
+    await res.view.remember_active({p.package_id: p.applied for p in packages})
     if packages:
         broadcast = Broadcast(heartbeat(), [p.package_id for p in packages], None)
         await res.delivery.broadcast(QueueKind.INCIDENTS, [broadcast])
     return len(packages)
-
-
-async def _remember(res: Resources, packages: list[ActivePackage]) -> None:
-    # The Delivery trusts only the Redis status copy: make sure there is one (versioned: a newer
-    # deactivation there stays and wins).
-    await res.view.remember_all(
-        {p.package_id: PackageState(PackageStatus.ACTIVE, p.applied) for p in packages}
-    )
 
 
 Send = Callable[[Resources], Awaitable[int]]

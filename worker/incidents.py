@@ -11,11 +11,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from domain.commands import PackageStatus, StreamId
+from domain.commands import StreamId
 from domain.delivery import Broadcast, QueueKind, Topic
 from domain.fixture_store import ActivePackage, FixtureRefs, active_packages, fixture_refs
 from domain.messages import Outgoing, incident_message
-from domain.packages import PackageState
 from worker.metrics import INCIDENTS
 from worker.resources import Resources
 
@@ -70,7 +69,7 @@ class Directory:
         if now - self._packages_at >= PACKAGES_TTL_S:
             async with res.engine.connect() as conn:
                 self._packages = await active_packages(conn)
-            await _remember_active(res, self._packages)
+            await res.view.remember_active({p.package_id: p.applied for p in self._packages})
             self._packages_at = now
         return self._packages
 
@@ -99,11 +98,3 @@ async def deliver(res: Resources, directory: Directory, ready: Sequence[Ready]) 
 def _message(item: Ready) -> Outgoing:
     refs = item.refs
     return incident_message(item.body, item.fixture_id, refs.sport_id, refs.league_id)
-
-
-async def _remember_active(res: Resources, packages: list[ActivePackage]) -> None:
-    """The Delivery trusts only the Redis status copy: make sure there is one (as fixture updates do),
-    once per read of the packages. The write is versioned, so a newer deactivation there stays and wins."""
-    await res.view.remember_all(
-        {p.package_id: PackageState(PackageStatus.ACTIVE, p.applied) for p in packages}
-    )

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from delivery import open_delivery
 from domain.connections import open_redis
 from domain.delivery import Delivery
-from domain.fixtures_queue import FixturesQueue
 from domain.package_view import PackageView
 from domain.settings import Settings
+from domain.snapshot_book import SnapshotBook
 from domain.storage import open_engine
 from domain.transactions import Transactions, open_transactions
 from worker.outages import MAX_PAUSE_S
@@ -36,7 +36,7 @@ class Resources:
     # Carries messages to the packages' queues (SPEC §4, §9, §10).
     delivery: Delivery
     # The snapshots' bookkeeping in Redis: which are finished, which package has one in flight.
-    queue: FixturesQueue
+    snapshots: SnapshotBook
     # Set when the worker stops: a wait for storage to come back gives up (worker/outages.py).
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     snapshot_chunk: int = SNAPSHOT_CHUNK
@@ -44,11 +44,11 @@ class Resources:
     @classmethod
     def open(cls, settings: Settings, consumer: str) -> "Resources":
         redis: Redis = open_redis(settings.redis_address)
-        queue = FixturesQueue(redis, settings.queue_limit)
+        snapshots = SnapshotBook(redis)
         delivery = open_delivery(settings, redis)
         engine = open_engine(settings.database_url)
         view = PackageView(redis, queue_limit=settings.queue_limit)
-        return cls(settings, consumer, redis, engine, view, delivery, queue)
+        return cls(settings, consumer, redis, engine, view, delivery, snapshots)
 
     @property
     def keep_every_s(self) -> float:

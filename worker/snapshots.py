@@ -14,7 +14,8 @@ from domain.delivery import Parcel, PublishResult, QueueKind
 from domain.fixture_store import StoredBody, subscriptions, upcoming_chunk
 from domain.messages import MessageType, completion, envelopes, fixture_headers
 from domain.packages import package_state
-from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, snapshot_done, snapshot_progress
+from domain.snapshot_book import completion_name
+from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, snapshot_progress
 from worker.metrics import SNAPSHOT_FIXTURES, SNAPSHOTS
 from worker.resources import Resources
 
@@ -29,18 +30,18 @@ FIXTURES = QueueKind.FIXTURES
 
 async def run_snapshot(res: Resources, entry_id: bytes, command: TriggerSnapshot) -> None:
     package_id, request_id = command.package_id, command.request_id
-    scope = await _scope(res, package_id) if not await res.queue.is_finished(request_id) else None
+    scope = await _scope(res, package_id) if not await res.snapshots.is_finished(request_id) else None
     if scope is None:
         SNAPSHOTS.labels("skipped").inc()
     elif (sent := await _fan_out(res, entry_id, command, *scope)) is not None:
         # Sent once, however often the command is delivered; then the package may snapshot again.
-        done = snapshot_done(request_id)
         message = completion(request_id, sent)
-        (published,) = await res.delivery.publish([Parcel(package_id, FIXTURES, [message], once=done)])
+        once = completion_name(request_id)
+        (published,) = await res.delivery.publish([Parcel(package_id, FIXTURES, [message], once=once)])
         _finished(published.result, request_id, package_id, sent)
     else:
         SNAPSHOTS.labels("stopped").inc()
-    await res.queue.release_snapshot(package_id, request_id)
+    await res.snapshots.release(package_id, request_id)
 
 
 def _finished(result: PublishResult, request_id: str, package_id: int, sent: int) -> None:
@@ -60,7 +61,7 @@ async def _scope(res: Resources, package_id: int) -> tuple[list[int], list[int]]
         sports, leagues = await subscriptions(conn, package_id)
     if state is None or state.status is not PackageStatus.ACTIVE:
         return None
-    await res.view.remember(package_id, state)
+    await res.view.remember_active({package_id: state.applied})
     return sports, leagues
 
 

@@ -8,12 +8,11 @@ import logging
 
 import msgspec
 
-from domain.commands import PackageStatus, StreamId
+from domain.commands import StreamId
 from domain.delivery import Broadcast, QueueKind, Topic
 from domain.fixture_store import store_if_newer, subscribed_active_packages
 from domain.fixtures import Fixture, decode_fixture, encode_fixture
 from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope, fixture_headers
-from domain.packages import PackageState
 from domain.scoreboard_store import apply_update
 from domain.streams import FIXTURE_UPDATES_STREAM
 from worker.entries import Entry, acknowledge
@@ -32,16 +31,15 @@ async def apply_fixture_updates(res: Resources, entries: list[Entry]) -> list[tu
     accepted = await while_storage_is_down(
         lambda: _store(res, fixtures), f"{len(fixtures)} fixture updates", res.stopping
     )
-    items, states = [], {}
+    items: list[Broadcast] = []
+    states: dict[int, StreamId] = {}
     for fixture, packages in accepted:
         headers = fixture_headers(fixture.fixture_id, fixture.sport.id, fixture.league.id)
         message = envelope(MessageType.FIXTURE, encode_fixture(fixture), headers=headers)
         topic = Topic(fixture.fixture_id, fixture.sport.id, fixture.league.id)
         items.append(Broadcast(message, [package_id for package_id, _ in packages], topic))
-        states.update({p: PackageState(PackageStatus.ACTIVE, applied) for p, applied in packages})
-    # Delivery trusts only the Redis status copy; make sure there is one. The write is versioned, so a
-    # newer deactivation already there stays and wins.
-    await res.view.remember_all(states)
+        states.update(dict(packages))
+    await res.view.remember_active(states)
     await while_storage_is_down(
         lambda: res.delivery.broadcast(QueueKind.FIXTURES, items), "fixture updates", res.stopping
     )

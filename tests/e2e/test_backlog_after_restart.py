@@ -12,9 +12,9 @@ from typing import Any
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from delivery.redis_appends import StreamAppends
 from domain.commands import ActivatePackage
 from domain.fixtures import encode_fixture
-from domain.fixtures_queue import FixturesQueue
 from domain.messages import MessageType, envelope
 from domain.package_view import PackageView
 from domain.packages import package_state
@@ -84,13 +84,13 @@ async def test_a_customer_who_read_everything_before_a_restart_gets_the_next_sna
         await PackageView(redis).remember(PACKAGE_ID, state)
         await redis.xgroup_create(QUEUE, "customer", id="0", mkstream=True)
         for first in range(100, 180, 20):
-            assert (await FixturesQueue(redis, LIMIT).publish(PACKAGE_ID, messages(first, 20))).result == "ok"
+            assert (await StreamAppends(redis, LIMIT).publish(PACKAGE_ID, messages(first, 20))).result == "ok"
             await read_everything(redis)
         assert await redis.xlen(QUEUE) == 80
     await restart(restartable_redis)
 
     async with connect(settings.redis_url) as redis:
-        update = await FixturesQueue(redis, LIMIT).publish(PACKAGE_ID, messages(500, 1))
+        update = await StreamAppends(redis, LIMIT).publish(PACKAGE_ID, messages(500, 1))
         app = create_app(settings)
         async for _ in hold(app.lifespan()):
             async with asgi_client(app) as client:

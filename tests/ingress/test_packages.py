@@ -7,7 +7,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from domain.fixtures_queue import FixturesQueue
+from delivery.redis_appends import StreamAppends
 from domain.streams import COMMANDS_STREAM, fixtures_queue
 from tests.support import ACTIVATE, DEACTIVATE, PACKAGE_ID, STATUS, USERNAME
 
@@ -69,7 +69,7 @@ async def test_status_shows_the_backlog_that_publishing_enforces_for_a_group_red
 
 async def accepted_under_limit(redis: Redis, limit: int) -> int:
     """How many messages publishing accepts under this limit, offered one more than the limit."""
-    published = await FixturesQueue(redis, limit).publish(PACKAGE_ID, [b"{}"] * (limit + 1))
+    published = await StreamAppends(redis, limit).publish(PACKAGE_ID, [b"{}"] * (limit + 1))
     return int(published.count)
 
 

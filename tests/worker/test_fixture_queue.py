@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
+from delivery.redis_appends import StreamAppends
 from domain.delivery import PublishResult
-from domain.fixtures_queue import FixturesQueue
 from domain.models import StoredFixture
 from domain.package_view import PackageView
 from domain.packages import package_state
@@ -96,7 +96,7 @@ async def test_an_update_that_is_not_a_fixture_does_not_block_the_next(
 async def test_nothing_is_published_to_an_inactive_package(engine: AsyncEngine, redis: Redis) -> None:
     await add_package(engine, 1, active=False)
     await PackageView(redis).remember(1, await _state(engine, 1))
-    published = await FixturesQueue(redis, 100).publish(1, [b'{"x":1}'])
+    published = await StreamAppends(redis, 100).publish(1, [b'{"x":1}'])
     assert (published.result, published.count) == (PublishResult.INACTIVE, 0)
     assert await redis.xlen(fixtures_queue(1)) == 0
 
@@ -140,7 +140,7 @@ async def test_a_group_that_keeps_up_keeps_the_queue_open(engine: AsyncEngine, r
     """The backlog is the lag of the customer's consumer group, not the stream's length."""
     await add_package(engine, 1, active=True)
     await PackageView(redis).remember(1, await _state(engine, 1))
-    queue = FixturesQueue(redis, 3)
+    queue = StreamAppends(redis, 3)
     await redis.xgroup_create(fixtures_queue(1), "customer", id="0", mkstream=True)
     for _ in range(4):
         assert (await queue.publish(1, [b"{}", b"{}", b"{}"])).result is PublishResult.OK
@@ -161,7 +161,7 @@ async def test_a_group_created_in_the_middle_of_a_queue_counts_only_what_follows
     """80 entries, a group created after the 40th (Redis cannot tell its lag): its backlog is 40."""
     ids = await _active_queue(engine, redis, 80)
     await redis.xgroup_create(fixtures_queue(1), "customer", id=ids[39])
-    queue = FixturesQueue(redis, 50)
+    queue = StreamAppends(redis, 50)
     assert (await queue.publish(1, [b"{}"] * 10)).result is PublishResult.OK
     refused = await queue.publish(1, [b"{}"])
     assert (refused.result, refused.count) == (PublishResult.FULL, 0)
@@ -175,14 +175,14 @@ async def test_a_group_moved_with_setid_counts_only_what_follows_its_new_id(
     await redis.xgroup_create(fixtures_queue(1), "customer", id="0")
     await redis.xreadgroup("customer", "c1", {fixtures_queue(1): ">"})
     await redis.xgroup_setid(fixtures_queue(1), "customer", id=ids[69])
-    published = await FixturesQueue(redis, 50).publish(1, [b"{}"] * 41)
+    published = await StreamAppends(redis, 50).publish(1, [b"{}"] * 41)
     assert (published.result, published.count) == (PublishResult.FULL, 40)
 
 
 async def test_a_counted_group_has_its_lag_reported_by_redis_again(engine: AsyncEngine, redis: Redis) -> None:
     ids = await _active_queue(engine, redis, 80)
     await redis.xgroup_create(fixtures_queue(1), "customer", id=ids[39])
-    await FixturesQueue(redis, 50).publish(1, [b"{}"] * 5)
+    await StreamAppends(redis, 50).publish(1, [b"{}"] * 5)
     await redis.xadd(fixtures_queue(1), {"message": b"{}"})
     groups: Any = await redis.xinfo_groups(fixtures_queue(1))
     assert groups[0]["lag"] == 46
@@ -197,7 +197,7 @@ async def test_a_lag_that_redis_overstates_does_not_refuse_a_customer_who_read_e
     await redis.xgroup_create(fixtures_queue(1), "customer", id="0")
     await redis.xreadgroup("customer", "c1", {fixtures_queue(1): ">"})
     await redis.xgroup_setid(fixtures_queue(1), "customer", id=ids[-1], entries_read=10)
-    assert (await FixturesQueue(redis, 50).publish(1, [b"{}"] * 50)).result is PublishResult.OK
+    assert (await StreamAppends(redis, 50).publish(1, [b"{}"] * 50)).result is PublishResult.OK
 
 
 async def test_a_group_far_behind_is_counted_exactly_from_the_front_of_the_queue(
@@ -217,6 +217,6 @@ async def test_a_queue_far_longer_than_its_limit_is_counted_only_past_the_limit(
     """100 entries under a limit of 10: a count stops after 3 × 10 entries, which is enough to refuse."""
     ids = await _active_queue(engine, redis, 100)
     await redis.xgroup_create(fixtures_queue(1), "customer", id=ids[9])
-    published = await FixturesQueue(redis, 10).publish(1, [b"{}"])
+    published = await StreamAppends(redis, 10).publish(1, [b"{}"])
     assert (published.result, published.count) == (PublishResult.FULL, 0)
     assert (await PackageView(redis, queue_limit=10).read(1)).queue.lag == 31

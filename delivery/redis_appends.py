@@ -1,7 +1,7 @@
-"""Publishing to a package's fixtures queue (SPEC §4), with the checks that must hold as it happens.
+"""The Redis-streams delivery's appends (SPEC §4, §10), with the checks that must hold as they happen.
 
-One script per chunk checks, atomically with the appends, that the package is active (nothing is ever
-published to an inactive package's queue) and that its backlog leaves room (the queue limit). What does
+One script per parcel checks, atomically with the appends, that the package is active (nothing is ever
+appended to an inactive package's queue) and that its backlog leaves room (the queue limit). What does
 not fit is reported (`full`), and the caller has the package deactivated (domain/queue_limit.py).
 """
 
@@ -12,15 +12,13 @@ from redis.asyncio.client import Pipeline
 
 from domain.delivery import Published
 from domain.messages import MESSAGE_FIELD
-from domain.scripts import appends, publishing
+from domain.scripts import publishing
 from domain.scripts.runner import RedisPyScripts
-from domain.streams import fixtures_queue, package_view, snapshot_done, snapshot_in_flight
-
-# A completed snapshot's marker outlives any redelivery of its command.
-SNAPSHOT_DONE_TTL_S = 86_400
+from domain.snapshot_book import SENT_ONCE_TTL_S
+from domain.streams import fixtures_queue, package_view, sent_once
 
 
-class FixturesQueue:
+class StreamAppends:
     def __init__(self, redis: Redis, limit: int) -> None:
         self._redis = redis
         self._scripts = RedisPyScripts(redis)
@@ -54,30 +52,20 @@ class FixturesQueue:
         return None
 
     async def publish_once(
-        self, package_id: int, queue: str, marker: str, message: bytes, pipe: Pipeline
+        self, package_id: int, queue: str, name: str, message: bytes, pipe: Pipeline
     ) -> None:
-        """Queue the append of one message, if it fits, unless `marker` was used before; a Published from
-        `parse`."""
+        """Queue the append of one message, if it fits, unless a message was sent under `name` before; a
+        Published from `parse`."""
         call = publishing.publish_once(
             view=package_view(package_id),
             queue=queue,
-            marker=marker,
-            marker_ttl_s=SNAPSHOT_DONE_TTL_S,
+            marker=sent_once(name),
+            marker_ttl_s=SENT_ONCE_TTL_S,
             limit=self._limit,
             message_field=MESSAGE_FIELD,
             message=message,
         )
         await call.submit(self._scripts.on(pipe))
-
-    async def release_snapshot(self, package_id: int, request_id: str) -> None:
-        """Free the package for its next snapshot."""
-        call = appends.release_snapshot(
-            snapshot_in_flight=snapshot_in_flight(package_id), request_id=request_id
-        )
-        await call.run(self._scripts)
-
-    async def is_finished(self, request_id: str) -> bool:
-        return bool(await self._redis.exists(snapshot_done(request_id)))
 
 
 def parse(reply: Any) -> Published:
