@@ -150,6 +150,9 @@ class AmqpDelivery:
             await asyncio.sleep(FENCE_POLL_S)
             _, publishing = await still_publishing(moment, FENCE_LONGEST_MS).run(self._scripts)
 
+    async def admit(self, package_id: int, partition: int) -> None:
+        """Nothing yet: each incident is copied to every active package's queue by its owner."""
+
     async def provision(self, package_id: int) -> None:
         for kind in QueueKind:
             await self._declare(kind, package_id)

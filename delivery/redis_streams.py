@@ -51,6 +51,9 @@ class RedisStreamsDelivery:
                 await self._limit.refused(parcel.package_id, parcel.kind, len(parcel.messages) - result.count)
         return published
 
+    async def admit(self, package_id: int, partition: int) -> None:
+        """Nothing yet: each incident is copied to every active package's queue by its owner."""
+
     async def provision(self, package_id: int) -> None:
         """Nothing to do: a stream comes into being with its first message."""
 

@@ -84,6 +84,12 @@ class Delivery(Protocol):
         """Make sure the package's queues exist (activation, `package add --active`)."""
         ...
 
+    async def admit(self, package_id: int, partition: int) -> None:
+        """Called by a partition's owner right after it published the package's scoreboards of that
+        partition (the initial image, a recovery; SPEC §12): from now on the package receives the
+        partition's incidents through whatever routes them to its queue."""
+        ...
+
     async def fence(self, writes: Pipeline) -> None:
         """Called with a deactivation's status copy queued on `writes`, before its 200 (SPEC §9): return
         once no publish that read the status before that copy was written is in flight. A delivery that

@@ -12,13 +12,24 @@ from typing import Any
 import msgspec
 
 from domain.activation import Applied, apply_activations
-from domain.commands import ChangeActivation, Command, PackageStatus, StreamId, TriggerSnapshot, from_fields
+from domain.commands import (
+    ChangeActivation,
+    Command,
+    CommandType,
+    Outcome,
+    PackageStatus,
+    StreamId,
+    TriggerRecovery,
+    TriggerSnapshot,
+    from_fields,
+)
 from domain.errors import StorageUnavailable, UndecodableCommand
 from domain.packages import PackageState
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry, acknowledge
 from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
 from worker.outages import while_storage_is_down
+from worker.owner_requests import ask_recovery, show_images
 from worker.resources import Resources
 from worker.snapshots import run_snapshot
 
@@ -36,6 +47,7 @@ class Batch:
 
     activations: list[Activation] = field(default_factory=list)
     snapshots: list[tuple[bytes, TriggerSnapshot]] = field(default_factory=list)
+    recoveries: list[tuple[bytes, TriggerRecovery]] = field(default_factory=list)
     done: list[bytes] = field(default_factory=list)
     failed: dict[bytes, str] = field(default_factory=dict)
 
@@ -48,6 +60,8 @@ async def apply_commands(res: Resources, entries: list[Entry]) -> Batch:
     # After the activations are answered: a snapshot may take seconds, its waiting clients none.
     for entry_id, command in batch.snapshots:
         await _snapshot(res, batch, entry_id, command, keep)
+    for entry_id, recovery in batch.recoveries:
+        await _recovery(res, batch, entry_id, recovery)
     if batch.failed:
         COMMAND_FAILURES.inc(len(batch.failed))
         await res.redis.hset(COMMAND_ERRORS, mapping=batch.failed)  # type: ignore[arg-type]
@@ -65,6 +79,8 @@ def decode(entries: list[Entry]) -> Batch:
             continue
         if isinstance(command, TriggerSnapshot):
             batch.snapshots.append((entry_id, command))
+        elif isinstance(command, TriggerRecovery):
+            batch.recoveries.append((entry_id, command))
         else:
             batch.activations.append((StreamId.parse(entry_id), command))
     return batch
@@ -140,6 +156,31 @@ async def _snapshot(
     batch.done.append(entry_id)
 
 
+async def _recovery(res: Resources, batch: Batch, entry_id: bytes, command: TriggerRecovery) -> None:
+    """Left to the incident partitions' owners (worker/owner_requests.py); acknowledged once it is."""
+    try:
+        await ask_recovery(res, command)
+    except Exception as exc:  # left pending, to be delivered again
+        log.exception("recovery %s failed", command.request_id, extra={"command_id": command.command_id})
+        batch.failed[entry_id] = _describe(exc)
+        return
+    pipe = res.redis.pipeline(transaction=False)
+    acknowledge(pipe, [entry_id])
+    await pipe.execute()
+    batch.done.append(entry_id)
+
+
+def _activated(applied: list[AppliedCommand], final: dict[int, Applied]) -> set[int]:
+    """The packages an activation of the batch made active from inactive, and that stay active."""
+    return {
+        command.package_id
+        for _, command, result in applied
+        if command.type is CommandType.ACTIVATE
+        and result.outcome is Outcome.COMPLETED
+        and final[command.package_id].status is PackageStatus.ACTIVE
+    }
+
+
 async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], keep: Keep) -> None:
     """The queues of active packages provisioned, then one round trip: the view first (read-your-writes),
     then the replies, then the acknowledgement."""
@@ -156,6 +197,10 @@ async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], ke
     if any(state.status is not PackageStatus.ACTIVE for state in states.values()):
         # Nothing reaches a deactivated package's queues after its 200 (SPEC §9).
         await res.delivery.fence(pipe)
+    if activated := _activated(applied, final):
+        # The status copy first: the owners' incidents follow the image once it is out (SPEC §12).
+        await pipe.execute()
+        await show_images(res, activated)
     for sid, command, result in applied:
         COMMANDS_APPLIED.labels(command.type.value, result.outcome.value).inc()
         if command.reply_to:
