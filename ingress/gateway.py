@@ -112,7 +112,7 @@ class Gateway:
             raise PackageInactive()
         since = recovery_after(after, datetime.now(UTC), self.settings.recovery_hours)
         command = TriggerRecovery(
-            package_id=caller.credentials.package_id, after=timestamp(since) if since is not None else ""
+            package_id=caller.credentials.package_id, after=timestamp(since.astimezone(UTC)) if since else ""
         )
         return await self._coalesced(command, caller)
 
