@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, cast
 
 import httpx
@@ -42,6 +42,7 @@ from domain.streams import (
     incidents_queue,
 )
 from servers.rabbitmq_node import free_port as free_port  # one way to find a free port, shared with the CLI
+from tests.fixture_factory import BEGAN, TENNIS, fixture, incident
 from worker.entries import Entry
 from worker.resources import Resources
 
@@ -263,6 +264,27 @@ async def keep_incidents(engine: AsyncEngine, history: Sequence[tuple[datetime, 
     ]
     async with engine.begin() as conn:
         await conn.run_sync(keep_round, kept, ())
+
+
+async def kept_history(engine: AsyncEngine) -> list[Any]:
+    """Incidents of four fixtures kept 20, 15, 5 and 1 minutes ago: two subscribed fixtures in play, one
+    of another sport, one finished."""
+    now = datetime.now(UTC)
+    fixtures = [
+        fixture(1, status=2, last_update=BEGAN),
+        fixture(18, status=2, last_update=BEGAN),
+        fixture(3, status=2, sport=TENNIS, league=3001, last_update=BEGAN),
+        fixture(4, status=3, last_update=BEGAN),
+    ]
+    await add_fixtures(engine, fixtures)
+    ages = [20, 15, 5, 1]
+    history = [
+        (now - timedelta(minutes=age), incident(100 * f.fixture_id + n, f.fixture_id, values=[]))
+        for f in fixtures
+        for n, age in enumerate(ages)
+    ]
+    await keep_incidents(engine, sorted(history, key=lambda item: item[0]))
+    return history
 
 
 async def folded_from_the_stream(redis: Redis, fixtures: Sequence[Fixture]) -> dict[int, Scoreboard]:

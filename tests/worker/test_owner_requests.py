@@ -26,7 +26,7 @@ from domain.owner_requests import (
 from domain.scoreboard import apply_incident, start, to_message_body
 from domain.scoreboard_store import appended_at, stored_boards
 from domain.streams import INCIDENTS_STREAM, OWNER_REQUESTS
-from tests.fixture_factory import BEGAN, TENNIS, fixture, incident
+from tests.fixture_factory import BEGAN, fixture, incident
 from tests.support import (
     ACTIVATE,
     BODY,
@@ -35,7 +35,7 @@ from tests.support import (
     add_package,
     eventually,
     incidents_queue_messages,
-    keep_incidents,
+    kept_history,
     publish_incident,
     recovery_done,
 )
@@ -107,32 +107,11 @@ async def _folded_up_to(redis: Redis, playing: Fixture, last_id: int) -> dict[st
     return dict(msgspec.json.decode(msgspec.json.encode(to_message_body(board))))
 
 
-async def _kept_history(engine: AsyncEngine) -> list[Any]:
-    """Incidents of four fixtures kept 20, 15, 5 and 1 minutes ago: two subscribed fixtures in play, one
-    of another sport, one finished."""
-    now = datetime.now(UTC)
-    fixtures = [
-        fixture(1, status=2, last_update=BEGAN),
-        fixture(18, status=2, last_update=BEGAN),
-        fixture(3, status=2, sport=TENNIS, league=3001, last_update=BEGAN),
-        fixture(4, status=3, last_update=BEGAN),
-    ]
-    await add_fixtures(engine, fixtures)
-    ages = [20, 15, 5, 1]
-    history = [
-        (now - timedelta(minutes=age), incident(100 * f.fixture_id + n, f.fixture_id, values=[]))
-        for f in fixtures
-        for n, age in enumerate(ages)
-    ]
-    await keep_incidents(engine, sorted(history, key=lambda item: item[0]))
-    return history
-
-
 @pytest.mark.usefixtures("worker")
 async def test_a_recovery_sends_the_incidents_since_after_marked_then_the_scoreboards_then_one_completion(
     client: httpx.AsyncClient, engine: AsyncEngine, redis: Redis
 ) -> None:
-    await _kept_history(engine)
+    await kept_history(engine)
     await add_package(engine, sports=[6046])
     after = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     response = await client.post(RECOVER, json={**BODY, "after": after})
@@ -164,7 +143,7 @@ async def test_a_recovery_sends_the_incidents_since_after_marked_then_the_scoreb
 async def test_a_recovery_without_after_sends_the_scoreboards_and_the_completion_only(
     client: httpx.AsyncClient, engine: AsyncEngine, redis: Redis
 ) -> None:
-    await _kept_history(engine)
+    await kept_history(engine)
     await add_package(engine)
     request_id = (await client.post(RECOVER, json=BODY)).json()["requestId"]
     messages = await recovery_done(redis, request_id)
