@@ -158,11 +158,24 @@ def scoreboard_message(
     return _about_fixture(MessageType.SCOREBOARD, body, fixture_id, sport_id, league_id, request_id)
 
 
-def recovered_incident(
-    body: bytes, fixture_id: int, sport_id: int, league_id: int, request_id: str
-) -> Outgoing:
-    """An incident sent again by a recovery: the same body, a fresh MessageId, marked Recovered."""
-    return _about_fixture(MessageType.INCIDENT, body, fixture_id, sport_id, league_id, request_id, True)
+def recovered_incidents(
+    bodies: Sequence[bytes], fixture_id: int, sport_id: int, league_id: int, request_id: str
+) -> list[Outgoing]:
+    """A fixture's incidents sent again by a recovery: the same bodies, fresh MessageIds, marked Recovered.
+    The header is encoded once for them all (a recovery sends tens of thousands; as envelopes() does)."""
+    header = _encoder.encode(
+        Header("", timestamp(), int(MessageType.INCIDENT), request_id, fixture_id, league_id, sport_id, True)
+    )
+    prefix, suffix = b'{"header":' + header[: len(_ID_OPEN)], header[len(_ID_OPEN) :] + b',"body":'
+    headers: dict[str, int | str] = {
+        **fixture_headers(fixture_id, sport_id, league_id),
+        "RequestId": request_id,
+    }
+    headers["Recovered"] = True
+    return [
+        Outgoing(b"".join((prefix, mid, suffix, body, b"}")), MessageType.INCIDENT, mid.decode(), headers)
+        for mid, body in zip(new_ids(len(bodies)), bodies, strict=True)
+    ]
 
 
 def _about_fixture(
@@ -172,18 +185,13 @@ def _about_fixture(
     sport_id: int,
     league_id: int,
     request_id: str | None,
-    recovered: bool | None = None,
 ) -> Outgoing:
     (message_id,) = new_ids(1)
-    header = Header(
-        message_id.decode(), timestamp(), int(kind), request_id, fixture_id, league_id, sport_id, recovered
-    )
+    header = Header(message_id.decode(), timestamp(), int(kind), request_id, fixture_id, league_id, sport_id)
     data = b"".join((b'{"header":', _encoder.encode(header), b',"body":', body, b"}"))
     headers: dict[str, int | str] = {**fixture_headers(fixture_id, sport_id, league_id)}
     if request_id is not None:
         headers["RequestId"] = request_id
-    if recovered:
-        headers["Recovered"] = True
     return Outgoing(data, kind, header.MessageId, headers)
 
 

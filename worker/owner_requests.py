@@ -23,7 +23,7 @@ import msgspec
 from domain.commands import TriggerRecovery
 from domain.delivery import Parcel, PublishResult, QueueKind
 from domain.incidents import PARTITIONS
-from domain.messages import MessageType, Outgoing, recovered_incident, recovery_done, scoreboard_message
+from domain.messages import MessageType, Outgoing, recovered_incidents, recovery_done, scoreboard_message
 from domain.owner_requests import (
     OwnerRequest,
     Pending,
@@ -125,8 +125,8 @@ def placed_messages(
         fixture = board.fixture
         ids = (fixture.fixture_id, fixture.sport.id, fixture.league.id)
         partition = fixture.fixture_id % PARTITIONS
-        for body in kept.get(fixture.fixture_id, []):
-            placed.append((partition, recovered_incident(body, *ids, request.id)))
+        recovered = recovered_incidents(kept.get(fixture.fixture_id, []), *ids, request.id)
+        placed += [(partition, message) for message in recovered]
         body = msgspec.json.encode(to_message_body(board))
         placed.append((partition, scoreboard_message(body, *ids, request_id)))
     return placed
