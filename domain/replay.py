@@ -45,6 +45,7 @@ class ReplayOptions:
 class ReplayReport:
     read: int = 0
     activations: int = 0
+    # Snapshot and recovery commands: neither changes storage, both are re-sent only when asked.
     snapshots: int = 0
     undecodable: int = 0
     # Packages whose stored status changed (or would): before and after.
