@@ -27,7 +27,7 @@ def replay(
         bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
     ] = False,
     include_snapshots: Annotated[
-        bool, typer.Option("--include-snapshots", help="Re-send snapshots too.")
+        bool, typer.Option("--include-snapshots", help="Re-send snapshots and recoveries too.")
     ] = False,
 ) -> None:
     """Re-apply commands from the stream to storage, newest command per package winning."""

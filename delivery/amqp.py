@@ -24,7 +24,7 @@ import random
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -63,6 +63,7 @@ from domain.delivery import (
     Subscriptions,
 )
 from domain.errors import BrokerUnavailable, NotOverThisBroker
+from domain.incidents import PARTITIONS
 from domain.logs import OccasionalWarning
 from domain.messages import Outgoing
 from domain.queue_limit import QueueLimit
@@ -181,14 +182,21 @@ class AmqpDelivery:
         finally:
             await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
 
-    async def follow(self, writes: Pipeline, packages: Mapping[int, Subscriptions | None]) -> None:
-        """The status copies written, each package's bindings made to match its status; then, if any is
-        inactive, the fence."""
+    async def follow(
+        self,
+        writes: Pipeline,
+        packages: Mapping[int, Subscriptions | None],
+        imaged: Collection[int] = (),
+    ) -> None:
+        """The status copies written, each package's bindings made to match its status (the incident keys
+        of an `imaged` package left to each partition's owner, `admit`); then, if any is inactive, the
+        fence."""
         await writes.execute()
         inactive = False
         for package_id, subscriptions in packages.items():
+            partitions = () if package_id in imaged else range(PARTITIONS)
             try:
-                active = await self._bindings.follow(package_id, subscriptions)
+                active = await self._bindings.follow(package_id, subscriptions, partitions)
             except CONNECTION_LOST as exc:
                 raise BrokerUnavailable() from exc
             inactive = inactive or not active
@@ -236,6 +244,14 @@ class AmqpDelivery:
         while publishing:
             await asyncio.sleep(FENCE_POLL_S)
             _, publishing = await still_publishing(moment, FENCE_LONGEST_MS).run(self._scripts)
+
+    async def admit(self, package_id: int, partition: int, subscriptions: Subscriptions) -> None:
+        """The partition's incident keys bound (if the package is still active): its owner published the
+        package's scoreboards of the partition first, so each comes before the incidents routed after."""
+        try:
+            await self._bindings.follow(package_id, subscriptions, [partition])
+        except CONNECTION_LOST as exc:
+            raise BrokerUnavailable() from exc
 
     async def provision(self, package_id: int) -> None:
         for kind in QueueKind:

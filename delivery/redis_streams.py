@@ -6,7 +6,7 @@ pipelined round trip (and one more for each queue that was full, to have its pac
 Redis acknowledges an append when it has it: that is this broker's confirmation.
 """
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -45,7 +45,12 @@ class RedisStreamsDelivery:
         self._limit = QueueLimit(redis, queue_limit, commands_maxlen)
         self._view = PackageView(redis, queue_limit=queue_limit)
 
-    async def follow(self, writes: Pipeline, packages: Mapping[int, Subscriptions | None]) -> None:
+    async def follow(
+        self,
+        writes: Pipeline,
+        packages: Mapping[int, Subscriptions | None],
+        imaged: Collection[int] = (),
+    ) -> None:
         """Nothing to do: the scripts that append check the status in the same step, and who gets a
         broadcast is decided by its caller's audience, from storage."""
 
@@ -79,6 +84,10 @@ class RedisStreamsDelivery:
             if result.result is PublishResult.FULL:
                 await self._limit.refused(parcel.package_id, parcel.kind, len(parcel.messages) - result.count)
         return published
+
+    async def admit(self, package_id: int, partition: int, subscriptions: Subscriptions) -> None:
+        """Nothing to do: the owner leaves the package out of the partition's copies until its image is
+        out (worker/incidents.py `admitted`)."""
 
     async def provision(self, package_id: int) -> None:
         """Nothing to do: a stream comes into being with its first message."""

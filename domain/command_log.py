@@ -1,8 +1,8 @@
 """Appending commands to `livescore:commands` — atomically with the checks that must hold when they enter.
 
 One script checks that the caller's remembered credential version is still current (so a password change
-stops old logins at once), for a snapshot that the package is active and no snapshot is already queued,
-then appends. One round trip per command on the hot path.
+stops old logins at once), for a snapshot (a recovery) that the package is active and no snapshot (no
+recovery) is already queued, then appends. One round trip per command on the hot path.
 """
 
 from collections.abc import Mapping
@@ -12,13 +12,19 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from domain.commands import ChangeActivation, TriggerSnapshot
+from domain.commands import ChangeActivation, Trigger, TriggerRecovery
 from domain.errors import ReplicasUnconfirmed
 from domain.scripts.appends import Enqueued, EnqueueResult, enqueue
 from domain.scripts.runner import RedisPyScripts, ReplicatedScripts
 from domain.scripts.tries import UNLIMITED, Budgets
 from domain.settings import Settings
-from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, package_view, snapshot_in_flight
+from domain.streams import (
+    COMMANDS_STREAM,
+    WORKERS_GROUP,
+    package_view,
+    recovery_in_flight,
+    snapshot_in_flight,
+)
 
 # Results that promise the customer a command in the stream: the replicas must hold it first.
 _APPENDED = (EnqueueResult.QUEUED, EnqueueResult.COALESCED)
@@ -56,7 +62,7 @@ class CommandLog:
 
     async def append(
         self,
-        command: ChangeActivation | TriggerSnapshot,
+        command: ChangeActivation | Trigger,
         credential_version: str,
         budgets: Budgets = UNLIMITED,
     ) -> Enqueued:
@@ -64,11 +70,11 @@ class CommandLog:
         call = enqueue(
             view=package_view(package_id),
             commands=COMMANDS_STREAM,
-            snapshot_in_flight=snapshot_in_flight(package_id),
+            snapshot_in_flight=_in_flight(command),
             credential_version=credential_version,
             commands_maxlen=self._maxlen,
             fields=command.to_fields(),
-            snapshot_request_id=command.request_id if isinstance(command, TriggerSnapshot) else None,
+            snapshot_request_id=None if isinstance(command, ChangeActivation) else command.request_id,
             in_flight_ttl_s=SNAPSHOT_IN_FLIGHT_TTL_S,
             budgets=budgets,
         )
@@ -103,6 +109,13 @@ class CommandLog:
         caller is told (it stays in the stream and may still be applied)."""
         if int(confirmed) < self._replication.replicas:
             raise ReplicasUnconfirmed()
+
+
+def _in_flight(command: ChangeActivation | Trigger) -> str:
+    """The key that coalesces the package's triggers of this kind (a recovery's, or a snapshot's)."""
+    if isinstance(command, TriggerRecovery):
+        return recovery_in_flight(command.package_id)
+    return snapshot_in_flight(command.package_id)
 
 
 async def ensure_consumer_group(redis: Redis, stream: str = COMMANDS_STREAM) -> None:

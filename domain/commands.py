@@ -1,7 +1,8 @@
 """The commands on `livescore:commands`, built by the ingress and decoded by the workers.
 
 An entry holds plain string fields (readable by any Redis client and by `livescore replay`):
-`commandId`, `type`, `packageId`, `requestedAt`, and `requestId` (snapshot) or `replyTo` (activation).
+`commandId`, `type`, `packageId`, `requestedAt`, and `requestId` (snapshot, recovery; a recovery also
+`after` when it has one) or `replyTo` (activation).
 A command never carries the password nor anything derived from it.
 """
 
@@ -21,6 +22,7 @@ class CommandType(StrEnum):
     ACTIVATE = "activate"
     DEACTIVATE = "deactivate"
     SNAPSHOT = "snapshot"
+    RECOVERY = "recovery"
 
 
 class PackageStatus(StrEnum):
@@ -102,7 +104,35 @@ class TriggerSnapshot:
         }
 
 
-Command = ActivatePackage | DeactivatePackage | TriggerSnapshot
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerRecovery:
+    """Send the package's live scoreboards again, after its kept incidents since `after` (SPEC §12)."""
+
+    package_id: int
+    command_id: str = field(default_factory=_new_id)
+    requested_at: str = field(default_factory=timestamp)
+    request_id: str = field(default_factory=_new_id)
+    # ISO-8601 UTC (as `timestamp` writes it); empty: scoreboards only.
+    after: str = ""
+
+    type = CommandType.RECOVERY
+
+    def to_fields(self) -> dict[str, str]:
+        fields = {
+            "commandId": self.command_id,
+            "type": self.type.value,
+            "packageId": str(self.package_id),
+            "requestedAt": self.requested_at,
+            "requestId": self.request_id,
+        }
+        if self.after:
+            fields["after"] = self.after
+        return fields
+
+
+# A request whose requestId the customer holds, coalesced while one is queued or running.
+Trigger = TriggerSnapshot | TriggerRecovery
+Command = ActivatePackage | DeactivatePackage | TriggerSnapshot | TriggerRecovery
 
 
 def from_fields(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Command:
@@ -123,6 +153,9 @@ def from_fields(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Command:
     common = {"package_id": package_id, "command_id": command_id, "requested_at": requested_at}
     if kind is CommandType.SNAPSHOT:
         return TriggerSnapshot(request_id=fields.get("requestId") or _new_id(), **common)  # type: ignore[arg-type]
+    if kind is CommandType.RECOVERY:
+        request_id = fields.get("requestId") or _new_id()
+        return TriggerRecovery(request_id=request_id, after=fields.get("after", ""), **common)  # type: ignore[arg-type]
     activation = ActivatePackage if kind is CommandType.ACTIVATE else DeactivatePackage
     return activation(reply_to=fields.get("replyTo", ""), reason=fields.get("reason", ""), **common)  # type: ignore[arg-type]
 

@@ -5,7 +5,7 @@ streams (delivery/redis_streams.py, the default) or RabbitMQ queues (delivery/am
 this seam knows which one is behind it.
 """
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Protocol
@@ -135,10 +135,22 @@ class Delivery(Protocol):
         """Make sure the package's queues exist (activation, `package add --active`)."""
         ...
 
-    async def follow(self, writes: Pipeline, packages: Mapping[int, Subscriptions | None]) -> None:
+    async def admit(self, package_id: int, partition: int, subscriptions: Subscriptions) -> None:
+        """Called by a partition's owner right after it published the package's scoreboards of that
+        partition (the initial image, a recovery; SPEC §12): from now on the package receives the
+        partition's incidents through whatever routes them to its queue."""
+        ...
+
+    async def follow(
+        self,
+        writes: Pipeline,
+        packages: Mapping[int, Subscriptions | None],
+        imaged: Collection[int] = (),
+    ) -> None:
         """Called with these packages' status copies queued on `writes` (an activation, a deactivation, a
         write outside the commands stream), before the answer: returns once each package whose copy says
-        active gets what is broadcast to its subscriptions (None: not in storage), and nothing more
+        active gets what is broadcast to its subscriptions (None: not in storage) — the incidents of an
+        `imaged` package once each partition's owner admits it, after its image — and nothing more
         reaches the others' queues (SPEC §9: after a deactivation's 200, nothing of any kind). A delivery
         that must act sends `writes` first (the pipeline is left empty, ready for more); one whose
         publishing checks the status as it appends leaves it to be sent with the rest."""

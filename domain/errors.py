@@ -7,7 +7,9 @@
     │   ├── MissingUsername
     │   ├── MissingPassword
     │   ├── InvalidCredentials
-    │   └── PackageInactive
+    │   ├── PackageInactive
+    │   ├── InvalidAfter           a recovery's `after` is not an ISO-8601 time with an offset (SPEC §12)
+    │   └── AfterOutsideWindow     …or older than the recovery window
     ├── TooManyFailures            brute-force limit reached (HTTP 429)
     ├── Unavailable                storage, Redis or the broker cannot be reached (HTTP 500, worker waits)
     │   ├── StorageUnavailable
@@ -70,6 +72,14 @@ class InvalidCredentials(RequestRejected):
 
 class PackageInactive(RequestRejected):
     message = "Package is inactive"
+
+
+class InvalidAfter(RequestRejected):
+    message = "After must be an ISO-8601 time"
+
+
+class AfterOutsideWindow(RequestRejected):
+    message = "After is outside the recovery window"
 
 
 class TooManyFailures(LivescoreError):

@@ -20,6 +20,8 @@ class MessageType(IntEnum):
     KEEP_ALIVE = 31
     HEARTBEAT = 32
     SNAPSHOT_COMPLETE = 100
+    # The end of a recovery (SPEC §12): what it sent, after everything it sent.
+    RECOVERY_DONE = 101
 
 
 class Header(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -31,6 +33,8 @@ class Header(msgspec.Struct, frozen=True, omit_defaults=True):
     FixtureId: int | None = None
     LeagueId: int | None = None
     SportId: int | None = None
+    # A recovered incident (SPEC §12): an earlier incident sent again, named by its recovery's RequestId.
+    Recovered: bool | None = None
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -41,6 +45,12 @@ class Message(msgspec.Struct, frozen=True):
 class SnapshotComplete(msgspec.Struct, frozen=True):
     requestId: str
     fixtureCount: int
+
+
+class RecoveryDone(msgspec.Struct, frozen=True):
+    requestId: str
+    fixtureCount: int
+    incidentCount: int
 
 
 class KeepAlive(msgspec.Struct, frozen=True):
@@ -71,7 +81,7 @@ class Outgoing:
     body: bytes
     message_type: MessageType
     message_id: str
-    headers: Mapping[str, int] = field(default_factory=dict)
+    headers: Mapping[str, int | str] = field(default_factory=dict)
 
 
 def envelope(
@@ -138,6 +148,57 @@ def incident_message(body: bytes, fixture_id: int, sport_id: int, league_id: int
     return Outgoing(
         data, MessageType.INCIDENT, header.MessageId, fixture_headers(fixture_id, sport_id, league_id)
     )
+
+
+def scoreboard_message(
+    body: bytes, fixture_id: int, sport_id: int, league_id: int, request_id: str | None = None
+) -> Outgoing:
+    """A fixture's scoreboard (MessageType 4, SPEC §12) around its encoded body, with the fixture's header
+    fields (as an incident's) and, sent by a recovery, its RequestId."""
+    return _about_fixture(MessageType.SCOREBOARD, body, fixture_id, sport_id, league_id, request_id)
+
+
+def recovered_incidents(
+    bodies: Sequence[bytes], fixture_id: int, sport_id: int, league_id: int, request_id: str
+) -> list[Outgoing]:
+    """A fixture's incidents sent again by a recovery: the same bodies, fresh MessageIds, marked Recovered.
+    The header is encoded once for them all (a recovery sends tens of thousands; as envelopes() does)."""
+    header = _encoder.encode(
+        Header("", timestamp(), int(MessageType.INCIDENT), request_id, fixture_id, league_id, sport_id, True)
+    )
+    prefix, suffix = b'{"header":' + header[: len(_ID_OPEN)], header[len(_ID_OPEN) :] + b',"body":'
+    headers: dict[str, int | str] = {
+        **fixture_headers(fixture_id, sport_id, league_id),
+        "RequestId": request_id,
+    }
+    headers["Recovered"] = True
+    return [
+        Outgoing(b"".join((prefix, mid, suffix, body, b"}")), MessageType.INCIDENT, mid.decode(), headers)
+        for mid, body in zip(new_ids(len(bodies)), bodies, strict=True)
+    ]
+
+
+def _about_fixture(
+    kind: MessageType,
+    body: bytes,
+    fixture_id: int,
+    sport_id: int,
+    league_id: int,
+    request_id: str | None,
+) -> Outgoing:
+    (message_id,) = new_ids(1)
+    header = Header(message_id.decode(), timestamp(), int(kind), request_id, fixture_id, league_id, sport_id)
+    data = b"".join((b'{"header":', _encoder.encode(header), b',"body":', body, b"}"))
+    headers: dict[str, int | str] = {**fixture_headers(fixture_id, sport_id, league_id)}
+    if request_id is not None:
+        headers["RequestId"] = request_id
+    return Outgoing(data, kind, header.MessageId, headers)
+
+
+def recovery_done(request_id: str, fixture_count: int, incident_count: int) -> Outgoing:
+    """The last message of a recovery (MessageType 101)."""
+    body = _encoder.encode(RecoveryDone(request_id, fixture_count, incident_count))
+    return envelope(MessageType.RECOVERY_DONE, body, request_id)
 
 
 def keep_alive(fixture_ids: Sequence[int]) -> Outgoing:

@@ -1,8 +1,8 @@
 """Re-applying the commands stream to storage (`livescore replay`, SPEC §3).
 
 The same last-writer-wins rule as the workers: replaying onto current storage changes nothing; onto
-packages just created it reproduces every status. Snapshots are re-sent only when asked, as new snapshot
-commands for the workers.
+packages just created it reproduces every status. Snapshots and recoveries are re-sent only when asked, as
+new commands for the workers.
 """
 
 from collections.abc import Callable
@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.activation import apply_activations
 from domain.command_log import CommandLog, Replication
-from domain.commands import ChangeActivation, PackageStatus, StreamId, TriggerSnapshot, from_fields
+from domain.commands import (
+    ChangeActivation,
+    PackageStatus,
+    StreamId,
+    Trigger,
+    TriggerRecovery,
+    TriggerSnapshot,
+    from_fields,
+)
 from domain.errors import UndecodableCommand
 from domain.package_view import PackageView, refresh_from_storage
 from domain.packages import PackageState, package_state, stored_states
@@ -37,6 +45,7 @@ class ReplayOptions:
 class ReplayReport:
     read: int = 0
     activations: int = 0
+    # Snapshot and recovery commands: neither changes storage, both are re-sent only when asked.
     snapshots: int = 0
     undecodable: int = 0
     # Packages whose stored status changed (or would): before and after.
@@ -92,9 +101,9 @@ class Replay:
 
     def _select(
         self, page: list[tuple[bytes, dict[bytes, bytes]]]
-    ) -> tuple[list[tuple[StreamId, ChangeActivation]], list[TriggerSnapshot]]:
+    ) -> tuple[list[tuple[StreamId, ChangeActivation]], list[Trigger]]:
         activations: list[tuple[StreamId, ChangeActivation]] = []
-        snapshots: list[TriggerSnapshot] = []
+        snapshots: list[Trigger] = []
         for entry_id, fields in page:
             try:
                 command = from_fields(fields)
@@ -103,7 +112,7 @@ class Replay:
                 continue
             if self.options.package_id not in (None, command.package_id):
                 continue
-            if isinstance(command, TriggerSnapshot):
+            if isinstance(command, TriggerSnapshot | TriggerRecovery):
                 self.report.snapshots += 1
                 snapshots.append(command)
             else:
@@ -141,9 +150,14 @@ class Replay:
         else:
             self.report.changed[package_id] = (first, after)
 
-    async def _resend(self, snapshots: list[TriggerSnapshot]) -> None:
+    async def _resend(self, snapshots: list[Trigger]) -> None:
         if not self.options.include_snapshots:
             return
         log = CommandLog(self.redis, self.commands_maxlen, replication=self.replication)
         for snapshot in snapshots:
-            await log.append_unchecked(TriggerSnapshot(package_id=snapshot.package_id).to_fields())
+            again = (
+                TriggerRecovery(package_id=snapshot.package_id, after=snapshot.after)
+                if isinstance(snapshot, TriggerRecovery)
+                else TriggerSnapshot(package_id=snapshot.package_id)
+            )
+            await log.append_unchecked(again.to_fields())

@@ -199,6 +199,23 @@ async def kept_incidents(conn: AsyncConnection, fixture_id: int) -> list[Deliver
     ]
 
 
+async def incidents_after(
+    conn: AsyncConnection, fixture_ids: Collection[int], after_ms: int
+) -> dict[int, list[bytes]]:
+    """Per fixture, the bodies of its kept incidents appended after `after_ms` (stream entry time), in
+    stream order: what a recovery sends again."""
+    kept = KeptIncident
+    query = (
+        select(col(kept.fixture_id), col(kept.body))
+        .where(col(kept.fixture_id).in_(sorted(fixture_ids)), col(kept.entry_ms) > after_ms)
+        .order_by(col(kept.fixture_id), col(kept.entry_ms), col(kept.entry_seq))
+    )
+    found: dict[int, list[bytes]] = {}
+    for fixture_id, body in await conn.execute(query) if fixture_ids else []:
+        found.setdefault(fixture_id, []).append(bytes(body))
+    return found
+
+
 class _Statements(NamedTuple):
     keep: Insert
     boards: Select[int, bytes, bytes]

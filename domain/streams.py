@@ -101,6 +101,25 @@ def snapshot_in_flight(package_id: int) -> str:
     return f"livescore:snapshot:{package_id}"
 
 
+def recovery_in_flight(package_id: int) -> str:
+    """The requestId of the package's queued or running recovery, so that triggers coalesce (as snapshots
+    do); freed when the recovery's completion is sent."""
+    return f"livescore:recovery:{package_id}"
+
+
+# The requests served by the incident partitions' owners (an initial image, a recovery; SPEC §12), in one
+# hash that every owner reads once a round: field `{id}` holds the request, `{id}:{partition}` marks a
+# partition served, `{id}:n`, `{id}:f`, `{id}:i` count partitions, scoreboards and incidents sent. In
+# Redis, not in a worker's memory, so that a partition whose owner dies is served by the next owner.
+OWNER_REQUESTS = "livescore:owner-requests"
+
+
+def owner_request_done(request_id: str) -> str:
+    """Set when a recovery's completion (MessageType 101) is sent: sent once, and the request never
+    started again by a redelivered command."""
+    return f"livescore:owner-request-done:{request_id}"
+
+
 def reply_channel(ingress_id: str) -> str:
     """The Pub/Sub channel on which one ingress process hears the outcomes of its commands."""
     return f"livescore:replies:{ingress_id}"

@@ -24,6 +24,7 @@ _PENDING = {
     PackageStatus.INACTIVE: "Package deactivation accepted and pending",
 }
 SNAPSHOT_SENT = "Livescore snapshot request sent successfully"
+RECOVERY_SENT = "Recovery request sent successfully"
 
 
 class StatusAnswer(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
@@ -100,6 +101,11 @@ def live(credentials: Credentials, fixtures: list[dict[str, Any]]) -> LiveAnswer
 
 def snapshot(credentials: Credentials, request_id: str) -> SnapshotAnswer:
     return SnapshotAnswer(True, SNAPSHOT_SENT, credentials.package_id, credentials.username, request_id)
+
+
+def recovery(credentials: Credentials, request_id: str) -> SnapshotAnswer:
+    """A recovery's answer has the snapshot's shape (SPEC §12), with its own message."""
+    return SnapshotAnswer(True, RECOVERY_SENT, credentials.package_id, credentials.username, request_id)
 
 
 def change(

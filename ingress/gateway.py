@@ -1,4 +1,4 @@
-"""What the four endpoints do, between a validated request and its answer.
+"""What the endpoints do, between a validated request and its answer.
 
 The hot path is one Redis round trip: the remembered login's credential version and the caller's failure
 budgets are checked by Redis atomically with the read (status) or the append (commands). Only a client
@@ -10,6 +10,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.command_log import CommandLog
@@ -17,10 +18,14 @@ from domain.commands import (
     ActivatePackage,
     ChangeActivation,
     DeactivatePackage,
+    PackageStatus,
+    Trigger,
+    TriggerRecovery,
     TriggerSnapshot,
 )
 from domain.delivery import QueueFigures
 from domain.errors import InvalidCredentials, PackageInactive
+from domain.messages import timestamp
 from domain.package_view import PackageView
 from domain.scripts.appends import Enqueued, EnqueueResult
 from domain.scripts.views import ViewState
@@ -29,7 +34,7 @@ from ingress.attempts import refuse_if_locked
 from ingress.auth import Authenticator
 from ingress.metrics import COMMANDS_ENQUEUED, COMMANDS_PENDING
 from ingress.reply_channel import Reply, ReplyListener
-from ingress.validation import Credentials
+from ingress.validation import Credentials, recovery_after
 
 log = logging.getLogger("ingress.gateway")
 
@@ -97,7 +102,21 @@ class Gateway:
 
     async def trigger_snapshot(self, caller: Caller) -> str:
         """The requestId of the snapshot that will serve this trigger: a new one, or the queued one."""
-        command = TriggerSnapshot(package_id=caller.credentials.package_id)
+        return await self._coalesced(TriggerSnapshot(package_id=caller.credentials.package_id), caller)
+
+    async def trigger_recovery(self, caller: Caller, after: object) -> str:
+        """The requestId of the recovery that will serve this trigger (SPEC §12): a new one, or the queued
+        one. The credentials and the status come before `after` is checked, as §12 orders the answers."""
+        state = await self._state(caller)
+        if state.status is not PackageStatus.ACTIVE:
+            raise PackageInactive()
+        since = recovery_after(after, datetime.now(UTC), self.settings.recovery_hours)
+        command = TriggerRecovery(
+            package_id=caller.credentials.package_id, after=timestamp(since.astimezone(UTC)) if since else ""
+        )
+        return await self._coalesced(command, caller)
+
+    async def _coalesced(self, command: Trigger, caller: Caller) -> str:
         enqueued = await self._append(command, caller)
         if enqueued.result is EnqueueResult.INACTIVE:
             raise PackageInactive()
@@ -114,7 +133,7 @@ class Gateway:
                 log.info("no worker answered in time; answered 202", extra={"command_id": command.command_id})
                 return Pending(command.command_id)
 
-    async def _append(self, command: ChangeActivation | TriggerSnapshot, caller: Caller) -> Enqueued:
+    async def _append(self, command: ChangeActivation | Trigger, caller: Caller) -> Enqueued:
         credentials = caller.credentials
         budgets = self.auth.budgets(credentials, caller.client)
         remembered = self.auth.remembered(credentials)
@@ -140,7 +159,7 @@ def _refuse_if_locked(enqueued: Enqueued) -> None:
         refuse_if_locked(int(enqueued.value))
 
 
-def _counted(command: ChangeActivation | TriggerSnapshot, enqueued: Enqueued) -> Enqueued:
+def _counted(command: ChangeActivation | Trigger, enqueued: Enqueued) -> Enqueued:
     if enqueued.result is EnqueueResult.QUEUED:
         COMMANDS_ENQUEUED.labels(command.type.value).inc()
         log.debug("enqueued as %s", enqueued.value, extra={"command_id": command.command_id})

@@ -17,9 +17,11 @@ from litestar.openapi.spec import (
     RequestBody,
     Schema,
 )
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from domain.errors import (
+    AfterOutsideWindow,
+    InvalidAfter,
     InvalidCredentials,
     InvalidPackageId,
     MalformedBody,
@@ -32,6 +34,7 @@ from domain.errors import (
     TooManyFailures,
 )
 from ingress.bodies import (
+    RECOVERY_SENT,
     SNAPSHOT_SENT,
     ChangeAnswer,
     ErrorAnswer,
@@ -62,6 +65,35 @@ class CredentialsOperation(Operation):
     def __post_init__(self) -> None:
         self.request_body = RequestBody(
             content={MediaType.JSON: OpenAPIMediaType(schema=_CREDENTIALS)}, required=True
+        )
+
+
+_RECOVERY = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["packageId", "username", "password"],
+    properties={
+        **(_CREDENTIALS.properties or {}),
+        "after": Schema(
+            type=OpenAPIType.STRING,
+            format=OpenAPIFormat.DATE_TIME,
+            examples=["2030-01-01T15:40:00Z"],
+            description=(
+                "Recover the incidents appended after this time (ISO-8601 with an offset or Z), within"
+                " LIVESCORE_RECOVERY_HOURS; absent: the scoreboards only"
+            ),
+        ),
+    },
+    description="A package's credentials, and optionally since when to recover. Unknown fields are ignored.",
+)
+
+
+@dataclass
+class RecoveryOperation(Operation):
+    """The recovery trigger: the credentials and an optional `after`."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={MediaType.JSON: OpenAPIMediaType(schema=_RECOVERY)}, required=True
         )
 
 
@@ -194,9 +226,22 @@ _LIVE_DONE = _done(
     " MessageType 4 bodies), whether the package is active or not",
     {"one match in play": {"fixtures": [_SCOREBOARD]}, "none in play": {"fixtures": []}},
 )
+_RECOVERY_DONE = _done(
+    SnapshotAnswer,
+    "The recovery is enqueued: on the package's incidents queue, per subscribed fixture in progress, its"
+    " incidents since `after` (marked Recovered, with this RequestId), then its scoreboard (MessageType 4);"
+    " last a completion message (MessageType 101). A trigger while the package's recovery is queued or"
+    " running answers that recovery's requestId",
+    {"enqueued": {"message": RECOVERY_SENT, "requestId": "5d1c7f0a-2b3e-4c55-9a0e-2f5f3e6a7b10"}},
+)
 STATUS_RESPONSES = {200: _STATUS_DONE, 400: _rejected(*_VALIDATION), **_COMMON}
 LIVE_RESPONSES = {200: _LIVE_DONE, 400: _rejected(*_VALIDATION), **_COMMON}
 SNAPSHOT_RESPONSES = {200: _SNAPSHOT_DONE, 400: _rejected(*_VALIDATION, PackageInactive), **_COMMON}
+RECOVERY_RESPONSES = {
+    200: _RECOVERY_DONE,
+    400: _rejected(*_VALIDATION, PackageInactive, InvalidAfter, AfterOutsideWindow),
+    **_COMMON,
+}
 
 
 def change_responses(change: str) -> dict[int, ResponseSpec]:

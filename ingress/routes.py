@@ -1,4 +1,4 @@
-"""The endpoints of SPEC §2 (and §12's pull: validate, hand to the gateway, shape the answer.
+"""The endpoints of SPEC §2 (and §12's pull and recovery): validate, hand to the gateway, shape the answer.
 
 The body is read by a plain call rather than a Litestar dependency: resolving dependencies costs a task
 each per request, a visible share of the ingress's CPU on this path (docs/BENCHMARKS.md).
@@ -18,17 +18,22 @@ from ingress.gateway import Caller, Gateway
 from ingress.json_response import JSONAnswer
 from ingress.openapi import (
     LIVE_RESPONSES,
+    RECOVERY_RESPONSES,
     SNAPSHOT_RESPONSES,
     STATUS_RESPONSES,
     CredentialsOperation,
+    RecoveryOperation,
     change_responses,
 )
-from ingress.validation import MAX_BODY_BYTES, parse_credentials
+from ingress.validation import MAX_BODY_BYTES, Credentials, parse_credentials, parse_recovery
 
 
 async def caller_of(request: Request[Any, Any, Any]) -> tuple[Caller, Gateway]:
     """Who is calling (validated credentials and client address), and the gateway to serve them."""
-    credentials = parse_credentials(await read_body(request))
+    return called_by(request, parse_credentials(await read_body(request)))
+
+
+def called_by(request: Request[Any, Any, Any], credentials: Credentials) -> tuple[Caller, Gateway]:
     # A 500 answer names the package when the request named a valid one.
     request.scope[PACKAGE_ID_KEY] = credentials.package_id  # type: ignore[literal-required]
     gateway: Gateway = request.app.state.gateway
@@ -73,6 +78,13 @@ async def trigger_snapshot(request: Request[Any, Any, Any]) -> JSONAnswer[Snapsh
     return JSONAnswer(bodies.snapshot(caller.credentials, await gateway.trigger_snapshot(caller)))
 
 
+@post("/recovery/trigger", status_code=200, operation_class=RecoveryOperation, responses=RECOVERY_RESPONSES)
+async def trigger_recovery(request: Request[Any, Any, Any]) -> JSONAnswer[SnapshotAnswer]:
+    credentials, after = parse_recovery(await read_body(request))
+    caller, gateway = called_by(request, credentials)
+    return JSONAnswer(bodies.recovery(credentials, await gateway.trigger_recovery(caller, after)))
+
+
 @post(
     "/package/activate",
     status_code=200,
@@ -111,5 +123,12 @@ async def live_fixtures(request: Request[Any, Any, Any]) -> JSONAnswer[LiveAnswe
 
 livescore_router = Router(
     path="/api/livescore",
-    route_handlers=[trigger_snapshot, activate_package, deactivate_package, package_status, live_fixtures],
+    route_handlers=[
+        trigger_snapshot,
+        activate_package,
+        deactivate_package,
+        package_status,
+        live_fixtures,
+        trigger_recovery,
+    ],
 )

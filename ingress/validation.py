@@ -11,11 +11,19 @@ is an invalid packageId.
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from domain.errors import InvalidPackageId, MalformedBody, MissingPassword, MissingUsername
+from domain.errors import (
+    AfterOutsideWindow,
+    InvalidAfter,
+    InvalidPackageId,
+    MalformedBody,
+    MissingPassword,
+    MissingUsername,
+)
 
 # SPEC §2.3: larger bodies are answered 413.
 MAX_BODY_BYTES = 16 * 1024
@@ -35,7 +43,33 @@ class Credentials:
 
 
 def parse_credentials(body: bytes) -> Credentials:
+    return _credentials(_json_object(body))
+
+
+def parse_recovery(body: bytes) -> tuple[Credentials, object]:
+    """The credentials, checked, and the `after` field as it came (None when absent), checked later: SPEC
+    §12 checks it after the credentials and the package's status."""
     data = _json_object(body)
+    return _credentials(data), data.get("after")
+
+
+def recovery_after(value: object, now: datetime, window_hours: float) -> datetime | None:
+    """A recovery's `after`: an ISO-8601 time with an offset or Z, not older than the recovery window (a
+    future time is accepted); None when absent."""
+    if value is None:
+        return None
+    try:
+        after = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        after = None
+    if after is None or after.tzinfo is None:
+        raise InvalidAfter()
+    if after < now - timedelta(hours=window_hours):
+        raise AfterOutsideWindow()
+    return after
+
+
+def _credentials(data: dict[str, Any]) -> Credentials:
     package_id = data.get("packageId")
     # bool is a subclass of int in Python but `true` is not a JSON integer.
     if type(package_id) is not int or not 0 < package_id <= MAX_PACKAGE_ID:

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, cast
 
 import httpx
@@ -29,7 +30,7 @@ from domain.messages import MESSAGE_FIELD, MessageType, envelope
 from domain.models import Package
 from domain.package_view import PackageView
 from domain.scoreboard import Scoreboard, apply_incident, start
-from domain.scoreboard_store import appended_at
+from domain.scoreboard_store import Delivered, appended_at, keep_round
 from domain.settings import Settings
 from domain.snapshot_book import SnapshotBook
 from domain.streams import (
@@ -38,8 +39,10 @@ from domain.streams import (
     INCIDENTS_STREAM,
     WORKERS_GROUP,
     fixtures_queue,
+    incidents_queue,
 )
 from servers.rabbitmq_node import free_port as free_port  # one way to find a free port, shared with the CLI
+from tests.fixture_factory import BEGAN, TENNIS, fixture, incident
 from worker.entries import Entry
 from worker.resources import Resources
 
@@ -53,6 +56,7 @@ LIVE = "/api/livescore/fixtures/live"
 ACTIVATE = "/api/livescore/package/activate"
 DEACTIVATE = "/api/livescore/package/deactivate"
 TRIGGER = "/api/livescore/snapshots/trigger"
+RECOVER = "/api/livescore/recovery/trigger"
 
 # How often a condition is checked while waiting.
 POLL_S = 0.05
@@ -229,6 +233,57 @@ async def publish_incident(redis: Redis, body: Any) -> bytes:
     message = envelope(MessageType.INCIDENT, data).body
     entry_id: Any = await redis.xadd(INCIDENTS_STREAM, {"message": message})
     return bytes(entry_id)
+
+
+async def incidents_queue_messages(redis: Redis, package_id: int = PACKAGE_ID) -> list[dict[str, Any]]:
+    """Every message in the package's incidents queue, decoded as plain JSON (headers vary by type)."""
+    entries: Any = await redis.xrange(incidents_queue(package_id))
+    return [msgspec.json.decode(fields[MESSAGE_FIELD.encode()]) for _, fields in entries]
+
+
+async def recovery_done(redis: Redis, request_id: str, package_id: int = PACKAGE_ID) -> list[dict[str, Any]]:
+    """The package's incidents queue once the completion (MessageType 101) of this recovery is in it."""
+    messages: list[dict[str, Any]] = []
+
+    async def done() -> bool:
+        messages[:] = await incidents_queue_messages(redis, package_id)
+        return any(
+            m["header"]["MessageType"] == 101 and m["body"]["requestId"] == request_id for m in messages
+        )
+
+    await eventually(done, 20, f"recovery {request_id} complete")
+    return messages
+
+
+async def keep_incidents(engine: AsyncEngine, history: Sequence[tuple[datetime, dict[str, Any]]]) -> None:
+    """Incidents kept as a worker keeps them, as if appended upstream at these times (oldest first)."""
+    kept = [
+        Delivered(StreamId(int(at.timestamp() * 1000), n), body["fixtureId"], msgspec.json.encode(body))
+        for n, (at, body) in enumerate(history)
+    ]
+    async with engine.begin() as conn:
+        await conn.run_sync(keep_round, kept, ())
+
+
+async def kept_history(engine: AsyncEngine) -> list[Any]:
+    """Incidents of four fixtures kept 20, 15, 5 and 1 minutes ago: two subscribed fixtures in play, one
+    of another sport, one finished."""
+    now = datetime.now(UTC)
+    fixtures = [
+        fixture(1, status=2, last_update=BEGAN),
+        fixture(18, status=2, last_update=BEGAN),
+        fixture(3, status=2, sport=TENNIS, league=3001, last_update=BEGAN),
+        fixture(4, status=3, last_update=BEGAN),
+    ]
+    await add_fixtures(engine, fixtures)
+    ages = [20, 15, 5, 1]
+    history = [
+        (now - timedelta(minutes=age), incident(100 * f.fixture_id + n, f.fixture_id, values=[]))
+        for f in fixtures
+        for n, age in enumerate(ages)
+    ]
+    await keep_incidents(engine, sorted(history, key=lambda item: item[0]))
+    return history
 
 
 async def folded_from_the_stream(redis: Redis, fixtures: Sequence[Fixture]) -> dict[int, Scoreboard]:

@@ -15,7 +15,7 @@ import msgspec
 from domain.commands import CommandType
 from domain.fixtures import Fixture, Participant, Ref
 from domain.incidents import Incident
-from domain.messages import Header, HeaderOnly, KeepAlive, SnapshotComplete
+from domain.messages import Header, HeaderOnly, KeepAlive, RecoveryDone, SnapshotComplete
 from domain.scoreboard import PeriodScore, Result, Statistic
 from domain.streams import (
     COMMANDS_STREAM,
@@ -38,8 +38,10 @@ class CommandEntry(msgspec.Struct, rename="camel"):
     type: CommandType
     package_id: str
     requested_at: str
-    # Snapshot only: echoed in every message of the snapshot.
+    # Snapshot and recovery only: echoed in every message they send.
     request_id: str | None = None
+    # Recovery only, when given: the incidents appended after this time (ISO-8601 UTC) are recovered.
+    after: str | None = None
     # Activation only: the Pub/Sub channel of the ingress process waiting for the outcome.
     reply_to: str | None = None
     # Set when the service itself deactivates a package, e.g. "queue-limit".
@@ -58,7 +60,8 @@ class CompletionMessage(msgspec.Struct):
 
 class IncidentMessage(msgspec.Struct):
     """An incident (MessageType 2). Upstream the header carries MessageId, Timestamp and MessageType;
-    in a package's incidents queue it also names the fixture: FixtureId, LeagueId, SportId."""
+    in a package's incidents queue it also names the fixture: FixtureId, LeagueId, SportId. Sent again by
+    a recovery, it carries `"Recovered": true` and the recovery's RequestId (same body, fresh MessageId)."""
 
     header: Header
     body: Incident
@@ -89,11 +92,19 @@ class ScoreboardBody(msgspec.Struct):
 
 
 class ScoreboardMessage(msgspec.Struct):
-    """MessageType 4, on the incidents queue: the initial image on activation, recovery, and what
-    `POST /api/livescore/fixtures/live` answers (its bodies)."""
+    """MessageType 4, on the incidents queue: the initial image on activation, recovery (then with the
+    recovery's RequestId), and what `POST /api/livescore/fixtures/live` answers (its bodies)."""
 
     header: Header
     body: ScoreboardBody
+
+
+class RecoveryDoneMessage(msgspec.Struct):
+    """MessageType 101, on the incidents queue: the last message of a recovery, with what it sent
+    (fixtureCount scoreboards, incidentCount recovered incidents)."""
+
+    header: Header
+    body: RecoveryDone
 
 
 class KeepAliveMessage(msgspec.Struct):
@@ -131,6 +142,7 @@ def document() -> dict[str, Any]:
             QueueEntry,
             IncidentMessage,
             ScoreboardMessage,
+            RecoveryDoneMessage,
             KeepAliveMessage,
             HeartbeatMessage,
             IncidentDeadLetter,
@@ -174,9 +186,9 @@ _CHANNELS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "incidentsQueue",
         incidents_queue(0).replace("0", "{packageId}"),
         "A package's incidents queue; the field `message` holds an IncidentMessage (a fixture's in"
-        " upstream order), a ScoreboardMessage (a fixture's live state, before any later incident of it)"
-        " or a HeartbeatMessage.",
-        ("QueueEntry", "IncidentMessage", "ScoreboardMessage", "HeartbeatMessage"),
+        " upstream order), a ScoreboardMessage (a fixture's live state, before any later incident of it),"
+        " a RecoveryDoneMessage (the end of a recovery) or a HeartbeatMessage.",
+        ("QueueEntry", "IncidentMessage", "ScoreboardMessage", "RecoveryDoneMessage", "HeartbeatMessage"),
     ),
     (
         "incidents",

@@ -13,7 +13,17 @@ import msgspec
 from redis.asyncio.client import Pipeline
 
 from domain.activation import Applied, apply_activations
-from domain.commands import ChangeActivation, Command, StreamId, TriggerSnapshot, from_fields
+from domain.commands import (
+    ChangeActivation,
+    Command,
+    CommandType,
+    Outcome,
+    PackageStatus,
+    StreamId,
+    TriggerRecovery,
+    TriggerSnapshot,
+    from_fields,
+)
 from domain.errors import StorageUnavailable, UndecodableCommand
 from domain.fixture_store import package_subscriptions
 from domain.packages import PackageState, stored_states
@@ -21,6 +31,7 @@ from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry, acknowledge
 from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
 from worker.outages import while_storage_is_down
+from worker.owner_requests import ask_recovery, show_images
 from worker.resources import Resources
 from worker.snapshots import run_snapshot
 
@@ -38,6 +49,7 @@ class Batch:
 
     activations: list[Activation] = field(default_factory=list)
     snapshots: list[tuple[bytes, TriggerSnapshot]] = field(default_factory=list)
+    recoveries: list[tuple[bytes, TriggerRecovery]] = field(default_factory=list)
     done: list[bytes] = field(default_factory=list)
     failed: dict[bytes, str] = field(default_factory=dict)
 
@@ -50,6 +62,8 @@ async def apply_commands(res: Resources, entries: list[Entry]) -> Batch:
     # After the activations are answered: a snapshot may take seconds, its waiting clients none.
     for entry_id, command in batch.snapshots:
         await _snapshot(res, batch, entry_id, command, keep)
+    for entry_id, recovery in batch.recoveries:
+        await _recovery(res, batch, entry_id, recovery)
     if batch.failed:
         COMMAND_FAILURES.inc(len(batch.failed))
         await res.redis.hset(COMMAND_ERRORS, mapping=batch.failed)  # type: ignore[arg-type]
@@ -67,6 +81,8 @@ def decode(entries: list[Entry]) -> Batch:
             continue
         if isinstance(command, TriggerSnapshot):
             batch.snapshots.append((entry_id, command))
+        elif isinstance(command, TriggerRecovery):
+            batch.recoveries.append((entry_id, command))
         else:
             batch.activations.append((StreamId.parse(entry_id), command))
     return batch
@@ -142,6 +158,31 @@ async def _snapshot(
     batch.done.append(entry_id)
 
 
+async def _recovery(res: Resources, batch: Batch, entry_id: bytes, command: TriggerRecovery) -> None:
+    """Left to the incident partitions' owners (worker/owner_requests.py); acknowledged once it is."""
+    try:
+        await ask_recovery(res, command)
+    except Exception as exc:  # left pending, to be delivered again
+        log.exception("recovery %s failed", command.request_id, extra={"command_id": command.command_id})
+        batch.failed[entry_id] = _describe(exc)
+        return
+    pipe = res.redis.pipeline(transaction=False)
+    acknowledge(pipe, [entry_id])
+    await pipe.execute()
+    batch.done.append(entry_id)
+
+
+def _activated(applied: list[AppliedCommand], final: dict[int, Applied]) -> set[int]:
+    """The packages an activation of the batch made active from inactive, and that stay active."""
+    return {
+        command.package_id
+        for _, command, result in applied
+        if command.type is CommandType.ACTIVATE
+        and result.outcome is Outcome.COMPLETED
+        and final[command.package_id].status is PackageStatus.ACTIVE
+    }
+
+
 async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], keep: Keep) -> None:
     """The view first (read-your-writes), the packages' queues made to follow it, then one round trip: the
     replies and the acknowledgement."""
@@ -152,7 +193,12 @@ async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], ke
         pid: PackageState(result.status, result.applied, result.reason) for pid, result in final.items()
     }
     await res.view.remember_all(states, pipe=pipe)
-    await _follow(res, pipe, list(final), keep)
+    activated = _activated(applied, final)
+    await _follow(res, pipe, list(final), activated, keep)
+    if activated:
+        # The status copy first: the owners' incidents follow the image once it is out (SPEC §12).
+        await pipe.execute()
+        await show_images(res, activated)
     for sid, command, result in applied:
         COMMANDS_APPLIED.labels(command.type.value, result.outcome.value).inc()
         if command.reply_to:
@@ -165,14 +211,17 @@ async def finish(res: Resources, batch: Batch, applied: list[AppliedCommand], ke
     await pipe.execute()
 
 
-async def _follow(res: Resources, writes: Pipeline, package_ids: list[int], keep: Keep) -> None:
+async def _follow(
+    res: Resources, writes: Pipeline, package_ids: list[int], imaged: set[int], keep: Keep
+) -> None:
     """An active package's queues exist and get what is published for it before its customer hears it is
-    active; nothing reaches a deactivated package's queues after its 200 (SPEC §9)."""
+    active (a package just activated: its incidents after its image, SPEC §12); nothing reaches a
+    deactivated package's queues after its 200 (SPEC §9)."""
 
     async def follow() -> None:
         async with res.engine.connect() as conn:
             subscribed = await package_subscriptions(conn, package_ids)
-        await res.delivery.follow(writes, {p: subscribed.get(p) for p in package_ids})
+        await res.delivery.follow(writes, {p: subscribed.get(p) for p in package_ids}, imaged)
 
     if package_ids:
         await while_storage_is_down(follow, "following activations", res.stopping, keep, res.keep_every_s)

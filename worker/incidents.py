@@ -8,12 +8,13 @@ the package is active and its queue has room, so a deactivation is never late.
 """
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from domain.commands import StreamId
 from domain.delivery import Broadcast, QueueKind, Topic
 from domain.fixture_store import ActivePackage, FixtureRefs, active_packages, fixture_refs
+from domain.incidents import partition_of
 from domain.messages import Outgoing, incident_message
 from worker.metrics import INCIDENTS
 from worker.resources import Resources
@@ -64,6 +65,10 @@ class Directory:
         cached = self._refs.get(fixture_id)
         return cached[0] if cached is not None and now - cached[1] < REFS_TTL_S else None
 
+    def forget_packages(self) -> None:
+        """Read the active packages again next time (a package was just admitted: its image is out)."""
+        self._packages_at = float("-inf")
+
     async def packages(self, res: Resources) -> list[ActivePackage]:
         now = time.monotonic()
         if now - self._packages_at >= PACKAGES_TTL_S:
@@ -74,16 +79,22 @@ class Directory:
         return self._packages
 
 
-async def deliver(res: Resources, directory: Directory, ready: Sequence[Ready]) -> None:
+async def deliver(
+    res: Resources, directory: Directory, ready: Sequence[Ready], held: Collection[tuple[int, int]] = ()
+) -> None:
     """Every ready incident to every active package subscribed to its fixture, in the order given, once
-    the Delivery confirmed them all."""
+    the Delivery confirmed them all; none to a (package, partition) of `held` (its image is pending)."""
     if not ready:
         return
     packages = await directory.packages(res)
     items = [
         Broadcast(
             _message(item),
-            [package.package_id for package in packages if package.receives(item.refs)],
+            [
+                package.package_id
+                for package in packages
+                if package.receives(item.refs) and admitted(package.package_id, item.fixture_id, held)
+            ],
             Topic(item.fixture_id, item.refs.sport_id, item.refs.league_id),
         )
         for item in ready
@@ -93,6 +104,12 @@ async def deliver(res: Resources, directory: Directory, ready: Sequence[Ready]) 
     INCIDENTS.labels("forwarded").inc(len(ready) - len(refused))
     if refused:
         INCIDENTS.labels("refused").inc(len(refused))
+
+
+def admitted(package_id: int, fixture_id: int, held: Collection[tuple[int, int]]) -> bool:
+    """Whether the package gets the fixture's incidents now: not while its image of the fixture's partition
+    is pending (worker/owner_requests.py), so that no incident precedes the fixture's scoreboard."""
+    return not held or (package_id, partition_of(fixture_id)) not in held
 
 
 def _message(item: Ready) -> Outgoing:

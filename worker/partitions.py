@@ -46,6 +46,7 @@ from worker.dead_letter_log import DeadLetterLog
 from worker.incidents import Directory, Ready, deliver
 from worker.live_state import keep
 from worker.metrics import INCIDENT_PARTITIONS, INCIDENTS, INCIDENTS_WAITING
+from worker.owner_requests import held_back, pending_requests, serve
 from worker.resources import Resources
 
 log = logging.getLogger("worker.partitions")
@@ -167,7 +168,10 @@ class IncidentPartitions:
         actions = await self._on_read(entries, now_ms) if entries else []
         if self._check_due(busy=len(entries) >= READ_BATCH):
             actions += await self._check(now_ms)
-        await self._carry_out(self._safe(actions))
+        requests = await pending_requests(self._res)
+        await self._carry_out(self._safe(actions), held_back(requests))
+        # At a known point of the stream: after this round's incidents were kept and delivered.
+        await serve(self._res, self._directory, requests, list(self._partitions))
         INCIDENTS_WAITING.set(sum(len(state.window) for state in self._partitions.values()))
         self._dead_log.maybe_log()
 
@@ -273,7 +277,7 @@ class IncidentPartitions:
             del self._partitions[number]
         return [action for action in actions if action.partition not in unsafe]
 
-    async def _carry_out(self, actions: list[Action]) -> None:
+    async def _carry_out(self, actions: list[Action], held: frozenset[tuple[int, int]]) -> None:
         """Keep the live state, deliver, in stream order, then commit; a crash in between repeats the
         round (which changes no stored state and may repeat a delivery), never reorders."""
         if not actions:
@@ -282,7 +286,7 @@ class IncidentPartitions:
         delivering.sort(key=lambda a: a.entry_id)
         ready = [Ready(a.entry_id, a.fixture_id, a.body, a.refs) for a in delivering]
         await keep(self._res, ready)
-        await deliver(self._res, self._directory, ready)
+        await deliver(self._res, self._directory, ready, held)
         await commit(self._res.redis, actions)
         dead = [a.reason for a in actions if isinstance(a, DeadLetter)]
         if dead:

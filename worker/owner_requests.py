@@ -1,0 +1,206 @@
+"""Serving owner requests (domain/owner_requests.py): the initial image and recoveries, by the owner of
+each incident partition, at the end of a round (SPEC §12).
+
+The partition owner (worker/partitions.py) reads the pending requests once a round. While a package's
+image is pending for a partition, that partition's incidents are held back from the package
+(`held_back`), so none can precede its scoreboard. At the end of the round, after the round's incidents
+were kept and delivered, the owner publishes straight to the package's incidents queue, per subscribed
+fixture in progress of its partitions: a recovery's kept incidents after `after`, then the fixture's
+scoreboard; then it admits the package to the partition's incidents (Delivery.admit) and marks the
+partition served. Whoever marks the last partition finishes the request: a recovery's completion message
+(MessageType 101), sent once, and the request forgotten.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+import msgspec
+
+from domain.commands import TriggerRecovery
+from domain.delivery import Parcel, PublishResult, QueueKind
+from domain.fixture_store import package_subscriptions
+from domain.incidents import PARTITIONS
+from domain.messages import MessageType, Outgoing, recovered_incidents, recovery_done, scoreboard_message
+from domain.owner_requests import (
+    OwnerRequest,
+    Pending,
+    RequestKind,
+    Served,
+    create_request,
+    finish_request,
+    mark_served,
+    owners_alive,
+    read_pending,
+    still_pending,
+)
+from domain.scoreboard import Scoreboard, to_message_body
+from domain.scoreboard_store import incidents_after, package_live_boards
+from domain.streams import owner_request_done
+from worker.incidents import Directory
+from worker.resources import Resources
+
+log = logging.getLogger("worker.owner_requests")
+
+# Messages per publishing call: a snapshot chunk's size (worker/resources.py).
+CHUNK = 1000
+# An activation waits for its image this share of the ingress's wait (LIVESCORE_COMMAND_TIMEOUT_MS), so
+# that its 200 still comes in time; it asks Redis whether the image is out this often.
+IMAGE_SHARE, IMAGE_POLL_S = 0.6, 0.005
+# A request's messages, each with the partition of its fixture.
+Placed = list[tuple[int, Outgoing]]
+
+
+async def pending_requests(res: Resources) -> list[Pending]:
+    """The requests pending: one Redis read, once a round."""
+    return await read_pending(res.redis)
+
+
+def held_back(pending: Sequence[Pending]) -> frozenset[tuple[int, int]]:
+    """The (package, partition) pairs whose incidents wait for the package's image."""
+    return frozenset(
+        (item.request.package, partition)
+        for item in pending
+        if item.request.kind is RequestKind.IMAGE
+        for partition in range(PARTITIONS)
+        if partition not in item.served
+    )
+
+
+async def serve(
+    res: Resources, directory: Directory, pending: Sequence[Pending], partitions: Collection[int]
+) -> None:
+    """Serve, for every pending request, this worker's partitions that it does not have yet."""
+    for item in pending:
+        todo = item.unserved(set(partitions))
+        if len(item.served) >= PARTITIONS:  # its last owner stopped before finishing it
+            await _finish(res, item.request, Served(PARTITIONS, item.fixtures, item.incidents))
+        elif todo:
+            await _serve(res, item.request, todo)
+            if item.request.kind is RequestKind.IMAGE:
+                # The package is active now: into the audience from the next round, not a second later.
+                directory.forget_packages()
+
+
+async def _serve(res: Resources, request: OwnerRequest, partitions: list[int]) -> None:
+    placed = await _messages(res, request, partitions)
+    sent = await _publish(res, request.package, [message for _, message in placed])
+    counts = _counts(placed[:sent])
+    served: Served | None = None
+    async with res.engine.connect() as conn:
+        subscribed = (await package_subscriptions(conn, [request.package])).get(request.package)
+    for partition in partitions:
+        if subscribed is not None:  # else removed meanwhile: nothing to admit it to
+            await res.delivery.admit(request.package, partition, subscribed)
+        fixtures, incidents = counts.get(partition, (0, 0))
+        served = await mark_served(res.redis, request.id, partition, fixtures, incidents)
+        if served is None:
+            return
+    if served is not None and served.complete:
+        await _finish(res, request, served)
+
+
+async def _messages(res: Resources, request: OwnerRequest, partitions: list[int]) -> Placed:
+    """Per subscribed fixture in progress of these partitions: its recovered incidents, its scoreboard."""
+    wanted = set(partitions)
+    async with res.engine.connect() as conn:
+        boards = [
+            board
+            for board in await package_live_boards(conn, request.package)
+            if board.fixture.fixture_id % PARTITIONS in wanted
+        ]
+        recovering = request.kind is RequestKind.RECOVERY and request.after is not None
+        ids = [board.fixture.fixture_id for board in boards]
+        kept = await incidents_after(conn, ids, request.after or 0) if recovering else {}
+    return placed_messages(request, boards, kept)
+
+
+def placed_messages(
+    request: OwnerRequest, boards: Sequence[Scoreboard], kept: dict[int, list[bytes]]
+) -> Placed:
+    """The messages of a request, partition by partition; within a fixture, its incidents in stream
+    order, then its scoreboard."""
+    request_id = request.id if request.kind is RequestKind.RECOVERY else None
+    placed: Placed = []
+    for board in sorted(boards, key=lambda b: (b.fixture.fixture_id % PARTITIONS, b.fixture.fixture_id)):
+        fixture = board.fixture
+        ids = (fixture.fixture_id, fixture.sport.id, fixture.league.id)
+        partition = fixture.fixture_id % PARTITIONS
+        recovered = recovered_incidents(kept.get(fixture.fixture_id, []), *ids, request.id)
+        placed += [(partition, message) for message in recovered]
+        body = msgspec.json.encode(to_message_body(board))
+        placed.append((partition, scoreboard_message(body, *ids, request_id)))
+    return placed
+
+
+async def _publish(res: Resources, package_id: int, messages: list[Outgoing]) -> int:
+    """Publish in chunks, in order; how many messages the queue took before anything stopped."""
+    sent = 0
+    for start in range(0, len(messages), CHUNK):
+        chunk = messages[start : start + CHUNK]
+        (published,) = await res.delivery.publish([Parcel(package_id, QueueKind.INCIDENTS, chunk)])
+        sent += published.count
+        if published.result is not PublishResult.OK:
+            log.warning("package %s: owner request stopped: %s", package_id, published.result)
+            break
+    return sent
+
+
+def _counts(sent: Placed) -> dict[int, tuple[int, int]]:
+    """Per partition, the scoreboards and the incidents sent."""
+    counts: dict[int, tuple[int, int]] = {}
+    for partition, message in sent:
+        fixtures, incidents = counts.get(partition, (0, 0))
+        board = message.message_type is MessageType.SCOREBOARD
+        counts[partition] = (fixtures + board, incidents + (not board))
+    return counts
+
+
+async def _finish(res: Resources, request: OwnerRequest, served: Served) -> None:
+    """A recovery's completion, once, after everything it sent; then the request is forgotten."""
+    if request.kind is RequestKind.RECOVERY:
+        message = recovery_done(request.id, served.fixtures, served.incidents)
+        once = owner_request_done(request.id)
+        await res.delivery.publish([Parcel(request.package, QueueKind.INCIDENTS, [message], once=once)])
+        log.info(
+            "recovery %s of package %s: %d scoreboards, %d incidents",
+            request.id,
+            request.package,
+            served.fixtures,
+            served.incidents,
+        )
+    await finish_request(res.redis, request)
+
+
+async def show_images(res: Resources, package_ids: Collection[int]) -> None:
+    """Ask the owners for the initial image of packages just activated (their status copy is written) and
+    wait, within the command's time budget, until every partition served it (SPEC §12: before the 200).
+    Past the budget, or with no owner at all, the answer goes out anyway; the request stays and is served."""
+    requests = [OwnerRequest(str(uuid.uuid4()), RequestKind.IMAGE, package_id) for package_id in package_ids]
+    for request in requests:
+        await create_request(res.redis, request)
+    if not await owners_alive(res.redis):
+        log.warning(
+            "no worker reads incidents: the images of %s are served once one does", sorted(package_ids)
+        )
+        return
+    deadline = time.monotonic() + res.settings.command_timeout_ms / 1000 * IMAGE_SHARE
+    waiting = [request.id for request in requests]
+    while waiting := await still_pending(res.redis, waiting):
+        if time.monotonic() > deadline:
+            log.warning("images of %s not complete in time; answered anyway", sorted(package_ids))
+            return
+        await asyncio.sleep(IMAGE_POLL_S)
+
+
+async def ask_recovery(res: Resources, command: TriggerRecovery) -> None:
+    """Leave a recovery for the owners (once, however often the command is delivered)."""
+    after = None
+    if command.after:
+        after = int(datetime.fromisoformat(command.after).timestamp() * 1000)
+    request = OwnerRequest(command.request_id, RequestKind.RECOVERY, command.package_id, after)
+    if not await create_request(res.redis, request):
+        log.info("recovery %s of package %s: pending or done already", request.id, request.package)
