@@ -256,3 +256,54 @@ async def test_nothing_broadcast_arrives_after_a_deactivations_200_while_inciden
     assert later == at_200
     assert staying_later > staying_then
     assert keys == {FIXTURES: set(), INCIDENTS: set()}
+
+
+async def test_activated_mid_match_over_amqp_each_fixtures_scoreboard_comes_first_then_every_later_incident(
+    delivering: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """SPEC §12 over the exchange: each partition's owner publishes the package's scoreboards, then binds
+    the partition's keys, so no incident of a fixture reaches the queue before its scoreboard, and none
+    after it is missing."""
+    package = 770_041
+    body = await add_package(engine, package, active=False)
+    playing = [fixture(n, status=2) for n in (1, 2, 17)]
+    async with engine.begin() as conn:
+        await store_fixtures(conn, playing)
+    sent: list[int] = []
+    stop = asyncio.Event()
+
+    async def feed() -> None:
+        while not stop.is_set():
+            number = len(sent) + 1
+            await publish_incident(redis, incident(number, playing[number % 3].fixture_id))
+            sent.append(number)
+            await asyncio.sleep(0.004)
+
+    app = create_app(delivering)
+    try:
+        async for _ in hold(app.lifespan()):
+            async with asgi_client(app) as client:
+                async for _ in hold(create_worker(delivering, consumer="fanout-image")):
+                    feeding = asyncio.create_task(feed())
+                    await eventually(lambda: _at_least(sent, 150), 20, "the matches under way")
+                    answer = await client.post(f"{API}/package/activate", json=body)
+                    await asyncio.sleep(1.0)
+                    stop.set()
+                    await feeding
+
+                    await asyncio.sleep(1.0)
+                    got = await taken(delivering, INCIDENTS, package)
+    finally:
+        await delete_queues(delivering, [package])
+    assert answer.status_code == 200
+    for match in playing:
+        mine = [m for m in got if m["header"].get("FixtureId") == match.fixture_id]
+        first, *later = mine
+        assert first["header"]["MessageType"] == 4
+        ids = [n for n in sent if playing[n % 3].fixture_id == match.fixture_id]
+        shown = first["body"]["lastIncidentId"]
+        assert [m["body"]["id"] for m in later] == ids[ids.index(shown) + 1 :]
+
+
+async def _at_least(sent: list[int], count: int) -> bool:
+    return len(sent) >= count
