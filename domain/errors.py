@@ -9,6 +9,10 @@
     │   ├── InvalidCredentials
     │   └── PackageInactive
     ├── TooManyFailures            brute-force limit reached (HTTP 429)
+    ├── NotSignedIn                no console session, or it expired, was signed out or its password
+    │                              changed (HTTP 401)
+    ├── ForeignOrigin              a console change sent from another origin (HTTP 403)
+    ├── NotAvailable               a console action this version of the service does not offer (HTTP 501)
     ├── Unavailable                storage, Redis or the broker cannot be reached (HTTP 500, worker waits)
     │   ├── StorageUnavailable
     │   ├── QueueUnavailable
@@ -77,6 +81,22 @@ class TooManyFailures(LivescoreError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__()
         self.retry_after_s = retry_after_s
+
+
+class NotSignedIn(LivescoreError):
+    """The console's session is missing, expired, signed out, or proved a password no longer current."""
+
+    message = "Not signed in"
+
+
+class ForeignOrigin(LivescoreError):
+    """A console change (a POST) from a page of another origin: refused before anything is read."""
+
+    message = "Request from another origin refused"
+
+
+class NotAvailable(LivescoreError):
+    message = "Not available in this version of the service"
 
 
 class Unavailable(LivescoreError):
