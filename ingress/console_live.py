@@ -5,6 +5,7 @@ console watching a match takes nothing from what the customer's own consumer rea
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +14,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.streams import last_round, package_view
+
+log = logging.getLogger("ingress.console")
 
 # How often a package's poller reads storage: a score reaches the console within about a second of its
 # incident (the worker's own round, then at most this).
@@ -104,15 +107,24 @@ class LiveFeed:
                 poller.task.cancel()
 
     async def _poll(self, package_id: int, poller: _Poller) -> None:
+        failing = False
         while True:
-            with contextlib.suppress(Exception):  # storage or Redis away: the panel keeps what it shows
-                boards = {board["fixtureId"]: board for board in await self._read(package_id)}
-                sign = await self._sign(package_id, boards)
-                events: list[Event] = [] if sign == poller.sign else [("feed", {"state": sign})]
-                events.extend(changes(poller.boards, boards))
-                poller.boards, poller.sign = boards, sign
-                poller.send(events)
+            try:
+                await self._look(package_id, poller)
+                failing = False
+            except Exception as exc:  # storage or Redis away: the panel keeps what it shows meanwhile
+                if not failing:
+                    log.warning("live boards of package %d not read: %s", package_id, type(exc).__name__)
+                failing = True
             await asyncio.sleep(POLL_S)
+
+    async def _look(self, package_id: int, poller: _Poller) -> None:
+        boards = {board["fixtureId"]: board for board in await self._read(package_id)}
+        sign = await self._sign(package_id, boards)
+        events: list[Event] = [] if sign == poller.sign else [("feed", {"state": sign})]
+        events.extend(changes(poller.boards, boards))
+        poller.boards, poller.sign = boards, sign
+        poller.send(events)
 
     async def _sign(self, package_id: int, boards: Boards) -> str:
         pipe = self._redis.pipeline(transaction=False)
