@@ -23,7 +23,7 @@ from domain.scoreboard_store import package_live_boards
 from domain.settings import Settings
 from domain.storage import open_engine, reading
 from ingress.auth import Authenticator
-from ingress.console import console_router, open_console
+from ingress.console import console_router, end_live_streams, open_console
 from ingress.errors import EXCEPTION_HANDLERS
 from ingress.gateway import Gateway
 from ingress.multiplexed_redis import MultiplexedRedis
@@ -148,4 +148,7 @@ def main() -> None:
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    serve(create_app(settings), settings.host, settings.port, settings.request_timeout_s)
+    app = create_app(settings)
+    serve(
+        app, settings.host, settings.port, settings.request_timeout_s, on_exit=lambda: end_live_streams(app)
+    )

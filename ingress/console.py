@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Litestar, Request, Response, Router, get, post
 from litestar.datastructures import Cookie, State
 from litestar.enums import MediaType
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -64,6 +64,14 @@ async def open_console(state: State, redis: Redis, settings: Settings) -> AsyncI
         yield
     finally:
         await live.close()
+
+
+def end_live_streams(app: Litestar) -> None:
+    """From the server's exit signal: every open live stream ends (browsers reconnect to the next ingress
+    by themselves), so that the shutdown does not wait for streams that would never end."""
+    console: Console | None = getattr(app.state, "console", None)
+    if console is not None:
+        console.live.end_all_threadsafe()
 
 
 async def _no_boards(_: int) -> list[dict[str, Any]]:

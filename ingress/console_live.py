@@ -82,6 +82,8 @@ class LiveFeed:
         self._read, self._redis = read, redis
         self._interval_ms = round((heartbeat_s or QUIET_INTERVAL_S) * 1000)
         self._pollers: dict[int, _Poller] = {}
+        self._loop = asyncio.get_running_loop()
+        self._ended = False
 
     @contextlib.asynccontextmanager
     async def listen(self, package_id: int) -> AsyncIterator["asyncio.Queue[Event | None]"]:
@@ -89,6 +91,8 @@ class LiveFeed:
         stream fell too far behind."""
         poller = self._pollers.setdefault(package_id, _Poller())
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        if self._ended:
+            queue.put_nowait(None)
         if poller.task is None:
             poller.task = asyncio.create_task(
                 self._poll(package_id, poller), name=f"console-live-{package_id}"
@@ -136,6 +140,17 @@ class LiveFeed:
         text = status.decode() if isinstance(status, bytes) else status
         stamp = int(round_ms) if round_ms is not None else None
         return feed_sign(text, stamp, _last_incident_ms(boards), now_ms, self._interval_ms)
+
+    def end_all_threadsafe(self) -> None:
+        """Every stream ends, and any opened from now on at once: the process is stopping. Safe to call
+        from a signal handler or another thread."""
+        self._loop.call_soon_threadsafe(self._end_all)
+
+    def _end_all(self) -> None:
+        self._ended = True
+        for poller in self._pollers.values():
+            for queue in poller.listeners:
+                queue.put_nowait(None)
 
     async def close(self) -> None:
         for poller in list(self._pollers.values()):

@@ -31,8 +31,8 @@ from domain.messages import MESSAGE_FIELD, MessageType, envelope
 from domain.models import Package
 from domain.package_view import PackageView
 from domain.scoreboard import Scoreboard, apply_incident, start
-from domain.scoreboard_store import appended_at
-from domain.settings import Settings
+from domain.scoreboard_store import Delivered, appended_at, keep_round
+from domain.settings import DEFAULT_SET_SPORTS, Settings
 from domain.streams import (
     COMMANDS_STREAM,
     FIXTURE_UPDATES_STREAM,
@@ -262,13 +262,13 @@ async def console_sign_in(browser: httpx.AsyncClient, body: dict[str, Any] = BOD
 
 
 @asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """The app (its lifespan entered by the caller) served over real HTTP on 127.0.0.1 from this event
-    loop, for what an in-process transport cannot do (a stream that never ends, a real browser); its
-    base URL."""
+async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """The app (its lifespan entered by the caller) served over real HTTP on 127.0.0.1 (on `port`, or a
+    free one) from this event loop, for what an in-process transport cannot do (a stream that never ends,
+    a real browser); its base URL."""
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", timeout_graceful_shutdown=1
     )
@@ -284,3 +284,11 @@ async def serving(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def keep_incident(engine: AsyncEngine, n: int, body: dict[str, Any]) -> None:
+    """An incident applied to the live state (kept, folded into its board) as a worker's round does, with
+    the `n`th stream id of a fixed time."""
+    entry = Delivered(StreamId(1_900_000_000_000 + n, 0), body["fixtureId"], msgspec.json.encode(body))
+    async with engine.begin() as conn:
+        await conn.run_sync(keep_round, [entry], DEFAULT_SET_SPORTS)

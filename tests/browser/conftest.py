@@ -101,6 +101,13 @@ class Page:
         wait = WebDriverWait(self.driver, WAIT_S, poll_frequency=0.1)
         return str(await self.run(wait.until, check, f"{what} (in {selector})"))
 
+    async def until_focused(self, element_id: str) -> None:
+        def check(driver: WebDriver) -> bool:
+            return bool(driver.switch_to.active_element.get_attribute("id") == element_id)
+
+        wait = WebDriverWait(self.driver, WAIT_S, poll_frequency=0.1)
+        await self.run(wait.until, check, f"the focus on #{element_id}")
+
     async def fetch(self, method: str, path: str) -> int:
         """The status of a request the page's own script would send (same origin, its cookie)."""
         script = (

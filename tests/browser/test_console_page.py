@@ -2,12 +2,24 @@
 ingress and worker: sign in, read the package, act, watch a score arrive, sign out."""
 
 import pytest
+from litestar import Litestar
 from redis.asyncio import Redis
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.browser.conftest import Page
 from tests.fixture_factory import fixture, incident
-from tests.support import PACKAGE_ID, PASSWORD, USERNAME, add_fixtures, publish_incident
+from tests.support import (
+    PACKAGE_ID,
+    PASSWORD,
+    USERNAME,
+    add_fixtures,
+    keep_incident,
+    publish_incident,
+    serving,
+)
 
 IN_PLAY = 2
 
@@ -78,3 +90,39 @@ async def test_a_signed_out_session_cannot_act_even_with_its_cookie_put_back(pag
         page.driver.execute_script, "return JSON.stringify([localStorage, sessionStorage, document.cookie])"
     )
     assert storage == '[{},{},""]'
+
+
+@pytest.mark.usefixtures("package", "worker")
+async def test_a_customer_signs_in_and_acts_with_the_keyboard_alone(page: Page) -> None:
+    await page.open()
+    await page.until_focused("package-id")  # where the page puts the focus once it knows nobody signed in
+    keys = ActionChains(page.driver)
+    keys.send_keys(str(PACKAGE_ID), Keys.TAB, USERNAME, Keys.TAB, PASSWORD, Keys.ENTER)
+    await page.run(keys.perform)
+    await page.until_text("#status", lambda text: text.lower() == "inactive", "the package's status")
+    await page.until_focused("package-title")
+    activate = ActionChains(page.driver).send_keys(Keys.TAB, Keys.ENTER)
+    await page.run(activate.perform)
+    await page.until_text(
+        "#action-message", lambda t: t == "Package activation completed successfully", "activation"
+    )
+
+
+@pytest.mark.usefixtures("package")
+async def test_the_live_panel_comes_back_by_itself_after_the_ingress_restarts(
+    app: Litestar, chromium: WebDriver, engine: AsyncEngine
+) -> None:
+    await add_fixtures(engine, [fixture(1, status=IN_PLAY)])
+    await keep_incident(engine, 1, incident(11, 1))
+    async with serving(app) as base_url:
+        page = Page(chromium, base_url)
+        await page.open()
+        await page.sign_in(PACKAGE_ID, USERNAME, PASSWORD)
+        await page.until_text("#fixture-1 .score", lambda text: text == "1 – 0", "the first score")
+    three_two = [{"position": 1, "value": 3}, {"position": 2, "value": 2}]
+    await keep_incident(engine, 2, incident(12, 1, values=three_two))
+    async with serving(app, port=int(base_url.rsplit(":", 1)[1])):
+        await page.until_text(
+            "#fixture-1 .score", lambda text: text == "3 – 2", "the score after the restart"
+        )
+        assert chromium.current_url.endswith("/console")
