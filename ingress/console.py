@@ -6,7 +6,7 @@ mapping (ingress/errors.py).
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +18,13 @@ from litestar.datastructures import Cookie, State
 from litestar.enums import MediaType
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.commands import PackageStatus
 from domain.errors import MalformedBody, NotSignedIn
+from domain.scoreboard_store import latest_kept_incident
 from domain.settings import Settings
+from domain.storage import reading
 from ingress import bodies
 from ingress.console_live import Event, LiveFeed
 from ingress.console_recovery import trigger_recovery
@@ -58,7 +61,7 @@ class Console:
 async def open_console(state: State, redis: Redis, settings: Settings) -> AsyncIterator[None]:
     """The console's sessions and live feed on `state.console`, beside the gateway already there."""
     gateway: Gateway = state.gateway
-    live = LiveFeed(gateway.live or _no_boards, redis, settings.heartbeat_s)
+    live = LiveFeed(gateway.live or _no_boards, _latest_incident(state.engine), redis, settings.heartbeat_s)
     state.console = Console(ConsoleSessions(redis, settings), live, gateway)
     try:
         yield
@@ -76,6 +79,14 @@ def end_live_streams(app: Litestar) -> None:
 
 async def _no_boards(_: int) -> list[dict[str, Any]]:
     return []
+
+
+def _latest_incident(engine: AsyncEngine) -> Callable[[int], Awaitable[dict[str, Any] | None]]:
+    async def latest(fixture_id: int) -> dict[str, Any] | None:
+        async with reading(engine) as conn:
+            return await latest_kept_incident(conn, fixture_id)
+
+    return latest
 
 
 def _json(body: Any, status_code: int = 200, cookies: list[Cookie] | None = None) -> Response[Any]:

@@ -49,9 +49,28 @@ def feed_sign(
     return "live" if heard_round or heard_incident else "quiet"
 
 
+def incident_summary(body: dict[str, Any]) -> dict[str, Any]:
+    """What the panel shows of a fixture's last incident (its body as it came: fields may be missing)."""
+    period = body.get("period")
+    return {
+        "id": body.get("id"),
+        "kind": body.get("kind"),
+        "name": body.get("name"),
+        "seconds": body.get("seconds"),
+        "period": period.get("name") if isinstance(period, dict) else None,
+    }
+
+
 def _last_incident_ms(boards: Boards) -> int | None:
     times = [board["updated"] for board in boards.values() if board.get("lastIncidentId") is not None]
     return round(datetime.fromisoformat(max(times)).timestamp() * 1000) if times else None
+
+
+def _with_incident(event: Event, incidents: dict[int, dict[str, Any]]) -> Event:
+    name, data = event
+    if name != "board":
+        return event
+    return name, {**data, "lastIncident": incidents.get(data["fixtureId"])}
 
 
 @dataclass
@@ -59,6 +78,8 @@ class _Poller:
     """The package's boards and feed sign as last read, and the queues of its open streams."""
 
     boards: Boards = field(default_factory=dict)
+    # Per fixture, the summary of its last incident, as the boards' `lastIncident` (read once per incident).
+    incidents: dict[int, dict[str, Any]] = field(default_factory=dict)
     sign: str | None = None
     listeners: set["asyncio.Queue[Event | None]"] = field(default_factory=set)
     task: "asyncio.Task[None] | None" = None
@@ -77,9 +98,14 @@ class LiveFeed:
     """Every package's poller, started by its first stream and stopped after its last."""
 
     def __init__(
-        self, read: Callable[[int], Awaitable[list[dict[str, Any]]]], redis: Redis, heartbeat_s: float
+        self,
+        read: Callable[[int], Awaitable[list[dict[str, Any]]]],
+        incident: Callable[[int], Awaitable[dict[str, Any] | None]],
+        redis: Redis,
+        heartbeat_s: float,
     ) -> None:
-        self._read, self._redis = read, redis
+        """`read`: a package's live boards; `incident`: a fixture's latest incident body."""
+        self._read, self._incident, self._redis = read, incident, redis
         self._interval_ms = round((heartbeat_s or QUIET_INTERVAL_S) * 1000)
         self._pollers: dict[int, _Poller] = {}
         self._loop = asyncio.get_running_loop()
@@ -100,7 +126,7 @@ class LiveFeed:
         elif poller.sign is not None:
             queue.put_nowait(("feed", {"state": poller.sign}))
             for event in changes({}, poller.boards):
-                queue.put_nowait(event)
+                queue.put_nowait(_with_incident(event, poller.incidents))
         poller.listeners.add(queue)
         try:
             yield queue
@@ -126,9 +152,22 @@ class LiveFeed:
         boards = {board["fixtureId"]: board for board in await self._read(package_id)}
         sign = await self._sign(package_id, boards)
         events: list[Event] = [] if sign == poller.sign else [("feed", {"state": sign})]
-        events.extend(changes(poller.boards, boards))
+        for event in changes(poller.boards, boards):
+            await self._note_incident(event, poller.incidents)
+            events.append(_with_incident(event, poller.incidents))
         poller.boards, poller.sign = boards, sign
         poller.send(events)
+
+    async def _note_incident(self, event: Event, incidents: dict[int, dict[str, Any]]) -> None:
+        """The summary of a changed board's last incident, read when the board names a new one."""
+        name, board = event
+        fixture_id, incident_id = board["fixtureId"], board.get("lastIncidentId")
+        known = incidents.get(fixture_id)
+        if name != "board" or incident_id is None or (known is not None and known["id"] == incident_id):
+            return
+        body = await self._incident(fixture_id)
+        if body is not None:
+            incidents[fixture_id] = incident_summary(body)
 
     async def _sign(self, package_id: int, boards: Boards) -> str:
         pipe = self._redis.pipeline(transaction=False)

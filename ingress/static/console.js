@@ -215,10 +215,18 @@ function renderBoard(board) {
     element("span", "team away", team(board, 2)));
   const period = board.period ? board.period.name : "";
   const meta = element("p", "meta", [period, clock(board.seconds)].filter(Boolean).join(" · "));
-  const last = board.lastIncidentId === null ? "no incident yet"
-    : `last incident #${board.lastIncidentId} at ${new Date(board.updated).toLocaleTimeString()}`;
-  item.append(element("p", "where", where), line, meta, element("p", "fine", last));
+  item.append(element("p", "where", where), line, meta, element("p", "fine", lastIncident(board)));
   return item;
+}
+
+function lastIncident(board) {
+  if (board.lastIncidentId === null) return "No incident yet";
+  const at = new Date(board.updated).toLocaleTimeString();
+  const incident = board.lastIncident;
+  if (!incident || incident.id !== board.lastIncidentId) return `Last incident #${board.lastIncidentId} at ${at}`;
+  const kind = incident.kind && incident.kind !== incident.name ? ` (${incident.kind})` : "";
+  const when = incident.seconds === null || incident.seconds === undefined ? "" : `, ${clock(incident.seconds)}`;
+  return `Last incident: ${incident.name || incident.kind}${kind}${when} · ${at}`;
 }
 
 function showBoard(board) {

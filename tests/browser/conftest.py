@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -87,8 +88,7 @@ class Page:
         await self.run(element.click)
 
     async def text_of(self, selector: str) -> str:
-        element = await self.run(self.driver.find_element, By.CSS_SELECTOR, selector)
-        return str(await self.run(lambda: element.text))
+        return await self.until_text(selector, lambda _: True, "the element")
 
     async def until_text(self, selector: str, wanted: Callable[[str], bool], what: str) -> str:
         """The text of the first element matching `selector`, once `wanted` holds for it."""
@@ -98,7 +98,8 @@ class Page:
             text = found[0].text if found and found[0].is_displayed() else ""
             return text if wanted(text) else False
 
-        wait = WebDriverWait(self.driver, WAIT_S, poll_frequency=0.1)
+        # The page replaces a board's element on each change: one found a moment ago may be gone.
+        wait = WebDriverWait(self.driver, WAIT_S, 0.1, ignored_exceptions=(StaleElementReferenceException,))
         return str(await self.run(wait.until, check, f"{what} (in {selector})"))
 
     async def until_focused(self, element_id: str) -> None:

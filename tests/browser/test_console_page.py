@@ -54,7 +54,7 @@ async def test_a_customer_signs_in_acts_watches_a_score_change_and_signs_out(
         redis, incident(12, 1, values=[{"position": 1, "value": 2}, {"position": 2, "value": 0}])
     )
     await page.until_text("#fixture-1 .score", lambda text: text == "2 – 0", "the score's change")
-    assert "last incident #12" in await page.text_of("#fixture-1")
+    assert "Last incident: Goal (Score), 10:00" in await page.text_of("#fixture-1")
     news = await page.run(lambda: page.driver.find_element("id", "score-news").get_attribute("textContent"))
     assert "Score:" in news
     assert "2" in news

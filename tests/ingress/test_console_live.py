@@ -67,6 +67,13 @@ async def test_the_live_stream_sends_each_board_then_its_changes(
             )
             changed = await asyncio.wait_for(next_board(stream), 2)
             assert (changed["results"][0]["value"], changed["lastIncidentId"]) == ("2", 12)
+            last = changed["lastIncident"]
+            assert (last["id"], last["kind"], last["name"], last["period"]) == (
+                12,
+                "Score",
+                "Goal",
+                "1st Half",
+            )
 
 
 @pytest.mark.usefixtures("package")
