@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.settings import Settings
-from ingress.console_live import changes, feed_sign
+from ingress.console_live import POLL_S, LiveFeed, changes, feed_sign
 from tests.fixture_factory import fixture, incident
 from tests.support import add_fixtures, console_sign_in, keep_incident, serving, worker_resources
 from worker.beats import Beats
@@ -134,3 +134,29 @@ def test_the_feed_is_quiet_after_two_intervals_without_a_heartbeat_round_or_an_i
     status: str | None, round_ms: int | None, incident_ms: int | None, sign: str
 ) -> None:
     assert feed_sign(status, round_ms, incident_ms, 100 * INTERVAL + 1, INTERVAL) == sign
+
+
+async def test_streams_of_one_package_share_one_poller_and_a_late_one_gets_the_boards_at_once(
+    redis: Redis,
+) -> None:
+    reads: list[int] = []
+
+    async def read(package_id: int) -> list[dict[str, Any]]:
+        reads.append(package_id)
+        return [{"fixtureId": 1, "lastIncidentId": None, "updated": "2026-12-07T09:00:00Z"}]
+
+    async def no_incident(_: int) -> dict[str, Any] | None:
+        return None
+
+    feed = LiveFeed(read, no_incident, redis, heartbeat_s=10)
+    async with feed.listen(7) as first:
+        assert (await asyncio.wait_for(first.get(), 2)) == ("feed", {"state": "inactive"})
+        assert (await asyncio.wait_for(first.get(), 2) or ("", {}))[0] == "board"
+        async with feed.listen(7) as second:
+            assert (await asyncio.wait_for(second.get(), 2)) == ("feed", {"state": "inactive"})
+            name, board = await asyncio.wait_for(second.get(), 2) or ("", {})
+            assert (name, board["fixtureId"], board["lastIncident"]) == ("board", 1, None)
+            reads.clear()
+            await asyncio.sleep(5 * POLL_S)
+    assert 4 <= len(reads) <= 6  # one read per interval, not one per stream
+    await feed.close()
