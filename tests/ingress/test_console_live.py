@@ -151,11 +151,14 @@ async def test_streams_of_one_package_share_one_poller_and_a_late_one_gets_the_b
     feed = LiveFeed(read, no_incident, redis, heartbeat_s=10)
     async with feed.listen(7) as first:
         assert (await asyncio.wait_for(first.get(), 2)) == ("feed", {"state": "inactive"})
-        assert (await asyncio.wait_for(first.get(), 2) or ("", {}))[0] == "board"
+        first_board = await asyncio.wait_for(first.get(), 2)
+        assert first_board is not None
+        assert first_board[0] == "board"
         async with feed.listen(7) as second:
             assert (await asyncio.wait_for(second.get(), 2)) == ("feed", {"state": "inactive"})
-            name, board = await asyncio.wait_for(second.get(), 2) or ("", {})
-            assert (name, board["fixtureId"], board["lastIncident"]) == ("board", 1, None)
+            event = await asyncio.wait_for(second.get(), 2)
+            assert event is not None
+            assert (event[0], event[1]["fixtureId"], event[1]["lastIncident"]) == ("board", 1, None)
             reads.clear()
             await asyncio.sleep(5 * POLL_S)
     assert 4 <= len(reads) <= 6  # one read per interval, not one per stream
