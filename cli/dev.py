@@ -62,6 +62,8 @@ DEV_DOWN_AFTER_MS = 2000
 def run_dev(simulate: bool = True, port: int | None = None, amqp: bool = False, cluster: bool = False) -> int:
     env = dict(os.environ)
     env.setdefault("LIVESCORE_HOST", "127.0.0.1")
+    # The console's session cookie over plain http://127.0.0.1 (a Secure cookie would never be sent back).
+    env.setdefault("LIVESCORE_CONSOLE_INSECURE_COOKIE", "1")
     if port is not None:
         env["PORT"] = str(port)
     # Before anything starts: a second `dev` must not print a banner for a service that is not its own.
@@ -313,6 +315,7 @@ def _greet(settings: Settings, simulating: bool, banner: list[str]) -> None:
     print(
         f"\nlivescore is running on http://127.0.0.1:{settings.port} (Ctrl-C stops everything)\n"
         f"demo package: packageId {DEMO_ID}, username {DEMO_USERNAME}, password {DEMO_PASSWORD}\n"
+        f"customer console (sign in as the demo package): http://127.0.0.1:{settings.port}/console\n"
         f"try:\n  {curl} {base}/package/activate\n  {curl} {base}/snapshots/trigger\n"
         f"then read what the customer receives (the livescore command in this folder uses this dev's\n"
         f"servers, noted in {ENV_FILE}):\n"

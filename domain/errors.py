@@ -11,6 +11,9 @@
     │   ├── InvalidAfter           a recovery's `after` is not an ISO-8601 time with an offset (SPEC §12)
     │   └── AfterOutsideWindow     …or older than the recovery window
     ├── TooManyFailures            brute-force limit reached (HTTP 429)
+    ├── NotSignedIn                no console session, or it expired, was signed out or its password
+    │                              changed (HTTP 401)
+    ├── ForeignOrigin              a console change sent from another origin (HTTP 403)
     ├── Unavailable                storage, Redis or the broker cannot be reached (HTTP 500, worker waits)
     │   ├── StorageUnavailable
     │   ├── QueueUnavailable
@@ -88,6 +91,18 @@ class TooManyFailures(LivescoreError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__()
         self.retry_after_s = retry_after_s
+
+
+class NotSignedIn(LivescoreError):
+    """The console's session is missing, expired, signed out, or proved a password no longer current."""
+
+    message = "Not signed in"
+
+
+class ForeignOrigin(LivescoreError):
+    """A console change (a POST) from a page of another origin: refused before anything is read."""
+
+    message = "Request from another origin refused"
 
 
 class Unavailable(LivescoreError):

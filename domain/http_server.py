@@ -3,6 +3,8 @@
 as they should: in time (LIVESCORE_REQUEST_TIMEOUT_S), with a head of bounded size."""
 
 import asyncio
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import msgspec
@@ -134,10 +136,27 @@ def bounded_config(
     )
 
 
-def serve(app: Any, host: str, port: int, request_timeout_s: float) -> None:
-    """Serve `app` on host:port until SIGINT or SIGTERM; exit status 3 if it never started (its port
-    taken), as uvicorn.run does."""
-    server = uvicorn.Server(bounded_config(app, host, port, request_timeout_s))
+class _TellingServer(uvicorn.Server):
+    """uvicorn's server, which also calls `on_exit` when a signal asks it to exit: uvicorn waits for every
+    response in progress before it stops, so responses that never end by themselves (the console's live
+    streams) must be ended then."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._on_exit()
+
+
+def serve(
+    app: Any, host: str, port: int, request_timeout_s: float, on_exit: Callable[[], None] | None = None
+) -> None:
+    """Serve `app` on host:port until SIGINT or SIGTERM (calling `on_exit` then, from the signal handler);
+    exit status 3 if it never started (its port taken), as uvicorn.run does."""
+    config = bounded_config(app, host, port, request_timeout_s)
+    server = uvicorn.Server(config) if on_exit is None else _TellingServer(config, on_exit)
     server.run()
     if not server.started:
         raise SystemExit(3)

@@ -187,6 +187,18 @@ async def package_live_boards(conn: AsyncConnection, package_id: int) -> list[Sc
     return await live_boards(conn, sports, leagues)
 
 
+async def latest_kept_incident(conn: AsyncConnection, fixture_id: int) -> dict[str, Any] | None:
+    """The body of the fixture's latest kept incident, by stream order (the console's "last incident")."""
+    query = (
+        select(col(KeptIncident.body))
+        .where(col(KeptIncident.fixture_id) == fixture_id)
+        .order_by(col(KeptIncident.entry_ms).desc(), col(KeptIncident.entry_seq).desc())
+        .limit(1)
+    )
+    body = (await conn.execute(query)).scalar_one_or_none()
+    return None if body is None else msgspec.json.decode(bytes(body))
+
+
 async def kept_incidents(conn: AsyncConnection, fixture_id: int) -> list[Delivered]:
     """A fixture's kept incidents, in stream order."""
     query = (

@@ -117,6 +117,12 @@ class Settings:
     # How long incidents are kept in storage for recovery, and the boards of fixtures that are over
     # (statuses 3-8) after their last change (SPEC §12).
     recovery_hours: float = 72.0
+    # How long a customer console session lasts after sign-in (SPEC §13); signing out or a password change
+    # ends it sooner.
+    console_session_s: int = 3600
+    # The console's session cookie without `Secure`, so that it works over plain http://127.0.0.1: only
+    # `livescore dev` sets it. Anywhere else the console is served over HTTPS (a proxy in front).
+    console_insecure_cookie: bool = False
 
     @property
     def redis_address(self) -> RedisAddress:

@@ -78,6 +78,19 @@ def interval_turn(duty: str, interval: int) -> str:
     return f"livescore:{duty}:{interval}"
 
 
+def last_round(duty: str) -> str:
+    """When the last keep-alive or heartbeat round went out (the start of its interval, ms on Redis's
+    clock): the customer console's "feed quiet" sign reads the service's own heartbeat from it."""
+    return f"livescore:last-round:{duty}"
+
+
+def console_session(digest: str) -> str:
+    """A customer console session (a hash: package id, username, the credential version proved at sign-in),
+    expiring with LIVESCORE_CONSOLE_SESSION_S. Named by a digest of the cookie's token, not the token: a
+    look at Redis shows no cookie a browser could present."""
+    return f"livescore:console-session:{digest}"
+
+
 def package_view(package_id: int) -> str:
     """The worker-maintained copy of a package's status and credential version (a hash).
 

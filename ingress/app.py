@@ -23,6 +23,7 @@ from domain.scoreboard_store import package_live_boards
 from domain.settings import Settings
 from domain.storage import open_engine, reading
 from ingress.auth import Authenticator
+from ingress.console import console_router, end_live_streams, open_console
 from ingress.errors import EXCEPTION_HANDLERS
 from ingress.gateway import Gateway
 from ingress.multiplexed_redis import MultiplexedRedis
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             livescore_router,
+            console_router,
             health,
             ready,
             metrics,
@@ -105,7 +107,8 @@ async def _resources(app: Litestar, settings: Settings) -> AsyncIterator[None]:
             log = CommandLog(redis, settings.commands_maxlen, hot, Replication.of(settings))
             queues = _queues_of(delivery)
             app.state.gateway = Gateway(auth, view, log, replies, settings, queues, _live_of(engine))
-            yield
+            async with open_console(app.state, redis, settings):
+                yield
     finally:
         await delivery.close()
         await hot.aclose()
@@ -143,4 +146,7 @@ def main() -> None:
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    serve(create_app(settings), settings.host, settings.port, settings.request_timeout_s)
+    app = create_app(settings)
+    serve(
+        app, settings.host, settings.port, settings.request_timeout_s, on_exit=lambda: end_live_streams(app)
+    )

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.commands import PackageStatus
-from domain.errors import InvalidCredentials
+from domain.errors import InvalidCredentials, NotSignedIn
 from domain.package_view import PackageView
 from domain.packages import Login, find_login
 from domain.passwords import dummy_verification, verify_password
@@ -123,6 +123,15 @@ class Authenticator:
         if not password_ok or not _same(login.username, credentials.username):
             return None
         return login
+
+    async def restore(self, package_id: int, credential_version: str) -> None:
+        """A console session's package copy rebuilt from storage (dropped, or never made) — or NotSignedIn
+        when storage no longer holds the credential version the session proved (the password changed)."""
+        async with reading(self._engine) as conn:
+            login = await find_login(conn, package_id)
+        if login is None or not hmac.compare_digest(login.credential_version, credential_version):
+            raise NotSignedIn()
+        await self._view.remember(package_id, login.state, login.credential_version)
 
     def forget(self, package_id: int) -> None:
         self._logins.pop(package_id, None)

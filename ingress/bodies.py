@@ -1,6 +1,6 @@
 """The answers of SPEC §2.2–2.3, word for word, as typed bodies (they also document the OpenAPI schema)."""
 
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -25,6 +25,16 @@ _PENDING = {
 }
 SNAPSHOT_SENT = "Livescore snapshot request sent successfully"
 RECOVERY_SENT = "Recovery request sent successfully"
+
+
+class Named(Protocol):
+    """Whom an answer names: a request's credentials, or a console session's caller (ingress/gateway.py)."""
+
+    @property
+    def package_id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
 
 
 class StatusAnswer(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
@@ -82,7 +92,7 @@ class FailureAnswer(msgspec.Struct, frozen=True, rename="camel"):
     package_id: int | None
 
 
-def status(credentials: Credentials, state: ViewState) -> StatusAnswer:
+def status(credentials: Named, state: ViewState) -> StatusAnswer:
     current = state.status or PackageStatus.INACTIVE
     return StatusAnswer(
         True,
@@ -99,17 +109,17 @@ def live(credentials: Credentials, fixtures: list[dict[str, Any]]) -> LiveAnswer
     return LiveAnswer(True, credentials.package_id, credentials.username, fixtures)
 
 
-def snapshot(credentials: Credentials, request_id: str) -> SnapshotAnswer:
+def snapshot(credentials: Named, request_id: str) -> SnapshotAnswer:
     return SnapshotAnswer(True, SNAPSHOT_SENT, credentials.package_id, credentials.username, request_id)
 
 
-def recovery(credentials: Credentials, request_id: str) -> SnapshotAnswer:
+def recovery(credentials: Named, request_id: str) -> SnapshotAnswer:
     """A recovery's answer has the snapshot's shape (SPEC §12), with its own message."""
     return SnapshotAnswer(True, RECOVERY_SENT, credentials.package_id, credentials.username, request_id)
 
 
 def change(
-    credentials: Credentials, target: PackageStatus, result: Reply | Pending
+    credentials: Named, target: PackageStatus, result: Reply | Pending
 ) -> tuple[int, ChangeAnswer | PendingAnswer]:
     """The HTTP status and body of an activate or deactivate request."""
     who = (credentials.package_id, credentials.username)

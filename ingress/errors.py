@@ -10,7 +10,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.errors import (
+    ForeignOrigin,
     InvalidCredentials,
+    LivescoreError,
+    NotSignedIn,
     QueueUnavailable,
     RequestRejected,
     StorageUnavailable,
@@ -38,6 +41,15 @@ def _rejected(_: Request[Any, Any, Any], exc: RequestRejected) -> Response[Any]:
 
 def _too_many(_: Request[Any, Any, Any], exc: TooManyFailures) -> Response[Any]:
     return Response({"error": exc.message}, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+
+def _refused(status_code: int) -> Callable[[Request[Any, Any, Any], LivescoreError], Response[Any]]:
+    """The console's refusals (SPEC §13): `{"error": message}` with their own status."""
+
+    def answer(_: Request[Any, Any, Any], exc: LivescoreError) -> Response[Any]:
+        return Response({"error": exc.message}, status_code=status_code)
+
+    return answer
 
 
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -68,6 +80,8 @@ EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Response[Any]]] = {
     RequestRejected: _rejected,
     InvalidCredentials: _rejected,
     TooManyFailures: _too_many,
+    NotSignedIn: _refused(401),
+    ForeignOrigin: _refused(403),
     ValidationException: _http,
     HTTPException: _http,
     Unavailable: _unavailable,

@@ -7,7 +7,8 @@ Fixtures are in conftest.py; the fixtures' factory (fixture_factory.py) makes fi
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, cast
@@ -31,7 +32,7 @@ from domain.models import Package
 from domain.package_view import PackageView
 from domain.scoreboard import Scoreboard, apply_incident, start
 from domain.scoreboard_store import Delivered, appended_at, keep_round
-from domain.settings import Settings
+from domain.settings import DEFAULT_SET_SPORTS, Settings
 from domain.snapshot_book import SnapshotBook
 from domain.streams import (
     COMMANDS_STREAM,
@@ -296,3 +297,52 @@ async def folded_from_the_stream(redis: Redis, fixtures: Sequence[Fixture]) -> d
         board = boards[body["fixtureId"]]
         boards[body["fixtureId"]] = apply_incident(board, body, appended_at(StreamId.parse(entry_id)))
     return {fixture_id: board for fixture_id, board in boards.items() if board.last_incident_id is not None}
+
+
+# The console as a browser on its own origin reaches it: over https, so that its Secure cookie travels.
+CONSOLE_ORIGIN = "https://ingress"
+
+
+def console_browser(app: Any, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """An HTTP client talking to the app in this event loop as a page of the console's own origin does
+    (its Origin header on every request); `headers` adds or replaces some."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    sent = {"origin": CONSOLE_ORIGIN, **(headers or {})}
+    return httpx.AsyncClient(transport=transport, base_url=CONSOLE_ORIGIN, headers=sent)
+
+
+async def console_sign_in(browser: httpx.AsyncClient, body: dict[str, Any] = BODY) -> httpx.Response:
+    return await browser.post("/console/sign-in", json=body)
+
+
+@asynccontextmanager
+async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """The app (its lifespan entered by the caller) served over real HTTP on 127.0.0.1 (on `port`, or a
+    free one) from this event loop, for what an in-process transport cannot do (a stream that never ends,
+    a real browser); its base URL."""
+    import uvicorn
+
+    port = port or free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started
+
+    await eventually(started, what="the test's HTTP server to start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def keep_incident(engine: AsyncEngine, n: int, body: dict[str, Any]) -> None:
+    """An incident applied to the live state (kept, folded into its board) as a worker's round does, with
+    the `n`th stream id of a fixed time."""
+    entry = Delivered(StreamId(1_900_000_000_000 + n, 0), body["fixtureId"], msgspec.json.encode(body))
+    async with engine.begin() as conn:
+        await conn.run_sync(keep_round, [entry], DEFAULT_SET_SPORTS)

@@ -139,6 +139,7 @@ def test_every_command_the_banner_prints_runs_as_printed_in_a_shell_without_the_
         banner = _banner(log, dev)
         commands = [line.strip() for line in banner.splitlines() if line.startswith("  ")]
         assert [c.split()[0] for c in commands] == ["curl", "curl", str(venv_bin / "livescore")], banner
+        assert f"customer console (sign in as the demo package): http://127.0.0.1:{port}/console" in banner
         for command in commands:
             # As printed, through a shell: its quoting is part of what is tested.
             ran = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)  # noqa: S602

@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
 from redis.asyncio import Redis
 
 from delivery.amqp_nodes import ManagementNodes
 from domain.logs import ContextFilter, JsonFormatter, configure_logging
 from tests.rabbitmq_server import SessionNode
-from tests.support import Cli, dump_redis, free_port
+from tests.support import Cli, console_browser, console_sign_in, dump_redis, free_port
 
 SECRET, NEW_SECRET, GUESS = "s3cret-pass-XYZ", "n3w-s3cret-QRS", "gu3ss-ABC"
 BODY = {"packageId": 77, "username": "owner@example.com", "password": SECRET}
@@ -35,6 +36,7 @@ LIVESCORE = str(Path(sys.executable).parent / "livescore")
 @pytest.mark.usefixtures("worker")
 async def test_no_secret_leaks_anywhere(
     client: httpx.AsyncClient,
+    app: Litestar,
     redis: Redis,
     cli: Cli,
     caplog: pytest.LogCaptureFixture,
@@ -57,11 +59,11 @@ async def test_no_secret_leaks_anywhere(
                 "--active",
             )
         )
-        outputs += await exercise(client, BODY)
+        outputs += await exercise(client, BODY, app)
         outputs.append(
             await output_of(cli, "package", "set-password", "--id", "77", "--password", NEW_SECRET)
         )
-        outputs += await exercise(client, {**BODY, "password": NEW_SECRET})
+        outputs += await exercise(client, {**BODY, "password": NEW_SECRET}, app)
         outputs.append(await output_of(cli, "package", "list"))
         outputs.append(await output_of(cli, "dead", "list"))
     stored = (await dump_redis(redis)).decode(errors="replace")
@@ -77,14 +79,28 @@ async def output_of(cli: Cli, *args: str) -> str:
     return (await cli(*args)).output
 
 
-async def exercise(client: httpx.AsyncClient, body: dict[str, Any]) -> list[str]:
-    """Every endpoint with the right password and a wrong one; the texts of all answers."""
+async def exercise(client: httpx.AsyncClient, body: dict[str, Any], app: Litestar) -> list[str]:
+    """Every endpoint with the right password and a wrong one, and the customer console signed in with
+    each and used; the texts of all answers."""
     texts = []
     for path in ["package/activate", "package/status", "snapshots/trigger", "package/deactivate"]:
         for attempt in (body, {**body, "password": GUESS}):
             response = await client.post(f"/api/livescore/{path}", json=attempt)
             texts.append(response.text + str(response.headers))
-    return texts
+    return texts + await use_the_console(app, body)
+
+
+async def use_the_console(app: Litestar, body: dict[str, Any]) -> list[str]:
+    """The console signed in with a wrong password, then the right one, and every action; sign-out last."""
+    answers = []
+    async with console_browser(app) as browser:
+        for attempt in ({**body, "password": GUESS}, body):
+            answers.append(await console_sign_in(browser, attempt))
+        for path in ["activate", "snapshot", "deactivate", "recovery", "sign-out"]:
+            answers.append(await browser.post(f"/console/{path}"))
+        answers.append(await browser.get("/console/status"))
+    assert answers[1].status_code == 200
+    return [answer.text + str(answer.headers) for answer in answers]
 
 
 @pytest.fixture(params=["text", "json"])

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from domain.delivery import Broadcast, Parcel, QueueKind
 from domain.fixture_store import active_events, active_packages
 from domain.messages import heartbeat, keep_alive
-from domain.streams import interval_turn
+from domain.streams import interval_turn, last_round
 from worker.metrics import BEATS
 from worker.outages import is_outage
 from worker.resources import Resources
@@ -147,8 +147,14 @@ class Beats:
                 number = await self._still_due(duty, interval_s, number)
                 continue
             BEATS.labels(duty).inc()
+            await self._note_sent(duty, interval_s, number)
             log.debug("%s round %d: %d packages", duty, number, sent)
             return
+
+    async def _note_sent(self, duty: str, interval_s: float, number: int) -> None:
+        """The round's interval start, for the console's "feed quiet" sign; kept a few intervals."""
+        interval_ms = round(interval_s * 1000)
+        await self.res.redis.set(last_round(duty), number * interval_ms, px=KEPT_INTERVALS * 4 * interval_ms)
 
     async def _still_due(self, duty: str, interval_s: float, number: int) -> int | None:
         """The round to try next: this one while its interval lasts, then the current interval's if this
