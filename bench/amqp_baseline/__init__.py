@@ -134,10 +134,31 @@ def _pairs() -> list[tuple[str, str]]:
     return [(client, way) for client in CLIENTS for way in WAYS]
 
 
+# The properties the service sets on every message (SPEC §9; delivery/amqp.py `_content`), with values of
+# the same sizes: the fast clients hand the broker the same bytes to route and store, not a lighter load.
+def service_properties(message_type: int, request_id: bool) -> dict[str, Any]:
+    headers: dict[str, Any] = {"MessageType": message_type, "FixtureId": 12_345_678, "SportId": 6046}
+    headers["LeagueId"] = 1001
+    if request_id:
+        headers["RequestId"] = "6f1c2d3e-4a5b-4c6d-8e7f-901234567890"
+    return {
+        "contentType": "application/json",
+        "contentEncoding": "utf-8",
+        "headers": headers,
+        "priority": 0,
+        "correlationId": "0f1e2d3c-4b5a-4697-8877-665544332211",
+        "messageId": "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d",
+        "timestamp": 1_796_000_000,
+        "type": str(message_type),
+        "appId": "faststream-0.7.8",
+    }
+
+
 def _job(
     url: str, queues: broker.Queues, templates: list[str], way: str, rate: int, seconds: float
 ) -> dict[str, Any]:
     return {
+        "properties": service_properties(2, request_id=False),
         "url": url,
         "queues": queues.incidents,
         "exchange": "" if way == "copies" else queues.exchange,
@@ -169,6 +190,7 @@ def _ramp(
 
 def _snapshots(url: str, queue: str, results: Results, clients: tuple[str, ...] = tuple(CLIENTS)) -> None:
     job = {
+        "properties": service_properties(1, request_id=True),
         "url": url,
         "queue": queue,
         "count": SNAPSHOT,

@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 import aiormq
 from pamqp.commands import Basic
 
-from bench.amqp_baseline.raw import RawChannel
+from bench.amqp_baseline.raw import RawChannel, properties_of
 
 MARKER = b"__CREATED_MS__"
 PROPERTIES = Basic.Properties(delivery_mode=2, content_type="application/json")
@@ -43,19 +43,26 @@ class AiormqWindow:
     """At most `size` publishes unconfirmed; nacks (a refused copy) counted, not raised. Each publish's
     task reports its own end (a done callback), so a free place costs O(1), not a wait over the window."""
 
-    def __init__(self, connection: aiormq.abc.AbstractConnection, channel: aiormq.Channel, size: int) -> None:
+    def __init__(
+        self,
+        connection: aiormq.abc.AbstractConnection,
+        channel: aiormq.Channel,
+        size: int,
+        properties: Basic.Properties = PROPERTIES,
+    ) -> None:
         self._connection, self._channel, self._size = connection, channel, size
+        self._properties = properties
         self._pending: set[asyncio.Task[Any]] = set()
         self._room = asyncio.Event()
         self._need = 0
         self.confirmed = self.nacked = 0
 
     @classmethod
-    async def open(cls, url: str, size: int) -> "AiormqWindow":
+    async def open(cls, url: str, size: int, properties: Basic.Properties = PROPERTIES) -> "AiormqWindow":
         connection = await aiormq.connect(url)
         # The concrete channel: its basic_publish takes `wait`, the abstract one's does not.
         channel = cast(aiormq.Channel, await connection.channel(publisher_confirms=True))
-        return cls(connection, channel, size)
+        return cls(connection, channel, size, properties)
 
     async def room(self, need: int) -> None:
         while self._pending and len(self._pending) + need > self._size:
@@ -78,7 +85,7 @@ class AiormqWindow:
             # (the default waits, under the channel's lock, which serialises the publishes); the task
             # still ends with the confirmation.
             self._channel.basic_publish(
-                body, exchange=exchange, routing_key=routing_key, properties=PROPERTIES, wait=False
+                body, exchange=exchange, routing_key=routing_key, properties=self._properties, wait=False
             )
         )
         self._pending.add(task)
@@ -94,10 +101,11 @@ class AiormqWindow:
         await self._connection.close()
 
 
-async def _open(client: str, url: str, window: int) -> Publisher:
+async def _open(client: str, job: dict[str, Any]) -> Publisher:
+    properties = properties_of(job)
     if client == "raw":
-        return await RawChannel.open(url, window)
-    return await AiormqWindow.open(url, window)
+        return await RawChannel.open(job["url"], job["window"], properties)
+    return await AiormqWindow.open(job["url"], job["window"], properties)
 
 
 def _split(template: str) -> tuple[bytes, bytes]:
@@ -111,7 +119,7 @@ def _body(template: tuple[bytes, bytes], created_ms: float) -> bytes:
 
 async def incidents(client: str, job: dict[str, Any]) -> dict[str, Any]:
     """Incidents paced at `rate` for `seconds`, each stamped with its time in the pace."""
-    publisher = await _open(client, job["url"], job["window"])
+    publisher = await _open(client, job)
     try:
         templates = [_split(t) for t in job["templates"]]
         queues: list[str] = job["queues"]
@@ -151,7 +159,7 @@ async def incidents(client: str, job: dict[str, Any]) -> dict[str, Any]:
 
 async def snapshot(client: str, job: dict[str, Any]) -> dict[str, Any]:
     """`count` messages to one queue as fast as the window allows."""
-    publisher = await _open(client, job["url"], job["window"])
+    publisher = await _open(client, job)
     try:
         template = _split(job["templates"][0])
         started = time.perf_counter()

@@ -33,7 +33,26 @@ function body(template, created) {
 }
 
 // Publishes with at most `window` unconfirmed; `send` returns when the channel's buffer has room.
-function publisher(channel, window) {
+// The job's message properties (bench/amqp_baseline `service_properties`): the service's own, so that the
+// broker routes and stores the same bytes; persistent either way.
+function optionsOf(job) {
+  const p = job.properties;
+  if (!p) return { persistent: true, contentType: 'application/json' };
+  return {
+    persistent: true,
+    contentType: p.contentType,
+    contentEncoding: p.contentEncoding,
+    headers: p.headers,
+    priority: p.priority,
+    correlationId: p.correlationId,
+    messageId: p.messageId,
+    timestamp: p.timestamp,
+    type: p.type,
+    appId: p.appId,
+  };
+}
+
+function publisher(channel, window, options) {
   const state = { inFlight: 0, confirmed: 0, nacked: 0, waiting: null, need: 0 };
   const done = (err) => {
     state.inFlight -= 1;
@@ -63,7 +82,7 @@ function publisher(channel, window) {
   };
   state.publish = async (exchange, routingKey, content) => {
     state.inFlight += 1;
-    const ok = channel.publish(exchange, routingKey, content, { persistent: true, contentType: 'application/json' }, done);
+    const ok = channel.publish(exchange, routingKey, content, options, done);
     if (!ok) await new Promise((resolve) => { drained = resolve; });
   };
   state.settled = async () => state.room(window);
@@ -74,7 +93,7 @@ async function incidents(job) {
   const connection = await amqp.connect(job.url);
   const channel = await connection.createConfirmChannel();
   const bodies = templates(job);
-  const out = publisher(channel, job.window);
+  const out = publisher(channel, job.window, optionsOf(job));
   const copies = job.exchange === '' ? job.queues.length : 1;
   const total = Math.round(job.rate * job.seconds);
   const started = now() + 50;
@@ -99,7 +118,7 @@ async function snapshot(job) {
   const connection = await amqp.connect(job.url);
   const channel = await connection.createConfirmChannel();
   const template = templates(job)[0];
-  const out = publisher(channel, job.window);
+  const out = publisher(channel, job.window, optionsOf(job));
   const started = now();
   for (let n = 0; n < job.count; n += 1) {
     await out.room(1);

@@ -5,6 +5,8 @@ and body size; a publish is three frames joined and written, no task, no future,
 
 import asyncio
 import struct
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pamqp import commands, constants, frame, header
@@ -12,6 +14,27 @@ from pamqp.base import Frame
 
 CHANNEL = 1
 PROPERTIES = commands.Basic.Properties(delivery_mode=2, content_type="application/json")
+
+
+def properties_of(job: dict[str, Any]) -> commands.Basic.Properties:
+    """The job's message properties (bench/amqp_baseline `service_properties`), persistent."""
+    given = job.get("properties")
+    if not given:
+        return PROPERTIES
+    return commands.Basic.Properties(
+        content_type=given["contentType"],
+        content_encoding=given["contentEncoding"],
+        headers=given["headers"],
+        delivery_mode=2,
+        priority=given["priority"],
+        correlation_id=given["correlationId"],
+        message_id=given["messageId"],
+        timestamp=datetime.fromtimestamp(given["timestamp"], UTC),
+        message_type=given["type"],
+        app_id=given["appId"],
+    )
+
+
 HANDSHAKE_TIMEOUT_S = 30
 
 
@@ -22,8 +45,15 @@ class AmqpError(RuntimeError):
 class RawChannel:
     """One connection, one channel in confirm mode; at most `window` publishes unconfirmed."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, window: int) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        window: int,
+        properties: commands.Basic.Properties = PROPERTIES,
+    ) -> None:
         self._reader, self._writer, self._window = reader, writer, window
+        self._properties = properties
         self._methods: dict[tuple[str, str], bytes] = {}
         self._headers: dict[int, bytes] = {}
         self._tag = self._floor = 0
@@ -35,10 +65,12 @@ class RawChannel:
         self.confirmed = self.nacked = 0
 
     @classmethod
-    async def open(cls, url: str, window: int) -> "RawChannel":
+    async def open(
+        cls, url: str, window: int, properties: commands.Basic.Properties = PROPERTIES
+    ) -> "RawChannel":
         parts = urlsplit(url)
         reader, writer = await asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 5672)
-        channel = cls(reader, writer, window)
+        channel = cls(reader, writer, window, properties)
         user, password = unquote(parts.username or "guest"), unquote(parts.password or "guest")
         await asyncio.wait_for(
             channel._handshake(user, password, unquote(parts.path[1:]) or "/"), HANDSHAKE_TIMEOUT_S
@@ -130,7 +162,7 @@ class RawChannel:
             method = self._methods[(exchange, routing_key)] = frame.marshal(publish, CHANNEL)
         content = self._headers.get(len(body))
         if content is None:
-            content_header = header.ContentHeader(0, len(body), PROPERTIES)
+            content_header = header.ContentHeader(0, len(body), self._properties)
             content = self._headers[len(body)] = frame.marshal(content_header, CHANNEL)
         self._tag += 1
         self._unsettled.add(self._tag)
