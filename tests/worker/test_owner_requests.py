@@ -30,6 +30,7 @@ from tests.fixture_factory import BEGAN, fixture, incident
 from tests.support import (
     ACTIVATE,
     BODY,
+    LIVE,
     RECOVER,
     add_fixtures,
     add_package,
@@ -153,6 +154,20 @@ async def test_a_recovery_without_after_sends_the_scoreboards_and_the_completion
         (4, 18),
     ]
     assert messages[-1]["body"] == {"requestId": request_id, "fixtureCount": 3, "incidentCount": 0}
+
+
+@pytest.mark.usefixtures("worker")
+async def test_pull_answers_the_same_scoreboards_as_the_initial_image(
+    client: httpx.AsyncClient, engine: AsyncEngine, redis: Redis
+) -> None:
+    """SPEC §12: the same set, the same bodies — the image over the queue, pull over HTTP."""
+    await kept_history(engine)
+    await add_package(engine, active=False, sports=[6046])
+    assert (await client.post(ACTIVATE, json=BODY)).status_code == 200
+    image = [m["body"] for m in await incidents_queue_messages(redis) if m["header"]["MessageType"] == 4]
+    pulled = (await client.post(LIVE, json=BODY)).json()["fixtures"]
+    assert image, "the image holds the subscribed fixtures in progress"
+    assert sorted(pulled, key=lambda b: b["fixtureId"]) == sorted(image, key=lambda b: b["fixtureId"])
 
 
 def test_a_pending_image_holds_back_the_partitions_it_has_not_served() -> None:
