@@ -86,8 +86,8 @@ async def main() -> None:
         async with queue.iterator() as messages:
             async for message in messages:
                 async with message.process():  # acknowledged once the block ends without an error
+                    handle(json.loads(message.body))  # the score first (stderr), then the body (stdout)
                     print(message.body.decode("utf-8"), flush=True)
-                    handle(json.loads(message.body))
 
 
 if __name__ == "__main__":

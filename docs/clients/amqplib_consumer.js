@@ -90,8 +90,8 @@ async function main() {
   await channel.checkQueue(queue); // passive: never declare a queue you do not own
   await channel.prefetch(100);
   await channel.consume(queue, (message) => {
+    handle(JSON.parse(message.content.toString('utf8'))); // the score first (stderr), then the body
     process.stdout.write(message.content.toString('utf8') + '\n');
-    handle(JSON.parse(message.content.toString('utf8')));
     channel.ack(message); // acknowledged once handled: the broker then drops it
   });
   process.once('SIGINT', () => connection.close());

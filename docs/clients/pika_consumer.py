@@ -83,8 +83,8 @@ def say(board):
 
 
 def on_message(channel, method, properties, body):
+    handle(json.loads(body))  # the score first (stderr), then the body (stdout)
     print(body.decode("utf-8"), flush=True)
-    handle(json.loads(body))
     channel.basic_ack(method.delivery_tag)  # acknowledged once handled: the broker then drops it
 
 
