@@ -24,10 +24,9 @@ from domain.fixture_store import store_fixtures
 from domain.settings import Settings
 from domain.streams import AMQP_EXCHANGE, amqp_queue
 from ingress.app import create_app
-from tests.amqp.conftest import FIXTURES, INCIDENTS
-from tests.conftest import asgi_client, hold
 from tests.fixture_factory import FOOTBALL, PREMIER_LEAGUE, fixture, incident
-from tests.support import Cli, add_package, eventually, publish_incident, publish_update
+from tests.support import Cli, add_package, asgi_client, eventually, hold, publish_incident, publish_update
+from tests.support_amqp import FIXTURES, INCIDENTS
 from worker.app import create_app as create_worker
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
