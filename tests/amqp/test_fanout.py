@@ -241,6 +241,8 @@ async def test_nothing_broadcast_arrives_after_a_deactivations_200_while_inciden
                     answer = await client.post(f"{API}/package/deactivate", json=bodies[leaving])
                     at_200 = await length(delivering, INCIDENTS, leaving)
                     staying_then = await length(delivering, INCIDENTS, staying)
+                    # Part of the assertion, not a wait for readiness: the flow goes on this long, and
+                    # nothing more reaches the leaving package's queue while the staying one's grows.
                     await asyncio.sleep(1.5)
                     later = await length(delivering, INCIDENTS, leaving)
                     staying_later = await length(delivering, INCIDENTS, staying)
