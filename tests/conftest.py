@@ -8,14 +8,12 @@ per test, or, when LIVESCORE_TEST_DATABASE_URL names a PostgreSQL server, a data
 session and dropped after it, emptied between tests.
 """
 
-import asyncio
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -33,8 +31,9 @@ from domain.storage import open_engine
 from ingress.app import create_app
 from servers import redis_sentinels as sentinel_servers
 from servers.redis_sentinels import SentinelSetup
+from tests.postgres_server import END_OTHER_SESSIONS, postgres_admin
 from tests.rabbitmq_server import RABBITMQ_SERVER, SessionNode, start_node
-from tests.support import PACKAGE_ID, PASSWORD, USERNAME, Cli, server_missing
+from tests.support import PACKAGE_ID, PASSWORD, USERNAME, Cli, asgi_client, hold, server_missing
 
 
 @pytest.fixture(scope="session")
@@ -112,29 +111,13 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
         return
     name = f"livescore_test_{uuid.uuid4().hex[:12]}"
-    _postgres_admin(server, f'CREATE DATABASE "{name}"')
+    postgres_admin(server, f'CREATE DATABASE "{name}"')
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
         schema.upgrade(url)
         yield url
     finally:
-        _postgres_admin(server, f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-_END_OTHER_SESSIONS = """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid()"""
-
-
-def _postgres_admin(server: str, statement: str) -> None:
-    import asyncio
-
-    async def run() -> None:
-        engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-        await engine.dispose()
-
-    asyncio.run(run())
+        postgres_admin(server, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -146,7 +129,7 @@ async def database_url(database_template: str, tmp_path: Path) -> AsyncIterator[
             # A connection a test left open inside a transaction (a task cancelled mid-query keeps its
             # connection checked out, which dispose() does not close) holds a lock TRUNCATE would wait
             # for forever: ended first, and TRUNCATE waits a bounded time in any case.
-            await conn.execute(text(_END_OTHER_SESSIONS))
+            await conn.execute(text(END_OTHER_SESSIONS))
             await conn.execute(text("SET LOCAL lock_timeout = '30s'"))
             tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
             await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
@@ -179,41 +162,11 @@ async def package(engine: AsyncEngine) -> dict[str, Any]:
     return {"packageId": PACKAGE_ID, "username": USERNAME, "password": PASSWORD}
 
 
-async def hold(context: AbstractAsyncContextManager[Any]) -> AsyncIterator[None]:
-    """Enter and exit a context in one task of its own.
-
-    pytest-asyncio sets a fixture up and tears it down in different tasks, which anyio's cancel scopes
-    (Litestar's lifespan, FastStream's app) refuse.
-    """
-    entered, release = asyncio.Event(), asyncio.Event()
-
-    async def run() -> None:
-        async with context:
-            entered.set()
-            await release.wait()
-
-    task = asyncio.create_task(run())
-    waiter = asyncio.create_task(entered.wait())
-    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        waiter.cancel()
-        task.result()
-    yield
-    release.set()
-    await task
-
-
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Litestar]:
     app = create_app(settings)
     async for _ in hold(app.lifespan()):
         yield app
-
-
-def asgi_client(app: Litestar, address: str = "203.0.113.7") -> httpx.AsyncClient:
-    """An HTTP client that talks to the app in this event loop, as a client at `address`."""
-    transport = httpx.ASGITransport(app=cast(Any, app), client=(address, 50000))
-    return httpx.AsyncClient(transport=transport, base_url="http://ingress")
 
 
 @pytest.fixture

@@ -5,8 +5,12 @@ machine, like the embedded Valkey. The server listens on 127.0.0.1 only, with tr
 keeps its data in a temporary directory removed by `close()`. PostgreSQL refuses to run as root: under
 root the server runs as `nobody`, from a copy of the binaries in that directory (the virtualenv may sit
 where `nobody` cannot read).
+
+Also a statement run on the PostgreSQL server that LIVESCORE_TEST_DATABASE_URL names, for the session's
+database (conftest's `database_template`).
 """
 
+import asyncio
 import importlib.util
 import os
 import shutil
@@ -16,7 +20,27 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from tests.support import free_port
+
+# Ends every other connection to the current database (see conftest's `database_url`).
+END_OTHER_SESSIONS = """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+
+
+def postgres_admin(server: str, statement: str) -> None:
+    """Run one statement on a PostgreSQL server, outside a transaction (CREATE or DROP DATABASE)."""
+
+    async def run() -> None:
+        engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+        await engine.dispose()
+
+    asyncio.run(run())
+
 
 START_TIMEOUT_S = 30.0
 

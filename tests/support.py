@@ -1,5 +1,6 @@
-"""What several test modules share: the test package and its requests, waiting for a condition, the
-commands stream and the packages' queues as the tests see them, and checks of what must never show.
+"""What several test modules share: the test package and its requests, waiting for a condition, an app run
+in this event loop and its HTTP client, the commands stream and the packages' queues as the tests see them,
+and checks of what must never show.
 
 Fixtures are in conftest.py; the fixtures' factory (fixture_factory.py) makes fixtures of the sports kind.
 """
@@ -8,7 +9,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, cast
@@ -16,6 +17,7 @@ from typing import Any, NoReturn, cast
 import httpx
 import msgspec
 import pytest
+from litestar import Litestar
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -73,6 +75,36 @@ async def eventually(
             return
         await asyncio.sleep(POLL_S)
     raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+def asgi_client(app: Litestar, address: str = "203.0.113.7") -> httpx.AsyncClient:
+    """An HTTP client that talks to the app in this event loop, as a client at `address`."""
+    transport = httpx.ASGITransport(app=cast(Any, app), client=(address, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://ingress")
+
+
+async def hold(context: AbstractAsyncContextManager[Any]) -> AsyncIterator[None]:
+    """Enter and exit a context in one task of its own.
+
+    pytest-asyncio sets a fixture up and tears it down in different tasks, which anyio's cancel scopes
+    (Litestar's lifespan, FastStream's app) refuse.
+    """
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def run() -> None:
+        async with context:
+            entered.set()
+            await release.wait()
+
+    task = asyncio.create_task(run())
+    waiter = asyncio.create_task(entered.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()
+    yield
+    release.set()
+    await task
 
 
 def server_missing(reason: str) -> NoReturn:

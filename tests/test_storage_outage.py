@@ -19,7 +19,6 @@ from domain.settings import Settings
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from ingress.app import create_app
-from tests.conftest import asgi_client, hold
 from tests.fixture_factory import fixture
 from tests.postgres_server import ThrowawayPostgres
 from tests.support import (
@@ -30,8 +29,10 @@ from tests.support import (
     PASSWORD,
     STATUS,
     USERNAME,
+    asgi_client,
     assert_spec_failure,
     eventually,
+    hold,
     publish_update,
     queue_messages,
     trigger_snapshot,

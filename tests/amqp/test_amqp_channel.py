@@ -21,9 +21,9 @@ from delivery.amqp import _content
 from delivery.amqp_channel import ConfirmChannel, ConnectionLost, Content, Outcome, open_channel
 from domain.messages import MessageType, envelope, envelopes, fixture_headers
 from domain.settings import Settings
-from tests.amqp.conftest import TIMEOUT_S, declare
 from tests.rabbitmq_server import SessionNode
 from tests.support import eventually
+from tests.support_amqp import TIMEOUT_S, declare
 
 
 @pytest.fixture

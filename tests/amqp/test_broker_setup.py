@@ -14,8 +14,8 @@ from cli.main import app as livescore
 from domain.broker_config import OPERATOR_MARKER
 from domain.settings import Settings
 from servers.rabbitmq_node import SERVICE_USER
-from tests.amqp.conftest import TIMEOUT_S, declare, publish, ready_count
 from tests.rabbitmq_server import SessionNode
+from tests.support_amqp import TIMEOUT_S, declare, publish, ready_count
 
 
 async def run(settings: Settings, *args: str) -> Any:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from aio_pika.abc import AbstractChannel
 
-from tests.amqp.conftest import TIMEOUT_S, Customer, publish
 from tests.rabbitmq_server import SessionNode
 from tests.support import server_missing
+from tests.support_amqp import TIMEOUT_S, Customer, publish
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
 

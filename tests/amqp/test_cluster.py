@@ -27,12 +27,11 @@ from domain.settings import Settings
 from domain.streams import amqp_queue, snapshot_progress
 from ingress.app import create_app
 from servers.rabbitmq_node import RABBITMQ_SERVER, RabbitMQCluster, RabbitMQNode, start_cluster
-from tests.amqp.conftest import _serving
-from tests.conftest import asgi_client, hold
 from tests.e2e.processes import Processes, drained
 from tests.fixture_factory import fixture
 from tests.sockets import is_loopback, listening_in_group
-from tests.support import add_fixtures, add_package, eventually, free_port, server_missing
+from tests.support import add_fixtures, add_package, asgi_client, eventually, free_port, hold, server_missing
+from tests.support_amqp import serving_broker_auth
 from worker.app import create_app as create_worker
 
 pytestmark = [pytest.mark.cluster, pytest.mark.rabbitmq]
@@ -65,7 +64,7 @@ def on_cluster(settings: Settings, cluster: RabbitMQCluster) -> Settings:
 @pytest.fixture
 async def broker_auth(on_cluster: Settings, cluster: RabbitMQCluster) -> AsyncIterator[None]:
     """The one broker-auth process every node's configuration names."""
-    async with _serving(on_cluster, cluster.broker_auth_port):
+    async with serving_broker_auth(on_cluster, cluster.broker_auth_port):
         yield
 
 

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from cli.main import app as livescore
 from domain.settings import Settings
-from tests.amqp.conftest import (
+from tests.rabbitmq_server import SessionNode
+from tests.support_amqp import (
     FIXTURES,
     INCIDENTS,
     TIMEOUT_S,
@@ -25,7 +26,6 @@ from tests.amqp.conftest import (
     publish,
     ready_count,
 )
-from tests.rabbitmq_server import SessionNode
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
 

@@ -21,11 +21,10 @@ from domain.fixture_store import store_fixtures
 from domain.settings import Settings
 from domain.streams import amqp_queue, snapshot_progress
 from ingress.app import create_app
-from tests.amqp.conftest import TIMEOUT_S
-from tests.conftest import asgi_client, hold
 from tests.fixture_factory import fixture, incident
 from tests.rabbitmq_server import SessionNode
-from tests.support import eventually, free_port, publish_incident
+from tests.support import asgi_client, eventually, free_port, hold, publish_incident
+from tests.support_amqp import TIMEOUT_S
 from worker.app import create_app as create_worker
 
 pytestmark = pytest.mark.usefixtures("broker_auth")

@@ -24,10 +24,9 @@ from domain.fixture_store import store_fixtures
 from domain.settings import Settings
 from domain.streams import AMQP_EXCHANGE, amqp_queue
 from ingress.app import create_app
-from tests.amqp.conftest import FIXTURES, INCIDENTS
-from tests.conftest import asgi_client, hold
 from tests.fixture_factory import FOOTBALL, PREMIER_LEAGUE, fixture, incident
-from tests.support import Cli, add_package, eventually, publish_incident, publish_update
+from tests.support import Cli, add_package, asgi_client, eventually, hold, publish_incident, publish_update
+from tests.support_amqp import FIXTURES, INCIDENTS
 from worker.app import create_app as create_worker
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
@@ -242,6 +241,8 @@ async def test_nothing_broadcast_arrives_after_a_deactivations_200_while_inciden
                     answer = await client.post(f"{API}/package/deactivate", json=bodies[leaving])
                     at_200 = await length(delivering, INCIDENTS, leaving)
                     staying_then = await length(delivering, INCIDENTS, staying)
+                    # Part of the assertion, not a wait for readiness: the flow goes on this long, and
+                    # nothing more reaches the leaving package's queue while the staying one's grows.
                     await asyncio.sleep(1.5)
                     later = await length(delivering, INCIDENTS, leaving)
                     staying_later = await length(delivering, INCIDENTS, staying)

@@ -13,8 +13,8 @@ from prometheus_client import REGISTRY
 from yarl import URL
 
 from domain.settings import Settings
-from tests.amqp.conftest import FIXTURES, TIMEOUT_S, Customer, NewCustomer, Question
 from tests.rabbitmq_server import SessionNode
+from tests.support_amqp import FIXTURES, TIMEOUT_S, Customer, NewCustomer, Question
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
 

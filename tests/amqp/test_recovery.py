@@ -16,10 +16,9 @@ from domain import packages
 from domain.settings import Settings
 from domain.streams import amqp_queue
 from ingress.app import create_app
-from tests.amqp.conftest import TIMEOUT_S
-from tests.conftest import asgi_client, hold
 from tests.rabbitmq_server import SessionNode
-from tests.support import eventually, kept_history
+from tests.support import asgi_client, eventually, hold, kept_history
+from tests.support_amqp import TIMEOUT_S
 from worker.app import create_app as create_worker
 
 pytestmark = pytest.mark.usefixtures("broker_auth")

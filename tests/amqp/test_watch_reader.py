@@ -9,7 +9,7 @@ from aio_pika.abc import AbstractChannel
 from delivery.amqp import AmqpQueueReader
 from domain.delivery import QueueKind
 from domain.settings import Settings
-from tests.amqp.conftest import Customer, publish
+from tests.support_amqp import Customer, publish
 
 pytestmark = pytest.mark.usefixtures("broker_auth")
 

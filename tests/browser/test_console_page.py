@@ -9,7 +9,6 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.browser.conftest import Page
 from tests.fixture_factory import fixture, incident
 from tests.support import (
     PACKAGE_ID,
@@ -20,6 +19,7 @@ from tests.support import (
     publish_incident,
     serving,
 )
+from tests.support_browser import Page
 
 IN_PLAY = 2
 

@@ -32,10 +32,9 @@ from domain.package_view import PackageView
 from domain.packages import PackageState
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, INCIDENTS_STREAM, amqp_queue
-from tests.conftest import hold
 from tests.fixture_factory import fixture
 from tests.rabbitmq_server import SessionNode
-from tests.support import add_fixtures, add_package, eventually
+from tests.support import add_fixtures, add_package, eventually, hold
 from worker.app import create_app as create_worker
 
 PACKAGE = 4711

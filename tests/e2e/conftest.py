@@ -9,24 +9,15 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.storage import open_engine
-from tests.e2e.processes import PersistentRedis, Processes, connect
+from tests.e2e.processes import PersistentRedis, Processes, connect, spawning
 from tests.support import server_missing
-
-
-def _spawner(redis_url: str, database_url: str, log_dir: Path) -> Iterator[Processes]:
-    spawner = Processes(redis_url, database_url, log_dir)
-    try:
-        yield spawner
-    finally:
-        spawner.stop_all()
-        # pytest shows this only when the test failed: what the processes said.
-        print(spawner.logs())
 
 
 @pytest.fixture
 def processes(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[Processes]:
     """Spawns ingress and worker processes against the test's Redis and database; stops them all after."""
-    yield from _spawner(redis_url, database_url, tmp_path)
+    with spawning(redis_url, database_url, tmp_path) as spawner:
+        yield spawner
 
 
 @pytest.fixture
@@ -69,7 +60,8 @@ def persistent_processes(
     persistent_redis: PersistentRedis, database_url: str, tmp_path: Path
 ) -> Iterator[Processes]:
     """Like `processes`, against the test's own persistent Redis."""
-    yield from _spawner(persistent_redis.url, database_url, tmp_path)
+    with spawning(persistent_redis.url, database_url, tmp_path) as spawner:
+        yield spawner
 
 
 @pytest.fixture

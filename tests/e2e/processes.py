@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +208,18 @@ class Processes:
 
     def logs(self) -> str:
         return "\n".join(f"===== {p.name} pid {p.pid} =====\n{p.log()}" for p in self.spawned)
+
+
+@contextlib.contextmanager
+def spawning(redis_url: str, database_url: str, log_dir: Path) -> Iterator[Processes]:
+    """Spawns processes against this Redis and database; stops them all when the context ends."""
+    spawner = Processes(redis_url, database_url, log_dir)
+    try:
+        yield spawner
+    finally:
+        spawner.stop_all()
+        # pytest shows this only when the test failed: what the processes said.
+        print(spawner.logs())
 
 
 async def _is_consumer(redis: Redis, name: str) -> bool:

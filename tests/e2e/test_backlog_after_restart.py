@@ -22,7 +22,6 @@ from domain.settings import Settings
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, fixtures_queue
 from ingress.app import create_app
-from tests.conftest import asgi_client, hold
 from tests.e2e.processes import PersistentRedis, add_packages, connect, drained
 from tests.fixture_factory import fixture
 from tests.support import (
@@ -33,7 +32,9 @@ from tests.support import (
     add_fixtures,
     add_package,
     append_commands,
+    asgi_client,
     eventually,
+    hold,
     until_complete,
 )
 from worker.app import create_app as create_worker

@@ -9,8 +9,8 @@ import random
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -31,16 +31,14 @@ from tests.e2e.processes import (
     last_commands,
     stored_statuses,
 )
+from tests.e2e.traffic import HTTP_TIMEOUT_S, PATHS, Answer, keep_sending
 from tests.support import append_commands, eventually
 
 PACKAGE_IDS = [101, 102, 103, 104, 105]
-PATHS = {"activate": "/api/livescore/package/activate", "deactivate": "/api/livescore/package/deactivate"}
-STATUS_PATH = "/api/livescore/package/status"
+# The requests that change a package (kinds of traffic.PATHS).
+CHANGES = ("activate", "deactivate")
 # Bounds on waiting for the service; generous for a loaded 2-core machine, yet far below a hang.
 DRAIN_TIMEOUT_S = 30
-# The test client's patience per request: well above the 5 s an activation waits for a worker before
-# answering 202, so that every request gets the service's own answer.
-HTTP_TIMEOUT_S = 30
 
 
 def http(ingress: Ingress) -> httpx.AsyncClient:
@@ -63,7 +61,7 @@ async def assert_storage_follows_the_stream(redis: Redis, storage: AsyncEngine) 
 
 async def statuses_over_http(ingress: Ingress, bodies: dict[int, dict[str, Any]]) -> dict[int, str]:
     async with http(ingress) as client:
-        answers = {i: await client.post(STATUS_PATH, json=body) for i, body in bodies.items()}
+        answers = {i: await client.post(PATHS["status"], json=body) for i, body in bodies.items()}
     return {i: answer.json()["status"] for i, answer in answers.items()}
 
 
@@ -78,7 +76,7 @@ async def test_three_workers_agree_with_the_stream(
         await processes.wait_for_worker(worker)
 
     rng = random.Random(1)
-    requests = [(rng.choice(list(PATHS)), rng.choice(PACKAGE_IDS)) for _ in range(300)]
+    requests = [(rng.choice(CHANGES), rng.choice(PACKAGE_IDS)) for _ in range(300)]
     limits = httpx.Limits(max_connections=40)
     async with httpx.AsyncClient(base_url=ingress.base_url, timeout=HTTP_TIMEOUT_S, limits=limits) as client:
         answers = await asyncio.gather(*(client.post(PATHS[k], json=bodies[i]) for k, i in requests))
@@ -161,38 +159,11 @@ async def _delivered_at_least(redis: Redis, count: int) -> bool:
     return group is not None and int(group["entries-read"] or 0) >= count
 
 
-@dataclass(frozen=True)
-class Answer:
-    kind: str
-    package_id: int
-    status_code: int
-    body: dict[str, Any]
-    sent_at: float
-
-
-async def keep_sending(
-    ingress: Ingress, bodies: dict[int, dict[str, Any]], answers: list[Answer], stop: asyncio.Event, seed: int
-) -> None:
-    """One client sending activate/deactivate requests back to back until told to stop."""
+def changes(seed: int) -> Iterator[tuple[str, int]]:
+    """Activations and deactivations of the test's packages, at random."""
     rng = random.Random(seed)
-    async with http(ingress) as client:
-        while not stop.is_set():
-            kind, package_id, sent_at = rng.choice(list(PATHS)), rng.choice(PACKAGE_IDS), time.monotonic()
-            try:
-                response = await client.post(PATHS[kind], json=bodies[package_id])
-            except httpx.TransportError:  # not an answer: nothing was promised
-                await asyncio.sleep(0.05)  # the ingress is restarting its connections: a moment
-                continue
-            answers.append(Answer(kind, package_id, response.status_code, _json(response), sent_at))
-            if response.status_code >= 500:
-                await asyncio.sleep(0.05)  # the outage: no need to hammer it
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        return cast(dict[str, Any], response.json())
-    except ValueError:
-        return {"text": response.text}
+    while True:
+        yield rng.choice(CHANGES), rng.choice(PACKAGE_IDS)
 
 
 async def answered_more_than(answers: list[Answer], count: int) -> bool:
@@ -207,7 +178,7 @@ async def status_burst(ingress: Ingress, bodies: dict[int, dict[str, Any]], size
     """The status codes of `size` concurrent status requests: traffic that needs many Redis connections."""
     async with http(ingress) as client:
         package_ids = [PACKAGE_IDS[i % len(PACKAGE_IDS)] for i in range(size)]
-        answers = await asyncio.gather(*(client.post(STATUS_PATH, json=bodies[i]) for i in package_ids))
+        answers = await asyncio.gather(*(client.post(PATHS["status"], json=bodies[i]) for i in package_ids))
     return Counter(answer.status_code for answer in answers)
 
 
@@ -227,7 +198,10 @@ async def test_a_redis_restart_mid_burst_loses_no_acknowledged_command(
 
     answers: list[Answer] = []
     stop = asyncio.Event()
-    senders = [asyncio.create_task(keep_sending(ingress, bodies, answers, stop, seed)) for seed in range(4)]
+    senders = [
+        asyncio.create_task(keep_sending(ingress, bodies, changes(n), answers, stop, through_restarts=True))
+        for n in range(4)
+    ]
     try:
         await eventually(lambda: answered_200_after(answers, 0), 10, "the service answers 200")
         # Traffic as wide as in production: the ingress holds many Redis connections when Redis restarts.
@@ -239,7 +213,7 @@ async def test_a_redis_restart_mid_burst_loses_no_acknowledged_command(
         # The outage itself: the senders go on sending while Redis stays down this long.
         await asyncio.sleep(1)
         await asyncio.to_thread(persistent_redis.start_again)
-        restarted = time.monotonic()
+        restarted = time.time()
         await eventually(lambda: answered_200_after(answers, restarted), 30, "200 again after the restart")
         back = len(answers)
         await eventually(lambda: answered_more_than(answers, back + 20), 10, "requests go on after it")

@@ -9,7 +9,6 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from domain.packages import package_state
 from domain.streams import COMMANDS_STREAM
 from servers.redis_sentinels import SentinelSetup
 from tests.e2e.processes import (
-    Ingress,
     Processes,
     add_packages,
     commands_in_stream,
@@ -32,18 +30,13 @@ from tests.e2e.processes import (
     last_commands,
     stored_statuses,
 )
+from tests.e2e.traffic import PATHS, Answer, keep_sending
 from tests.support import eventually
 
 CLIENTS = 4
 # Each client owns two packages and alone sends their commands, one at a time: every command it was
 # answered for is then found in the stream by package, type and the time it was requested.
 PACKAGES_PER_CLIENT = 2
-PATHS = {
-    "activate": "/api/livescore/package/activate",
-    "deactivate": "/api/livescore/package/deactivate",
-    "status": "/api/livescore/package/status",
-    "trigger": "/api/livescore/snapshots/trigger",
-}
 # Load before the kill, and successful answers wanted after the failover before the load stops.
 BEFORE_KILL_S = 2.0
 AFTER_RECOVERY_S = 2.0
@@ -54,20 +47,6 @@ DRAIN_TIMEOUT_S = 30
 COMMAND_TIMEOUT_MS = "2000"
 # requestedAt has milliseconds: a command's time is within its request's, give or take the rounding.
 CLOCK_SLACK_S = 0.002
-
-
-@dataclass(frozen=True)
-class Answer:
-    kind: str
-    package_id: int
-    status_code: int
-    body: dict[str, Any]
-    sent_at: float
-    answered_at: float
-
-    @property
-    def success(self) -> bool:
-        return self.status_code in (200, 202)
 
 
 @pytest.fixture
@@ -119,7 +98,7 @@ async def test_a_lost_primary_loses_no_answered_command(
     stop = asyncio.Event()
     owned = [package_ids[i::CLIENTS] for i in range(CLIENTS)]
     clients = [
-        asyncio.create_task(keep_sending(ingress, {i: bodies[i] for i in own}, answers, stop, seed))
+        asyncio.create_task(keep_sending(ingress, bodies, changes_and_reads(seed, own), answers, stop))
         for seed, own in enumerate(owned)
     ]
     await asyncio.sleep(BEFORE_KILL_S)
@@ -193,26 +172,17 @@ async def applied_all(redis: Redis) -> bool:
     return bool(group["pending"] == 0 and group["last-delivered-id"] == newest[0][0])
 
 
-async def keep_sending(
-    ingress: Ingress, bodies: dict[int, dict[str, Any]], answers: list[Answer], stop: asyncio.Event, seed: int
-) -> None:
-    """One client: for its packages, activations and deactivations in turn, triggers and status reads,
-    one request at a time, until told to stop."""
+def changes_and_reads(seed: int, package_ids: list[int]) -> Iterator[tuple[str, int]]:
+    """Requests for these packages: activations and deactivations in turn, triggers and status reads."""
     rng = random.Random(seed)
-    activate_next = dict.fromkeys(bodies, True)
-    async with httpx.AsyncClient(base_url=ingress.base_url, timeout=30) as client:
-        while not stop.is_set():
-            package_id = rng.choice(list(bodies))
-            kind = rng.choice(["change", "change", "status", "trigger"])
-            if kind == "change":
-                kind = "activate" if activate_next[package_id] else "deactivate"
-                activate_next[package_id] = not activate_next[package_id]
-            sent_at = time.time()
-            response = await client.post(PATHS[kind], json=bodies[package_id])
-            answer = Answer(kind, package_id, response.status_code, response.json(), sent_at, time.time())
-            answers.append(answer)
-            if not answer.success and answer.status_code != 400:
-                await asyncio.sleep(0.02)  # the outage: no need to hammer it
+    activate_next = dict.fromkeys(package_ids, True)
+    while True:
+        package_id = rng.choice(package_ids)
+        kind = rng.choice(["change", "change", "status", "trigger"])
+        if kind == "change":
+            kind = "activate" if activate_next[package_id] else "deactivate"
+            activate_next[package_id] = not activate_next[package_id]
+        yield kind, package_id
 
 
 async def answered_well_since(answers: list[Answer], moment: float) -> bool:

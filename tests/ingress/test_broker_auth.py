@@ -17,7 +17,7 @@ from domain import packages
 from domain.settings import Settings
 from domain.streams import amqp_auth_failures
 from ingress.broker_auth import create_app
-from tests.conftest import asgi_client, hold
+from tests.support import asgi_client, hold
 
 FIXTURES, INCIDENTS = "Fixtures", "Incidents"
 ALICE, BOB = ("alice@example.com", "alice-secret"), ("bob@example.com", "bob-secret")

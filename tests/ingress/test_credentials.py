@@ -20,8 +20,7 @@ from cli.main import _set_password
 from domain.settings import Settings
 from domain.streams import auth_address_failures, auth_failures
 from ingress.app import create_app
-from tests.conftest import asgi_client, hold
-from tests.support import ACTIVATE, DEACTIVATE, PACKAGE_ID, STATUS, TRIGGER, dump_redis
+from tests.support import ACTIVATE, DEACTIVATE, PACKAGE_ID, STATUS, TRIGGER, asgi_client, dump_redis, hold
 
 INVALID = {"error": "Invalid package credentials"}
 

@@ -9,8 +9,7 @@ from litestar import Litestar
 
 from domain.settings import Settings
 from ingress.app import create_app
-from tests.conftest import asgi_client, hold
-from tests.support import DEACTIVATE, PACKAGE_ID, STATUS, assert_spec_failure
+from tests.support import DEACTIVATE, PACKAGE_ID, STATUS, asgi_client, assert_spec_failure, hold
 
 
 async def test_unreachable_storage_answers_500_with_the_spec_body(

@@ -12,8 +12,7 @@ from litestar import Litestar
 from domain.logs import ContextFilter, JsonFormatter
 from domain.settings import Settings
 from ingress.app import create_app
-from tests.conftest import asgi_client, hold
-from tests.support import STATUS
+from tests.support import STATUS, asgi_client, hold
 
 
 async def test_health_answers_while_the_process_runs(client: httpx.AsyncClient) -> None:

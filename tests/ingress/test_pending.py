@@ -8,8 +8,7 @@ import httpx
 
 from domain.settings import Settings
 from ingress.app import create_app
-from tests.conftest import asgi_client, hold
-from tests.support import ACTIVATE, DEACTIVATE, PACKAGE_ID, STATUS, USERNAME, eventually
+from tests.support import ACTIVATE, DEACTIVATE, PACKAGE_ID, STATUS, USERNAME, asgi_client, eventually, hold
 from worker.app import create_app as create_worker
 
 

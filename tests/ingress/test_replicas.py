@@ -20,8 +20,7 @@ from domain.errors import ReplicasUnconfirmed
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM
 from ingress.app import create_app
-from tests.conftest import asgi_client, hold
-from tests.support import ACTIVATE, TRIGGER, add_package, assert_spec_failure
+from tests.support import ACTIVATE, TRIGGER, add_package, asgi_client, assert_spec_failure, hold
 
 UNCONFIRMED = ReplicasUnconfirmed.message
 # Short: nothing will confirm, and every test of this module waits it out once or twice.

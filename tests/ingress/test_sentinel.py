@@ -16,7 +16,7 @@ from domain.settings import Settings
 from ingress.app import create_app
 from ingress.multiplexed_redis import MultiplexedRedis
 from servers.redis_sentinels import SentinelSetup
-from tests.conftest import asgi_client, hold
+from tests.support import asgi_client, hold
 
 INCR = LuaScript("return redis.call('INCR', KEYS[1])")
 

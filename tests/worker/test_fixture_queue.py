@@ -19,7 +19,6 @@ from domain.packages import package_state
 from domain.settings import Settings
 from domain.streams import FIXTURE_UPDATES_STREAM, fixtures_queue
 from ingress.app import create_app
-from tests.conftest import asgi_client, hold
 from tests.fixture_factory import FOOTBALL, PREMIER_LEAGUE, TENNIS, fixture
 from tests.support import (
     ACTIVATE,
@@ -28,7 +27,9 @@ from tests.support import (
     TRIGGER,
     add_fixtures,
     add_package,
+    asgi_client,
     eventually,
+    hold,
     publish_update,
     queue_messages,
 )

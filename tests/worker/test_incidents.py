@@ -29,9 +29,8 @@ from domain.streams import (
     incidents_parked_fixtures,
     incidents_queue,
 )
-from tests.conftest import hold
 from tests.fixture_factory import ATP, FOOTBALL, PREMIER_LEAGUE, TENNIS, fixture, incident
-from tests.support import add_fixtures, add_package, eventually, publish_incident
+from tests.support import add_fixtures, add_package, eventually, hold, publish_incident
 from worker.app import create_app as create_worker
 
 

@@ -17,13 +17,13 @@ from domain.messages import MessageType, envelope
 from domain.scoreboard_store import Delivered, keep_round, kept_incidents, stored_boards
 from domain.settings import Settings
 from domain.streams import INCIDENTS_STREAM, incidents_queue
-from tests.conftest import hold
 from tests.fixture_factory import BEGAN, fixture, incident, recorded
 from tests.support import (
     add_fixtures,
     add_package,
     eventually,
     folded_from_the_stream,
+    hold,
     publish_update,
     worker_resources,
 )

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.logs import configure_logging
 from domain.settings import Settings
-from tests.support import ACTIVATE, BODY, add_package
+from tests.support import ACTIVATE, BODY, add_package, asgi_client
 from worker.app import create_app as create_worker
 
 # domain/logs.py's text format: time, level, logger, message.
@@ -36,7 +36,6 @@ async def test_a_worker_logs_plain_lines_in_our_format(
     settings: Settings, engine: AsyncEngine, log: io.StringIO, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from ingress.app import create_app as create_ingress
-    from tests.conftest import asgi_client
 
     await add_package(engine, active=False)
     ingress = create_ingress(settings)

@@ -10,8 +10,7 @@ from redis.asyncio import Redis
 from domain.commands import ActivatePackage
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM
-from tests.conftest import hold
-from tests.support import PACKAGE_ID, eventually, free_port
+from tests.support import PACKAGE_ID, eventually, free_port, hold
 from worker.app import create_app as create_worker
 
 

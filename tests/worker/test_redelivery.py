@@ -11,7 +11,6 @@ from domain.command_log import ensure_consumer_group
 from domain.commands import ActivatePackage, TriggerSnapshot
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
-from tests.conftest import hold
 from tests.fixture_factory import fixture
 from tests.support import (
     PACKAGE_ID,
@@ -19,6 +18,7 @@ from tests.support import (
     add_package,
     append_command,
     eventually,
+    hold,
     pending_commands,
     queue_messages,
     read_commands,

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cli.dev import _rabbitmq, node_name
 from domain.settings import Settings
 from servers import rabbitmq_node
-from tests.amqp.conftest import _serving
 from tests.support import add_package, server_missing
+from tests.support_amqp import serving_broker_auth
 
 pytestmark = pytest.mark.cluster
 
@@ -49,7 +49,7 @@ async def test_two_folders_run_their_nodes_at_once_each_over_tls_and_keep_their_
             ca = folder / ".livescore" / "rabbitmq" / "tls" / "ca.pem"
             assert f"trusting the CA in {ca}" in banner[0], banner
             amqps_port = int(banner[0].split("amqps://127.0.0.1:")[1].split(",")[0])
-            async with _serving(settings, int(env["LIVESCORE_BROKER_AUTH_PORT"])):
+            async with serving_broker_auth(settings, int(env["LIVESCORE_BROKER_AUTH_PORT"])):
                 await connect_over_tls(customer, amqps_port, ca)
         first_env, first_banner = started[0]
     with ExitStack() as stack:
