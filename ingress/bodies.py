@@ -6,9 +6,9 @@ import msgspec
 
 from domain.commands import Outcome, PackageStatus
 from domain.delivery import QueueFigures
+from domain.replies import Reply
 from domain.scripts.views import ViewState
 from ingress.gateway import Pending
-from ingress.reply_channel import Reply
 from ingress.validation import Credentials
 
 _CHANGED = {

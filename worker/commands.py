@@ -27,6 +27,7 @@ from domain.commands import (
 from domain.errors import StorageUnavailable, UndecodableCommand
 from domain.fixture_store import package_subscriptions
 from domain.packages import PackageState, stored_states
+from domain.replies import Reply
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
 from worker.entries import Entry, acknowledge
 from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
@@ -244,8 +245,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _reply(command: ChangeActivation, result: Applied) -> bytes:
-    body = {"commandId": command.command_id, "outcome": result.outcome.value, "status": result.status.value}
-    return msgspec.json.encode(body)
+    return msgspec.json.encode(Reply(command.command_id, result.outcome, result.status))
 
 
 def _context(command: ChangeActivation) -> dict[str, object]:
