@@ -22,8 +22,9 @@ from bench import cpu, postgres
 from bench.services import Backing, logs
 from bench.workers import fields_of, workers
 from domain import schema
-from domain.commands import ActivatePackage, DeactivatePackage, Outcome, PackageStatus
+from domain.commands import ActivatePackage, DeactivatePackage, Outcome
 from domain.models import Package, utcnow
+from domain.package_status import PackageStatus
 from domain.packages import new_credential_version
 from domain.passwords import hash_password
 from domain.storage import open_engine

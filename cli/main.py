@@ -29,11 +29,11 @@ from delivery import open_delivery
 from domain import packages, schema
 from domain.connections import open_redis
 from domain.delivery import QueueKind
-from domain.fixture_store import package_subscriptions
 from domain.logs import redact, redact_last_resort
 from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
+from domain.subscriptions import package_subscriptions
 
 app = typer.Typer(
     cls=LivescoreGroup,

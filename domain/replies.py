@@ -6,7 +6,8 @@ One type for both sides: the worker encodes it after committing, the ingress dec
 
 import msgspec
 
-from domain.commands import Outcome, PackageStatus
+from domain.commands import Outcome
+from domain.package_status import PackageStatus
 
 
 class Reply(msgspec.Struct, frozen=True):

@@ -18,7 +18,6 @@ from domain.commands import (
     ActivatePackage,
     ChangeActivation,
     DeactivatePackage,
-    PackageStatus,
     Trigger,
     TriggerRecovery,
     TriggerSnapshot,
@@ -26,6 +25,7 @@ from domain.commands import (
 from domain.delivery import QueueFigures
 from domain.errors import InvalidCredentials, NotSignedIn, PackageInactive
 from domain.messages import timestamp
+from domain.package_status import PackageStatus
 from domain.package_view import PackageView
 from domain.replies import Reply
 from domain.scripts.appends import Enqueued, EnqueueResult

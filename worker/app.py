@@ -20,10 +20,10 @@ from domain.logs import FASTSTREAM_LOGGER, configure_logging
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.beats import Beats
-from worker.commands import apply_commands, follow_storage
 from worker.consumers import GroupMonitor
 from worker.entries import Entry, keep_raw_entries, raw_entries
 from worker.faststream_patches import UnprefixedStream, apply_patches
+from worker.handlers import apply_commands, follow_storage
 from worker.housekeeping import Housekeeping
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS

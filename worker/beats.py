@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from redis.exceptions import RedisError
 
 from domain.delivery import Broadcast, Parcel, QueueKind
-from domain.fixture_store import active_events, active_packages
+from domain.fixture_store import active_events
 from domain.messages import heartbeat, keep_alive
 from domain.streams import interval_turn, last_round
+from domain.subscriptions import active_packages
 from worker.metrics import BEATS
 from worker.outages import Backoff, is_outage
 from worker.resources import Resources

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import packages, schema
 from domain.activation import apply_activations
-from domain.commands import ActivatePackage, ChangeActivation, DeactivatePackage, PackageStatus, StreamId
+from domain.commands import ActivatePackage, ChangeActivation, DeactivatePackage, StreamId
+from domain.package_status import PackageStatus
 from domain.storage import open_engine
 from domain.transactions import Transactions, open_transactions
 from tests.support import PACKAGE_ID, stored_package
