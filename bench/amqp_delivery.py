@@ -57,7 +57,6 @@ from bench.fanout import upcoming
 from bench.incidents import FIRST_PACKAGE_ID, PACKAGES, _reset, _seed, _wait_spread
 from bench.services import Backing, backing
 from bench.workers import fields_of, workers
-from domain import schema
 from domain.amqp_urls import node_urls
 from domain.commands import TriggerSnapshot
 from domain.fixtures import Ref
@@ -67,6 +66,7 @@ from domain.packages import add_package
 from domain.settings import Settings
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, INCIDENTS_STREAM, amqp_queue
+from migrations import schema
 from servers import rabbitmq_node
 
 RATE = 200

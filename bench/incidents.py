@@ -24,7 +24,6 @@ from bench.raw_xadd import Publication
 from bench.services import Backing, logs
 from bench.workers import workers
 from cli.demo_fixtures import generate
-from domain import schema
 from domain.commands import StreamId
 from domain.fixture_store import store_fixtures
 from domain.fixtures import FixtureStatus, Ref
@@ -42,6 +41,7 @@ from domain.streams import (
     incidents_parked_fixtures,
     incidents_queue,
 )
+from migrations import schema
 
 PACKAGES, FIXTURES = 50, 200
 FIRST_PACKAGE_ID = 6001

@@ -26,7 +26,7 @@ from cli.runner import fail, in_transaction, run, settings_of, storage_problem
 from cli.simulate import simulate
 from cli.watch import watch
 from delivery import open_delivery
-from domain import packages, schema
+from domain import packages
 from domain.connections import open_redis
 from domain.delivery import QueueKind
 from domain.logs import redact, redact_last_resort
@@ -34,6 +34,7 @@ from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
 from domain.subscriptions import package_subscriptions
+from migrations import schema
 
 app = typer.Typer(
     cls=LivescoreGroup,
