@@ -23,9 +23,7 @@ import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
-import httpx
 from aio_pika import RobustQueue
 from aio_pika.abc import AbstractIncomingMessage
 from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
@@ -36,9 +34,9 @@ from redis.asyncio.client import Pipeline
 
 from delivery.amqp_bindings import Bindings
 from delivery.amqp_channel import Content, Outcome
+from delivery.amqp_management import ManagementApi
 from delivery.amqp_nodes import (
     CONNECTION_LOST,
-    ManagementNodes,
     NodeBroker,
     NodeChannel,
 )
@@ -62,16 +60,12 @@ from domain.scripts.fence import register_publishing, still_publishing
 from domain.scripts.runner import RedisPyScripts
 from domain.settings import Settings
 from domain.snapshot_book import SENT_ONCE_TTL_S
-from domain.streams import AMQP_EXCHANGE, PUBLISHING_BATCHES, amqp_queue, package_of_queue, sent_once
+from domain.streams import AMQP_EXCHANGE, PUBLISHING_BATCHES, amqp_queue, sent_once
 
 log = logging.getLogger("delivery.amqp")
 
 # Queue figures for `status` are fetched at most this often per queue (SPEC §9: no older than 1 s).
 FIGURES_TTL_S = 1.0
-# A management API that does not answer within this is reported as unreachable.
-MANAGEMENT_TIMEOUT_S = 2.0
-# While the management API stays unreachable, the status calls that miss its figure say so this often.
-MANAGEMENT_DOWN_LOG_S = 60.0
 # While publishing keeps failing (an outage the callers wait out), it is logged this often.
 PUBLISH_FAILED_LOG_S = 60.0
 # A publish not confirmed within this counts as failed (and is repeated, on a fresh connection): a node
@@ -107,10 +101,7 @@ class AmqpDelivery:
         self._limit = settings.queue_limit
         self._queue_type = QueueType(settings.amqp_queue_type)
         self._full = QueueLimit(redis, settings.queue_limit, settings.commands_maxlen)
-        self._management = ManagementNodes(settings.amqp_management_url, MANAGEMENT_TIMEOUT_S)
-        self._management_down = OccasionalWarning(
-            log, MANAGEMENT_DOWN_LOG_S, "AMQP management API unreachable: status answers pending null"
-        )
+        self._management = ManagementApi(settings.amqp_management_url)
         # Every try of a publisher waiting out an outage fails alike: one line a while says it.
         self._publishing_failed = OccasionalWarning(log, PUBLISH_FAILED_LOG_S, "publishing over AMQP failed")
         self._figures: dict[tuple[QueueKind, int], tuple[float, QueueFigures]] = {}
@@ -189,34 +180,13 @@ class AmqpDelivery:
         """At a worker's start: every package's bindings in line with storage (`packages`, each package
         storage holds) — after the record of them is corrected from the broker's own list, when the
         management API answers."""
-        actual = await self._listed_bindings()
+        actual = await self._management.bindings(self._vhosts)
         if actual is not None:
             await self._bindings.correct(actual)
         await self.follow(
             self._redis.pipeline(transaction=False),
             {**dict.fromkeys(await self._bindings.recorded()), **packages},
         )
-
-    async def _listed_bindings(self) -> dict[int, set[tuple[QueueKind, str]]] | None:
-        """Each package's bindings to the exchange as the broker lists them; None when it cannot tell."""
-        listed: dict[int, set[tuple[QueueKind, str]]] = {}
-        for kind, vhost in self._vhosts.items():
-            path = f"/api/exchanges/{quote(vhost, safe='')}/{AMQP_EXCHANGE}/bindings/source"
-            try:
-                answer = await self._management.get(path)
-            except httpx.HTTPError as exc:
-                self._management_down.note(type(exc).__name__)
-                return None
-            if answer.status_code == httpx.codes.NOT_FOUND:  # no exchange yet: nothing bound
-                continue
-            if not answer.is_success:
-                self._management_down.note(f"HTTP {answer.status_code}")
-                return None
-            for binding in answer.json():
-                package_id = package_of_queue(str(binding.get("destination", "")))
-                if package_id is not None and binding.get("destination_type") == "queue":
-                    listed.setdefault(package_id, set()).add((kind, str(binding.get("routing_key", ""))))
-        return listed
 
     async def _fence(self) -> None:
         """Wait for the publishing batches registered before now, polling: RabbitMQ cannot check a status
@@ -272,10 +242,7 @@ class AmqpDelivery:
 
     async def reachable(self) -> bool:
         """Whether the management API answers (readiness)."""
-        try:
-            return (await self._management.get("/api/overview")).is_success
-        except httpx.HTTPError:
-            return False
+        return await self._management.reachable()
 
     def nodes(self) -> dict[str, str]:
         """host:port of the node each vhost's connection is on (`/ready`)."""
@@ -419,7 +386,9 @@ class AmqpDelivery:
         if counted is None:  # not provisioned yet: nothing held
             return QueueFigures(name, 0, 0, 0, 0, vhost)
         ready, consumers = counted
-        return QueueFigures(name, ready, await self._unacknowledged(vhost, name), consumers, ready, vhost)
+        return QueueFigures(
+            name, ready, await self._management.unacknowledged(vhost, name), consumers, ready, vhost
+        )
 
     async def _ready_and_consumers(self, kind: QueueKind, name: str) -> tuple[int, int] | None:
         broker = await self._broker(kind)
@@ -431,19 +400,3 @@ class AmqpDelivery:
         except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
         return int(declared.message_count or 0), int(declared.consumer_count or 0)
-
-    async def _unacknowledged(self, vhost: str, name: str) -> int | None:
-        """None when the management API cannot tell: the status call answers with what the queue itself
-        told (SPEC §9) rather than fail, and the operator hears of it once a while."""
-        try:
-            answer = await self._management.get(f"/api/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
-        except httpx.HTTPError as exc:
-            # Its type only: an error's text may carry the URL, and with it the account's password.
-            self._management_down.note(type(exc).__name__)
-            return None
-        if answer.status_code == httpx.codes.NOT_FOUND:  # a queue it has not reported yet: nothing held
-            return 0
-        if not answer.is_success:
-            self._management_down.note(f"HTTP {answer.status_code}")
-            return None
-        return int(answer.json().get("messages_unacknowledged") or 0)
