@@ -17,7 +17,8 @@ import pytest
 from aio_pika.abc import AbstractChannel
 from faststream.rabbit import RabbitBroker
 
-from delivery.amqp_channel import ConfirmChannel, ConnectionLost, Content, Outcome, open_channel
+from delivery.amqp_channel import ConfirmChannel, ConnectionLost, Content, Outcome
+from delivery.amqp_connect import open_channel
 from delivery.amqp_properties import message_content
 from domain.messages import MessageType, envelope, envelopes, fixture_headers
 from domain.settings import Settings

@@ -13,7 +13,8 @@ from pamqp import commands, encode, frame
 from pamqp.base import Frame
 from pamqp.heartbeat import Heartbeat
 
-from delivery.amqp_channel import ConnectionLost, Content, Outcome, open_channel
+from delivery.amqp_channel import ConnectionLost, Content, Outcome
+from delivery.amqp_connect import open_channel
 from delivery.amqp_properties import _field_table, _random_uuid
 
 # Everything here happens on this machine within a second or two; longer means it went wrong.
