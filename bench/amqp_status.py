@@ -47,7 +47,11 @@ def run(duration_s: float) -> str:
         }
         bodies = {s.key: b"" if s.key == "bare" else stores.credentials_body(PACKAGE_ID) for s in scenarios}
         found = measure_interleaved(scenarios, servers, bodies, choose_generator("auto"), duration_s, 1.0)
-    rates = {(m.scenario, m.load.concurrency): m.load.rps for m in found}
+    return _table({(m.scenario, m.load.concurrency): m.load.rps for m in found})
+
+
+def _table(rates: dict[tuple[str, int], float]) -> str:
+    """One row per number of clients: the three routes' requests/s and the AMQP route's ratio to bare."""
     lines = [
         "| clients | bare route | status, Redis streams | status, over AMQP | AMQP / bare (aim ≥ 0.50) |",
         "| ---: | ---: | ---: | ---: | ---: |",

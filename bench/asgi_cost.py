@@ -23,10 +23,11 @@ import uvloop
 from litestar import Litestar
 
 from bench.baseline import BARE_PATH, create_bare_app
-from domain import packages, schema
+from domain import packages
 from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.app import create_app
+from migrations import schema
 from servers import rabbitmq_node
 
 PACKAGE_ID, USERNAME, PASSWORD = 7, "bench@example.com", "bench-password"

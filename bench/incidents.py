@@ -25,7 +25,6 @@ from bench.raw_xadd import Publication
 from bench.services import Backing, logs
 from bench.workers import workers
 from cli.demo_fixtures import generate
-from domain import schema
 from domain.commands import StreamId
 from domain.fixture_store import store_fixtures
 from domain.fixtures import FixtureStatus, Ref
@@ -43,6 +42,7 @@ from domain.streams import (
     incidents_parked_fixtures,
     incidents_queue,
 )
+from migrations import schema
 
 # Packages subscribed to everything, each incident copied to every one's queue; LIVESCORE_BENCH_PACKAGES
 # runs the same benchmarks (bench.amqp_delivery included, its fast clients alike) for more customers.

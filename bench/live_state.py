@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cli.match_day import SPORTS, match_day, pick_matches
-from domain import schema
 from domain.commands import StreamId
 from domain.fixture_store import store_fixtures
 from domain.fixtures import Fixture, FixtureStatus
@@ -32,6 +31,7 @@ from domain.scoreboard_store import Delivered, keep_round
 from domain.settings import DEFAULT_SET_SPORTS
 from domain.storage import open_engine
 from domain.transactions import open_transactions
+from migrations import schema
 
 # Match days of 8 fixtures and about 800 incidents each: 13 make about 10,000 incidents.
 DAYS = 13

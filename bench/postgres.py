@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from domain import schema
+from migrations import schema
 
 # The server the project's own PostgreSQL tests use; BENCH_POSTGRES_URL names another, empty skips it.
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

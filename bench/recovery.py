@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from cli.match_day import pick_matches
-from domain import packages, schema
+from domain import packages
 from domain.command_log import CommandLog, ensure_consumer_group
 from domain.commands import StreamId, TriggerRecovery
 from domain.fixture_store import store_fixtures
@@ -35,6 +35,7 @@ from domain.scoreboard_store import Delivered, keep_round
 from domain.settings import DEFAULT_SET_SPORTS, Settings
 from domain.storage import open_engine
 from domain.streams import incidents_queue
+from migrations import schema
 
 PACKAGE = 1
 # Ten minutes of a 40 incidents/s feed.

@@ -160,7 +160,7 @@ def _server_pid(url: str) -> int:
 
 
 def _prepare_storage(database_url: str, password: str) -> None:
-    from domain import schema
+    from migrations import schema
 
     schema.upgrade(database_url)
     add_packages(database_url, password)

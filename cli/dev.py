@@ -20,13 +20,14 @@ from redis.asyncio import Redis
 from cli.broker_setup import without_credentials
 from cli.dev_state import ENV_FILE, STATE_DIR, remove_note, write_note
 from cli.listeners import listener_of
-from domain import packages, schema
+from domain import packages
 from domain.amqp_urls import node_urls, where
 from domain.connections import open_redis
 from domain.fixture_store import count_fixtures, store_fixtures
 from domain.package_view import PackageView, refresh_from_storage
 from domain.settings import Settings
 from domain.storage import open_engine
+from migrations import schema
 from servers import rabbitmq_node, redis_sentinels
 from servers.dev_tls import tls_files
 from servers.private_files import private_directory

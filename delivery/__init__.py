@@ -23,7 +23,8 @@ def open_delivery(settings: Settings, redis: Redis) -> Delivery:
 def open_peek(settings: Settings, redis: Redis) -> QueuePeek:
     """An operator's read of a package's queue, nothing taken (`livescore queue read`)."""
     if settings.delivery == "amqp":
-        from delivery.amqp import AmqpDelivery, AmqpPeek
+        from delivery.amqp import AmqpDelivery
+        from delivery.amqp_readers import AmqpPeek
 
         return AmqpPeek(AmqpDelivery(settings, redis))
     from delivery.redis_streams import RedisStreamsPeek
@@ -40,7 +41,7 @@ def open_reader(settings: Settings, package_id: int, login: tuple[str, str] | No
             raise NotOverThisBroker(
                 "over AMQP, watch reads as the customer does: give --username (and --password)"
             )
-        from delivery.amqp import AmqpQueueReader
+        from delivery.amqp_readers import AmqpQueueReader
 
         return AmqpQueueReader(settings, package_id, *login)
     from delivery.redis_streams import RedisStreamsReader

@@ -18,39 +18,29 @@ quorum queues, their leaders spread over the nodes.
 """
 
 import asyncio
-import contextlib
 import logging
-import random
-import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
 
-import aio_pika
-import httpx
 from aio_pika import RobustQueue
-from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage
 from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
-from faststream.__about__ import SERVICE_NAME as FASTSTREAM_APP_ID
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
-from pamqp import encode
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from delivery.amqp_bindings import Bindings
 from delivery.amqp_channel import Content, Outcome
+from delivery.amqp_management import ManagementApi
 from delivery.amqp_nodes import (
-    CONNECT_TIMEOUT_S,
     CONNECTION_LOST,
-    ManagementNodes,
     NodeBroker,
     NodeChannel,
-    NodeOrder,
-    first_answering,
 )
+from delivery.amqp_properties import message_content
 from delivery.amqp_routes import routing_key
 from domain.amqp_urls import node_urls
 from domain.delivery import (
@@ -62,25 +52,20 @@ from domain.delivery import (
     QueueKind,
     Subscriptions,
 )
-from domain.errors import BrokerUnavailable, NotOverThisBroker
+from domain.errors import BrokerUnavailable
 from domain.incidents import PARTITIONS
 from domain.logs import OccasionalWarning
-from domain.messages import Outgoing
 from domain.queue_limit import QueueLimit
 from domain.scripts.fence import register_publishing, still_publishing
 from domain.scripts.runner import RedisPyScripts
 from domain.settings import Settings
 from domain.snapshot_book import SENT_ONCE_TTL_S
-from domain.streams import AMQP_EXCHANGE, PUBLISHING_BATCHES, amqp_queue, package_of_queue, sent_once
+from domain.streams import AMQP_EXCHANGE, PUBLISHING_BATCHES, amqp_queue, sent_once
 
 log = logging.getLogger("delivery.amqp")
 
 # Queue figures for `status` are fetched at most this often per queue (SPEC §9: no older than 1 s).
 FIGURES_TTL_S = 1.0
-# A management API that does not answer within this is reported as unreachable.
-MANAGEMENT_TIMEOUT_S = 2.0
-# While the management API stays unreachable, the status calls that miss its figure say so this often.
-MANAGEMENT_DOWN_LOG_S = 60.0
 # While publishing keeps failing (an outage the callers wait out), it is logged this often.
 PUBLISH_FAILED_LOG_S = 60.0
 # A publish not confirmed within this counts as failed (and is repeated, on a fresh connection): a node
@@ -93,15 +78,6 @@ FENCE_POLL_S = 0.005
 # Messages a vhost's channel keeps unconfirmed, whoever published them: as the fast clients measured in
 # docs/BENCHMARKS.md ("AMQP baseline"), and one snapshot chunk (worker/resources.py) at once.
 UNCONFIRMED_WINDOW = 1000
-# The properties of a message (SPEC §9) as FastStream's publish encoded them before (its flags and order:
-# content_type, content_encoding, headers, delivery_mode 2 (persistent), priority 0, correlation_id,
-# message_id, timestamp, type, app_id), so that customers see the same bytes:
-# tests/amqp/test_amqp_channel.py compares them on the wire.
-_PROPERTY_FLAGS = struct.pack(">H", 0xFCE8)
-_CONTENT = encode.short_string("application/json") + encode.short_string("utf-8")
-_PERSISTENT_PRIORITY_0 = b"\x02\x00"
-# FastStream's broker named itself in every message's app_id ("faststream-0.7.8"): kept as it was.
-_APP_ID = encode.short_string(FASTSTREAM_APP_ID)
 
 
 class AmqpDelivery:
@@ -125,10 +101,7 @@ class AmqpDelivery:
         self._limit = settings.queue_limit
         self._queue_type = QueueType(settings.amqp_queue_type)
         self._full = QueueLimit(redis, settings.queue_limit, settings.commands_maxlen)
-        self._management = ManagementNodes(settings.amqp_management_url, MANAGEMENT_TIMEOUT_S)
-        self._management_down = OccasionalWarning(
-            log, MANAGEMENT_DOWN_LOG_S, "AMQP management API unreachable: status answers pending null"
-        )
+        self._management = ManagementApi(settings.amqp_management_url)
         # Every try of a publisher waiting out an outage fails alike: one line a while says it.
         self._publishing_failed = OccasionalWarning(log, PUBLISH_FAILED_LOG_S, "publishing over AMQP failed")
         self._figures: dict[tuple[QueueKind, int], tuple[float, QueueFigures]] = {}
@@ -148,7 +121,7 @@ class AmqpDelivery:
             for parcel in (parcel for parcel, ok in zip(parcels, active, strict=True) if ok):
                 for message in parcel.messages:
                     if id(message) not in encoded:
-                        encoded[id(message)] = _content(message)
+                        encoded[id(message)] = message_content(message)
             published = await asyncio.gather(
                 *(self._publish(*each, encoded) for each in zip(parcels, active, strict=True))
             )
@@ -165,7 +138,7 @@ class AmqpDelivery:
         batch = uuid.uuid4().hex
         await register_publishing(batch, []).run(self._scripts)
         try:
-            contents = [_content(item.message) for item in items]
+            contents = [message_content(item.message) for item in items]
             try:
                 outcomes = await self._routed(kind, [routing_key(item.topic) for item in items], contents)
             except BrokerUnavailable as exc:
@@ -207,34 +180,13 @@ class AmqpDelivery:
         """At a worker's start: every package's bindings in line with storage (`packages`, each package
         storage holds) — after the record of them is corrected from the broker's own list, when the
         management API answers."""
-        actual = await self._listed_bindings()
+        actual = await self._management.bindings(self._vhosts)
         if actual is not None:
             await self._bindings.correct(actual)
         await self.follow(
             self._redis.pipeline(transaction=False),
             {**dict.fromkeys(await self._bindings.recorded()), **packages},
         )
-
-    async def _listed_bindings(self) -> dict[int, set[tuple[QueueKind, str]]] | None:
-        """Each package's bindings to the exchange as the broker lists them; None when it cannot tell."""
-        listed: dict[int, set[tuple[QueueKind, str]]] = {}
-        for kind, vhost in self._vhosts.items():
-            path = f"/api/exchanges/{quote(vhost, safe='')}/{AMQP_EXCHANGE}/bindings/source"
-            try:
-                answer = await self._management.get(path)
-            except httpx.HTTPError as exc:
-                self._management_down.note(type(exc).__name__)
-                return None
-            if answer.status_code == httpx.codes.NOT_FOUND:  # no exchange yet: nothing bound
-                continue
-            if not answer.is_success:
-                self._management_down.note(f"HTTP {answer.status_code}")
-                return None
-            for binding in answer.json():
-                package_id = package_of_queue(str(binding.get("destination", "")))
-                if package_id is not None and binding.get("destination_type") == "queue":
-                    listed.setdefault(package_id, set()).add((kind, str(binding.get("routing_key", ""))))
-        return listed
 
     async def _fence(self) -> None:
         """Wait for the publishing batches registered before now, polling: RabbitMQ cannot check a status
@@ -290,10 +242,7 @@ class AmqpDelivery:
 
     async def reachable(self) -> bool:
         """Whether the management API answers (readiness)."""
-        try:
-            return (await self._management.get("/api/overview")).is_success
-        except httpx.HTTPError:
-            return False
+        return await self._management.reachable()
 
     def nodes(self) -> dict[str, str]:
         """host:port of the node each vhost's connection is on (`/ready`)."""
@@ -437,7 +386,9 @@ class AmqpDelivery:
         if counted is None:  # not provisioned yet: nothing held
             return QueueFigures(name, 0, 0, 0, 0, vhost)
         ready, consumers = counted
-        return QueueFigures(name, ready, await self._unacknowledged(vhost, name), consumers, ready, vhost)
+        return QueueFigures(
+            name, ready, await self._management.unacknowledged(vhost, name), consumers, ready, vhost
+        )
 
     async def _ready_and_consumers(self, kind: QueueKind, name: str) -> tuple[int, int] | None:
         broker = await self._broker(kind)
@@ -449,192 +400,3 @@ class AmqpDelivery:
         except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
         return int(declared.message_count or 0), int(declared.consumer_count or 0)
-
-    async def _unacknowledged(self, vhost: str, name: str) -> int | None:
-        """None when the management API cannot tell: the status call answers with what the queue itself
-        told (SPEC §9) rather than fail, and the operator hears of it once a while."""
-        try:
-            answer = await self._management.get(f"/api/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
-        except httpx.HTTPError as exc:
-            # Its type only: an error's text may carry the URL, and with it the account's password.
-            self._management_down.note(type(exc).__name__)
-            return None
-        if answer.status_code == httpx.codes.NOT_FOUND:  # a queue it has not reported yet: nothing held
-            return 0
-        if not answer.is_success:
-            self._management_down.note(f"HTTP {answer.status_code}")
-            return None
-        return int(answer.json().get("messages_unacknowledged") or 0)
-
-
-def _content(message: Outgoing) -> Content:
-    """The message as SPEC §9 has it, byte for byte as FastStream's publish encoded it: properties
-    content_type, content_encoding, headers (MessageType and the message's own), persistent, priority 0,
-    a fresh correlation_id (as FastStream set one; now one a message, which its copies to several packages
-    share: each customer sees one copy, a random id either way), message_id, timestamp (seconds), type,
-    app_id."""
-    headers: dict[str, Any] = {"MessageType": int(message.message_type), **message.headers}
-    properties = b"".join(
-        (
-            _PROPERTY_FLAGS,
-            _CONTENT,
-            _field_table(headers),
-            _PERSISTENT_PRIORITY_0,
-            _random_uuid(),
-            encode.short_string(message.message_id),
-            encode.long_long_int(int(time.time())),
-            encode.short_string(str(int(message.message_type))),
-            _APP_ID,
-        )
-    )
-    return Content(properties, message.body, message.message_id)
-
-
-def _field_table(headers: dict[str, Any]) -> bytes:
-    """pamqp's `encode.field_table`, byte for byte, without its general dispatch for the values the
-    service's headers hold (integers and strings): that dispatch was a third of a snapshot's worker time."""
-    data = []
-    for key, value in sorted(headers.items()):
-        data.append(_KEYS.get(key) or _key(key))
-        if type(value) is int:
-            data.append(_table_integer(value))
-        elif type(value) is str:
-            encoded = value.encode()
-            data.append(b"S" + _LONG.pack(len(encoded)) + encoded)
-        else:
-            data.append(encode.encode_table_value(value))
-    table = b"".join(data)
-    return _LONG.pack(len(table)) + table
-
-
-def _key(key: str) -> bytes:
-    encoded = _KEYS[key] = encode.short_string(key)
-    return encoded
-
-
-def _table_integer(value: int) -> bytes:
-    """The smallest of pamqp's integer types that holds the value, as `encode.table_integer` chooses."""
-    if -128 <= value <= 127:
-        return b"b" + _BYTE.pack(value)
-    if -32768 <= value <= 32767:
-        return b"s" + _SHORT.pack(value)
-    if 0 <= value <= 65535:
-        return b"u" + _USHORT.pack(value)
-    if -2147483648 <= value <= 2147483647:
-        return b"I" + _INT.pack(value)
-    return encode.table_integer(value)
-
-
-def _random_uuid() -> bytes:
-    """A random (version 4) UUID as a short string, as FastStream's correlation_id was: drawn from Python's
-    own generator, several times cheaper than `uuid.uuid4()`; the id names nothing and guards nothing."""
-    n = (_random.getrandbits(128) & _UUID_CLEAR) | _UUID_SET
-    h = f"{n:032x}"
-    return encode.short_string(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-
-
-# Header names seen so far, encoded (a handful: MessageType, FixtureId, SportId, LeagueId, RequestId, …).
-_KEYS: dict[str, bytes] = {}
-_LONG, _BYTE, _SHORT, _USHORT, _INT = (struct.Struct(f) for f in (">I", ">b", ">h", ">H", ">i"))
-# Version 4 and the RFC 4122 variant, as uuid4 sets them.
-_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID_SET = (0x4000 << 64) | (0x8000 << 48)
-_random = random.Random()
-
-
-class AmqpPeek:
-    """Messages fetched and given back (AMQP has no peek): RabbitMQ marks them redelivered, and a consumer
-    reading meanwhile may get them later than their neighbours (docs/OPERATING.md)."""
-
-    # What a read fetches (and gives back) when no count says how many.
-    DEFAULT_COUNT = 100
-
-    def __init__(self, delivery: AmqpDelivery) -> None:
-        self._delivery = delivery
-
-    async def read(
-        self, package_id: int, kind: QueueKind, count: int | None, last: int | None, follow: bool
-    ) -> AsyncIterator[bytes]:
-        if follow:
-            raise NotOverThisBroker(
-                "--follow reads Redis streams only; over AMQP, consume the queue as a customer does"
-            )
-        for body in await self._delivery.peek(package_id, kind, count or last or self.DEFAULT_COUNT):
-            yield body
-
-    async def close(self) -> None:
-        await self._delivery.close()
-
-
-class AmqpQueueReader:
-    """A package's two queues read as its customer reads them (`livescore watch`): logged in with the
-    package's own username and password, consuming `_N_` on both vhosts and acknowledging what it gets —
-    so what it reads, no other consumer of the package gets."""
-
-    # Messages the broker may send ahead of acknowledgements: enough to catch up on a full queue quickly.
-    PREFETCH = 500
-
-    def __init__(self, settings: Settings, package_id: int, username: str, password: str) -> None:
-        self._settings, self._package_id = settings, package_id
-        self._login = (username, password)
-        self._received: asyncio.Queue[tuple[QueueKind, bytes]] = asyncio.Queue()
-        self._connections: list[Any] = []
-        # Where the service's own account connects (every node of LIVESCORE_AMQP_URL): customers reach
-        # the same cluster, and move to the next node as the service does.
-        self._order = NodeOrder(node_urls(settings.amqp_url))
-
-    async def read(self, wait_s: float) -> list[tuple[QueueKind, bytes]]:
-        if not self._connections:
-            await self._open(self._order.from_current())
-        elif not all(connection.connected.is_set() for connection in self._connections):
-            # Its node went away: what was delivered and not acknowledged comes again, from another.
-            await self.close()
-            await self._open(self._order.after_current())
-        try:
-            found = [await asyncio.wait_for(self._received.get(), wait_s)]
-        except TimeoutError:
-            return []
-        while not self._received.empty():
-            found.append(self._received.get_nowait())
-        return found
-
-    async def close(self) -> None:
-        connections, self._connections = self._connections, []
-        for connection in connections:
-            with contextlib.suppress(*CONNECTION_LOST):
-                await connection.close()
-
-    async def _open(self, indices: list[int]) -> None:
-        vhosts = {
-            QueueKind.FIXTURES: self._settings.amqp_fixtures_vhost,
-            QueueKind.INCIDENTS: self._settings.amqp_incidents_vhost,
-        }
-        for kind, vhost in vhosts.items():
-            connection = await first_answering(self._order, indices, self._connector(vhost))
-            self._connections.append(connection)
-            channel = await connection.channel()
-            await channel.set_qos(prefetch_count=self.PREFETCH)
-            queue = await channel.declare_queue(amqp_queue(self._package_id), passive=True)
-            await queue.consume(self._taker(kind))
-            indices = [self._order.current]  # the second vhost on the node the first found
-
-    def _connector(self, vhost: str) -> Callable[[str], Awaitable[AbstractConnection]]:
-        async def connect(url: str) -> AbstractConnection:
-            node = urlsplit(url)
-            return await aio_pika.connect(
-                host=node.hostname or "127.0.0.1",
-                port=node.port or 5672,
-                login=self._login[0],
-                password=self._login[1],
-                virtualhost=vhost,
-                timeout=CONNECT_TIMEOUT_S,
-            )
-
-        return connect
-
-    def _taker(self, kind: QueueKind) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
-        async def take(message: AbstractIncomingMessage) -> None:
-            async with message.process():
-                await self._received.put((kind, message.body))
-
-        return take

@@ -16,7 +16,8 @@ import httpx
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from faststream.rabbit import RabbitBroker
 
-from delivery.amqp_channel import ConfirmChannel, open_channel
+from delivery.amqp_channel import ConfirmChannel
+from delivery.amqp_connect import open_channel
 from domain.amqp_urls import masked, node_urls, where
 from domain.errors import BrokerUnavailable
 from domain.logs import FASTSTREAM_LOGGER

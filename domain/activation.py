@@ -20,9 +20,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from domain.commands import ChangeActivation, Outcome, PackageStatus, StreamId
+from domain.commands import ChangeActivation, Outcome, StreamId
 from domain.errors import ConcurrentChange
 from domain.models import Package, utcnow
+from domain.package_status import PackageStatus
 from domain.transactions import OnTheLoop, Transactions
 
 _packages = Package.__table__  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from domain.errors import UndecodableCommand
 from domain.messages import timestamp
+from domain.package_status import PackageStatus
 
 # packageId is a 32-bit signed integer upstream (SPEC §2.1); no command may name one outside 1..this.
 MAX_PACKAGE_ID = 2_147_483_647
@@ -23,11 +24,6 @@ class CommandType(StrEnum):
     DEACTIVATE = "deactivate"
     SNAPSHOT = "snapshot"
     RECOVERY = "recovery"
-
-
-class PackageStatus(StrEnum):
-    ACTIVE = "active"
-    INACTIVE = "inactive"
 
 
 class Outcome(StrEnum):

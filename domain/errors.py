@@ -29,7 +29,7 @@
     └── NotOverThisBroker          a queue read this delivery cannot do as asked (CLI; says what instead)
 
 The ingress maps this tree to HTTP in one table (ingress/errors.py); the worker maps it to
-acknowledge / retry / dead-letter in one place (worker/commands.py), after waiting out storage that
+acknowledge / retry / dead-letter in one place (worker/handlers.py), after waiting out storage that
 cannot be reached (worker/outages.py; which driver errors mean that: domain.storage.unreachable); the
 CLI turns it into one line on standard error (cli/runner.py).
 Messages of RequestRejected are the published contract (SPEC §2.1) and must not change.

@@ -10,10 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from domain.commands import StreamId
-from domain.delivery import Subscriptions
 from domain.fixtures import UPCOMING, Fixture, FixtureStatus, encode_fixture
-from domain.models import Package, PackageSubscription, StoredFixture
+from domain.models import StoredFixture
 
 
 def _utc(moment: datetime) -> datetime:
@@ -65,41 +63,6 @@ async def store_if_newer(conn: AsyncConnection, fixture: Fixture) -> bool:
     return (await conn.execute(stmt)).first() is not None
 
 
-async def subscriptions(conn: AsyncConnection, package_id: int) -> tuple[list[int], list[int]]:
-    """The sports and leagues a package subscribes to; both empty means everything."""
-    rows = await conn.execute(
-        select(col(PackageSubscription.kind), col(PackageSubscription.ref_id)).where(
-            col(PackageSubscription.package_id) == package_id
-        )
-    )
-    sports: list[int] = []
-    leagues: list[int] = []
-    for kind, ref_id in rows:
-        (sports if kind == "sport" else leagues).append(ref_id)
-    return sports, leagues
-
-
-async def package_subscriptions(
-    conn: AsyncConnection, package_ids: Iterable[int]
-) -> dict[int, Subscriptions]:
-    """The subscriptions of each of these packages that storage holds (absent: not in storage)."""
-    ids = list(package_ids)
-    if not ids:
-        return {}
-    held = await conn.execute(select(col(Package.id)).where(col(Package.id).in_(ids)))
-    found: dict[int, tuple[set[int], set[int]]] = {package_id: (set(), set()) for (package_id,) in held}
-    rows = await conn.execute(
-        select(
-            col(PackageSubscription.package_id),
-            col(PackageSubscription.kind),
-            col(PackageSubscription.ref_id),
-        ).where(col(PackageSubscription.package_id).in_(list(found)))
-    )
-    for package_id, kind, ref_id in rows:
-        found[package_id][0 if kind == "sport" else 1].add(ref_id)
-    return {p: Subscriptions(frozenset(s), frozenset(x)) for p, (s, x) in found.items()}
-
-
 class StoredBody(NamedTuple):
     """A stored fixture as a snapshot sends it: its body as published, and the ids its message names."""
 
@@ -127,26 +90,6 @@ async def upcoming_chunk(
     return [StoredBody(fixture_id, sport, league, bytes(body)) for fixture_id, sport, league, body in rows]
 
 
-async def subscribed_active_packages(
-    conn: AsyncConnection, sport_id: int, league_id: int
-) -> list[tuple[int, StreamId]]:
-    """Active packages that receive a fixture of this sport and league, with the stream id of the
-    command that activated them (for refreshing their Redis status copy)."""
-    subscribed = select(col(PackageSubscription.package_id)).where(
-        or_(
-            (col(PackageSubscription.kind) == "sport") & (col(PackageSubscription.ref_id) == sport_id),
-            (col(PackageSubscription.kind) == "league") & (col(PackageSubscription.ref_id) == league_id),
-        )
-    )
-    anything = select(col(PackageSubscription.package_id))
-    query = select(col(Package.id), col(Package.applied_ms), col(Package.applied_seq)).where(
-        col(Package.status) == "active",
-        or_(col(Package.id).in_(subscribed), col(Package.id).not_in(anything)),
-    )
-    rows = await conn.execute(query.order_by(col(Package.id)))
-    return [(package_id, StreamId(ms, seq)) for package_id, ms, seq in rows]
-
-
 class FixtureRefs(NamedTuple):
     """What a message about a fixture names beside its id (SPEC §10 header) and what subscriptions match."""
 
@@ -162,37 +105,6 @@ async def fixture_refs(conn: AsyncConnection, fixture_ids: Iterable[int]) -> dic
     query = select(col(StoredFixture.fixture_id), col(StoredFixture.sport_id), col(StoredFixture.league_id))
     rows = await conn.execute(query.where(col(StoredFixture.fixture_id).in_(wanted)))
     return {fixture_id: FixtureRefs(sport, league) for fixture_id, sport, league in rows}
-
-
-class ActivePackage(NamedTuple):
-    package_id: int
-    # The stream id of the command that activated it (for refreshing its Redis status copy).
-    applied: StreamId
-    sports: frozenset[int]
-    leagues: frozenset[int]
-
-    def receives(self, refs: FixtureRefs) -> bool:
-        """The subscription rule of SPEC §4: none = everything, else its sport or its league."""
-        if not self.sports and not self.leagues:
-            return True
-        return refs.sport_id in self.sports or refs.league_id in self.leagues
-
-
-async def active_packages(conn: AsyncConnection) -> list[ActivePackage]:
-    """Every active package with its subscriptions, in id order."""
-    query = select(col(Package.id), col(Package.applied_ms), col(Package.applied_seq))
-    rows = list(await conn.execute(query.where(col(Package.status) == "active").order_by(col(Package.id))))
-    subscribed = select(
-        col(PackageSubscription.package_id), col(PackageSubscription.kind), col(PackageSubscription.ref_id)
-    )
-    sports: dict[int, set[int]] = {}
-    leagues: dict[int, set[int]] = {}
-    for package_id, kind, ref_id in await conn.execute(subscribed):
-        (sports if kind == "sport" else leagues).setdefault(package_id, set()).add(ref_id)
-    return [
-        ActivePackage(i, StreamId(ms, seq), frozenset(sports.get(i, ())), frozenset(leagues.get(i, ())))
-        for i, ms, seq in rows
-    ]
 
 
 async def active_events(conn: AsyncConnection) -> dict[int, FixtureRefs]:

@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.commands import PackageStatus, StreamId
+from domain.commands import StreamId
+from domain.package_status import PackageStatus
 from domain.packages import PackageState, stored_states
 from domain.scripts.runner import RedisPyScripts, ScriptRunner
 from domain.scripts.tries import UNLIMITED, Budgets

@@ -9,9 +9,10 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from domain.commands import Outcome, PackageStatus, StreamId
+from domain.commands import Outcome, StreamId
 from domain.errors import PackageNotFound
 from domain.models import Package, PackageSubscription, utcnow
+from domain.package_status import PackageStatus
 from domain.passwords import hash_password
 
 

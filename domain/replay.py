@@ -14,16 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.activation import apply_activations
 from domain.command_log import CommandLog, Replication
-from domain.commands import (
-    ChangeActivation,
-    PackageStatus,
-    StreamId,
-    Trigger,
-    TriggerRecovery,
-    TriggerSnapshot,
-    from_fields,
-)
+from domain.commands import ChangeActivation, StreamId, Trigger, TriggerRecovery, TriggerSnapshot, from_fields
 from domain.errors import UndecodableCommand
+from domain.package_status import PackageStatus
 from domain.package_view import PackageView, refresh_from_storage
 from domain.packages import PackageState, package_state, stored_states
 from domain.streams import COMMANDS_STREAM

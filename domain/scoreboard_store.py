@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from domain.commands import StreamId
-from domain.fixture_store import subscriptions
 from domain.fixtures import UPCOMING, Fixture, FixtureStatus, decode_fixture
 from domain.models import KeptIncident, StoredFixture, StoredScoreboard
 from domain.scoreboard import (
@@ -35,6 +34,7 @@ from domain.scoreboard import (
     in_progress,
     start,
 )
+from domain.subscriptions import subscriptions
 
 # Statuses of fixtures that are over (SPEC §4: finished, cancelled, postponed, …): their boards are kept
 # for the recovery window after their last change, then dropped.

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.commands import PackageStatus
 from domain.errors import InvalidCredentials, NotSignedIn
+from domain.package_status import PackageStatus
 from domain.package_view import PackageView
 from domain.packages import Login, find_login
 from domain.passwords import dummy_verification, verify_password

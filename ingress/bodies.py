@@ -4,11 +4,12 @@ from typing import Any, Protocol
 
 import msgspec
 
-from domain.commands import Outcome, PackageStatus
+from domain.commands import Outcome
 from domain.delivery import QueueFigures
+from domain.package_status import PackageStatus
+from domain.replies import Reply
 from domain.scripts.views import ViewState
 from ingress.gateway import Pending
-from ingress.reply_channel import Reply
 from ingress.validation import Credentials
 
 _CHANGED = {

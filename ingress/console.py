@@ -20,8 +20,8 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.commands import PackageStatus
 from domain.errors import MalformedBody, NotSignedIn
+from domain.package_status import PackageStatus
 from domain.scoreboard_store import latest_kept_incident
 from domain.settings import Settings
 from domain.storage import reading

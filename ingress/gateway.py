@@ -18,7 +18,6 @@ from domain.commands import (
     ActivatePackage,
     ChangeActivation,
     DeactivatePackage,
-    PackageStatus,
     Trigger,
     TriggerRecovery,
     TriggerSnapshot,
@@ -26,7 +25,9 @@ from domain.commands import (
 from domain.delivery import QueueFigures
 from domain.errors import InvalidCredentials, NotSignedIn, PackageInactive
 from domain.messages import timestamp
+from domain.package_status import PackageStatus
 from domain.package_view import PackageView
+from domain.replies import Reply
 from domain.scripts.appends import Enqueued, EnqueueResult
 from domain.scripts.views import ViewState
 from domain.settings import Settings
@@ -34,7 +35,7 @@ from domain.streams import incidents_queue
 from ingress.attempts import refuse_if_locked
 from ingress.auth import Authenticator
 from ingress.metrics import COMMANDS_ENQUEUED, COMMANDS_PENDING
-from ingress.reply_channel import Reply, ReplyListener
+from ingress.reply_channel import ReplyListener
 from ingress.validation import Credentials, recovery_after
 
 log = logging.getLogger("ingress.gateway")

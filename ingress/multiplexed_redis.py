@@ -10,17 +10,16 @@ redis-py's; everything else (Pub/Sub, logins, rarer calls, and the worker and th
 
 import asyncio
 import ssl
-from collections import deque
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-import hiredis
 from redis.asyncio import Redis
 from redis.connection import SSLConnection, parse_url
-from redis.exceptions import ConnectionError, InvalidResponse, ResponseError, TimeoutError
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from domain.connections import SENTINEL_TIMEOUT_S, RedisAddress
 from domain.scripts.runner import Arg, LuaScript
+from ingress.resp_connection import RespConnection, pack
 
 # Within this, a command's reply must have arrived, else the connection is dropped and every call on it
 # fails (redis-py's socket timeout plays this part for the rest).
@@ -44,8 +43,8 @@ class MultiplexedRedis:
         self._options: dict[str, Any] = parse_url(address.url)  # type: ignore[no-untyped-call]
         self._primaries = _Primaries(address) if address.sentinels else None
         self._timeout_s = timeout_s
-        self._connection: _Connection | None = None
-        self._opening: asyncio.Task[_Connection] | None = None
+        self._connection: RespConnection | None = None
+        self._opening: asyncio.Task[RespConnection] | None = None
         # host:port (or socket path) of the server the connection was last opened to.
         self.server = "unknown" if address.sentinels else _server_of(self._options)
 
@@ -108,7 +107,7 @@ class MultiplexedRedis:
             raise reply
         return reply
 
-    async def _connected(self) -> "_Connection":
+    async def _connected(self) -> "RespConnection":
         if self._connection is not None and self._connection.open:
             return self._connection
         if self._opening is None:
@@ -122,7 +121,7 @@ class MultiplexedRedis:
                 self._opening = None
         return self._connection
 
-    async def _open(self) -> "_Connection":
+    async def _open(self) -> "RespConnection":
         options = self._options
         if self._primaries is not None:
             host, port = await self._primaries.current()
@@ -140,17 +139,17 @@ class MultiplexedRedis:
         self.server = _server_of(options)
         return connection
 
-    async def _connect(self, options: dict[str, Any]) -> "_Connection":
+    async def _connect(self, options: dict[str, Any]) -> "RespConnection":
         loop = asyncio.get_running_loop()
         if "path" in options:
             _, connection = await loop.create_unix_connection(
-                lambda: _Connection(self._timeout_s), options["path"]
+                lambda: RespConnection(self._timeout_s), options["path"]
             )
             return connection
         secure = options.get("connection_class") is SSLConnection
         tls = ssl.create_default_context() if secure else None
         _, connection = await loop.create_connection(
-            lambda: _Connection(self._timeout_s),
+            lambda: RespConnection(self._timeout_s),
             options.get("host", "localhost"),
             options.get("port", 6379),
             ssl=tls,
@@ -158,7 +157,7 @@ class MultiplexedRedis:
         return connection
 
 
-async def _replies_on(connection: "_Connection", command: bytes, wait: bytes | None) -> list[Any]:
+async def _replies_on(connection: "RespConnection", command: bytes, wait: bytes | None) -> list[Any]:
     if wait is None:
         replies = [await connection.call(command)]
     else:
@@ -216,124 +215,3 @@ def _handshake(options: dict[str, Any]) -> list[bytes]:
     if options.get("db"):
         commands.append(pack(b"SELECT", options["db"]))
     return commands
-
-
-def pack(*parts: Arg) -> bytes:
-    """A command in RESP: an array of bulk strings."""
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        data = part if isinstance(part, bytes) else str(part).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
-
-
-class _Connection(asyncio.Protocol):
-    def __init__(self, timeout_s: float) -> None:
-        self._timeout_s = timeout_s
-        self._reader = hiredis.Reader(replyError=ResponseError, protocolError=InvalidResponse)
-        # Calls awaiting a reply, in the order their commands were written, with the time of each.
-        self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
-        self._out: list[bytes] = []
-        self._flushing = False
-        # A WAIT to write after everything of this loop iteration, and the future its reply goes to.
-        self._trailing_wait: tuple[asyncio.Future[Any], bytes] | None = None
-        self._transport: asyncio.Transport | None = None
-        self._watchdog: asyncio.TimerHandle | None = None
-        # What calls on this connection fail with once it is closed; a new instance for each.
-        self._failure: tuple[type[Exception], str] = (ConnectionError, "connection to Redis lost")
-        self.open = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses, though they behave as one.
-        self._transport, self.open = cast(asyncio.Transport, transport), True
-
-    def call(self, command: bytes) -> "asyncio.Future[Any]":
-        if not self.open:
-            raise self._error()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        idle = not self._waiting
-        self._waiting.append((future, loop.time()))
-        if idle and self._transport is not None:
-            # Nothing in flight: send now, without waiting for the loop to come round.
-            self._transport.write(command)
-        else:
-            self._flush_soon(loop)
-            self._out.append(command)
-        if self._watchdog is None:
-            self._watchdog = loop.call_later(self._timeout_s, self._check)
-        return future
-
-    def call_replicated(
-        self, command: bytes, wait: bytes
-    ) -> "tuple[asyncio.Future[Any], asyncio.Future[Any]]":
-        """`command`, and a WAIT written after it and after every other command of this loop iteration:
-        one WAIT confirms them all (it counts replicas up to this connection's latest write)."""
-        reply = self.call(command)
-        if self._trailing_wait is None:
-            loop = asyncio.get_running_loop()
-            self._trailing_wait = (loop.create_future(), wait)
-            self._flush_soon(loop)
-        return reply, self._trailing_wait[0]
-
-    def _flush_soon(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Write what this loop iteration queued once it ends, in one go."""
-        if not self._flushing:
-            self._flushing = True
-            loop.call_soon(self._flush)
-
-    def data_received(self, data: bytes) -> None:
-        self._reader.feed(data)
-        try:
-            while (reply := self._reader.gets()) is not False:
-                future, _ = self._waiting.popleft()
-                if not future.done():  # its caller may have been cancelled meanwhile
-                    future.set_result(reply)
-        except InvalidResponse as exc:
-            self._failure = (ConnectionError, f"bad reply from Redis: {exc}")
-            self.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.open = False
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        while self._waiting:
-            future, _ = self._waiting.popleft()
-            if not future.done():
-                future.set_exception(self._error())
-        if self._trailing_wait is not None:
-            self._trailing_wait[0].set_exception(self._error())
-            self._trailing_wait = None
-
-    def close(self) -> None:
-        self.open = False
-        if self._transport is not None:
-            self._transport.abort()
-
-    def _error(self) -> Exception:
-        kind, message = self._failure
-        return kind(message)
-
-    def _flush(self) -> None:
-        self._flushing = False
-        if self._trailing_wait is not None and self.open:
-            future, wait = self._trailing_wait
-            self._trailing_wait = None
-            self._out.append(wait)
-            self._waiting.append((future, asyncio.get_running_loop().time()))
-        data, self._out = b"".join(self._out), []
-        if self.open and self._transport is not None:
-            self._transport.write(data)
-
-    def _check(self) -> None:
-        """Drop the connection when its oldest call has waited too long (Redis hung or unreachable)."""
-        self._watchdog = None
-        if not self._waiting:
-            return
-        loop = asyncio.get_running_loop()
-        waited = loop.time() - self._waiting[0][1]
-        if waited >= self._timeout_s:
-            self._failure = (TimeoutError, "Redis did not answer in time")
-            self.close()
-        else:
-            self._watchdog = loop.call_later(self._timeout_s - waited, self._check)

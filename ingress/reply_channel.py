@@ -16,19 +16,13 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from domain.commands import Outcome, PackageStatus
+from domain.replies import Reply
 from domain.streams import reply_channel
 
 log = logging.getLogger(__name__)
 
 # Pause between attempts to re-subscribe while Redis is unreachable.
 RESUBSCRIBE_DELAY_S = 0.5
-
-
-class Reply(msgspec.Struct, frozen=True):
-    commandId: str
-    outcome: Outcome
-    status: PackageStatus
 
 
 @dataclass

@@ -10,7 +10,7 @@ from litestar import Request, Router, post
 from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
-from domain.commands import PackageStatus
+from domain.package_status import PackageStatus
 from ingress import bodies
 from ingress.bodies import ChangeAnswer, LiveAnswer, SnapshotAnswer, StatusAnswer
 from ingress.errors import PACKAGE_ID_KEY

@@ -419,18 +419,26 @@ def start_cluster(
     together = (base / "node1" / "mnesia").exists()
     cluster = RabbitMQCluster([start(0)], auth_port)
     try:
-        if not together:
-            _wait_until_ready(cluster.nodes[0])
-        cluster.nodes += [start(index) for index in range(1, size)]
-        for node in cluster.nodes:
-            _wait_until_ready(node)
-        cluster.wait_clustered()
+        _join_the_rest(cluster, start, size, together)
         setup(cluster.settings(settings))
     except BaseException:
         cluster.stop()
         raise
     cluster.startup_s = time.monotonic() - started
     return cluster
+
+
+def _join_the_rest(
+    cluster: RabbitMQCluster, start: Callable[[int], RabbitMQNode], size: int, together: bool
+) -> None:
+    """The nodes after the first started (once the first is ready, unless they start `together`), then
+    every node ready and clustered."""
+    if not together:
+        _wait_until_ready(cluster.nodes[0])
+    cluster.nodes += [start(index) for index in range(1, size)]
+    for node in cluster.nodes:
+        _wait_until_ready(node)
+    cluster.wait_clustered()
 
 
 def _formation(names: list[str]) -> str:

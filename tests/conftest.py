@@ -25,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 import domain.models  # noqa: F401 - registers every table, for emptying them between tests
-from domain import packages, schema
+from domain import packages
 from domain.settings import Settings
 from domain.storage import open_engine
 from ingress.app import create_app
+from migrations import schema
 from servers import redis_sentinels as sentinel_servers
 from servers.redis_sentinels import SentinelSetup
 from tests.postgres_server import END_OTHER_SESSIONS, postgres_admin

@@ -13,12 +13,13 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from domain import packages, schema
+from domain import packages
 from domain.fixture_store import store_fixtures
 from domain.settings import Settings
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from ingress.app import create_app
+from migrations import schema
 from tests.fixture_factory import fixture
 from tests.postgres_server import ThrowawayPostgres
 from tests.support import (

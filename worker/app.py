@@ -5,13 +5,11 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.broker.sentinel_broker import RedisSentinelBroker
-from faststream.redis.subscriber.usecases import basic as redis_subscribers
-from faststream.redis.subscriber.usecases import stream_subscriber as stream_subscribers
 from faststream.redis.subscriber.usecases.basic import LogicSubscriber
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -22,9 +20,10 @@ from domain.logs import FASTSTREAM_LOGGER, configure_logging
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.beats import Beats
-from worker.commands import apply_commands, follow_storage
 from worker.consumers import GroupMonitor
 from worker.entries import Entry, keep_raw_entries, raw_entries
+from worker.faststream_patches import UnprefixedStream, apply_patches
+from worker.handlers import apply_commands, follow_storage
 from worker.housekeeping import Housekeeping
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
@@ -38,11 +37,6 @@ log = logging.getLogger("worker")
 
 # How often a worker looks for commands abandoned by dead workers when it found none the last time.
 CLAIM_POLL_MS = 1000
-# FastStream 0.7.8 waits 5 s after a failed read before reading again (a module constant; no setting), so
-# after a Redis restart or failover (2–3 s behind Sentinel here) every worker stayed idle up to 5 s longer
-# than Redis was away, and activations were answered 202 meanwhile. A second still keeps a Redis that
-# keeps refusing from costing a busy loop.
-READ_RETRY_S = 1
 
 Hook = Callable[[], Awaitable[object]]
 
@@ -54,7 +48,7 @@ def consumer_name() -> str:
 
 def create_app(settings: Settings | None = None, consumer: str | None = None) -> FastStream:
     settings = settings or Settings.from_env()
-    _read_again_sooner()
+    apply_patches()
     res = Resources.open(settings, consumer or consumer_name())
     broker = _broker(settings)
     _subscribe(broker, res)
@@ -85,12 +79,6 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         on_shutdown=shutting_down,
         after_shutdown=[_call(_finish_own_pending, res), res.close],
     )
-
-
-def _read_again_sooner() -> None:
-    """FastStream's pause after a failed read, READ_RETRY_S instead of 5 s, in both modules that read it."""
-    redis_subscribers.CONSUME_ERROR_BACKOFF_SECONDS = READ_RETRY_S
-    stream_subscribers.CONSUME_ERROR_BACKOFF_SECONDS = READ_RETRY_S  # type: ignore[attr-defined]
 
 
 def _broker(settings: Settings) -> RedisBroker:
@@ -147,20 +135,12 @@ async def _finish_own_pending(res: Resources) -> None:
         log.exception("could not finish this worker's pending commands before stopping")
 
 
-class _Unprefixed(StreamSub[Literal[True]]):
-    """A stream read under its own name. FastStream 0.7.8 deep-copies the subscription to add the
-    broker's prefix each time it logs a message, even when there is no prefix: tens of µs per batch."""
-
-    def add_prefix(self, prefix: str) -> Self:
-        return self if not prefix else super().add_prefix(prefix)
-
-
 def _subscribe(broker: RedisBroker, res: Resources) -> None:
     """Three batch subscribers, each acknowledging entry by entry once its effect is committed."""
     settings = res.settings
 
     def read(stream: str, claim_idle_ms: int | None = None) -> "StreamSub[Literal[True]]":
-        return _Unprefixed(
+        return UnprefixedStream(
             stream,
             group=WORKERS_GROUP,
             consumer=res.consumer,

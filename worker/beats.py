@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from redis.exceptions import RedisError
 
 from domain.delivery import Broadcast, Parcel, QueueKind
-from domain.fixture_store import active_events, active_packages
+from domain.fixture_store import active_events
 from domain.messages import heartbeat, keep_alive
 from domain.streams import interval_turn, last_round
+from domain.subscriptions import active_packages
 from worker.metrics import BEATS
-from worker.outages import is_outage
+from worker.outages import Backoff, is_outage
 from worker.resources import Resources
 
 log = logging.getLogger("worker.beats")
@@ -127,7 +128,7 @@ class Beats:
 
     async def _send_round(self, duty: str, interval_s: float, number: int | None, send: Send) -> None:
         """Send the claimed round, through an outage if need be: one line when it starts, no traceback."""
-        pause, failing = FIRST_RETRY_S, False
+        backoff, failing = Backoff(FIRST_RETRY_S, LONGEST_RETRY_S), False
         while number is not None:
             try:
                 sent = await send(self.res)
@@ -142,8 +143,7 @@ class Beats:
                         type(exc).__name__,
                     )
                 failing = True
-                await asyncio.sleep(pause)
-                pause = min(2 * pause, LONGEST_RETRY_S)
+                await asyncio.sleep(backoff.next())
                 number = await self._still_due(duty, interval_s, number)
                 continue
             BEATS.labels(duty).inc()

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 from domain.commands import StreamId
 from domain.delivery import Broadcast, QueueKind, Topic
-from domain.fixture_store import ActivePackage, FixtureRefs, active_packages, fixture_refs
+from domain.fixture_store import FixtureRefs, fixture_refs
 from domain.incidents import partition_of
 from domain.messages import Outgoing, incident_message
+from domain.subscriptions import ActivePackage, active_packages
 from worker.metrics import INCIDENTS
 from worker.resources import Resources
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from domain.errors import BrokerUnavailable, StorageUnavailable
 from domain.storage import unreachable
@@ -27,6 +27,24 @@ FIRST_PAUSE_S = 0.1
 # The longest pause between tries; callers holding stream entries pass less than their claim idle time,
 # since the claim is refreshed once per pause.
 MAX_PAUSE_S = 5.0
+
+
+class Backoff:
+    """The pauses of an outage wait: `first`, doubled after each failed try up to `longest`, and `first`
+    again once a try went through."""
+
+    def __init__(self, first: float, longest: float) -> None:
+        self.first, self.longest = first, longest
+        self._pause = first
+
+    def next(self) -> float:
+        """The pause to wait now; the one after it is twice as long (at most `longest`)."""
+        pause = self._pause
+        self._pause = min(self.longest, pause * 2)
+        return pause
+
+    def reset(self) -> None:
+        self._pause = self.first
 
 
 async def while_storage_is_down(
@@ -77,9 +95,10 @@ def _retrying(
         name = type(failure).__name__
         log.warning("storage or broker unreachable (%s); %s wait, next try in %.1f s", name, what, wait)
 
+    backoff = Backoff(FIRST_PAUSE_S, max_pause_s)
     return AsyncRetrying(
         retry=retry_if_exception(lambda exc: is_outage(exc) and not stopping.is_set()),
-        wait=wait_exponential(multiplier=FIRST_PAUSE_S, max=max_pause_s),
+        wait=lambda _state: backoff.next(),
         sleep=pause,
         before_sleep=note,
         reraise=True,

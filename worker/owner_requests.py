@@ -22,7 +22,6 @@ import msgspec
 
 from domain.commands import TriggerRecovery
 from domain.delivery import Parcel, PublishResult, QueueKind
-from domain.fixture_store import package_subscriptions
 from domain.incidents import PARTITIONS
 from domain.messages import MessageType, Outgoing, recovered_incidents, recovery_done, scoreboard_message
 from domain.owner_requests import (
@@ -40,6 +39,7 @@ from domain.owner_requests import (
 from domain.scoreboard import Scoreboard, to_message_body
 from domain.scoreboard_store import incidents_after, package_live_boards
 from domain.streams import owner_request_done
+from domain.subscriptions import package_subscriptions
 from worker.incidents import Directory
 from worker.resources import Resources
 

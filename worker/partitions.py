@@ -46,6 +46,7 @@ from worker.dead_letter_log import DeadLetterLog
 from worker.incidents import Directory, Ready, deliver
 from worker.live_state import keep
 from worker.metrics import INCIDENT_PARTITIONS, INCIDENTS, INCIDENTS_WAITING
+from worker.outages import Backoff
 from worker.owner_requests import held_back, pending_requests, serve
 from worker.resources import Resources
 
@@ -92,7 +93,7 @@ class IncidentPartitions:
         self._releasing: set[int] = set()
         self._partitions: dict[int, PartitionState] = {}
         self._checked = 0.0
-        self._pause = FIRST_PAUSE_S
+        self._backoff = Backoff(FIRST_PAUSE_S, MAX_PAUSE_S)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -146,14 +147,12 @@ class IncidentPartitions:
         while not self._stopping.is_set():
             try:
                 await self._round()
-                self._pause = FIRST_PAUSE_S
+                self._backoff.reset()
             except Exception as exc:  # start again from what is committed
-                log.warning(
-                    "incident round failed (%s: %s); again in %.1f s", type(exc).__name__, exc, self._pause
-                )
+                pause = self._backoff.next()
+                log.warning("incident round failed (%s: %s); again in %.1f s", type(exc).__name__, exc, pause)
                 self._partitions.clear()
-                await asyncio.sleep(self._pause)
-                self._pause = min(MAX_PAUSE_S, self._pause * 2)
+                await asyncio.sleep(pause)
         self._dead_log.flush()
 
     async def _round(self) -> None:

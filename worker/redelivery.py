@@ -11,8 +11,8 @@ from typing import Any
 
 from domain.dead_letters import DEAD_LETTERS_MAXLEN, letter
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
-from worker.commands import apply_commands
 from worker.entries import Entry, acknowledge
+from worker.handlers import apply_commands
 from worker.metrics import DEAD_LETTERS
 from worker.resources import Resources
 

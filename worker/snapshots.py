@@ -9,13 +9,15 @@ twice), and the completion message is sent once.
 import asyncio
 import logging
 
-from domain.commands import PackageStatus, TriggerSnapshot
+from domain.commands import TriggerSnapshot
 from domain.delivery import Parcel, PublishResult, QueueKind
-from domain.fixture_store import StoredBody, subscriptions, upcoming_chunk
+from domain.fixture_store import StoredBody, upcoming_chunk
 from domain.messages import MessageType, completion, envelopes, fixture_headers
+from domain.package_status import PackageStatus
 from domain.packages import package_state
 from domain.snapshot_book import completion_name
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP, snapshot_progress
+from domain.subscriptions import subscriptions
 from worker.metrics import SNAPSHOT_FIXTURES, SNAPSHOTS
 from worker.resources import Resources
 

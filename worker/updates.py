@@ -10,11 +10,12 @@ import msgspec
 
 from domain.commands import StreamId
 from domain.delivery import Broadcast, QueueKind, Topic
-from domain.fixture_store import store_if_newer, subscribed_active_packages
+from domain.fixture_store import store_if_newer
 from domain.fixtures import Fixture, decode_fixture, encode_fixture
 from domain.messages import MESSAGE_FIELD, MessageType, body_of, envelope, fixture_headers
 from domain.scoreboard_store import apply_update
 from domain.streams import FIXTURE_UPDATES_STREAM
+from domain.subscriptions import subscribed_active_packages
 from worker.entries import Entry, acknowledge
 from worker.metrics import FIXTURE_UPDATES, SCOREBOARDS
 from worker.outages import while_storage_is_down

@@ -79,8 +79,6 @@ def ramp(results: Results) -> str:
 
 
 def notes(results: Results, command: str) -> str:
-    copies = best_copies(results)
-    client, snapshot = best_snapshot(results)
     before = ", ".join(f"{x:.2f}" for x in results.load_before)
     after = ", ".join(f"{x:.2f}" for x in results.load_after)
     snapshots = "; ".join(
@@ -94,7 +92,22 @@ Machine load average (1, 5, 15 min) before: {before}; after: {after}. **This mac
 with other engineers' tests running at the same time**: the figures move with that load, so compare the
 service with the baseline only within one run, as `bench/amqp_baseline` does for its clients.
 
-## Set-up
+{_setup(results)}## Figures
+
+{table(results)}
+
+Every step of the ramp:
+
+{ramp(results)}
+
+Snapshot runs (messages/s): {snapshots}.
+
+{_meaning(results)}"""
+
+
+def _setup(results: Results) -> str:
+    """The report's set-up section: the node, the messages, the publishers, the consumer and the ramp."""
+    return f"""## Set-up
 - One private RabbitMQ 3.10 node (`cli.rabbitmq_node.start_node`), the service's account; 50 durable
   classic queues on the Incidents vhost declared as the service declares them (`x-max-length` 50,000,
   `x-overflow` `reject-publish`), a fanout exchange bound to them; one Fixtures queue for the snapshot.
@@ -111,17 +124,14 @@ service with the baseline only within one run, as `bench/amqp_baseline` does for
 - Ramp: {results.rate} incidents/s, then the higher rates of `RAMP`, {results.seconds:g} s each; a client and
   way stop at the first rate with p99 > 1 s, a lost message or a nack.
 
-## Figures
+"""
 
-{table(results)}
 
-Every step of the ramp:
-
-{ramp(results)}
-
-Snapshot runs (messages/s): {snapshots}.
-
-## What they mean for issue 22
+def _meaning(results: Results) -> str:
+    """The report's last section: the bars the service must clear in the same run."""
+    copies = best_copies(results)
+    client, snapshot = best_snapshot(results)
+    return f"""## What they mean for issue 22
 - **Incidents**: at {results.rate} incidents/s to 50 packages, the fastest client publishing the 50
   copies itself ({NAMES[copies.client]}) delivered {copies.delivered:,}/{copies.expected:,} with
   p99 **{copies.p99_ms:,.0f} ms** (p50 {copies.p50_ms:,.0f} ms). The service's incidents p99 in the same

@@ -4,8 +4,8 @@ trip, remembered after a command is applied, refreshed after a write outside the
 from dataclasses import dataclass
 from typing import Any
 
-from domain.commands import PackageStatus
 from domain.delivery import QueueFigures
+from domain.package_status import PackageStatus
 from domain.packages import PackageState
 from domain.scripts.runner import Arg, LuaScript, ScriptCall, text
 from domain.scripts.tries import UNLIMITED, Budgets

@@ -17,8 +17,9 @@ import pytest
 from aio_pika.abc import AbstractChannel
 from faststream.rabbit import RabbitBroker
 
-from delivery.amqp import _content
-from delivery.amqp_channel import ConfirmChannel, ConnectionLost, Content, Outcome, open_channel
+from delivery.amqp_channel import ConfirmChannel, ConnectionLost, Content, Outcome
+from delivery.amqp_connect import open_channel
+from delivery.amqp_properties import message_content
 from domain.messages import MessageType, envelope, envelopes, fixture_headers
 from domain.settings import Settings
 from tests.rabbitmq_server import SessionNode
@@ -53,7 +54,7 @@ async def publisher(amqp_settings: Settings, vhost: str) -> AsyncIterator[Confir
 
 
 def contents(count: int) -> list[Content]:
-    return [_content(envelope(MessageType.FIXTURE, f'{{"n":{n}}}'.encode())) for n in range(count)]
+    return [message_content(envelope(MessageType.FIXTURE, f'{{"n":{n}}}'.encode())) for n in range(count)]
 
 
 async def bodies(channel: AbstractChannel, queue: str) -> list[bytes]:
@@ -181,10 +182,12 @@ async def test_a_message_carries_the_very_properties_faststream_published_before
         await broker.stop()
     with (
         # The same random draw as the correlation id FastStream got (a version 4 UUID keeps its bits).
-        mock.patch("delivery.amqp._random.getrandbits", return_value=uuid.UUID(correlation_id).int),
-        mock.patch("delivery.amqp.time.time", return_value=now),
+        mock.patch(
+            "delivery.amqp_properties._random.getrandbits", return_value=uuid.UUID(correlation_id).int
+        ),
+        mock.patch("delivery.amqp_properties.time.time", return_value=now),
     ):
-        content = _content(message)
+        content = message_content(message)
     assert await asyncio.wait_for(publisher.publish("", queue, [content]), TIMEOUT_S) == [Outcome.CONFIRMED]
     underlay = await channel_of.get_underlay_channel()
     before, after = [await underlay.basic_get(queue, no_ack=True) for _ in range(2)]

@@ -23,7 +23,7 @@ from domain.streams import amqp_queue, interval_turn
 from tests.rabbitmq_server import SessionNode
 from tests.support import add_package, eventually, free_port
 from worker.beats import Beats, current_interval
-from worker.commands import follow_storage
+from worker.handlers import follow_storage
 from worker.resources import Resources
 
 PACKAGE = 880_120

@@ -21,7 +21,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli.broker_setup import setup
-from delivery.amqp import AmqpDelivery, AmqpQueueReader
+from delivery.amqp import AmqpDelivery
+from delivery.amqp_readers import AmqpQueueReader
 from domain.delivery import QueueKind
 from domain.settings import Settings
 from domain.streams import amqp_queue, snapshot_progress

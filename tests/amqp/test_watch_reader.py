@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aio_pika.abc import AbstractChannel
 
-from delivery.amqp import AmqpQueueReader
+from delivery.amqp_readers import AmqpQueueReader
 from domain.delivery import QueueKind
 from domain.settings import Settings
 from tests.support_amqp import Customer, publish

@@ -13,8 +13,9 @@ from pamqp import commands, encode, frame
 from pamqp.base import Frame
 from pamqp.heartbeat import Heartbeat
 
-from delivery.amqp import _field_table, _random_uuid
-from delivery.amqp_channel import ConnectionLost, Content, Outcome, open_channel
+from delivery.amqp_channel import ConnectionLost, Content, Outcome
+from delivery.amqp_connect import open_channel
+from delivery.amqp_properties import _field_table, _random_uuid
 
 # Everything here happens on this machine within a second or two; longer means it went wrong.
 TIMEOUT_S = 10
@@ -116,7 +117,7 @@ async def test_heartbeats_keep_a_quiet_connection_and_a_blocked_one_publishes_on
 
 
 def test_the_headers_table_is_encoded_byte_for_byte_as_pamqp_encodes_it() -> None:
-    """delivery/amqp.py's direct encoding of the headers' integers and strings, against pamqp's general
+    """amqp_properties' direct encoding of the headers' integers and strings, against pamqp's general
     one, over every integer range pamqp distinguishes and a few other types (which it hands to pamqp)."""
     tables: list[dict[str, Any]] = [
         {"MessageType": 1, "FixtureId": 900001001, "SportId": 6046, "LeagueId": 67, "RequestId": "r-é"},

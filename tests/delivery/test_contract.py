@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from delivery import open_delivery
 from delivery.redis_streams import queue_name as stream_name
-from domain.commands import PackageStatus, StreamId
+from domain.commands import StreamId
 from domain.delivery import Delivery, Parcel, PublishResult, QueueKind
 from domain.messages import (
     MessageType,
@@ -28,6 +28,7 @@ from domain.messages import (
     heartbeat,
     incident_message,
 )
+from domain.package_status import PackageStatus
 from domain.package_view import PackageView
 from domain.packages import PackageState
 from domain.settings import Settings

@@ -1,7 +1,8 @@
 """The rule that decides an activation command's outcome (`decide`), branch by branch, without storage."""
 
 from domain.activation import Applied, PackageRow, decide
-from domain.commands import ActivatePackage, DeactivatePackage, Outcome, PackageStatus, StreamId
+from domain.commands import ActivatePackage, DeactivatePackage, Outcome, StreamId
+from domain.package_status import PackageStatus
 
 ACTIVE, INACTIVE = PackageStatus.ACTIVE, PackageStatus.INACTIVE
 EARLIER, READ, LATER = StreamId(100, 0), StreamId(200, 0), StreamId(300, 0)

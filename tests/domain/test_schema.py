@@ -15,10 +15,10 @@ from sqlmodel import SQLModel
 
 import domain.models  # noqa: F401 - registers the tables
 import migrations
-from domain import schema
 from domain.commands import StreamId
 from domain.fixture_store import count_fixtures
 from domain.scoreboard_store import Delivered, keep_round, stored_boards
+from migrations import schema
 from tests.fixture_factory import fixture, incident
 from tests.support import add_fixtures
 

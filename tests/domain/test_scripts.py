@@ -4,8 +4,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from domain.commands import PackageStatus, StreamId
+from domain.commands import StreamId
 from domain.delivery import Published, PublishResult
+from domain.package_status import PackageStatus
 from domain.packages import PackageState
 from domain.scripts.appends import Enqueued, EnqueueResult, enqueue
 from domain.scripts.groups import GroupFigures, group_figures

@@ -13,11 +13,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain import packages, schema
+from domain import packages
 from domain.activation import apply_activations
-from domain.commands import ActivatePackage, ChangeActivation, DeactivatePackage, PackageStatus, StreamId
+from domain.commands import ActivatePackage, ChangeActivation, DeactivatePackage, StreamId
+from domain.package_status import PackageStatus
 from domain.storage import open_engine
 from domain.transactions import Transactions, open_transactions
+from migrations import schema
 from tests.support import PACKAGE_ID, stored_package
 
 

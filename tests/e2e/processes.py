@@ -23,7 +23,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import packages
-from domain.commands import PackageStatus
+from domain.package_status import PackageStatus
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, WORKERS_GROUP
 from tests.support import free_port

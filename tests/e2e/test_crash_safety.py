@@ -16,7 +16,8 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.commands import ActivatePackage, DeactivatePackage, PackageStatus, StreamId
+from domain.commands import ActivatePackage, DeactivatePackage, StreamId
+from domain.package_status import PackageStatus
 from domain.packages import package_state
 from domain.streams import COMMANDS_STREAM, DEAD_LETTERS_STREAM, WORKERS_GROUP
 from tests.e2e.processes import (

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cli.main import _set_password
+from cli.package import _set_password
 from domain import packages
 from domain.settings import Settings
 from domain.streams import amqp_auth_failures

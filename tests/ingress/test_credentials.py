@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 import domain.passwords
 import ingress.auth
-from cli.main import _set_password
+from cli.package import _set_password
 from domain.settings import Settings
 from domain.streams import auth_address_failures, auth_failures
 from ingress.app import create_app

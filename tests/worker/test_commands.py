@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.activation import apply_activations
 from domain.command_log import ensure_consumer_group
-from domain.commands import ActivatePackage, DeactivatePackage, PackageStatus
+from domain.commands import ActivatePackage, DeactivatePackage
+from domain.package_status import PackageStatus
 from domain.package_view import PackageView
 from domain.settings import Settings
 from domain.storage import open_engine
@@ -25,7 +26,7 @@ from tests.support import (
     stored_package,
     worker_resources,
 )
-from worker.commands import apply_commands
+from worker.handlers import apply_commands
 from worker.resources import Resources
 
 pytestmark = pytest.mark.usefixtures("package")
@@ -116,14 +117,14 @@ async def test_a_command_storage_refuses_is_left_pending_and_the_rest_of_its_bat
     res: Resources, redis: Redis, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever storage refuses in a batch (not an outage), the others are applied at once, one by one."""
-    from worker import commands
+    from worker import handlers
 
     async def refusing(engine: AsyncEngine, commands: Any) -> Any:
         if any(command.package_id == 77 for _, command in commands):
             raise ValueError("storage refuses package 77")
         return await apply_activations(engine, commands)
 
-    monkeypatch.setattr(commands, "apply_activations", refusing)
+    monkeypatch.setattr(handlers, "apply_activations", refusing)
     await append_command(redis, ActivatePackage(package_id=PACKAGE_ID).to_fields())
     await append_command(redis, ActivatePackage(package_id=77).to_fields())
     await append_command(redis, DeactivatePackage(package_id=PACKAGE_ID).to_fields())

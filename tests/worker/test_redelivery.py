@@ -27,7 +27,7 @@ from tests.support import (
 )
 from worker import snapshots
 from worker.app import create_app as create_worker
-from worker.commands import apply_commands
+from worker.handlers import apply_commands
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""Creating or migrating the SQL schema with the Alembic migrations shipped in the package."""
+"""Creating or migrating the SQL schema with the Alembic migrations beside this module.
+
+Here, not in domain/: the migrations' environment imports the domain's models and engine, so a domain
+module that ran the migrations made domain and migrations import each other.
+"""
 
 import contextlib
 import os
@@ -7,8 +11,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
-
-import migrations
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
@@ -29,6 +31,6 @@ def _create_private_sqlite_file(database_url: str) -> None:
 
 def _config(database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("script_location", str(Path(__file__).parent))
     config.set_main_option("sqlalchemy.url", database_url)
     return config

@@ -18,16 +18,17 @@ from domain.commands import (
     Command,
     CommandType,
     Outcome,
-    PackageStatus,
     StreamId,
     TriggerRecovery,
     TriggerSnapshot,
     from_fields,
 )
 from domain.errors import StorageUnavailable, UndecodableCommand
-from domain.fixture_store import package_subscriptions
+from domain.package_status import PackageStatus
 from domain.packages import PackageState, stored_states
+from domain.replies import Reply
 from domain.streams import COMMAND_ERRORS, COMMANDS_STREAM, WORKERS_GROUP
+from domain.subscriptions import package_subscriptions
 from worker.entries import Entry, acknowledge
 from worker.metrics import COMMAND_FAILURES, COMMANDS_APPLIED
 from worker.outages import while_storage_is_down
@@ -35,6 +36,7 @@ from worker.owner_requests import ask_recovery, show_images
 from worker.resources import Resources
 from worker.snapshots import run_snapshot
 
+# The logger's name from before this module was handlers.py: what operators filter the logs on.
 log = logging.getLogger("worker.commands")
 
 # Renews this worker's claim on the entries in hand, without counting a delivery (while storage is down).
@@ -244,8 +246,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _reply(command: ChangeActivation, result: Applied) -> bytes:
-    body = {"commandId": command.command_id, "outcome": result.outcome.value, "status": result.status.value}
-    return msgspec.json.encode(body)
+    return msgspec.json.encode(Reply(command.command_id, result.outcome, result.status))
 
 
 def _context(command: ChangeActivation) -> dict[str, object]:
