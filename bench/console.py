@@ -24,7 +24,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bench.loadgen import Target, choose_generator, run_load
+from bench.load import Target
+from bench.loadgen import choose_generator, run_load
 from bench.memory import resident_mib
 from bench.services import TRIGGER_PACKAGE_ID, USERNAME, Backing, backing, serving
 from domain.fixtures import Fixture, Participant, Ref

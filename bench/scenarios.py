@@ -8,7 +8,8 @@ from typing import Any
 
 from bench import cpu
 from bench.baseline import BARE_PATH, INLINE_PATHS, XADD_PATH
-from bench.loadgen import LoadResult, Target, run_load
+from bench.load import LoadResult, Target
+from bench.loadgen import run_load
 from bench.services import PACKAGE_ID, TRIGGER_PACKAGE_ID, Serving, post
 
 # Concurrent clients per throughput scenario: one alone (latency), a few, many, and more clients than a

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.loadgen import LoadResult, Target, choose_generator, percentile, run_load
+from bench.load import LoadResult, Target, percentile
+from bench.loadgen import choose_generator, run_load
 from bench.services import (
     PACKAGE_ID,
     TRIGGER_PACKAGE_ID,

@@ -6,7 +6,7 @@ from typing import cast
 
 import uvloop
 
-from bench.loadgen import LoadResult, Target, percentile
+from bench.load import LoadResult, Target, percentile
 
 # How long past the end of the run a connection may take to finish its last request before it is cut.
 GRACE_S = 10.0

@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.loadgen import LoadResult, Target
+from bench.load import LoadResult, Target
 
 # One wrk thread: on a 2-core machine a second one would take a core from the server being measured.
 WRK_THREADS = 1

@@ -154,10 +154,7 @@ async def _snapshot(
         log.exception("snapshot %s failed", command.request_id, extra={"command_id": command.command_id})
         batch.failed[entry_id] = _describe(exc)
         return
-    pipe = res.redis.pipeline(transaction=False)
-    acknowledge(pipe, [entry_id])
-    await pipe.execute()
-    batch.done.append(entry_id)
+    await _acknowledged(res, batch, entry_id)
 
 
 async def _recovery(res: Resources, batch: Batch, entry_id: bytes, command: TriggerRecovery) -> None:
@@ -168,6 +165,11 @@ async def _recovery(res: Resources, batch: Batch, entry_id: bytes, command: Trig
         log.exception("recovery %s failed", command.request_id, extra={"command_id": command.command_id})
         batch.failed[entry_id] = _describe(exc)
         return
+    await _acknowledged(res, batch, entry_id)
+
+
+async def _acknowledged(res: Resources, batch: Batch, entry_id: bytes) -> None:
+    """A command whose work is done (a snapshot sent, a recovery handed to the owners), acknowledged."""
     pipe = res.redis.pipeline(transaction=False)
     acknowledge(pipe, [entry_id])
     await pipe.execute()
