@@ -44,7 +44,9 @@ async def _pending_then_applied(app: Any, settings: Settings, package: dict[str,
             async def active() -> bool:
                 return bool((await post(client, STATUS, package)).json()["status"] == "active")
 
-            await eventually(active, 5, "the late worker applied the activation")
+            # Generous: the late worker applies the activation at once, but its 200 waits for the
+            # initial image (at most 0.6 of the command timeout, SPEC §12) while it is still starting.
+            await eventually(active, 20, "the late worker applied the activation")
 
 
 async def test_a_pending_deactivation_says_so(settings: Settings, package: dict[str, Any]) -> None:
