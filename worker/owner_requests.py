@@ -190,6 +190,8 @@ async def show_images(res: Resources, package_ids: Collection[int]) -> None:
     deadline = time.monotonic() + res.settings.command_timeout_ms / 1000 * IMAGE_SHARE
     waiting = [request.id for request in requests]
     while waiting := await still_pending(res.redis, waiting):
+        if res.stopping.is_set():  # the worker stops, and its owners with it: the request stays
+            return
         if time.monotonic() > deadline:
             log.warning("images of %s not complete in time; answered anyway", sorted(package_ids))
             return
