@@ -12,7 +12,6 @@ another worker claimed that one, the round is its to send.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from domain.streams import interval_turn, last_round
 from domain.subscriptions import active_packages
 from worker.metrics import BEATS
 from worker.outages import Backoff, is_outage
+from worker.repeating import Repeating
 from worker.resources import Resources
 
 log = logging.getLogger("worker.beats")
@@ -93,7 +93,7 @@ class Beats:
     """The keep-alive and heartbeat duties of one worker (those whose interval is not 0)."""
 
     res: Resources
-    _tasks: list["asyncio.Task[None]"] = field(default_factory=list)
+    _duties: list[Repeating] = field(default_factory=list)
 
     async def start(self) -> None:
         settings = self.res.settings
@@ -101,22 +101,24 @@ class Beats:
             ("keepalive", settings.keepalive_s, send_keep_alives),
             ("heartbeat", settings.heartbeat_s, send_heartbeats),
         ]
-        self._tasks = [
-            asyncio.create_task(self._run(duty, interval_s, send), name=duty)
+        self._duties = [
+            Repeating(duty, self._look(duty, interval_s, send), interval_s)
             for duty, interval_s, send in duties
             if interval_s > 0
         ]
+        for duty in self._duties:
+            duty.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for duty in self._duties:
+            await duty.stop()
 
-    async def _run(self, duty: str, interval_s: float, send: Send) -> None:
+    def _look(self, duty: str, interval_s: float, send: Send) -> Callable[[], Awaitable[float]]:
+        """One look at the duty: its round sent if this worker claims it; then a pause of a fraction of
+        the interval, so that a round is claimed soon after it is due."""
         look_s = min(interval_s / LOOKS_PER_INTERVAL, LONGEST_LOOK_S)
-        while True:
+
+        async def look() -> float:
             try:
                 if (number := await claim(self.res, duty, interval_s)) is not None:
                     await self._send_round(duty, interval_s, number, send)
@@ -124,7 +126,9 @@ class Beats:
                 log.warning("%s round not sent: %s", duty, exc)
             except Exception:
                 log.exception("%s round not sent", duty)
-            await asyncio.sleep(look_s)
+            return look_s
+
+        return look
 
     async def _send_round(self, duty: str, interval_s: float, number: int | None, send: Send) -> None:
         """Send the claimed round, through an outage if need be: one line when it starts, no traceback."""

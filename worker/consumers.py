@@ -6,8 +6,6 @@ a consumer idle longer than that with nothing pending belonged to a process that
 worker ever be removed, its next read simply creates it again.
 """
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +17,7 @@ from domain.scripts.groups import group_figures
 from domain.scripts.runner import RedisPyScripts
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
 from worker.metrics import CONSUMERS, LAG, PENDING
+from worker.repeating import Repeating
 
 log = logging.getLogger("worker.consumers")
 
@@ -37,20 +36,19 @@ class GroupMonitor:
     redis: Redis
     me: str
     idle_ms: int
-    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _repeating: Repeating = field(init=False)
+    _since_sweep: float = field(default=0.0, init=False)
     _scripts: RedisPyScripts = field(init=False)
 
     def __post_init__(self) -> None:
         self._scripts = RedisPyScripts(self.redis)
+        self._repeating = Repeating("group-monitor", self._look, REFRESH_S, pause_first=True)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="group-monitor")
+        self._repeating.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._repeating.stop()
 
     async def sweep(self) -> list[str]:
         """Remove departed consumers from both groups; returns their names."""
@@ -76,15 +74,12 @@ class GroupMonitor:
                 LAG.labels(stream).set(figures.lag)
                 CONSUMERS.labels(stream).set(figures.consumers)
 
-    async def _run(self) -> None:
-        since_sweep = 0.0
-        while True:
-            await asyncio.sleep(REFRESH_S)
-            since_sweep += REFRESH_S
-            try:
-                await self.refresh()
-                if since_sweep * 1000 >= self.idle_ms:
-                    since_sweep = 0.0
-                    await self.sweep()
-            except RedisError as exc:  # Redis away for a moment: the next round will do
-                log.warning("could not inspect the consumer groups: %s", exc)
+    async def _look(self) -> None:
+        self._since_sweep += REFRESH_S
+        try:
+            await self.refresh()
+            if self._since_sweep * 1000 >= self.idle_ms:
+                self._since_sweep = 0.0
+                await self.sweep()
+        except RedisError as exc:  # Redis away for a moment: the next round will do
+            log.warning("could not inspect the consumer groups: %s", exc)

@@ -6,12 +6,12 @@ one interval's worth of rows (what aged out since the last), in batches of a bou
 """
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
 from domain.scoreboard_store import trim_boards, trim_incidents
 from worker.metrics import LIVE_STATE_TRIMMED
+from worker.repeating import Repeating
 from worker.resources import Resources
 
 log = logging.getLogger("worker.housekeeping")
@@ -29,25 +29,19 @@ BETWEEN_BATCHES_S = 0.05
 class Housekeeping:
     def __init__(self, res: Resources, every_s: float = TRIM_EVERY_S) -> None:
         self._res = res
-        self._every_s = every_s
-        self._task: asyncio.Task[None] | None = None
+        self._repeating = Repeating("housekeeping", self._trim, every_s)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="housekeeping")
+        self._repeating.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._repeating.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await trim_live_state(self._res)
-            except Exception as exc:  # storage away: the next trim catches up
-                log.warning("could not trim the live state: %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(self._every_s)
+    async def _trim(self) -> None:
+        try:
+            await trim_live_state(self._res)
+        except Exception as exc:  # storage away: the next trim catches up
+            log.warning("could not trim the live state: %s: %s", type(exc).__name__, exc)
 
 
 async def trim_live_state(res: Resources, now: datetime | None = None) -> tuple[int, int]:

@@ -1,0 +1,46 @@
+"""A worker's background duty, repeated until the worker stops: the group monitor, the housekeeping, the
+keep-alives and heartbeats, the incident partitions' leases.
+
+Stopping sets an event the loop checks, and only then cancels the task (to cut a wait short). A
+cancellation alone is not enough: redis-py 8.1 loses one that lands inside a command — measured, about
+one in eight for a task cancelled while it appends in a loop — and a loop that only a cancellation ends
+then runs on, and the worker's stop waits for it forever.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+Step = Callable[[], Awaitable[float | None]]
+
+
+class Repeating:
+    """`step` again and again, pausing after each for the seconds it returns (None: `every_s`)."""
+
+    def __init__(self, name: str, step: Step, every_s: float, *, pause_first: bool = False) -> None:
+        self._name, self._step, self._every_s, self._pause_first = name, step, every_s, pause_first
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        pause: float | None = self._every_s if self._pause_first else 0.0
+        while not self._stopping.is_set():
+            if pause and await self._told_to_stop(pause):
+                return
+            pause = await self._step()
+            pause = self._every_s if pause is None else pause
+
+    async def _told_to_stop(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
