@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -47,6 +47,20 @@ def delivering(amqp_settings: Settings) -> Settings:
 async def own_channel(settings: Settings, vhost: str) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     async with await aio_pika.connect(settings.amqp_url.rstrip("/") + "/" + vhost) as connection:
         yield await connection.channel()
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, consumer: str, activate: Iterable[dict[str, Any]] = ()
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The ingress and one worker over the node, these packages activated through the API."""
+    app = create_app(settings)
+    async for _ in hold(app.lifespan()):
+        async with asgi_client(app) as client:
+            async for _ in hold(create_worker(settings, consumer=consumer)):
+                for body in activate:
+                    assert (await client.post(f"{API}/package/activate", json=body)).status_code == 200
+                yield client
 
 
 async def taken(settings: Settings, vhost: str, package_id: int) -> list[dict[str, Any]]:
@@ -104,26 +118,19 @@ async def test_subscriptions_decide_exactly_what_each_package_gets_once_in_order
     nba = fixture(3, status=2, sport=BASKETBALL, league=NBA)
     async with engine.begin() as conn:
         await store_fixtures(conn, [football, euroleague, nba])
-    app = create_app(delivering)
     try:
-        async for _ in hold(app.lifespan()):
-            async with asgi_client(app) as client:
-                async for _ in hold(create_worker(delivering, consumer="fanout-subscriptions")):
-                    for body in bodies.values():
-                        assert (await client.post(f"{API}/package/activate", json=body)).status_code == 200
-                    for i in range(1, 13):
-                        await publish_incident(redis, incident(i, 1 + i % 3))
-                    await publish_update(
-                        redis, msgspec.structs.replace(euroleague, status=3, last_update=LATER)
-                    )
+        async with serving(delivering, "fanout-subscriptions", bodies.values()):
+            for i in range(1, 13):
+                await publish_incident(redis, incident(i, 1 + i % 3))
+            await publish_update(redis, msgspec.structs.replace(euroleague, status=3, last_update=LATER))
 
-                    async def all_arrived() -> bool:
-                        return await length(delivering, INCIDENTS, EVERYTHING) == 12
+            async def all_arrived() -> bool:
+                return await length(delivering, INCIDENTS, EVERYTHING) == 12
 
-                    await eventually(all_arrived, 30)
-                    await asyncio.sleep(0.5)  # anything extra would have come by now
-                    incidents = {p: await taken(delivering, INCIDENTS, p) for p in subscribed}
-                    updates = {p: await taken(delivering, FIXTURES, p) for p in subscribed}
+            await eventually(all_arrived, 30)
+            await asyncio.sleep(0.5)  # anything extra would have come by now
+            incidents = {p: await taken(delivering, INCIDENTS, p) for p in subscribed}
+            updates = {p: await taken(delivering, FIXTURES, p) for p in subscribed}
     finally:
         await delete_queues(delivering, list(subscribed))
 
@@ -177,30 +184,24 @@ async def test_a_full_queue_deactivates_only_its_package_and_the_others_get_each
     bodies = {p: await add_package(engine, p, active=False) for p in (reading, filling)}
     async with engine.begin() as conn:
         await store_fixtures(conn, [fixture(1, status=2)])
-    app = create_app(limited)
     got: list[dict[str, Any]] = []
     try:
-        async for _ in hold(app.lifespan()):
-            async with asgi_client(app) as client:
-                async for _ in hold(create_worker(limited, consumer="fanout-full")):
-                    for body in bodies.values():
-                        assert (await client.post(f"{API}/package/activate", json=body)).status_code == 200
-                    for i in range(1, 21):
-                        await publish_incident(redis, incident(i, 1))
-                        got += await taken(limited, INCIDENTS, reading)  # the reader keeps up
+        async with serving(limited, "fanout-full", bodies.values()) as client:
+            for i in range(1, 21):
+                await publish_incident(redis, incident(i, 1))
+                got += await taken(limited, INCIDENTS, reading)  # the reader keeps up
 
-                    async def everything_read(got: list[dict[str, Any]] = got) -> bool:
-                        got.extend(await taken(limited, INCIDENTS, reading))
-                        return len(got) >= 20
+            async def everything_read(got: list[dict[str, Any]] = got) -> bool:
+                got.extend(await taken(limited, INCIDENTS, reading))
+                return len(got) >= 20
 
-                    await eventually(everything_read, 30)
-                    await asyncio.sleep(0.5)
-                    got += await taken(limited, INCIDENTS, reading)
-                    states = {
-                        p: (await client.post(f"{API}/package/status", json=b)).json()
-                        for p, b in bodies.items()
-                    }
-                    full = await taken(limited, INCIDENTS, filling)
+            await eventually(everything_read, 30)
+            await asyncio.sleep(0.5)
+            got += await taken(limited, INCIDENTS, reading)
+            states = {
+                p: (await client.post(f"{API}/package/status", json=b)).json() for p, b in bodies.items()
+            }
+            full = await taken(limited, INCIDENTS, filling)
     finally:
         await delete_queues(limited, [reading, filling])
     assert [m["body"]["id"] for m in got] == list(range(1, 21))
@@ -218,12 +219,11 @@ async def test_nothing_broadcast_arrives_after_a_deactivations_200_while_inciden
     bodies = {p: await add_package(engine, p, active=False) for p in (leaving, staying)}
     async with engine.begin() as conn:
         await store_fixtures(conn, [fixture(f, status=2) for f in range(1, 17)])
-    app = create_app(delivering)
-    flowing = asyncio.Event()
+    flowing, stop = asyncio.Event(), asyncio.Event()
 
     async def flow() -> None:
         number = 0
-        while True:
+        while not stop.is_set():
             number += 1
             await publish_incident(redis, incident(number, 1 + number % 16))
             if number == 200:
@@ -231,25 +231,21 @@ async def test_nothing_broadcast_arrives_after_a_deactivations_200_while_inciden
             await asyncio.sleep(0.002)
 
     try:
-        async for _ in hold(app.lifespan()):
-            async with asgi_client(app) as client:
-                async for _ in hold(create_worker(delivering, consumer="fanout-fence")):
-                    for body in bodies.values():
-                        assert (await client.post(f"{API}/package/activate", json=body)).status_code == 200
-                    feeding = asyncio.create_task(flow())
-                    await flowing.wait()
-                    answer = await client.post(f"{API}/package/deactivate", json=bodies[leaving])
-                    at_200 = await length(delivering, INCIDENTS, leaving)
-                    staying_then = await length(delivering, INCIDENTS, staying)
-                    # Part of the assertion, not a wait for readiness: the flow goes on this long, and
-                    # nothing more reaches the leaving package's queue while the staying one's grows.
-                    await asyncio.sleep(1.5)
-                    later = await length(delivering, INCIDENTS, leaving)
-                    staying_later = await length(delivering, INCIDENTS, staying)
-                    feeding.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await feeding
-                    keys = await bound_keys(delivering, leaving)
+        async with serving(delivering, "fanout-fence", bodies.values()) as client:
+            feeding = asyncio.create_task(flow())
+            await flowing.wait()
+            answer = await client.post(f"{API}/package/deactivate", json=bodies[leaving])
+            at_200 = await length(delivering, INCIDENTS, leaving)
+            staying_then = await length(delivering, INCIDENTS, staying)
+            # Part of the assertion, not a wait for readiness: the flow goes on this long, and
+            # nothing more reaches the leaving package's queue while the staying one's grows.
+            await asyncio.sleep(1.5)
+            later = await length(delivering, INCIDENTS, leaving)
+            staying_later = await length(delivering, INCIDENTS, staying)
+            # Told to stop, not cancelled: redis-py may swallow a cancellation that lands mid-command.
+            stop.set()
+            await feeding
+            keys = await bound_keys(delivering, leaving)
     finally:
         await delete_queues(delivering, [leaving, staying])
     assert answer.status_code == 200
@@ -280,20 +276,22 @@ async def test_activated_mid_match_over_amqp_each_fixtures_scoreboard_comes_firs
             sent.append(number)
             await asyncio.sleep(0.004)
 
-    app = create_app(delivering)
     try:
-        async for _ in hold(app.lifespan()):
-            async with asgi_client(app) as client:
-                async for _ in hold(create_worker(delivering, consumer="fanout-image")):
-                    feeding = asyncio.create_task(feed())
-                    await eventually(lambda: _at_least(sent, 150), 20, "the matches under way")
-                    answer = await client.post(f"{API}/package/activate", json=body)
-                    await asyncio.sleep(1.0)
-                    stop.set()
-                    await feeding
+        async with serving(delivering, "fanout-image") as client:
+            feeding = asyncio.create_task(feed())
+            await eventually(lambda: _at_least(sent, 150), 20, "the matches under way")
+            answer = await client.post(f"{API}/package/activate", json=body)
+            wanted = len(sent) + 150
+            await eventually(lambda: _at_least(sent, wanted), 20, "more incidents after it")
+            stop.set()
+            await feeding
+            got: list[dict[str, Any]] = []
 
-                    await asyncio.sleep(1.0)
-                    got = await taken(delivering, INCIDENTS, package)
+            async def last_arrived() -> bool:
+                got.extend(await taken(delivering, INCIDENTS, package))
+                return any(m["body"].get("id") == sent[-1] for m in got)
+
+            await eventually(last_arrived, 20, "the last incident in the queue")
     finally:
         await delete_queues(delivering, [package])
     assert answer.status_code == 200
