@@ -82,6 +82,7 @@ UNCONFIRMED_WINDOW = 1000
 
 class AmqpDelivery:
     figures_in_view = False
+    routes_by_subscriptions = True
 
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self._redis = redis
@@ -183,10 +184,10 @@ class AmqpDelivery:
         actual = await self._management.bindings(self._vhosts)
         if actual is not None:
             await self._bindings.correct(actual)
-        await self.follow(
-            self._redis.pipeline(transaction=False),
-            {**dict.fromkeys(await self._bindings.recorded()), **packages},
-        )
+        everyone = {**dict.fromkeys(await self._bindings.recorded()), **packages}
+        # Only those out of line are changed (each change takes a lock and a few round trips).
+        differing = await self._bindings.out_of_line(everyone)
+        await self.follow(self._redis.pipeline(transaction=False), {p: everyone[p] for p in differing})
 
     async def _fence(self) -> None:
         """Wait for the publishing batches registered before now, polling: RabbitMQ cannot check a status
@@ -197,11 +198,11 @@ class AmqpDelivery:
             await asyncio.sleep(FENCE_POLL_S)
             _, publishing = await still_publishing(moment, FENCE_LONGEST_MS).run(self._scripts)
 
-    async def admit(self, package_id: int, partition: int, subscriptions: Subscriptions) -> None:
-        """The partition's incident keys bound (if the package is still active): its owner published the
-        package's scoreboards of the partition first, so each comes before the incidents routed after."""
+    async def admit(self, package_id: int, partitions: Collection[int], subscriptions: Subscriptions) -> None:
+        """The partitions' incident keys bound (if the package is still active): their owner published the
+        package's scoreboards of them first, so each comes before the incidents routed after."""
         try:
-            await self._bindings.follow(package_id, subscriptions, [partition])
+            await self._bindings.follow(package_id, subscriptions, partitions)
         except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
 

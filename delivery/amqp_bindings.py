@@ -9,7 +9,7 @@ a deactivation removes every binding without asking the management API.
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from aio_pika import RobustQueue
 from redis.asyncio import Redis
@@ -73,6 +73,25 @@ class Bindings:
                 if actual.get(package_id):
                     pipe.sadd(amqp_bindings(package_id), *(_member(b) for b in actual[package_id]))
                 await pipe.execute()
+
+    async def out_of_line(self, packages: Mapping[int, Subscriptions | None]) -> list[int]:
+        """Those of the packages whose recorded bindings are not what `follow` would leave (every
+        partition's keys while active), read in one round trip and without the locks."""
+        pipe = self._redis.pipeline(transaction=False)
+        for package_id in packages:
+            pipe.hget(package_view(package_id), "status")
+            pipe.smembers(amqp_bindings(package_id))
+        replies = await pipe.execute() if packages else []
+        differing = []
+        for (package_id, subscriptions), status, members in zip(
+            packages.items(), replies[::2], replies[1::2], strict=True
+        ):
+            wanted = set()
+            if status == b"active" and subscriptions is not None:
+                wanted = _wanted(subscriptions, range(PARTITIONS))
+            if {_parse(member) for member in members} != wanted:
+                differing.append(package_id)
+        return differing
 
     async def recorded(self) -> set[int]:
         """The packages with a binding on record."""

@@ -38,6 +38,7 @@ def queue_name(kind: QueueKind, package_id: int) -> str:
 
 class RedisStreamsDelivery:
     figures_in_view = True
+    routes_by_subscriptions = False
 
     def __init__(self, redis: Redis, queue_limit: int, commands_maxlen: int) -> None:
         self._redis = redis
@@ -85,7 +86,7 @@ class RedisStreamsDelivery:
                 await self._limit.refused(parcel.package_id, parcel.kind, len(parcel.messages) - result.count)
         return published
 
-    async def admit(self, package_id: int, partition: int, subscriptions: Subscriptions) -> None:
+    async def admit(self, package_id: int, partitions: Collection[int], subscriptions: Subscriptions) -> None:
         """Nothing to do: the owner leaves the package out of the partition's copies until its image is
         out (worker/incidents.py `admitted`)."""
 

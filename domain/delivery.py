@@ -117,6 +117,10 @@ class Delivery(Protocol):
     # Whether a queue's figures are kept with the package's status copy (read with it in one round trip
     # by `status`) rather than asked of the broker.
     figures_in_view: bool
+    # Whether the broker routes a broadcast by the packages' subscriptions (bindings that `follow`,
+    # `reconcile` and `admit` keep, so their callers read the subscriptions from storage first) rather
+    # than its caller naming the audience (the Redis streams adapter, to which they are no-ops).
+    routes_by_subscriptions: bool
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         """Publish each parcel to its package's queue and return once the broker has taken (confirmed)
@@ -135,10 +139,10 @@ class Delivery(Protocol):
         """Make sure the package's queues exist (activation, `package add --active`)."""
         ...
 
-    async def admit(self, package_id: int, partition: int, subscriptions: Subscriptions) -> None:
-        """Called by a partition's owner right after it published the package's scoreboards of that
-        partition (the initial image, a recovery; SPEC §12): from now on the package receives the
-        partition's incidents through whatever routes them to its queue."""
+    async def admit(self, package_id: int, partitions: Collection[int], subscriptions: Subscriptions) -> None:
+        """Called by the partitions' owner right after it published the package's scoreboards of those
+        partitions (the initial image, a recovery; SPEC §12): from now on the package receives their
+        incidents through whatever routes them to its queue."""
         ...
 
     async def follow(

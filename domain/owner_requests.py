@@ -8,7 +8,7 @@ round and marks them served. The owner that marks the sixteenth finishes the req
 where is worker/owner_requests.py; this module is the bookkeeping.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -18,7 +18,16 @@ from redis.asyncio import Redis
 
 from domain.incidents import PARTITIONS
 from domain.scripts.runner import Arg, LuaScript, RedisPyScripts
-from domain.streams import INCIDENT_WORKERS, OWNER_REQUESTS, owner_request_done, recovery_in_flight
+from domain.streams import (
+    INCIDENT_WORKERS,
+    OWNER_REQUEST_FINISHED_TTL_S,
+    OWNER_REQUESTS,
+    OWNER_REQUESTS_WAKE,
+    OWNER_REQUESTS_WAKE_LEN,
+    owner_request_done,
+    owner_request_finished,
+    recovery_in_flight,
+)
 
 CREATE = LuaScript.load("create_request")
 MARK = LuaScript.load("mark_served")
@@ -98,18 +107,10 @@ async def read_pending(redis: Redis) -> list[Pending]:
 
 async def create_request(redis: Redis, request: OwnerRequest) -> bool:
     """Leave the request for the owners; False when it is pending or was completed already."""
-    keys = [OWNER_REQUESTS, owner_request_done(request.id)]
-    created = await RedisPyScripts(redis).run(CREATE, keys, [request.id, _encoder.encode(request)])
+    keys = [OWNER_REQUESTS, owner_request_done(request.id), OWNER_REQUESTS_WAKE]
+    args: list[Arg] = [request.id, _encoder.encode(request), OWNER_REQUESTS_WAKE_LEN]
+    created = await RedisPyScripts(redis).run(CREATE, keys, args)
     return bool(created)
-
-
-async def still_pending(redis: Redis, request_ids: Sequence[str]) -> list[str]:
-    """Those of these requests that are not finished yet, in one round trip."""
-    pipe = redis.pipeline(transaction=False)
-    for request_id in request_ids:
-        pipe.hexists(OWNER_REQUESTS, request_id)
-    found = await pipe.execute() if request_ids else []
-    return [request_id for request_id, there in zip(request_ids, found, strict=True) if there]
 
 
 async def owners_alive(redis: Redis) -> bool:
@@ -119,16 +120,26 @@ async def owners_alive(redis: Redis) -> bool:
     return bool(await redis.zcount(INCIDENT_WORKERS, now_ms, "+inf"))
 
 
-async def mark_served(
-    redis: Redis, request_id: str, partition: int, fixtures: int, incidents: int
-) -> Served | None:
-    """Mark a partition served (once), adding what it sent; None when the request is gone."""
-    args: list[Arg] = [request_id, partition, fixtures, incidents]
+async def mark_served(redis: Redis, request_id: str, sent: Mapping[int, tuple[int, int]]) -> Served | None:
+    """Mark partitions served (each once), adding the scoreboards and incidents each sent, in one round
+    trip; None when the request is gone."""
+    args: list[Arg] = [request_id]
+    for partition, (fixtures, incidents) in sorted(sent.items()):
+        args += [partition, fixtures, incidents]
     got = await RedisPyScripts(redis).run(MARK, [OWNER_REQUESTS], args)
     return Served(*(int(n) for n in got)) if got else None
 
 
 async def finish_request(redis: Redis, request: OwnerRequest) -> None:
-    """Forget a request every partition served; free the package's next recovery."""
-    keys = [OWNER_REQUESTS, recovery_in_flight(request.package)]
-    await RedisPyScripts(redis).run(FINISH, keys, [request.id, PARTITIONS])
+    """Forget a request every partition served; free the package's next recovery; wake the activation
+    waiting for an image."""
+    keys = [OWNER_REQUESTS, recovery_in_flight(request.package), owner_request_finished(request.id)]
+    signal = int(request.kind is RequestKind.IMAGE)
+    args: list[Arg] = [request.id, PARTITIONS, signal, OWNER_REQUEST_FINISHED_TTL_S]
+    await RedisPyScripts(redis).run(FINISH, keys, args)
+
+
+async def wait_finished(redis: Redis, request_id: str, timeout_s: float) -> bool:
+    """Whether the request is finished within the timeout (at once if it was already); its signal taken."""
+    got = await redis.blpop([owner_request_finished(request_id)], timeout=timeout_s)
+    return got is not None

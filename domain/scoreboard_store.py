@@ -157,9 +157,7 @@ async def stored_boards(
     return {fixture_id: decode_scoreboard(board) for fixture_id, board in await conn.execute(query)}
 
 
-async def live_boards(
-    conn: AsyncConnection, sports: Sequence[int], leagues: Sequence[int]
-) -> list[Scoreboard]:
+def live_boards(conn: Connection, sports: Sequence[int], leagues: Sequence[int]) -> list[Scoreboard]:
     """The boards of the fixtures in progress (SPEC §12: status 2, or 1 or 9 with an incident) that these
     subscriptions take (none: everything), by fixture id: what pull answers and the initial image sends."""
     board, fixture = StoredScoreboard, StoredFixture
@@ -176,15 +174,19 @@ async def live_boards(
     )
     if sports or leagues:
         query = query.where(or_(col(fixture.sport_id).in_(sports), col(fixture.league_id).in_(leagues)))
-    rows = await conn.execute(query.order_by(col(board.fixture_id)))
+    rows = conn.execute(query.order_by(col(board.fixture_id)))
     # The status column and the board agree; in_progress is the rule's one definition.
     return [found for (data,) in rows if in_progress(found := decode_scoreboard(data))]
 
 
+def package_boards(conn: Connection, package_id: int) -> list[Scoreboard]:
+    """The live boards a package's subscriptions take (the initial image, in the owner's transaction)."""
+    return live_boards(conn, *subscriptions(conn, package_id))
+
+
 async def package_live_boards(conn: AsyncConnection, package_id: int) -> list[Scoreboard]:
-    """The live boards a package's subscriptions take (pull, `livescore watch`)."""
-    sports, leagues = await subscriptions(conn, package_id)
-    return await live_boards(conn, sports, leagues)
+    """The same, read through an async connection (pull, `livescore watch`)."""
+    return await conn.run_sync(package_boards, package_id)
 
 
 async def latest_kept_incident(conn: AsyncConnection, fixture_id: int) -> dict[str, Any] | None:
@@ -211,9 +213,7 @@ async def kept_incidents(conn: AsyncConnection, fixture_id: int) -> list[Deliver
     ]
 
 
-async def incidents_after(
-    conn: AsyncConnection, fixture_ids: Collection[int], after_ms: int
-) -> dict[int, list[bytes]]:
+def incidents_after(conn: Connection, fixture_ids: Collection[int], after_ms: int) -> dict[int, list[bytes]]:
     """Per fixture, the bodies of its kept incidents appended after `after_ms` (stream entry time), in
     stream order: what a recovery sends again."""
     kept = KeptIncident
@@ -223,7 +223,7 @@ async def incidents_after(
         .order_by(col(kept.fixture_id), col(kept.entry_ms), col(kept.entry_seq))
     )
     found: dict[int, list[bytes]] = {}
-    for fixture_id, body in await conn.execute(query) if fixture_ids else []:
+    for fixture_id, body in conn.execute(query) if fixture_ids else []:
         found.setdefault(fixture_id, []).append(bytes(body))
     return found
 

@@ -125,6 +125,22 @@ def recovery_in_flight(package_id: int) -> str:
 # partition served, `{id}:n`, `{id}:f`, `{id}:i` count partitions, scoreboards and incidents sent. In
 # Redis, not in a worker's memory, so that a partition whose owner dies is served by the next owner.
 OWNER_REQUESTS = "livescore:owner-requests"
+# A new request also appends to this short stream, which the owners read along with the incidents: an
+# owner blocked in XREAD on a quiet stream wakes at once, and an activation's 200 waits for its image
+# (SPEC §12) a round trip, not a poll interval (LIVESCORE_WORKER_POLL_MS).
+OWNER_REQUESTS_WAKE = "livescore:owner-requests:wake"
+# The wake stream keeps this many entries: only the newest id matters to a reader.
+OWNER_REQUESTS_WAKE_LEN = 64
+
+
+def owner_request_finished(request_id: str) -> str:
+    """A list that gets one element when an initial image is finished, for the activation waiting on it to
+    wake at once (BLPOP) rather than poll; it expires by itself should nobody wait."""
+    return f"livescore:owner-request-finished:{request_id}"
+
+
+# How long a finished image's signal stays for an activation that was not waiting yet.
+OWNER_REQUEST_FINISHED_TTL_S = 60
 
 
 def owner_request_done(request_id: str) -> str:

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlalchemy import or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -14,9 +15,10 @@ from domain.fixture_store import FixtureRefs
 from domain.models import Package, PackageSubscription
 
 
-async def subscriptions(conn: AsyncConnection, package_id: int) -> tuple[list[int], list[int]]:
-    """The sports and leagues a package subscribes to; both empty means everything."""
-    rows = await conn.execute(
+def subscriptions(conn: Connection, package_id: int) -> tuple[list[int], list[int]]:
+    """The sports and leagues a package subscribes to; both empty means everything. Synchronous, to run
+    in a worker's transaction (domain/transactions.py) or through `AsyncConnection.run_sync`."""
+    rows = conn.execute(
         select(col(PackageSubscription.kind), col(PackageSubscription.ref_id)).where(
             col(PackageSubscription.package_id) == package_id
         )

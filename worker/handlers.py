@@ -223,8 +223,10 @@ async def _follow(
     deactivated package's queues after its 200 (SPEC §9)."""
 
     async def follow() -> None:
-        async with res.engine.connect() as conn:
-            subscribed = await package_subscriptions(conn, package_ids)
+        subscribed = {}
+        if res.delivery.routes_by_subscriptions:  # else they are not needed: one storage read saved
+            async with res.engine.connect() as conn:
+                subscribed = await package_subscriptions(conn, package_ids)
         await res.delivery.follow(writes, {p: subscribed.get(p) for p in package_ids}, imaged)
 
     if package_ids:

@@ -6,12 +6,11 @@ image is pending for a partition, that partition's incidents are held back from 
 (`held_back`), so none can precede its scoreboard. At the end of the round, after the round's incidents
 were kept and delivered, the owner publishes straight to the package's incidents queue, per subscribed
 fixture in progress of its partitions: a recovery's kept incidents after `after`, then the fixture's
-scoreboard; then it admits the package to the partition's incidents (Delivery.admit) and marks the
-partition served. Whoever marks the last partition finishes the request: a recovery's completion message
+scoreboard; then it admits the package to those partitions' incidents (Delivery.admit) and marks them
+served, in one step. Whoever marks the last partition finishes the request: a recovery's completion message
 (MessageType 101), sent once, and the request forgotten.
 """
 
-import asyncio
 import logging
 import time
 import uuid
@@ -19,6 +18,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import msgspec
+from sqlalchemy.engine import Connection
 
 from domain.commands import TriggerRecovery
 from domain.delivery import Parcel, PublishResult, QueueKind
@@ -34,10 +34,10 @@ from domain.owner_requests import (
     mark_served,
     owners_alive,
     read_pending,
-    still_pending,
+    wait_finished,
 )
 from domain.scoreboard import Scoreboard, to_message_body
-from domain.scoreboard_store import incidents_after, package_live_boards
+from domain.scoreboard_store import incidents_after, package_boards
 from domain.streams import owner_request_done
 from domain.subscriptions import package_subscriptions
 from worker.incidents import Directory
@@ -48,8 +48,9 @@ log = logging.getLogger("worker.owner_requests")
 # Messages per publishing call: a snapshot chunk's size (worker/resources.py).
 CHUNK = 1000
 # An activation waits for its image this share of the ingress's wait (LIVESCORE_COMMAND_TIMEOUT_MS), so
-# that its 200 still comes in time; it asks Redis whether the image is out this often.
-IMAGE_SHARE, IMAGE_POLL_S = 0.6, 0.005
+# that its 200 still comes in time. It is woken when the image is out (domain/owner_requests.py
+# wait_finished), and looks whether its worker stops at least this often.
+IMAGE_SHARE, STOP_CHECK_S = 0.6, 0.1
 # A request's messages, each with the partition of its fixture.
 Placed = list[tuple[int, Outgoing]]
 
@@ -89,16 +90,13 @@ async def _serve(res: Resources, request: OwnerRequest, partitions: list[int]) -
     placed = await _messages(res, request, partitions)
     sent = await _publish(res, request.package, [message for _, message in placed])
     counts = _counts(placed[:sent])
-    served: Served | None = None
-    async with res.engine.connect() as conn:
-        subscribed = (await package_subscriptions(conn, [request.package])).get(request.package)
-    for partition in partitions:
+    if res.delivery.routes_by_subscriptions:  # else admitting is the owner's own `held_back`
+        async with res.engine.connect() as conn:
+            subscribed = (await package_subscriptions(conn, [request.package])).get(request.package)
         if subscribed is not None:  # else removed meanwhile: nothing to admit it to
-            await res.delivery.admit(request.package, partition, subscribed)
-        fixtures, incidents = counts.get(partition, (0, 0))
-        served = await mark_served(res.redis, request.id, partition, fixtures, incidents)
-        if served is None:
-            return
+            await res.delivery.admit(request.package, partitions, subscribed)
+    # Marked after the admission: the partitions' incidents are no longer held back once they are.
+    served = await mark_served(res.redis, request.id, {p: counts.get(p, (0, 0)) for p in partitions})
     if served is not None and served.complete:
         await _finish(res, request, served)
 
@@ -106,15 +104,20 @@ async def _serve(res: Resources, request: OwnerRequest, partitions: list[int]) -
 async def _messages(res: Resources, request: OwnerRequest, partitions: list[int]) -> Placed:
     """Per subscribed fixture in progress of these partitions: its recovered incidents, its scoreboard."""
     wanted = set(partitions)
-    async with res.engine.connect() as conn:
+    recovering = request.kind is RequestKind.RECOVERY and request.after is not None
+
+    def read(conn: Connection) -> tuple[list[Scoreboard], dict[int, list[bytes]]]:
         boards = [
             board
-            for board in await package_live_boards(conn, request.package)
+            for board in package_boards(conn, request.package)
             if board.fixture.fixture_id % PARTITIONS in wanted
         ]
-        recovering = request.kind is RequestKind.RECOVERY and request.after is not None
         ids = [board.fixture.fixture_id for board in boards]
-        kept = await incidents_after(conn, ids, request.after or 0) if recovering else {}
+        return boards, incidents_after(conn, ids, request.after or 0) if recovering else {}
+
+    # The worker's own transactions: on SQLite at once on the loop, without aiosqlite's thread hops
+    # (most of an activation's wait for its image, measured).
+    boards, kept = await res.transactions.run(read)
     return placed_messages(request, boards, kept)
 
 
@@ -188,14 +191,13 @@ async def show_images(res: Resources, package_ids: Collection[int]) -> None:
         )
         return
     deadline = time.monotonic() + res.settings.command_timeout_ms / 1000 * IMAGE_SHARE
-    waiting = [request.id for request in requests]
-    while waiting := await still_pending(res.redis, waiting):
-        if res.stopping.is_set():  # the worker stops, and its owners with it: the request stays
-            return
-        if time.monotonic() > deadline:
-            log.warning("images of %s not complete in time; answered anyway", sorted(package_ids))
-            return
-        await asyncio.sleep(IMAGE_POLL_S)
+    for request in requests:
+        while not await wait_finished(res.redis, request.id, STOP_CHECK_S):
+            if res.stopping.is_set():  # the worker stops, and its owners with it: the request stays
+                return
+            if time.monotonic() > deadline:
+                log.warning("images of %s not complete in time; answered anyway", sorted(package_ids))
+                return
 
 
 async def ask_recovery(res: Resources, command: TriggerRecovery) -> None:

@@ -41,13 +41,14 @@ from domain.incident_order import (
 from domain.incidents import PARTITIONS, fixture_of, partition_of
 from domain.messages import MESSAGE_FIELD
 from domain.partitions import PartitionLeases, commit, load_parked, load_progress, parked_among
-from domain.streams import INCIDENTS_STREAM
+from domain.streams import INCIDENTS_STREAM, OWNER_REQUESTS_WAKE
 from worker.dead_letter_log import DeadLetterLog
 from worker.incidents import Directory, Ready, deliver
 from worker.live_state import keep
 from worker.metrics import INCIDENT_PARTITIONS, INCIDENTS, INCIDENTS_WAITING
 from worker.outages import Backoff
 from worker.owner_requests import held_back, pending_requests, serve
+from worker.repeating import Repeating
 from worker.resources import Resources
 
 log = logging.getLogger("worker.partitions")
@@ -70,6 +71,7 @@ SAFETY_SHARE = 1 / 3
 # next owner).
 STOP_TIMEOUT_S = 5.0
 _MESSAGE = MESSAGE_FIELD.encode()
+_WAKE = OWNER_REQUESTS_WAKE.encode()
 
 
 class IncidentPartitions:
@@ -93,37 +95,38 @@ class IncidentPartitions:
         self._releasing: set[int] = set()
         self._partitions: dict[int, PartitionState] = {}
         self._checked = 0.0
+        # The last owner request's wake entry seen (domain/streams.py: OWNER_REQUESTS_WAKE); from the
+        # start, so that the first round looks for requests at once.
+        self._woken = "0-0"
         self._backoff = Backoff(FIRST_PAUSE_S, MAX_PAUSE_S)
         self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._keeper = Repeating("incident-leases", self._keep_leases, self._lease_s / 3)
+        self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._keep_leases(), name="incident-leases"),
-            asyncio.create_task(self._read(), name="incident-reader"),
-        ]
+        self._keeper.start()
+        self._reader = asyncio.create_task(self._read(), name="incident-reader")
 
     async def stop(self) -> None:
         """Finish the round in hand, then hand every partition back at once, for others to take over."""
         self._stopping.set()
-        if self._tasks:
-            keeper, reader = self._tasks
-            keeper.cancel()
-            await asyncio.wait([reader], timeout=STOP_TIMEOUT_S)
-            reader.cancel()
-            await asyncio.gather(keeper, reader, return_exceptions=True)
+        await self._keeper.stop()
+        if self._reader is not None:
+            await asyncio.wait([self._reader], timeout=STOP_TIMEOUT_S)
+            # Cut short: the round is repeated by the next owner; a lost cancellation ends the loop too,
+            # which looks at `_stopping` (worker/repeating.py).
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
         with contextlib.suppress(RedisError):
             await self._leases.release({*self._valid, *self._releasing}, leaving=True)
 
     # The lease task.
 
     async def _keep_leases(self) -> None:
-        while True:
-            try:
-                await self._renew()
-            except RedisError as exc:  # Redis away: the leases run out, and the reader stops delivering
-                log.warning("could not renew the incident partitions' leases: %s", exc)
-            await asyncio.sleep(self._lease_s / 3)
+        try:
+            await self._renew()
+        except RedisError as exc:  # Redis away: the leases run out, and the reader stops delivering
+            log.warning("could not renew the incident partitions' leases: %s", exc)
 
     async def _renew(self) -> None:
         if self._releasing:
@@ -158,8 +161,8 @@ class IncidentPartitions:
     async def _round(self) -> None:
         await self._take_over()
         INCIDENT_PARTITIONS.set(len(self._partitions))
-        if not self._partitions:
-            await asyncio.sleep(self._poll_ms / 1000)
+        if not self._partitions:  # until the lease task takes some: it tries every third of a lease
+            await asyncio.sleep(min(self._poll_ms / 1000, self._lease_s / 3))
             return
         await self._load()
         entries = await self._next_entries()
@@ -202,15 +205,20 @@ class IncidentPartitions:
             self._apply(decide(self._partitions[number], loaded))
 
     async def _next_entries(self) -> list[Entry]:
+        """The next entries of the owned partitions' stream; a new owner request ends the wait early."""
         cursor = min(state.offset for state in self._partitions.values())
         reply: Any = await self._res.redis.xread(
-            {INCIDENTS_STREAM: str(cursor)}, count=READ_BATCH, block=self._poll_ms
+            {INCIDENTS_STREAM: str(cursor), OWNER_REQUESTS_WAKE: self._woken},
+            count=READ_BATCH,
+            block=self._poll_ms,
         )
-        return [
-            Entry(StreamId.parse(raw_id), fields.get(_MESSAGE, b""))
-            for _, got in reply or []
-            for raw_id, fields in got
-        ]
+        entries = []
+        for stream, got in reply or []:
+            if stream == _WAKE:
+                self._woken = got[-1][0].decode()
+            else:
+                entries += [Entry(StreamId.parse(i), fields.get(_MESSAGE, b"")) for i, fields in got]
+        return entries
 
     async def _now_ms(self) -> int:
         """Redis's clock: parked incidents' waits are counted on it, whichever worker owns them."""

@@ -60,7 +60,7 @@ async def _scope(res: Resources, package_id: int) -> tuple[list[int], list[int]]
     """The package's subscriptions, or None when it is inactive; refreshes its Redis status copy."""
     async with res.engine.connect() as conn:
         state = await package_state(conn, package_id)
-        sports, leagues = await subscriptions(conn, package_id)
+        sports, leagues = await conn.run_sync(subscriptions, package_id)
     if state is None or state.status is not PackageStatus.ACTIVE:
         return None
     await res.view.remember_active({package_id: state.applied})

@@ -52,7 +52,7 @@ async def test_pull_answers_the_boards_of_the_subscribed_fixtures_in_progress_an
     assert [board["fixtureId"] for board in body["fixtures"]] == [1, 2, 6]
     async with engine.connect() as conn:
         stored = await stored_boards(conn)
-        assert await live_boards(conn, [FOOTBALL], []) == [stored[1], stored[2], stored[6]]
+        assert await conn.run_sync(live_boards, [FOOTBALL], []) == [stored[1], stored[2], stored[6]]
     assert body["fixtures"][0] == msgspec.json.decode(msgspec.json.encode(to_message_body(stored[1])))
     assert body["fixtures"][0]["results"] == [{"position": 1, "value": "1"}, {"position": 2, "value": "0"}]
 

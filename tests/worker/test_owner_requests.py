@@ -4,6 +4,7 @@ missing; a recovery sends the kept incidents since `after`, marked, then the sco
 completion with its counts."""
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from domain.owner_requests import (
 )
 from domain.scoreboard import apply_incident, start, to_message_body
 from domain.scoreboard_store import appended_at, stored_boards
+from domain.settings import Settings
 from domain.streams import INCIDENTS_STREAM, OWNER_REQUESTS
 from tests.fixture_factory import BEGAN, fixture, incident
 from tests.support import (
@@ -35,11 +37,13 @@ from tests.support import (
     add_fixtures,
     add_package,
     eventually,
+    hold,
     incidents_queue_messages,
     kept_history,
     publish_incident,
     recovery_done,
 )
+from worker.app import create_app as create_worker
 from worker.owner_requests import held_back
 
 PLAYING = [fixture(n, status=2, last_update=BEGAN) for n in (1, 2, 17)]
@@ -102,6 +106,30 @@ async def test_a_package_activated_mid_match_gets_each_scoreboard_first_then_eve
         assert all(m["header"]["MessageType"] == 2 for m in later)
         assert later, "incidents follow the scoreboard"
         assert board == await _folded_up_to(redis, playing, board["lastIncidentId"])
+
+
+async def test_an_activation_wakes_owners_waiting_on_a_quiet_stream_for_its_image(
+    client: httpx.AsyncClient, engine: AsyncEngine, redis: Redis, settings: Settings
+) -> None:
+    """The owners block in XREAD for up to LIVESCORE_WORKER_POLL_MS when no incident comes; an activation
+    must not wait that out (its image is part of its 200): the request itself wakes them."""
+    await kept_history(engine)
+    await add_package(engine, active=False, sports=[6046])
+    # A poll interval far longer than the share of the command's time an activation waits for its image.
+    slow = dataclasses.replace(settings, worker_poll_ms=120_000)
+    async for _ in hold(create_worker(slow, consumer="test-slow-poll")):
+        await eventually(lambda: _owners_blocked(redis), 20, "the owners waiting for incidents")
+        response = await client.post(ACTIVATE, json=BODY)
+        assert response.status_code == 200, response.text
+        assert not await redis.hlen(OWNER_REQUESTS), "answered before the image was out"
+        boards = [m for m in await incidents_queue_messages(redis) if m["header"]["MessageType"] == 4]
+        assert sorted(m["header"]["FixtureId"] for m in boards) == [1, 18]
+
+
+async def _owners_blocked(redis: Redis) -> bool:
+    """An owner has taken its partitions and waits in XREAD for incidents."""
+    clients: Any = await redis.client_list()
+    return any(c.get("cmd") == "xread" and "b" in c.get("flags", "") for c in clients)
 
 
 async def _folded_up_to(redis: Redis, playing: Fixture, last_id: int) -> dict[str, Any]:
