@@ -114,10 +114,14 @@ async def create_request(redis: Redis, request: OwnerRequest) -> bool:
 
 
 async def owners_alive(redis: Redis) -> bool:
-    """Whether any worker reads incidents now (its liveness in INCIDENT_WORKERS has not run out)."""
-    seconds, micros = await redis.time()
+    """Whether any worker reads incidents now (its liveness in INCIDENT_WORKERS has not run out): Redis's
+    clock and the latest liveness, in one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.time()
+    pipe.zrange(INCIDENT_WORKERS, -1, -1, withscores=True)
+    (seconds, micros), latest = await pipe.execute()
     now_ms = int(seconds) * 1000 + int(micros) // 1000
-    return bool(await redis.zcount(INCIDENT_WORKERS, now_ms, "+inf"))
+    return bool(latest) and latest[0][1] >= now_ms
 
 
 async def mark_served(redis: Redis, request_id: str, sent: Mapping[int, tuple[int, int]]) -> Served | None:

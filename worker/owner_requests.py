@@ -11,6 +11,7 @@ served, in one step. Whoever marks the last partition finishes the request: a re
 (MessageType 101), sent once, and the request forgotten.
 """
 
+import asyncio
 import logging
 import time
 import uuid
@@ -183,9 +184,10 @@ async def show_images(res: Resources, package_ids: Collection[int]) -> None:
     wait, within the command's time budget, until every partition served it (SPEC §12: before the 200).
     Past the budget, or with no owner at all, the answer goes out anyway; the request stays and is served."""
     requests = [OwnerRequest(str(uuid.uuid4()), RequestKind.IMAGE, package_id) for package_id in package_ids]
-    for request in requests:
-        await create_request(res.redis, request)
-    if not await owners_alive(res.redis):
+    # Created and the owners' liveness asked at once: an activation waits for each round trip.
+    creating = [create_request(res.redis, request) for request in requests]
+    *_, alive = await asyncio.gather(*creating, owners_alive(res.redis))
+    if not alive:
         log.warning(
             "no worker reads incidents: the images of %s are served once one does", sorted(package_ids)
         )
