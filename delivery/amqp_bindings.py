@@ -27,6 +27,8 @@ LOCK_S = 30.0
 # Waiting longer than this for another worker's change of the same package is an outage.
 LOCK_WAIT_S = 35.0
 
+# A queue's binding: which of the package's queues, with which routing key.
+Binding = tuple[QueueKind, str]
 QueueOf = Callable[[QueueKind, int], Awaitable[RobustQueue]]
 
 
@@ -48,26 +50,18 @@ class Bindings:
         async with self._lock(package_id):
             active = await self._redis.hget(package_view(package_id), "status") == b"active"
             bound = {_parse(member) for member in await self._redis.smembers(amqp_bindings(package_id))}
-            wanted: set[tuple[QueueKind, str]] = set()
             if active and subscriptions is not None:
                 await self._provision(package_id)
-                wanted = _wanted(subscriptions, partitions)
-                # Another partition's incident keys, opened by its owner already, stay (SPEC §12's image).
-                opened = {(kind, key) for kind, key in bound if kind is QueueKind.INCIDENTS}
-                wanted |= opened & _wanted(subscriptions, range(PARTITIONS))
+            wanted = _target(active, subscriptions, bound, partitions)
             await self._bind(package_id, sorted(wanted - bound))
             await self._unbind(package_id, sorted(bound - wanted))
         return active
 
-    async def correct(self, actual: dict[int, set[tuple[QueueKind, str]]]) -> None:
+    async def correct(self, actual: dict[int, set[Binding]]) -> None:
         """The record made to say what the broker lists (a broker reset, a record lost with Redis), for
         each package either side names; `follow` then changes what differs from storage."""
-        held = {_package_of(key) async for key in self._redis.scan_iter(match=amqp_bindings(0)[:-1] + "*")}
-        for package_id in held | set(actual):
-            lock = self._redis.lock(
-                amqp_binding_lock(package_id), timeout=LOCK_S, blocking_timeout=LOCK_WAIT_S
-            )
-            async with lock:
+        for package_id in await self.recorded() | set(actual):
+            async with self._lock(package_id):
                 pipe = self._redis.pipeline(transaction=True)
                 pipe.delete(amqp_bindings(package_id))
                 if actual.get(package_id):
@@ -86,10 +80,8 @@ class Bindings:
         for (package_id, subscriptions), status, members in zip(
             packages.items(), replies[::2], replies[1::2], strict=True
         ):
-            wanted = set()
-            if status == b"active" and subscriptions is not None:
-                wanted = _wanted(subscriptions, range(PARTITIONS))
-            if {_parse(member) for member in members} != wanted:
+            bound = {_parse(member) for member in members}
+            if bound != _target(status == b"active", subscriptions, bound, range(PARTITIONS)):
                 differing.append(package_id)
         return differing
 
@@ -100,7 +92,7 @@ class Bindings:
     def _lock(self, package_id: int) -> Lock:
         return self._redis.lock(amqp_binding_lock(package_id), timeout=LOCK_S, blocking_timeout=LOCK_WAIT_S)
 
-    async def _bind(self, package_id: int, keys: list[tuple[QueueKind, str]]) -> None:
+    async def _bind(self, package_id: int, keys: list[Binding]) -> None:
         if not keys:
             return
         await self._redis.sadd(amqp_bindings(package_id), *(_member(k) for k in keys))
@@ -108,7 +100,7 @@ class Bindings:
             queue = await self._queue_of(kind, package_id)
             await queue.bind(AMQP_EXCHANGE, key, robust=False)
 
-    async def _unbind(self, package_id: int, keys: list[tuple[QueueKind, str]]) -> None:
+    async def _unbind(self, package_id: int, keys: list[Binding]) -> None:
         for kind, key in keys:
             queue = await self._queue_of(kind, package_id)
             await queue.unbind(AMQP_EXCHANGE, key)
@@ -116,7 +108,19 @@ class Bindings:
             await self._redis.srem(amqp_bindings(package_id), *(_member(k) for k in keys))
 
 
-def _wanted(subscriptions: Subscriptions, partitions: Iterable[int]) -> set[tuple[QueueKind, str]]:
+def _target(
+    active: bool, subscriptions: Subscriptions | None, bound: set[Binding], partitions: Iterable[int]
+) -> set[Binding]:
+    """The bindings a package should have once `follow` has run for these partitions: its subscriptions'
+    keys for them while active, none otherwise."""
+    if not active or subscriptions is None:
+        return set()
+    # Another partition's incident keys, opened by its owner already, stay (SPEC §12's image).
+    opened = {(kind, key) for kind, key in bound if kind is QueueKind.INCIDENTS}
+    return _wanted(subscriptions, partitions) | (opened & _wanted(subscriptions, range(PARTITIONS)))
+
+
+def _wanted(subscriptions: Subscriptions, partitions: Iterable[int]) -> set[Binding]:
     parts = list(partitions)
     return {(kind, key) for kind in QueueKind for key in binding_keys(kind, subscriptions, parts)}
 
@@ -125,11 +129,11 @@ def _package_of(key: bytes | str) -> int:
     return int((key.decode() if isinstance(key, bytes) else key).rpartition(":")[2])
 
 
-def _member(binding: tuple[QueueKind, str]) -> str:
+def _member(binding: Binding) -> str:
     return f"{binding[0].value}|{binding[1]}"
 
 
-def _parse(member: bytes | str) -> tuple[QueueKind, str]:
+def _parse(member: bytes | str) -> Binding:
     text = member.decode() if isinstance(member, bytes) else member
     kind, _, key = text.partition("|")
     return QueueKind(kind), key
