@@ -30,16 +30,15 @@ def subscriptions(conn: Connection, package_id: int) -> tuple[list[int], list[in
     return sports, leagues
 
 
-async def package_subscriptions(
-    conn: AsyncConnection, package_ids: Iterable[int]
-) -> dict[int, Subscriptions]:
-    """The subscriptions of each of these packages that storage holds (absent: not in storage)."""
+def subscriptions_of(conn: Connection, package_ids: Iterable[int]) -> dict[int, Subscriptions]:
+    """The subscriptions of each of these packages that storage holds (absent: not in storage).
+    Synchronous, to run in a worker's transaction; `package_subscriptions` on an async connection."""
     ids = list(package_ids)
     if not ids:
         return {}
-    held = await conn.execute(select(col(Package.id)).where(col(Package.id).in_(ids)))
+    held = conn.execute(select(col(Package.id)).where(col(Package.id).in_(ids)))
     found: dict[int, tuple[set[int], set[int]]] = {package_id: (set(), set()) for (package_id,) in held}
-    rows = await conn.execute(
+    rows = conn.execute(
         select(
             col(PackageSubscription.package_id),
             col(PackageSubscription.kind),
@@ -49,6 +48,13 @@ async def package_subscriptions(
     for package_id, kind, ref_id in rows:
         found[package_id][0 if kind == "sport" else 1].add(ref_id)
     return {p: Subscriptions(frozenset(s), frozenset(x)) for p, (s, x) in found.items()}
+
+
+async def package_subscriptions(
+    conn: AsyncConnection, package_ids: Iterable[int]
+) -> dict[int, Subscriptions]:
+    """`subscriptions_of` on an async connection."""
+    return await conn.run_sync(subscriptions_of, list(package_ids))
 
 
 async def subscribed_active_packages(

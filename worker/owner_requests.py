@@ -22,7 +22,7 @@ import msgspec
 from sqlalchemy.engine import Connection
 
 from domain.commands import TriggerRecovery
-from domain.delivery import Parcel, PublishResult, QueueKind
+from domain.delivery import Parcel, PublishResult, QueueKind, Subscriptions
 from domain.incidents import PARTITIONS
 from domain.messages import MessageType, Outgoing, recovered_incidents, recovery_done, scoreboard_message
 from domain.owner_requests import (
@@ -40,7 +40,7 @@ from domain.owner_requests import (
 from domain.scoreboard import Scoreboard, to_message_body
 from domain.scoreboard_store import incidents_after, package_boards
 from domain.streams import owner_request_done
-from domain.subscriptions import package_subscriptions
+from domain.subscriptions import subscriptions_of
 from worker.incidents import Directory
 from worker.resources import Resources
 
@@ -88,38 +88,42 @@ async def serve(
 
 
 async def _serve(res: Resources, request: OwnerRequest, partitions: list[int]) -> None:
-    placed = await _messages(res, request, partitions)
+    placed, subscribed = await _messages(res, request, partitions)
     sent = await _publish(res, request.package, [message for _, message in placed])
     counts = _counts(placed[:sent])
-    if res.delivery.routes_by_subscriptions:  # else admitting is the owner's own `held_back`
-        async with res.engine.connect() as conn:
-            subscribed = (await package_subscriptions(conn, [request.package])).get(request.package)
-        if subscribed is not None:  # else removed meanwhile: nothing to admit it to
-            await res.delivery.admit(request.package, partitions, subscribed)
+    if subscribed is not None:  # else removed meanwhile (nothing to admit it to), or not routed by them
+        await res.delivery.admit(request.package, partitions, subscribed)
     # Marked after the admission: the partitions' incidents are no longer held back once they are.
     served = await mark_served(res.redis, request.id, {p: counts.get(p, (0, 0)) for p in partitions})
     if served is not None and served.complete:
         await _finish(res, request, served)
 
 
-async def _messages(res: Resources, request: OwnerRequest, partitions: list[int]) -> Placed:
-    """Per subscribed fixture in progress of these partitions: its recovered incidents, its scoreboard."""
+async def _messages(
+    res: Resources, request: OwnerRequest, partitions: list[int]
+) -> tuple[Placed, Subscriptions | None]:
+    """Per subscribed fixture in progress of these partitions: its recovered incidents, its scoreboard;
+    and, where the broker routes by them (`Delivery.admit`), the package's subscriptions as storage
+    holds them in the same transaction."""
     wanted = set(partitions)
     recovering = request.kind is RequestKind.RECOVERY and request.after is not None
+    routed = res.delivery.routes_by_subscriptions  # else admitting is the owner's own `held_back`
 
-    def read(conn: Connection) -> tuple[list[Scoreboard], dict[int, list[bytes]]]:
+    def read(conn: Connection) -> tuple[list[Scoreboard], dict[int, list[bytes]], Subscriptions | None]:
         boards = [
             board
             for board in package_boards(conn, request.package)
             if board.fixture.fixture_id % PARTITIONS in wanted
         ]
         ids = [board.fixture.fixture_id for board in boards]
-        return boards, incidents_after(conn, ids, request.after or 0) if recovering else {}
+        kept = incidents_after(conn, ids, request.after or 0) if recovering else {}
+        subscribed = subscriptions_of(conn, [request.package]).get(request.package) if routed else None
+        return boards, kept, subscribed
 
     # The worker's own transactions: on SQLite at once on the loop, without aiosqlite's thread hops
     # (most of an activation's wait for its image, measured).
-    boards, kept = await res.transactions.run(read)
-    return placed_messages(request, boards, kept)
+    boards, kept, subscribed = await res.transactions.run(read)
+    return placed_messages(request, boards, kept), subscribed
 
 
 def placed_messages(
