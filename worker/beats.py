@@ -102,7 +102,7 @@ class Beats:
             ("heartbeat", settings.heartbeat_s, send_heartbeats),
         ]
         self._duties = [
-            Repeating(duty, self._look(duty, interval_s, send), interval_s)
+            Repeating(duty, self._look(duty, interval_s, send), _look_s(interval_s))
             for duty, interval_s, send in duties
             if interval_s > 0
         ]
@@ -113,12 +113,10 @@ class Beats:
         for duty in self._duties:
             await duty.stop()
 
-    def _look(self, duty: str, interval_s: float, send: Send) -> Callable[[], Awaitable[float]]:
-        """One look at the duty: its round sent if this worker claims it; then a pause of a fraction of
-        the interval, so that a round is claimed soon after it is due."""
-        look_s = min(interval_s / LOOKS_PER_INTERVAL, LONGEST_LOOK_S)
+    def _look(self, duty: str, interval_s: float, send: Send) -> Callable[[], Awaitable[None]]:
+        """One look at the duty: its round sent if this worker claims it."""
 
-        async def look() -> float:
+        async def look() -> None:
             try:
                 if (number := await claim(self.res, duty, interval_s)) is not None:
                     await self._send_round(duty, interval_s, number, send)
@@ -126,7 +124,6 @@ class Beats:
                 log.warning("%s round not sent: %s", duty, exc)
             except Exception:
                 log.exception("%s round not sent", duty)
-            return look_s
 
         return look
 
@@ -165,3 +162,8 @@ class Beats:
         worker can claim it (None: another worker has, and sends it)."""
         now = await current_interval(self.res, interval_s)
         return number if now == number else await claim(self.res, duty, interval_s, now)
+
+
+def _look_s(interval_s: float) -> float:
+    """A look every fraction of the interval, so that a round is claimed soon after it is due."""
+    return min(interval_s / LOOKS_PER_INTERVAL, LONGEST_LOOK_S)
