@@ -17,7 +17,8 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from cli.dev import _redis_sentinels, livescore_command
+from cli.dev import livescore_command
+from cli.dev_servers import start_sentinels
 from cli.listeners import listener_of
 from domain.settings import Settings, sentinel_nodes
 from domain.streams import fixtures_queue
@@ -166,7 +167,7 @@ def test_the_redis_half_of_cluster_is_a_primary_with_replicas_behind_sentinels_p
     if redis_sentinels.REDIS_SERVER is None:
         server_missing(f"no redis-server on this machine ({redis_sentinels.INSTALL_HINT})")
     with ExitStack() as stack:
-        env = _redis_sentinels(stack, Settings(port=8123), base=tmp_path)
+        env = start_sentinels(stack, Settings(port=8123), base=tmp_path)
         sentinels = sentinel_nodes(env["REDIS_SENTINELS"])
         with redis.Redis(*sentinels[0]) as sentinel:
             _, port = sentinel.sentinel_get_master_addr_by_name(env["REDIS_SENTINEL_MASTER"])
@@ -187,4 +188,4 @@ def test_the_redis_half_of_cluster_is_a_primary_with_replicas_behind_sentinels_p
 def test_cluster_without_redis_server_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redis_sentinels, "REDIS_SERVER", None)
     with ExitStack() as stack, pytest.raises(SystemExit, match="apt-get install redis-server"):
-        _redis_sentinels(stack, Settings())
+        start_sentinels(stack, Settings())

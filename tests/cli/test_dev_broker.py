@@ -13,7 +13,7 @@ import aio_pika
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cli.dev import _rabbitmq, node_name
+from cli.dev_servers import node_name, start_rabbitmq
 from domain.settings import Settings
 from servers import rabbitmq_node
 from tests.support import add_package, server_missing
@@ -33,7 +33,7 @@ def rabbitmq_installed() -> None:
 
 def start(stack: ExitStack, folder: Path) -> tuple[dict[str, str], list[str]]:
     banner: list[str] = []
-    return _rabbitmq(stack, Settings(), banner, folder), banner
+    return start_rabbitmq(stack, Settings(), banner, folder), banner
 
 
 async def test_two_folders_run_their_nodes_at_once_each_over_tls_and_keep_their_ports(

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.cluster
 
 # Start-up: Redis in a second, the RabbitMQ cluster in 15-30 s, then the ingress and the worker.
 START_TIMEOUT_S = 90
-# The primary down after 2 s (cli/dev.py), then an election and the promotion; a loaded machine is slower.
+# The primary down after 2 s (cli/dev_servers.py), then an election and the promotion; slower when loaded.
 FAILOVER_TIMEOUT_S = 30
 # Stopping: the processes, then the RabbitMQ nodes flushing their queues.
 STOP_TIMEOUT_S = 60
