@@ -3,8 +3,9 @@
 the failover gap — from SIGKILL of the node that leads the package's queue (and holds the worker's and
 the customer's connections) until the customer receives again — over a few kills.
 
-Every node runs on this one machine (servers/rabbitmq_node.py): the cluster's three nodes share its two cores
-and its disk, so the cluster figure is what replication costs here, not what three machines would give.
+Every node runs on this one machine (servers/rabbitmq_node.py, servers/rabbitmq_cluster.py): the cluster's
+three nodes share its two cores and its disk, so the cluster figure is what replication costs here, not
+what three machines would give.
 The figures are printed; docs/BENCHMARKS.md's "Delivery over a RabbitMQ cluster" notes them by hand.
 """
 
@@ -34,8 +35,9 @@ from domain.commands import TriggerSnapshot
 from domain.delivery import QueueKind
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, amqp_queue
-from servers import rabbitmq_node
-from servers.rabbitmq_node import SERVICE_USER, RabbitMQCluster, RabbitMQNode
+from servers import rabbitmq_cluster, rabbitmq_node
+from servers.rabbitmq_cluster import RabbitMQCluster
+from servers.rabbitmq_node import SERVICE_USER, RabbitMQNode
 
 SIZE, QUICK_SIZE = 20_000, 5_000
 KILLS, QUICK_KILLS = 3, 1
@@ -93,7 +95,7 @@ def _one_node(stores: Backing, base: Path, size: int) -> list[FanOut]:
 
 @contextmanager
 def _cluster(base: Path) -> Iterator[RabbitMQCluster]:
-    cluster = rabbitmq_node.start_cluster(base, Settings())
+    cluster = rabbitmq_cluster.start_cluster(base, Settings())
     try:
         yield cluster
     finally:

@@ -67,7 +67,7 @@ from domain.settings import Settings
 from domain.storage import open_engine
 from domain.streams import COMMANDS_STREAM, INCIDENTS_STREAM, amqp_queue
 from migrations import schema
-from servers import rabbitmq_node
+from servers import rabbitmq_cluster, rabbitmq_node
 
 RATE = 200
 SECONDS, QUICK_SECONDS = 10.0, 3.0
@@ -151,7 +151,7 @@ def measure(stores: Backing, seconds: float, cluster: bool = False) -> Compariso
     fast = Results(seconds, RATE)
     comparison = Comparison(seconds, fast, started=_now(), load_before=os.getloadavg(), cluster=cluster)
     with tempfile.TemporaryDirectory() as base:
-        started = rabbitmq_node.start_cluster if cluster else rabbitmq_node.start_node
+        started = rabbitmq_cluster.start_cluster if cluster else rabbitmq_node.start_node
         servers = started(Path(base), Settings())
         try:
             settings = servers.settings(Settings(queue_limit=QUEUE_LIMIT))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cli.dev_state import STATE_DIR
 from domain.settings import Settings
-from servers import rabbitmq_node, redis_sentinels
+from servers import rabbitmq_cluster, rabbitmq_node, redis_sentinels
 from servers.dev_tls import tls_files
 from servers.private_files import private_directory
 
@@ -80,7 +80,7 @@ def start_rabbitmq_cluster(stack: ExitStack, settings: Settings, banner: list[st
         return tls.listener(amqps_ports[node_base])
 
     try:
-        cluster = rabbitmq_node.start_cluster(base, settings, name=name, node_listeners=amqps)
+        cluster = rabbitmq_cluster.start_cluster(base, settings, name=name, node_listeners=amqps)
     except rabbitmq_node.NodeStartFailed as exc:
         raise SystemExit(f"livescore: {exc.reason} (its log: {exc.log_path})") from None
     stack.callback(cluster.stop)
@@ -95,7 +95,7 @@ def start_rabbitmq_cluster(stack: ExitStack, settings: Settings, banner: list[st
     return {**_amqp_env(cluster), "LIVESCORE_AMQP_QUEUE_TYPE": "quorum"}
 
 
-def _amqp_env(broker: rabbitmq_node.RabbitMQNode | rabbitmq_node.RabbitMQCluster) -> dict[str, str]:
+def _amqp_env(broker: rabbitmq_node.RabbitMQNode | rabbitmq_cluster.RabbitMQCluster) -> dict[str, str]:
     """The service's settings for delivering over the private node or cluster `broker`."""
     return {
         "LIVESCORE_DELIVERY": "amqp",

@@ -20,11 +20,8 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import httpx
 
 from cli.amqp import write_config
 from cli.broker_setup import setup
@@ -126,7 +123,7 @@ class RabbitMQNode:
         starts = self.log().count(READY_LINE)
         self.stop()
         self.popen = _spawn(self.base, self.env)
-        _wait_until_ready(self, starts + 1)
+        wait_until_ready(self, starts + 1)
 
     def kill(self) -> None:
         """SIGKILL to the node's whole process group, as a machine's loss ends it: nothing is flushed."""
@@ -155,9 +152,9 @@ def start_node(
     node_name = node_name or f"livescore-{uuid.uuid4().hex[:8]}@localhost"
     base = base.resolve()
     password = service_password(base)
-    node = _started(base, settings, listeners, node_name, free_port(), password=password)
+    node = launch_node(base, settings, listeners, node_name, free_port(), password=password)
     try:
-        _wait_until_ready(node)
+        wait_until_ready(node)
         setup(node.settings(settings))
     except BaseException:
         node.stop()
@@ -166,7 +163,7 @@ def start_node(
     return node
 
 
-def _started(
+def launch_node(
     base: Path,
     settings: Settings,
     listeners: str,
@@ -175,9 +172,10 @@ def _started(
     cookie: str = "",
     password: str = "",
 ) -> RabbitMQNode:
-    """A node's directories, configuration and environment, and its process started (not ready yet).
-    `cookie`: the Erlang cookie the node shares with its cluster (else Erlang makes one of its own, which
-    only its owner may read); `password`: the service account's."""
+    """A node's directories, configuration and environment, and its process started (not ready yet):
+    `start_node`'s first step, and each node's of a cluster (servers/rabbitmq_cluster.py). `cookie`: the
+    Erlang cookie the node shares with its cluster (else Erlang makes one of its own, which only its owner
+    may read); `password`: the service account's."""
     amqp_port, dist_port, management_port = (remembered_port(base, n) for n in ("amqp", "dist", "management"))
     configured = replace(settings, broker_auth_url=f"http://127.0.0.1:{auth_port}")
     # This node's own file, written anew: its listeners (below the marker) are this run's ports.
@@ -264,7 +262,9 @@ def _logs(base: Path) -> str:
     return "\n".join(path.read_text(errors="replace") for path in sorted((base / "log").glob("*.log")))
 
 
-def _wait_until_ready(node: RabbitMQNode, starts: int | None = None) -> None:
+def wait_until_ready(node: RabbitMQNode, starts: int | None = None) -> None:
+    """Returns once the node's log holds `starts` READY_LINEs (by default, one more than before this
+    start); raises NodeStartFailed if it exits first or takes longer than STARTUP_TIMEOUT_S."""
     starts = node.earlier_starts + 1 if starts is None else starts
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -307,153 +307,4 @@ def service_password(base: Path) -> str:
     if not path.exists():
         base.mkdir(parents=True, exist_ok=True)
         write_private(path, secrets.token_urlsafe(24), 0o600)
-    return path.read_text().strip()
-
-
-# Three nodes: the fewest that keep a majority (two) of every quorum queue when one is lost.
-CLUSTER_SIZE = 3
-# How often the management API is asked whether every node has joined.
-CLUSTER_POLL_S = 0.25
-
-
-@dataclass
-class RabbitMQCluster:
-    """Private nodes on this machine formed into one cluster from their configuration (classic peer
-    discovery), sharing one Erlang cookie and one broker-auth process, each with its own ports and data.
-    The service's settings list every node (SPEC §11)."""
-
-    nodes: list[RabbitMQNode]
-    broker_auth_port: int
-    startup_s: float = 0.0
-
-    @property
-    def amqp_url(self) -> str:
-        return ",".join(node.amqp_url for node in self.nodes)
-
-    @property
-    def management_url(self) -> str:
-        return ",".join(node.management_url for node in self.nodes)
-
-    @property
-    def broker_auth_url(self) -> str:
-        return f"http://127.0.0.1:{self.broker_auth_port}"
-
-    def settings(self, settings: Settings) -> Settings:
-        """`settings` pointed at every node, with quorum queues, and at the one broker-auth process."""
-        return replace(
-            self.nodes[0].settings(settings),
-            amqp_url=self.amqp_url,
-            amqp_management_url=self.management_url,
-            amqp_queue_type="quorum",
-        )
-
-    def node(self, name: str) -> RabbitMQNode:
-        return next(node for node in self.nodes if node.name == name)
-
-    def restart(self, node: RabbitMQNode) -> None:
-        """A killed or stopped node started again with its data; returns once it has rejoined."""
-        starts = node.log().count(READY_LINE)
-        node.stop()
-        node.popen = _spawn(node.base, node.env)
-        _wait_until_ready(node, starts + 1)
-        self.wait_clustered()
-
-    def running(self) -> set[str]:
-        """The nodes the cluster reports running, asked of the first node that answers."""
-        for node in self.nodes:
-            if node.popen.poll() is not None:
-                continue
-            try:
-                answer = httpx.get(f"{node.management_url}/api/nodes", timeout=STOP_TIMEOUT_S)
-            except httpx.HTTPError:
-                continue
-            if answer.is_success:
-                return {str(n["name"]) for n in answer.json() if n.get("running")}
-        return set()
-
-    def wait_clustered(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        names = {node.name for node in self.nodes}
-        while self.running() != names:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"RabbitMQ cluster not formed within {STARTUP_TIMEOUT_S} s: {self.running()}"
-                )
-            time.sleep(CLUSTER_POLL_S)
-
-    def stop(self) -> None:
-        """Every node told to stop at once (one by one, each would wait for the others' timeouts)."""
-        for node in self.nodes:
-            if node.popen.poll() is None:
-                node.popen.send_signal(signal.SIGTERM)
-        for node in self.nodes:
-            node.stop()
-
-
-def start_cluster(
-    base: Path,
-    settings: Settings,
-    listeners: str = "",
-    name: str | None = None,
-    size: int = CLUSTER_SIZE,
-    node_listeners: Callable[[Path], str] | None = None,
-) -> RabbitMQCluster:
-    """`size` nodes under `base` (node1, node2, …), each configured like `start_node`'s plus the cluster
-    formation lines, then set up once (vhosts and users are the cluster's). The first node starts alone;
-    the others then join it together. Started again under the same `base` and `name`, it keeps its
-    queues and messages. `node_listeners`: more lines for the node of a directory (its own ports)."""
-    started = time.monotonic()
-    base, name = base.resolve(), name or f"livescore-{uuid.uuid4().hex[:6]}"
-    names = [f"{name}-{index}@localhost" for index in range(1, size + 1)]
-    formation = _formation(names)
-    cookie, password = _cookie(base), service_password(base)
-    auth_port = free_port()
-
-    def start(index: int) -> RabbitMQNode:
-        node_base = base / f"node{index + 1}"
-        lines = formation + listeners + (node_listeners(node_base) if node_listeners else "")
-        return _started(node_base, settings, lines, names[index], auth_port, cookie, password)
-
-    # A new cluster forms around its first node; a cluster with data starts all at once, since each
-    # node waits at boot for the peers it last saw running (the last one stopped need not be the first).
-    together = (base / "node1" / "mnesia").exists()
-    cluster = RabbitMQCluster([start(0)], auth_port)
-    try:
-        _join_the_rest(cluster, start, size, together)
-        setup(cluster.settings(settings))
-    except BaseException:
-        cluster.stop()
-        raise
-    cluster.startup_s = time.monotonic() - started
-    return cluster
-
-
-def _join_the_rest(
-    cluster: RabbitMQCluster, start: Callable[[int], RabbitMQNode], size: int, together: bool
-) -> None:
-    """The nodes after the first started (once the first is ready, unless they start `together`), then
-    every node ready and clustered."""
-    if not together:
-        _wait_until_ready(cluster.nodes[0])
-    cluster.nodes += [start(index) for index in range(1, size)]
-    for node in cluster.nodes:
-        _wait_until_ready(node)
-    cluster.wait_clustered()
-
-
-def _formation(names: list[str]) -> str:
-    """Peer discovery from the configuration: every node lists every node, itself included."""
-    lines = ["cluster_formation.peer_discovery_backend = classic_config"]
-    lines += [f"cluster_formation.classic_config.nodes.{i} = {n}" for i, n in enumerate(names, start=1)]
-    return "\n".join(lines) + "\n"
-
-
-def _cookie(base: Path) -> str:
-    """The cluster's Erlang cookie: made once, kept under `base` so a restarted cluster keeps it; only its
-    owner may read it (with it, anyone reaching a node runs commands as the node's user)."""
-    path = base / "erlang.cookie"
-    if not path.exists():
-        base.mkdir(parents=True, exist_ok=True)
-        write_private(path, secrets.token_hex(20).upper(), 0o400)
-    path.chmod(0o400)  # a cookie made before this rule
     return path.read_text().strip()

@@ -27,7 +27,8 @@ from domain.delivery import QueueKind
 from domain.settings import Settings
 from domain.streams import amqp_queue, snapshot_progress
 from ingress.app import create_app
-from servers.rabbitmq_node import RABBITMQ_SERVER, RabbitMQCluster, RabbitMQNode, start_cluster
+from servers.rabbitmq_cluster import RabbitMQCluster, start_cluster
+from servers.rabbitmq_node import RABBITMQ_SERVER, RabbitMQNode
 from tests.e2e.processes import Processes, drained
 from tests.fixture_factory import fixture
 from tests.sockets import is_loopback, listening_in_group
