@@ -108,7 +108,7 @@ Snapshot runs (messages/s): {snapshots}.
 def _setup(results: Results) -> str:
     """The report's set-up section: the node, the messages, the publishers, the consumer and the ramp."""
     return f"""## Set-up
-- One private RabbitMQ 3.10 node (`cli.rabbitmq_node.start_node`), the service's account; 50 durable
+- One private RabbitMQ 3.10 node (`servers.rabbitmq_node.start_node`), the service's account; 50 durable
   classic queues on the Incidents vhost declared as the service declares them (`x-max-length` 50,000,
   `x-overflow` `reject-publish`), a fanout exchange bound to them; one Fixtures queue for the snapshot.
 - Messages: the service's envelopes (incident: MessageType 2; fixture: MessageType 1) padded to ~600 bytes,
