@@ -69,12 +69,15 @@ def run(job: Coroutine[Any, Any, T]) -> T:
 
 
 async def _then_sqlite_threads_ended(job: Coroutine[Any, Any, T]) -> T:
-    """`job`, then every aiosqlite thread finished while the loop still runs to take its last result."""
+    """`job`, then every aiosqlite thread it started finished while the loop still runs to take its last
+    result. Only its own: a process running the command in a thread (the tests) has connections of its
+    own open, whose threads would each hold the command up for the whole join timeout."""
+    before = set(threading.enumerate())
     try:
         return await job
     finally:
         for thread in threading.enumerate():
-            if thread.name.endswith(_SQLITE_THREAD):
+            if thread.name.endswith(_SQLITE_THREAD) and thread not in before:
                 await asyncio.to_thread(thread.join, _SQLITE_THREAD_JOIN_S)
 
 
