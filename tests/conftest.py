@@ -93,9 +93,12 @@ def redis_sentinels(tmp_path: Path) -> Iterator[SentinelSetup]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that needs the RabbitMQ node is marked `rabbitmq`, and every one that starts Redis behind
-    Sentinel `cluster`, so a run can leave them out."""
+    """Every test that needs the RabbitMQ node is marked `rabbitmq`, every one that starts Redis behind
+    Sentinel `cluster`, and every one that uses the session's database `storage`, so a run can leave them
+    out (or keep only them: a test without that database runs the same whichever it names)."""
     for item in items:
+        if "database_template" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.storage)
         if "rabbitmq" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.rabbitmq)
         if "redis_sentinels" in getattr(item, "fixturenames", ()):
