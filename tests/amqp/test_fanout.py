@@ -36,6 +36,8 @@ BASKETBALL, EUROLEAGUE, NBA = 48242, 2002, 2003
 EVERYTHING, FOOTBALL_ONLY, EUROLEAGUE_ONLY, BOTH = 770_001, 770_002, 770_003, 770_004
 API = "/api/livescore"
 LATER = datetime(2030, 4, 2, tzinfo=UTC)
+# Incidents the staying package receives after another's deactivation, before its queue is compared.
+GROWN = 200
 
 
 @pytest.fixture
@@ -237,9 +239,13 @@ async def test_nothing_broadcast_arrives_after_a_deactivations_200_while_inciden
             answer = await client.post(f"{API}/package/deactivate", json=bodies[leaving])
             at_200 = await length(delivering, INCIDENTS, leaving)
             staying_then = await length(delivering, INCIDENTS, staying)
-            # Part of the assertion, not a wait for readiness: the flow goes on this long, and
-            # nothing more reaches the leaving package's queue while the staying one's grows.
-            await asyncio.sleep(1.5)
+
+            # The flow goes on until the staying package has many incidents published after the 200,
+            # each routed by the same exchange that would have copied it to the leaving one as well.
+            async def staying_grew() -> bool:
+                return await length(delivering, INCIDENTS, staying) >= staying_then + GROWN
+
+            await eventually(staying_grew, 30, f"{GROWN} incidents more for the staying package")
             later = await length(delivering, INCIDENTS, leaving)
             staying_later = await length(delivering, INCIDENTS, staying)
             # Told to stop, not cancelled: redis-py may swallow a cancellation that lands mid-command.
