@@ -29,7 +29,7 @@ from domain.streams import amqp_queue, snapshot_progress
 from ingress.app import create_app
 from servers.rabbitmq_cluster import RabbitMQCluster, start_cluster
 from servers.rabbitmq_node import RABBITMQ_SERVER, RabbitMQNode
-from tests.e2e.processes import Processes, drained
+from tests.e2e.processes import Processes, drained, spawning
 from tests.fixture_factory import fixture
 from tests.sockets import is_loopback, listening_in_group
 from tests.support import add_fixtures, add_package, asgi_client, eventually, free_port, hold, server_missing
@@ -239,12 +239,8 @@ async def _taken(settings: Settings, body: dict[str, Any], node: RabbitMQNode) -
 
 @pytest.fixture
 def processes(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[Processes]:
-    spawner = Processes(redis_url, database_url, tmp_path)
-    try:
+    with spawning(redis_url, database_url, tmp_path) as spawner:
         yield spawner
-    finally:
-        spawner.stop_all()
-        print(spawner.logs())  # shown when the test failed
 
 
 @pytest.mark.usefixtures("broker_auth")
