@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 
-from cli.broker_setup import setup
 from domain.settings import Settings
 from servers.private_files import write_private
 from servers.rabbitmq_node import (
@@ -29,6 +28,7 @@ from servers.rabbitmq_node import (
     free_port,
     launch_node,
     service_password,
+    set_up,
     wait_until_ready,
 )
 
@@ -137,14 +137,7 @@ def start_cluster(
     # node waits at boot for the peers it last saw running (the last one stopped need not be the first).
     together = (base / "node1" / "mnesia").exists()
     cluster = RabbitMQCluster([start(0)], auth_port)
-    try:
-        _join_the_rest(cluster, start, size, together)
-        setup(cluster.settings(settings))
-    except BaseException:
-        cluster.stop()
-        raise
-    cluster.startup_s = time.monotonic() - started
-    return cluster
+    return set_up(cluster, settings, started, lambda: _join_the_rest(cluster, start, size, together))
 
 
 def _join_the_rest(

@@ -20,8 +20,10 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from cli.amqp import write_config
 from cli.broker_setup import setup
@@ -153,14 +155,33 @@ def start_node(
     base = base.resolve()
     password = service_password(base)
     node = launch_node(base, settings, listeners, node_name, free_port(), password=password)
+    return set_up(node, settings, started, lambda: wait_until_ready(node))
+
+
+class Broker(Protocol):
+    """A started node or cluster, as `set_up` finishes it."""
+
+    startup_s: float
+
+    def settings(self, settings: Settings) -> Settings: ...
+
+    def stop(self) -> None: ...
+
+
+B = TypeVar("B", bound=Broker)
+
+
+def set_up(broker: B, settings: Settings, started: float, ready: Callable[[], None]) -> B:
+    """`broker` once `ready` returns, set up for `settings` (vhosts, users, exchanges) and its start-up
+    time noted; stopped if either fails, so that nothing is left running."""
     try:
-        wait_until_ready(node)
-        setup(node.settings(settings))
+        ready()
+        setup(broker.settings(settings))
     except BaseException:
-        node.stop()
+        broker.stop()
         raise
-    node.startup_s = time.monotonic() - started
-    return node
+    broker.startup_s = time.monotonic() - started
+    return broker
 
 
 def launch_node(
