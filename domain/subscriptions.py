@@ -91,18 +91,24 @@ class ActivePackage(NamedTuple):
         return refs.sport_id in self.sports or refs.league_id in self.leagues
 
 
-async def active_packages(conn: AsyncConnection) -> list[ActivePackage]:
-    """Every active package with its subscriptions, in id order."""
+def active_packages_of(conn: Connection) -> list[ActivePackage]:
+    """Every active package with its subscriptions, in id order. Synchronous, to run in a worker's
+    transaction; `active_packages` on an async connection."""
     query = select(col(Package.id), col(Package.applied_ms), col(Package.applied_seq))
-    rows = list(await conn.execute(query.where(col(Package.status) == "active").order_by(col(Package.id))))
+    rows = list(conn.execute(query.where(col(Package.status) == "active").order_by(col(Package.id))))
     subscribed = select(
         col(PackageSubscription.package_id), col(PackageSubscription.kind), col(PackageSubscription.ref_id)
     )
     sports: dict[int, set[int]] = {}
     leagues: dict[int, set[int]] = {}
-    for package_id, kind, ref_id in await conn.execute(subscribed):
+    for package_id, kind, ref_id in conn.execute(subscribed):
         (sports if kind == "sport" else leagues).setdefault(package_id, set()).add(ref_id)
     return [
         ActivePackage(i, StreamId(ms, seq), frozenset(sports.get(i, ())), frozenset(leagues.get(i, ())))
         for i, ms, seq in rows
     ]
+
+
+async def active_packages(conn: AsyncConnection) -> list[ActivePackage]:
+    """`active_packages_of` on an async connection."""
+    return await conn.run_sync(active_packages_of)
