@@ -4,6 +4,7 @@ as they should: in time (LIVESCORE_REQUEST_TIMEOUT_S), with a head of bounded si
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -11,6 +12,8 @@ import msgspec
 import uvicorn
 from prometheus_client import Counter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from domain.settings import Settings
 
 # One counter per process, in that process's /metrics.
 CONNECTIONS_CLOSED = Counter(
@@ -108,8 +111,21 @@ class BoundedRequestProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long a listener's connections may take: to deliver a request (LIVESCORE_REQUEST_TIMEOUT_S), and
+    to send the next one on a kept-alive connection (LIVESCORE_KEEP_ALIVE_S)."""
+
+    request_timeout_s: float
+    keep_alive_s: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> "ConnectionLimits":
+        return cls(settings.request_timeout_s, settings.keep_alive_s)
+
+
 def bounded_config(
-    app: Any, host: str, port: int, request_timeout_s: float, **options: Any
+    app: Any, host: str, port: int, limits: ConnectionLimits, **options: Any
 ) -> uvicorn.Config:
     """uvicorn's configuration for serving `app` on host:port with the limits above; `options` more of
     uvicorn's (the worker's server runs no lifespan)."""
@@ -117,7 +133,7 @@ def bounded_config(
     class Protocol(BoundedRequestProtocol):
         pass
 
-    Protocol.request_timeout_s = request_timeout_s
+    Protocol.request_timeout_s = limits.request_timeout_s
     return uvicorn.Config(
         app,
         host=host,
@@ -132,6 +148,7 @@ def bounded_config(
         # (routes.client_address). uvicorn's own handling would believe any X-Forwarded-For sent from
         # 127.0.0.1 (its default FORWARDED_ALLOW_IPS): anyone on this host could choose an address.
         proxy_headers=False,
+        timeout_keep_alive=limits.keep_alive_s,
         **options,
     )
 
@@ -151,11 +168,11 @@ class _TellingServer(uvicorn.Server):
 
 
 def serve(
-    app: Any, host: str, port: int, request_timeout_s: float, on_exit: Callable[[], None] | None = None
+    app: Any, host: str, port: int, limits: ConnectionLimits, on_exit: Callable[[], None] | None = None
 ) -> None:
     """Serve `app` on host:port until SIGINT or SIGTERM (calling `on_exit` then, from the signal handler);
     exit status 3 if it never started (its port taken), as uvicorn.run does."""
-    config = bounded_config(app, host, port, request_timeout_s)
+    config = bounded_config(app, host, port, limits)
     server = uvicorn.Server(config) if on_exit is None else _TellingServer(config, on_exit)
     server.run()
     if not server.started:

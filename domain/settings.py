@@ -60,6 +60,11 @@ class Settings:
     # from the request's first byte; then the connection is closed. Silent or trickling clients would
     # otherwise hold a connection each for ever. 10 s sends a 16 KiB body at 1.6 KB/s: any real client.
     request_timeout_s: int = 10
+    # Seconds a connection may stay idle between requests before the listener closes it (uvicorn's own
+    # default). Behind a proxy or load balancer that keeps connections to the service, set it above the
+    # proxy's idle timeout: else the proxy may send a request on a connection being closed that moment,
+    # and its client gets an error for a request nobody received.
+    keep_alive_s: int = 5
     log_format: str = "text"
     # Commands one worker reads per XREADGROUP and applies in one transaction.
     worker_batch: int = 100

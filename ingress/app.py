@@ -142,11 +142,10 @@ def _live_of(engine: AsyncEngine) -> Callable[[int], Awaitable[list[dict[str, An
 
 def main() -> None:
     """Serve the ingress on $PORT (the Procfile's `web`, and `livescore dev`)."""
-    from domain.http_server import serve
+    from domain.http_server import ConnectionLimits, serve
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     app = create_app(settings)
-    serve(
-        app, settings.host, settings.port, settings.request_timeout_s, on_exit=lambda: end_live_streams(app)
-    )
+    limits = ConnectionLimits.of(settings)
+    serve(app, settings.host, settings.port, limits, on_exit=lambda: end_live_streams(app))

@@ -84,12 +84,12 @@ def main() -> None:
     """Serve the broker-auth app (the Procfile's `broker-auth`), with the ingress's limits on stalled
     connections and request heads: only RabbitMQ needs it, but anyone who reaches its port could hold
     connections open."""
-    from domain.http_server import serve
+    from domain.http_server import ConnectionLimits, serve
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     app = create_app(settings)
-    serve(app, settings.broker_auth_host, settings.broker_auth_port, settings.request_timeout_s)
+    serve(app, settings.broker_auth_host, settings.broker_auth_port, ConnectionLimits.of(settings))
 
 
 if __name__ == "__main__":

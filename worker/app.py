@@ -16,6 +16,7 @@ from redis.exceptions import ResponseError
 
 from domain.command_log import ensure_consumer_group
 from domain.connections import open_redis
+from domain.http_server import ConnectionLimits
 from domain.logs import FASTSTREAM_LOGGER, configure_logging
 from domain.settings import Settings
 from domain.streams import COMMANDS_STREAM, FIXTURE_UPDATES_STREAM, WORKERS_GROUP
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         incidents.stop,
     ]
     if settings.worker_port is not None:
-        server = OperationsServer(settings.host, settings.worker_port, settings.request_timeout_s)
+        server = OperationsServer(settings.host, settings.worker_port, ConnectionLimits.of(settings))
         starting.append(server.start)
         shutting_down.append(server.stop)
     return FastStream(

@@ -17,7 +17,7 @@ from typing import Any
 import uvicorn
 from prometheus_client import make_asgi_app
 
-from domain.http_server import bounded_config
+from domain.http_server import ConnectionLimits, bounded_config
 
 _metrics = make_asgi_app()
 _HEALTHY = json.dumps({"status": "ok"}).encode()
@@ -54,13 +54,13 @@ class _Server(uvicorn.Server):
 class OperationsServer:
     host: str
     port: int
-    # The ingress's limits on stalled connections and request heads (LIVESCORE_REQUEST_TIMEOUT_S).
-    request_timeout_s: float
+    # The ingress's limits on stalled and idle connections.
+    limits: ConnectionLimits
     _server: _Server | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
-        config = bounded_config(app, self.host, self.port, self.request_timeout_s, lifespan="off")
+        config = bounded_config(app, self.host, self.port, self.limits, lifespan="off")
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(), name="operations-http")
 

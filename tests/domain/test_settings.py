@@ -55,6 +55,11 @@ def test_the_request_timeout_is_ten_seconds_unless_set() -> None:
     assert Settings.from_env({"LIVESCORE_REQUEST_TIMEOUT_S": "2"}).request_timeout_s == 2
 
 
+def test_idle_connections_are_kept_five_seconds_unless_set() -> None:
+    assert Settings.from_env({}).keep_alive_s == 5
+    assert Settings.from_env({"LIVESCORE_KEEP_ALIVE_S": "75"}).keep_alive_s == 75
+
+
 def test_incident_wait_keep_alive_and_heartbeat_default_to_the_spec_and_zero_turns_them_off() -> None:
     settings = Settings.from_env({})
     assert (settings.incident_wait_s, settings.keepalive_s, settings.heartbeat_s) == (60, 30, 10)

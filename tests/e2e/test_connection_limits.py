@@ -23,6 +23,9 @@ from tests.support import free_port
 TIMEOUT_S = 1
 # How late a close may come on a loaded 2-core machine, yet far below "never".
 MARGIN_S = 2
+# LIVESCORE_KEEP_ALIVE_S of the tests that set it: above the request timeout, and so far below uvicorn's
+# 5 s that a listener ignoring the setting fails the test.
+KEEP_ALIVE_S = 2
 # Slower than any real client, fast enough to keep the connection busy all the time.
 TRICKLE_INTERVAL_S = 0.3
 # Several at once: each connection has its own deadline.
@@ -42,16 +45,29 @@ async def ingress(processes: Processes) -> Ingress:
     return await processes.ingress(LIVESCORE_REQUEST_TIMEOUT_S=str(TIMEOUT_S))
 
 
-@pytest.fixture(params=["ingress", "broker-auth", "worker"])
+LISTENERS = ["ingress", "broker-auth", "worker"]
+
+
+@pytest.fixture(params=LISTENERS)
 async def listener(request: pytest.FixtureRequest, processes: Processes) -> Ingress:
     """One HTTP listener of the service, in its own process, once it answers /health."""
-    timeout = {"LIVESCORE_REQUEST_TIMEOUT_S": str(TIMEOUT_S)}
-    if request.param == "ingress":
-        return await processes.ingress(**timeout)
-    if request.param == "broker-auth":
-        return await processes.broker_auth(**timeout)
+    return await start_listener(processes, request.param)
+
+
+@pytest.fixture(params=LISTENERS)
+async def keeping_listener(request: pytest.FixtureRequest, processes: Processes) -> Ingress:
+    """One HTTP listener of the service, keeping idle connections KEEP_ALIVE_S."""
+    return await start_listener(processes, request.param, LIVESCORE_KEEP_ALIVE_S=str(KEEP_ALIVE_S))
+
+
+async def start_listener(processes: Processes, kind: str, **env: str) -> Ingress:
+    env["LIVESCORE_REQUEST_TIMEOUT_S"] = str(TIMEOUT_S)
+    if kind == "ingress":
+        return await processes.ingress(**env)
+    if kind == "broker-auth":
+        return await processes.broker_auth(**env)
     port = free_port()
-    worker = await processes.worker(LIVESCORE_WORKER_PORT=str(port), **timeout)
+    worker = await processes.worker(LIVESCORE_WORKER_PORT=str(port), **env)
     served = Ingress("worker /metrics", worker.popen, worker.log_path, port)
     await processes.wait_for_ingress(served)
     return served
@@ -159,6 +175,19 @@ async def test_a_keep_alive_client_pausing_between_requests_is_not_disturbed(ing
         await asyncio.sleep(TIMEOUT_S / 2)  # the body a moment after its head: the behaviour under test
         assert await answer(stream, BODY) == 400  # no such package: the body arrived and was read
         assert await answer(stream, HEALTH) == 200
+
+
+async def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_setting(
+    keeping_listener: Ingress,
+) -> None:
+    """Idle longer than the request timeout, and kept; then idle past LIVESCORE_KEEP_ALIVE_S, and closed
+    then (behind a proxy that keeps its connections longer than uvicorn's 5 s, the setting is raised)."""
+    async with connection(keeping_listener) as stream:
+        assert await answer(stream, HEALTH) == 200
+        await asyncio.sleep(TIMEOUT_S * 1.2)  # idle, below the keep-alive: the behaviour under test
+        assert await answer(stream, HEALTH) == 200
+        lifetime = await seconds_until_closed(stream[0], time.monotonic())
+    assert KEEP_ALIVE_S * 0.9 <= lifetime <= KEEP_ALIVE_S + MARGIN_S, lifetime
 
 
 async def test_a_request_head_past_the_limit_is_answered_431_and_closed_at_once(listener: Ingress) -> None:
