@@ -179,14 +179,9 @@ def live_boards(conn: Connection, sports: Sequence[int], leagues: Sequence[int])
     return [found for (data,) in rows if in_progress(found := decode_scoreboard(data))]
 
 
-def package_boards(conn: Connection, package_id: int) -> list[Scoreboard]:
-    """The live boards a package's subscriptions take (the initial image, in the owner's transaction)."""
-    return live_boards(conn, *subscriptions(conn, package_id))
-
-
 async def package_live_boards(conn: AsyncConnection, package_id: int) -> list[Scoreboard]:
-    """The same, read through an async connection (pull, `livescore watch`)."""
-    return await conn.run_sync(package_boards, package_id)
+    """The live boards a package's subscriptions take (pull, `livescore watch`)."""
+    return await conn.run_sync(lambda sync: live_boards(sync, *subscriptions(sync, package_id)))
 
 
 async def latest_kept_incident(conn: AsyncConnection, fixture_id: int) -> dict[str, Any] | None:

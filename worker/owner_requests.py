@@ -38,7 +38,7 @@ from domain.owner_requests import (
     wait_finished,
 )
 from domain.scoreboard import Scoreboard, to_message_body
-from domain.scoreboard_store import incidents_after, package_boards
+from domain.scoreboard_store import incidents_after, live_boards
 from domain.streams import owner_request_done
 from domain.subscriptions import subscriptions_of
 from worker.incidents import Directory
@@ -110,15 +110,18 @@ async def _messages(
     routed = res.delivery.routes_by_subscriptions  # else admitting is the owner's own `held_back`
 
     def read(conn: Connection) -> tuple[list[Scoreboard], dict[int, list[bytes]], Subscriptions | None]:
+        # Read once, for both the boards and the admission. A package removed meanwhile has no record:
+        # its boards are those of empty subscriptions (every fixture's), and it is admitted nowhere.
+        subscribed = subscriptions_of(conn, [request.package]).get(request.package)
+        scope = subscribed or Subscriptions()
         boards = [
             board
-            for board in package_boards(conn, request.package)
+            for board in live_boards(conn, sorted(scope.sports), sorted(scope.leagues))
             if board.fixture.fixture_id % PARTITIONS in wanted
         ]
         ids = [board.fixture.fixture_id for board in boards]
         kept = incidents_after(conn, ids, request.after or 0) if recovering else {}
-        subscribed = subscriptions_of(conn, [request.package]).get(request.package) if routed else None
-        return boards, kept, subscribed
+        return boards, kept, subscribed if routed else None
 
     # The worker's own transactions: on SQLite at once on the loop, without aiosqlite's thread hops
     # (most of an activation's wait for its image, measured).
