@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-Step = Callable[[], Awaitable[float | None]]
+Step = Callable[[], Awaitable[None]]
 
 
 class Repeating:
-    """`step` again and again, pausing after each for the seconds it returns (None: `every_s`)."""
+    """`step` again and again, `every_s` apart (the first time at once, unless `pause_first`)."""
 
     def __init__(self, name: str, step: Step, every_s: float, *, pause_first: bool = False) -> None:
         self._name, self._step, self._every_s, self._pause_first = name, step, every_s, pause_first
@@ -33,12 +33,12 @@ class Repeating:
                 await self._task
 
     async def _run(self) -> None:
-        pause: float | None = self._every_s if self._pause_first else 0.0
+        if self._pause_first and await self._told_to_stop(self._every_s):
+            return
         while not self._stopping.is_set():
-            if pause and await self._told_to_stop(pause):
+            await self._step()
+            if await self._told_to_stop(self._every_s):
                 return
-            pause = await self._step()
-            pause = self._every_s if pause is None else pause
 
     async def _told_to_stop(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):

@@ -11,14 +11,13 @@ async def test_a_stop_ends_the_duty_even_when_its_step_swallows_the_cancellation
     steps = 0
     inside = asyncio.Event()
 
-    async def step() -> float:
+    async def step() -> None:
         nonlocal steps
         steps += 1
         inside.set()
         # What a lost cancellation looks like from here: the step simply returns.
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(3600)
-        return 0.001
 
     duty = Repeating("swallowing", step, 0.001)
     duty.start()
@@ -28,7 +27,7 @@ async def test_a_stop_ends_the_duty_even_when_its_step_swallows_the_cancellation
     assert steps == 1
 
 
-async def test_a_duty_repeats_its_step_with_the_pause_it_asks_for_until_stopped() -> None:
+async def test_a_duty_repeats_its_step_until_stopped() -> None:
     seen = asyncio.Event()
     count = 0
 
