@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from domain.storage import tune_sqlite
+from domain.wal_checkpoints import WalCheckpoints
 
 T = TypeVar("T")
 Work = Callable[[Connection], T]
@@ -66,8 +67,11 @@ class OnSQLite:
     of the service does. One thread is enough: SQLite lets one writer in at a time.
     """
 
-    def __init__(self, at_once: Engine, waiting: Engine, writers_lock: str | None) -> None:
+    def __init__(
+        self, at_once: Engine, waiting: Engine, writers_lock: str | None, checkpoints: WalCheckpoints | None
+    ) -> None:
         self._at_once, self._waiting = at_once, waiting
+        self._checkpoints = checkpoints
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-transactions")
         # This process's transactions one at a time (the file lock is the process's, shared by its
         # threads), whichever way they run.
@@ -129,6 +133,8 @@ class OnSQLite:
         await asyncio.get_running_loop().run_in_executor(None, self._thread.shutdown)
         self._at_once.dispose()
         self._waiting.dispose()
+        if self._checkpoints is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._checkpoints.stop)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
 
@@ -150,11 +156,15 @@ def open_transactions(engine: AsyncEngine) -> Transactions:
         return OnTheLoop(create_async_engine(url, pool_pre_ping=False), owned=True)
     database = engine.url.database
     in_file = bool(database) and database != ":memory:" and not str(database).startswith("file::memory")
-    lock = f"{database}-writers.lock" if in_file else None
-    return OnSQLite(_sqlite(engine, busy_timeout_ms=0), _sqlite(engine), lock)
+    if not in_file:
+        return OnSQLite(_sqlite(engine, busy_timeout_ms=0), _sqlite(engine), None, None)
+    # Checkpoints on a thread of their own, not in a commit on the loop (domain/wal_checkpoints.py).
+    at_once = _sqlite(engine, busy_timeout_ms=0, own_checkpoints=False)
+    waiting = _sqlite(engine, own_checkpoints=False)
+    return OnSQLite(at_once, waiting, f"{database}-writers.lock", WalCheckpoints(str(database)))
 
 
-def _sqlite(engine: AsyncEngine, busy_timeout_ms: int | None = None) -> Engine:
+def _sqlite(engine: AsyncEngine, busy_timeout_ms: int | None = None, own_checkpoints: bool = True) -> Engine:
     """A standard-library-driver engine on `engine`'s database, beginning its transactions IMMEDIATE."""
     sync_engine = create_engine(engine.url.set(drivername="sqlite"))
 
@@ -162,6 +172,8 @@ def _sqlite(engine: AsyncEngine, busy_timeout_ms: int | None = None) -> Engine:
         tune_sqlite(dbapi_connection, record)
         if busy_timeout_ms is not None:
             dbapi_connection.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        if not own_checkpoints:
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
         # BEGIN is left to SQLAlchemy's `begin` event below; the driver would begin a deferred
         # transaction itself at the first write, after the reads.
         dbapi_connection.isolation_level = None

@@ -117,3 +117,34 @@ async def test_a_database_path_gets_its_writers_lock_beside_it(engine: AsyncEngi
     finally:
         await transactions.close()
     assert await asyncio.to_thread(Path(f"{engine.url.database}-writers.lock").exists)
+
+
+def _autocheckpoint(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+
+def _fill(conn: Connection) -> None:
+    conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS filler (body BLOB)")
+    conn.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(8000000))")
+
+
+async def test_the_log_is_checkpointed_by_a_thread_of_its_own_not_in_a_commit(engine: AsyncEngine) -> None:
+    """A commit on the loop never copies the write-ahead log back (that stalled incident rounds for
+    milliseconds); the checkpoint thread does, within a few seconds."""
+    database = Path(str(engine.url.database))
+    transactions = open_transactions(engine)
+    try:
+        assert await transactions.run(_autocheckpoint) == 0
+        before = await _size(database)
+        await transactions.run(_fill)  # some 2,000 pages: SQLite's own checkpoint would run in this commit
+        assert await _size(database) < before + 1_000_000, "checkpointed in the commit"
+        deadline = asyncio.get_running_loop().time() + 10
+        while await _size(database) < before + 8_000_000:
+            assert asyncio.get_running_loop().time() < deadline, "the log was not checkpointed"
+            await asyncio.sleep(0.1)
+    finally:
+        await transactions.close()
+
+
+async def _size(path: Path) -> int:
+    return (await asyncio.to_thread(path.stat)).st_size
