@@ -1,6 +1,7 @@
 """The worker's composition root: builds the FastStream app from settings (the Procfile's `worker`)."""
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None, consumer: str | None = None) ->
         server = OperationsServer(settings.host, settings.worker_port, ConnectionLimits.of(settings))
         starting.append(server.start)
         shutting_down.append(server.stop)
+    # Last, once all is open: what start-up made is out of the collector's way.
+    starting.append(_call(gc.freeze))
     return FastStream(
         broker,
         logger=FASTSTREAM_LOGGER,
