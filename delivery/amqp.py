@@ -51,6 +51,7 @@ from domain.delivery import (
     QueueFigures,
     QueueKind,
     Subscriptions,
+    settled,
 )
 from domain.errors import BrokerUnavailable
 from domain.incidents import PARTITIONS
@@ -113,7 +114,14 @@ class AmqpDelivery:
         self._fetching: dict[tuple[QueueKind, int], asyncio.Future[QueueFigures]] = {}
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
+        return await (await self.start_publish(parcels))
+
+    async def start_publish(self, parcels: Sequence[Parcel]) -> asyncio.Future[list[Published]]:
+        """Every parcel's messages sent, in order after every earlier call's; the returned future gives
+        what `publish` returns once the broker confirmed them. The batch stays registered for the fence
+        until then."""
         batch = uuid.uuid4().hex
+        started: list[asyncio.Future[Published]] = []
         try:
             register = register_publishing(batch, [parcel.package_id for parcel in parcels])
             active = await register.run(self._scripts)
@@ -123,38 +131,79 @@ class AmqpDelivery:
                 for message in parcel.messages:
                     if id(message) not in encoded:
                         encoded[id(message)] = message_content(message)
-            published = await asyncio.gather(
-                *(self._publish(*each, encoded) for each in zip(parcels, active, strict=True))
-            )
-            return list(published)
+            for parcel, ok in zip(parcels, active, strict=True):
+                started.append(await self._start_parcel(parcel, ok, encoded))
+        except BaseException:
+            # What was sent before the failure is settled (its outcome is of no use any more).
+            await asyncio.gather(*started, return_exceptions=True)
+            await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
+            raise
+        return asyncio.ensure_future(self._settle_parcels(batch, started))
+
+    async def _settle_parcels(self, batch: str, started: list[asyncio.Future[Published]]) -> list[Published]:
+        try:
+            outcomes = await asyncio.gather(*started, return_exceptions=True)
         finally:
             # Shielded: a cancelled publisher still leaves the set (else deactivations wait for its age).
             await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
+        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failed is not None:
+            raise failed
+        return [o for o in outcomes if not isinstance(o, BaseException)]
 
     async def broadcast(self, kind: QueueKind, items: Sequence[Broadcast]) -> set[int]:
+        return await (await self.start_broadcast(kind, items))
+
+    async def start_broadcast(self, kind: QueueKind, items: Sequence[Broadcast]) -> asyncio.Future[set[int]]:
         """Each message published once to the vhost's exchange, which copies it into every bound queue;
-        registered for the fence like any publishing batch."""
+        registered for the fence like any publishing batch, until the returned future is done (it
+        settles the batch: its confirmations awaited, a full queue's package deactivated)."""
         if not items:
-            return set()
+            return settled(set())
         batch = uuid.uuid4().hex
         await register_publishing(batch, []).run(self._scripts)
         try:
             contents = [message_content(item.message) for item in items]
+            keys = [routing_key(item.topic) for item in items]
             try:
-                outcomes = await self._routed(kind, [routing_key(item.topic) for item in items], contents)
+                sent = await self._send_routed(kind, keys, contents)
             except BrokerUnavailable as exc:
-                where = f"the exchange of {self._vhosts[kind]}: {exc.__cause__ or exc!r}"
-                self._publishing_failed.note(where)
-                self._exchanges.discard(kind)
-                await self._channels[kind].reset()
-                await self._brokers[kind].reset()
+                await self._failed(kind, "the exchange", exc)
                 raise
+        except BaseException:
+            await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
+            raise
+        # A task of its own: the batch leaves the fence's set whether or not its caller waits for it.
+        return asyncio.ensure_future(self._settle_broadcast(kind, items, batch, sent))
+
+    async def _settle_broadcast(
+        self, kind: QueueKind, items: Sequence[Broadcast], batch: str, sent: asyncio.Future[list[Outcome]]
+    ) -> set[int]:
+        try:
+            try:
+                async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                    outcomes = await sent
+            except CONNECTION_LOST as exc:
+                unavailable = BrokerUnavailable()
+                unavailable.__cause__ = exc
+                await self._failed(kind, "the exchange", unavailable)
+                raise unavailable from exc
             refused = {position for position, outcome in enumerate(outcomes) if outcome is Outcome.REFUSED}
             if refused:
                 await self._deactivate_full(kind, {p for i in refused for p in items[i].audience})
             return refused
         finally:
+            # Shielded: a cancelled publisher still leaves the set (else deactivations wait for its age).
             await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
+
+    async def _failed(self, kind: QueueKind, where: str, exc: BrokerUnavailable) -> None:
+        """Noted, and the next try on a fresh connection, which declares the exchange again (a broker
+        reset may have lost it): a channel that published through a quorum queue's change of leader can
+        go on failing every publish (seen on RabbitMQ 3.10), where a new one publishes at once."""
+        self._publishing_failed.note(f"{where} of {self._vhosts[kind]}: {exc.__cause__ or exc!r}")
+        self._exchanges.discard(kind)
+        await self._channels[kind].reset()
+        await self._brokers[kind].reset()
 
     async def follow(
         self,
@@ -256,13 +305,19 @@ class AmqpDelivery:
             await broker.close()
         await self._management.aclose()
 
-    async def _publish(self, parcel: Parcel, active: bool, encoded: dict[int, Content]) -> Published:
+    async def _start_parcel(
+        self, parcel: Parcel, active: bool, encoded: dict[int, Content]
+    ) -> asyncio.Future[Published]:
         if not active:
-            return Published(PublishResult.INACTIVE, 0)
+            return settled(Published(PublishResult.INACTIVE, 0))
         if parcel.once is not None and await self._redis.exists(sent_once(parcel.once)):
-            return Published(PublishResult.OK, 0)
+            return settled(Published(PublishResult.OK, 0))
         contents = [encoded[id(message)] for message in parcel.messages]
-        count = await self._send(parcel.kind, parcel.package_id, contents)
+        sent = await self._send(parcel.kind, parcel.package_id, contents)
+        return asyncio.ensure_future(self._parcel_published(parcel, sent))
+
+    async def _parcel_published(self, parcel: Parcel, sent: asyncio.Future[list[Outcome]]) -> Published:
+        count = await self._taken(parcel.kind, parcel.package_id, sent)
         if count < len(parcel.messages):
             await self._full.refused(parcel.package_id, parcel.kind, len(parcel.messages) - count)
             return Published(PublishResult.FULL, count)
@@ -271,52 +326,62 @@ class AmqpDelivery:
             await self._redis.set(sent_once(parcel.once), "1", ex=SENT_ONCE_TTL_S)
         return Published(PublishResult.OK, count)
 
-    async def _send(self, kind: QueueKind, package_id: int, messages: Sequence[Content]) -> int:
-        """Publish in order, every confirmation awaited together; how many were taken before the first
-        one the queue refused. After a failure the next try opens a fresh connection: a channel that
-        published through a quorum queue's change of leader can go on failing every publish (seen on
-        RabbitMQ 3.10), where a new one publishes at once."""
+    async def _send(
+        self, kind: QueueKind, package_id: int, messages: Sequence[Content]
+    ) -> asyncio.Future[list[Outcome]]:
+        """Written in order (declaring the queue first if this process has not); the future gives each
+        message's outcome."""
         try:
-            return await self._published(kind, package_id, messages)
+            if (kind, package_id) not in self._declared:
+                await self._declare(kind, package_id)
+                self._declared.add((kind, package_id))
+            try:
+                channel = await self._channels[kind].get()  # each node tried within CONNECT_TIMEOUT_S
+                async with asyncio.timeout(PUBLISH_TIMEOUT_S):  # room comes with earlier confirmations
+                    # Mandatory: returned to us if no queue takes it, rather than dropped in silence.
+                    return await channel.send("", amqp_queue(package_id), messages)
+            except CONNECTION_LOST as exc:
+                raise BrokerUnavailable() from exc
         except BrokerUnavailable as exc:
-            where = f"{amqp_queue(package_id)} of {self._vhosts[kind]}: {exc.__cause__ or exc!r}"
-            self._publishing_failed.note(where)
-            await self._channels[kind].reset()
-            await self._brokers[kind].reset()
+            await self._failed(kind, amqp_queue(package_id), exc)
             raise
 
-    async def _published(self, kind: QueueKind, package_id: int, messages: Sequence[Content]) -> int:
-        if (kind, package_id) not in self._declared:
-            await self._declare(kind, package_id)
-            self._declared.add((kind, package_id))
+    async def _taken(self, kind: QueueKind, package_id: int, sent: asyncio.Future[list[Outcome]]) -> int:
+        """How many were taken before the first one the queue refused, once all are settled."""
         queue = amqp_queue(package_id)
         try:
-            channel = await self._channels[kind].get()  # each node tried within CONNECT_TIMEOUT_S
-            # A confirmation that never comes (a node hung rather than gone) fails the publish, which is
-            # then tried again; a leader election in a cluster takes seconds.
-            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                # Mandatory: returned to us if no queue takes it, rather than dropped in silence.
-                outcomes = await channel.publish("", queue, messages)
-        except CONNECTION_LOST as exc:
-            raise BrokerUnavailable() from exc
-        for position, outcome in enumerate(outcomes):
-            if outcome is Outcome.REFUSED:
-                await self._refused_when_full(kind, queue)
-                return position
-            if outcome is Outcome.RETURNED:
-                # Returned, not routed: the queue is gone. Declared again on the next try, which the
-                # caller makes (nothing is acknowledged meanwhile).
-                self._declared.discard((kind, package_id))
-                raise BrokerUnavailable(f"queue {queue} of {self._vhosts[kind]} does not exist")
-        return len(messages)
+            try:
+                # A confirmation that never comes (a node hung rather than gone) fails the publish, which
+                # is then tried again; a leader election in a cluster takes seconds.
+                async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                    outcomes = await sent
+            except CONNECTION_LOST as exc:
+                raise BrokerUnavailable() from exc
+            for position, outcome in enumerate(outcomes):
+                if outcome is Outcome.REFUSED:
+                    await self._refused_when_full(kind, queue)
+                    return position
+                if outcome is Outcome.RETURNED:
+                    # Returned, not routed: the queue is gone. Declared again on the next try, which the
+                    # caller makes (nothing is acknowledged meanwhile).
+                    self._declared.discard((kind, package_id))
+                    raise BrokerUnavailable(f"queue {queue} of {self._vhosts[kind]} does not exist")
+            return len(outcomes)
+        except BrokerUnavailable as exc:
+            await self._failed(kind, amqp_queue(package_id), exc)
+            raise
 
-    async def _routed(self, kind: QueueKind, keys: list[str], contents: list[Content]) -> list[Outcome]:
+    async def _send_routed(
+        self, kind: QueueKind, keys: list[str], contents: list[Content]
+    ) -> asyncio.Future[list[Outcome]]:
         try:
             await self._exchange(kind)
             channel = await self._channels[kind].get()
+            # Room in the window comes as earlier confirmations do: a broker that confirms nothing fails
+            # the send as it fails a confirmation.
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                 # Not mandatory: a message nobody subscribes to is dropped by the broker, as it should be.
-                return await channel.publish_routed(AMQP_EXCHANGE, keys, contents, mandatory=False)
+                return await channel.send_routed(AMQP_EXCHANGE, keys, contents, mandatory=False)
         except CONNECTION_LOST as exc:
             raise BrokerUnavailable() from exc
 

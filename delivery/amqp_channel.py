@@ -124,6 +124,12 @@ class ConfirmChannel:
         Raises ConnectionLost if the connection ends first."""
         return await self.publish_routed(exchange, [routing_key] * len(contents), contents, mandatory)
 
+    async def send(
+        self, exchange: str, routing_key: str, contents: Sequence[Content], mandatory: bool = True
+    ) -> asyncio.Future[list[Outcome]]:
+        """`publish` in two steps, as `send_routed`."""
+        return await self.send_routed(exchange, [routing_key] * len(contents), contents, mandatory)
+
     async def publish_routed(
         self,
         exchange: str,
@@ -133,10 +139,24 @@ class ConfirmChannel:
     ) -> list[Outcome]:
         """`publish` with a routing key of its own for each message (one publish to a topic exchange per
         message of many fixtures)."""
+        return await (await self.send_routed(exchange, routing_keys, contents, mandatory))
+
+    async def send_routed(
+        self,
+        exchange: str,
+        routing_keys: Sequence[str],
+        contents: Sequence[Content],
+        mandatory: bool = True,
+    ) -> asyncio.Future[list[Outcome]]:
+        """`publish_routed` in two steps: the messages written (after every earlier call's; this waits
+        only for room in the window), then the returned future gives their outcomes once the broker
+        settled them all, or fails with ConnectionLost. A caller may send again meanwhile: its next
+        messages follow these on the wire, and the broker settles them in that order."""
         future: asyncio.Future[list[Outcome]] = self._loop.create_future()
         batch = _Batch(len(contents), future)
         if not contents:
-            return []
+            future.set_result([])
+            return future
         try:
             async with self._writing:
                 for index, (key, content) in enumerate(zip(routing_keys, contents, strict=True)):
@@ -149,7 +169,7 @@ class ConfirmChannel:
                 future.exception()
             future.cancel()
             raise
-        return await future
+        return future
 
     async def close(self) -> None:
         """Closed as the protocol asks, without waiting long on a broker that does not answer."""

@@ -6,6 +6,7 @@ pipelined round trip (and one more for each queue that was full, to have its pac
 Redis acknowledges an append when it has it: that is this broker's confirmation.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from domain.delivery import (
     QueueKind,
     Subscriptions,
     as_parcels,
+    settled,
 )
 from domain.messages import MESSAGE_FIELD
 from domain.package_view import PackageView
@@ -68,6 +70,14 @@ class RedisStreamsDelivery:
             if result.result is PublishResult.FULL
             for position in at[result.count :]
         }
+
+    async def start_broadcast(self, kind: QueueKind, items: Sequence[Broadcast]) -> asyncio.Future[set[int]]:
+        """Appended at once: Redis answers as it takes them."""
+        return settled(await self.broadcast(kind, items))
+
+    async def start_publish(self, parcels: Sequence[Parcel]) -> asyncio.Future[list[Published]]:
+        """Appended at once: Redis answers as it takes them."""
+        return settled(await self.publish(parcels))
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         pipe = self._redis.pipeline(transaction=False)

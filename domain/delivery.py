@@ -5,15 +5,18 @@ streams (delivery/redis_streams.py, the default) or RabbitMQ queues (delivery/am
 this seam knows which one is behind it.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Protocol
+from typing import Annotated, Protocol, TypeVar
 
 import msgspec
 from redis.asyncio.client import Pipeline
 
 from domain.messages import Outgoing
+
+T = TypeVar("T")
 
 
 class QueueKind(StrEnum):
@@ -129,10 +132,22 @@ class Delivery(Protocol):
         through domain/queue_limit.py: the one call every delivery makes for a refusal."""
         ...
 
+    async def start_publish(self, parcels: Sequence[Parcel]) -> asyncio.Future[list[Published]]:
+        """`publish` in two steps, for a caller that goes on while the broker confirms (a snapshot's next
+        chunk): the messages sent, after every earlier call's; the returned future gives what `publish`
+        returns once they are confirmed, or fails."""
+        ...
+
     async def broadcast(self, kind: QueueKind, items: Sequence[Broadcast]) -> set[int]:
         """Each message to the queue of every active package subscribed to its topic, in order, once the
         broker confirmed them; returns the positions of the messages a full queue refused (that package
         deactivated, as `publish` does; the others got them)."""
+        ...
+
+    async def start_broadcast(self, kind: QueueKind, items: Sequence[Broadcast]) -> asyncio.Future[set[int]]:
+        """`broadcast` in two steps, for a caller that goes on while the broker confirms (the incident
+        partitions' owner, worker/partitions.py): the messages sent, after every earlier call's; the
+        returned future gives what `broadcast` returns once they are confirmed, or fails."""
         ...
 
     async def provision(self, package_id: int) -> None:
@@ -205,3 +220,10 @@ class QueuePeek(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def settled(outcome: T) -> asyncio.Future[T]:
+    """An outcome known at once (nothing sent, or sent to a broker that answers as it takes)."""
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    future.set_result(outcome)
+    return future

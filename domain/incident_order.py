@@ -93,6 +93,11 @@ class Read:
     # Among the entries' fixtures, those with incidents parked beyond the window (from Redis).
     parked: frozenset[int]
     now_ms: int
+    # Whether a partition with no entries in this read commits its offset moved past them. Its offset
+    # moves in memory either way; committed only now and then, a restart reads a little more again
+    # (nothing of the partition's), where every round's commit of every idle partition cost each
+    # incident its time (issue 22).
+    commit_idle: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +218,8 @@ def to_check(state: PartitionState, limit: int) -> list[int]:
 
 
 def _read(state: PartitionState, event: Read) -> tuple[PartitionState, list[Action]]:
+    if not event.entries and not state.delivered:
+        return _idle(state, event)
     actions: list[Action] = []
     # Fixtures that wait besides the window's and those parked beyond it: parked by this read.
     waiting, window, complete = set[int](), list(state.window), state.complete
@@ -244,6 +251,14 @@ def _read(state: PartitionState, event: Read) -> tuple[PartitionState, list[Acti
     grown = len(window) > len(state.window)
     moved = replace(_windowed(state, tuple(window)) if grown else state, complete=complete)
     return _commit(moved, max(state.offset, event.read_to), actions)
+
+
+def _idle(state: PartitionState, event: Read) -> tuple[PartitionState, list[Action]]:
+    """Nothing of the partition read: its offset moves past the read, committed if the loop asks."""
+    if event.read_to <= state.offset:
+        return state, []
+    moved = replace(state, offset=event.read_to)
+    return moved, [Commit(state.number, event.read_to)] if event.commit_idle else []
 
 
 def _commit(

@@ -100,7 +100,8 @@ def pending_of(fields: Mapping[bytes, bytes]) -> list[Pending]:
 
 
 async def read_pending(redis: Redis) -> list[Pending]:
-    """Every pending request: one read, made by every owner once a round."""
+    """Every pending request: one read, made by an owner in each round after a wake entry came, until
+    it finds none."""
     fields: Any = await redis.hgetall(OWNER_REQUESTS)
     return pending_of(fields) if fields else []
 

@@ -7,6 +7,8 @@ re-subscribed is served within that second. The Delivery itself checks, atomical
 the package is active and its queue has room, so a deactivation is never late.
 """
 
+import asyncio
+import logging
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from domain.messages import Outgoing, incident_message
 from domain.subscriptions import ActivePackage, active_packages_of
 from worker.metrics import INCIDENTS
 from worker.resources import Resources
+
+log = logging.getLogger("worker.incidents")
 
 # How long the list of active packages and their subscriptions is reused: one storage read a second
 # instead of one per batch, which at a few hundred incidents a second was most of the worker's time.
@@ -46,6 +50,8 @@ class Directory:
 
     _packages: list[ActivePackage] = field(default_factory=list)
     _packages_at: float = float("-inf")
+    _reading: "asyncio.Future[None] | None" = None
+    _generation: int = 0
     _refs: dict[int, tuple[FixtureRefs, float]] = field(default_factory=dict)
 
     async def refs(self, res: Resources, fixture_ids: Iterable[int]) -> dict[int, FixtureRefs]:
@@ -69,26 +75,42 @@ class Directory:
     def forget_packages(self) -> None:
         """Read the active packages again next time (a package was just admitted: its image is out)."""
         self._packages_at = float("-inf")
+        self._generation += 1  # a read under way is older than this
 
     async def packages(self, res: Resources) -> list[ActivePackage]:
-        now = time.monotonic()
-        if now - self._packages_at >= PACKAGES_TTL_S:
-            # The worker's own transactions: on SQLite at once on the loop, not aiosqlite's thread hops
-            # (the round that re-reads waits for it: p50 1.3 -> 0.5 ms, p99 12-17 -> under 4, BENCHMARKS).
-            self._packages = await res.transactions.run(active_packages_of)
-            await res.view.remember_active({p.package_id: p.applied for p in self._packages})
-            self._packages_at = now
+        """The active packages: read at once the first time and after `forget_packages`; else, once the
+        list is a second old, read again beside the rounds, which go on with the list in hand meanwhile
+        (the read held up every round it fell in: issue 22)."""
+        if self._packages_at == float("-inf"):
+            await self._read_packages(res)
+        elif time.monotonic() - self._packages_at >= PACKAGES_TTL_S and self._reading is None:
+            self._reading = asyncio.ensure_future(self._read_packages(res))
+            self._reading.add_done_callback(self._read)
         return self._packages
 
+    async def _read_packages(self, res: Resources) -> None:
+        started, generation = time.monotonic(), self._generation
+        # The worker's own transactions: on SQLite at once on the loop, not aiosqlite's thread hops.
+        packages = await res.transactions.run(active_packages_of)
+        await res.view.remember_active({p.package_id: p.applied for p in packages})
+        if generation == self._generation:
+            self._packages, self._packages_at = packages, started
 
-async def deliver(
+    def _read(self, reading: "asyncio.Future[None]") -> None:
+        self._reading = None
+        if not reading.cancelled() and (failed := reading.exception()) is not None:
+            # The list in hand stays; the next round asks again.
+            log.warning("active packages not read again: %s: %s", type(failed).__name__, failed)
+
+
+async def start_delivery(
     res: Resources, directory: Directory, ready: Sequence[Ready], held: Collection[tuple[int, int]] = ()
-) -> None:
-    """Every ready incident to every active package subscribed to its fixture, in the order given, once
-    the Delivery confirmed them all; none to a (package, partition) of `held` (its image is pending)."""
-    if not ready:
-        return
-    packages = await directory.packages(res)
+) -> asyncio.Future[None]:
+    """Every ready incident sent to every active package subscribed to its fixture, in the order given,
+    after those of every earlier call; none to a (package, partition) of `held` (its image is pending).
+    The returned future is done once the Delivery confirmed them all (or fails, and nothing is known
+    to be confirmed): the partitions' owner reads on meanwhile."""
+    packages = await directory.packages(res) if ready else []
     items = [
         Broadcast(
             _message(item),
@@ -101,9 +123,14 @@ async def deliver(
         )
         for item in ready
     ]
+    sending = await res.delivery.start_broadcast(QueueKind.INCIDENTS, items)
+    return asyncio.ensure_future(_counted(sending, len(ready)))
+
+
+async def _counted(sending: asyncio.Future[set[int]], count: int) -> None:
     # An incident a full queue refused was not forwarded, even if other packages' queues took it.
-    refused = await res.delivery.broadcast(QueueKind.INCIDENTS, items)
-    INCIDENTS.labels("forwarded").inc(len(ready) - len(refused))
+    refused = await sending
+    INCIDENTS.labels("forwarded").inc(count - len(refused))
     if refused:
         INCIDENTS.labels("refused").inc(len(refused))
 

@@ -57,7 +57,7 @@ Placed = list[tuple[int, Outgoing]]
 
 
 async def pending_requests(res: Resources) -> list[Pending]:
-    """The requests pending: one Redis read, once a round."""
+    """The requests pending: one Redis read."""
     return await read_pending(res.redis)
 
 

@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -25,6 +27,7 @@ from domain.commands import StreamId
 from domain.incident_order import (
     Action,
     Checked,
+    Commit,
     DeadLetter,
     Deliver,
     Entry,
@@ -43,11 +46,12 @@ from domain.messages import MESSAGE_FIELD
 from domain.partitions import PartitionLeases, commit, load_parked, load_progress, parked_among
 from domain.streams import INCIDENTS_STREAM, OWNER_REQUESTS_WAKE
 from worker.dead_letter_log import DeadLetterLog
-from worker.incidents import Directory, Ready, deliver
+from worker.incidents import Directory, Ready, start_delivery
 from worker.live_state import keep
 from worker.metrics import INCIDENT_PARTITIONS, INCIDENTS, INCIDENTS_WAITING
 from worker.outages import Backoff
 from worker.owner_requests import held_back, pending_requests, serve
+from worker.redis_clock import RedisClock
 from worker.repeating import Repeating
 from worker.resources import Resources
 
@@ -61,6 +65,9 @@ RECHECK_S, BUSY_RECHECK_S = 0.25, 2.0
 # ...this many at most in all (a flood of waiting incidents costs one bounded lookup per check, not one
 # per incident; the oldest first, as they expire first, and the others in turn).
 CHECK_FIXTURES = 500
+# The offsets of partitions that had nothing in a read are committed at most this often (each round
+# moves them in memory): a restart reads at most this much again.
+IDLE_COMMIT_S = 1.0
 # After a failed round (Redis or storage unreachable) the next try waits this long, doubling up to the
 # longest pause.
 FIRST_PAUSE_S, MAX_PAUSE_S = 0.1, 5.0
@@ -70,8 +77,21 @@ SAFETY_SHARE = 1 / 3
 # How long a stopping worker lets the round in hand finish before it abandons it (to be repeated by the
 # next owner).
 STOP_TIMEOUT_S = 5.0
+# Rounds sent whose confirmations are still awaited while the next rounds are read and sent: awaiting
+# each round's confirmation before reading on kept the loop busy most of the time at 200 incidents/s
+# (docs/BENCHMARKS.md, "An incident's time in the worker over AMQP").
+IN_FLIGHT_MAX = 8
 _MESSAGE = MESSAGE_FIELD.encode()
 _WAKE = OWNER_REQUESTS_WAKE.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A round sent: `done` once its confirmations are in and its actions committed, after the rounds
+    before it (or failed, and so every round after it)."""
+
+    done: asyncio.Future[None]
+    fixtures: frozenset[int]
 
 
 class IncidentPartitions:
@@ -95,11 +115,15 @@ class IncidentPartitions:
         self._releasing: set[int] = set()
         self._partitions: dict[int, PartitionState] = {}
         self._checked = 0.0
+        self._idle_committed = 0.0
         # The last owner request's wake entry seen (domain/streams.py: OWNER_REQUESTS_WAKE); from the
         # start, so that the first round looks for requests at once.
         self._woken = "0-0"
+        self._requests_maybe = True
+        self._clock = RedisClock(res.redis)
         self._backoff = Backoff(FIRST_PAUSE_S, MAX_PAUSE_S)
         self._stopping = asyncio.Event()
+        self._in_flight: deque[_InFlight] = deque()
         self._keeper = Repeating("incident-leases", self._keep_leases, self._lease_s / 3)
         self._reader: asyncio.Task[None] | None = None
 
@@ -117,6 +141,9 @@ class IncidentPartitions:
             # which looks at `_stopping` (worker/repeating.py).
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
+        for round_ in self._in_flight:  # left uncommitted: the next owner repeats them
+            round_.done.cancel()
+        await self._abandon()
         with contextlib.suppress(RedisError):
             await self._leases.release({*self._valid, *self._releasing}, leaving=True)
 
@@ -154,11 +181,15 @@ class IncidentPartitions:
             except Exception as exc:  # start again from what is committed
                 pause = self._backoff.next()
                 log.warning("incident round failed (%s: %s); again in %.1f s", type(exc).__name__, exc, pause)
+                await self._abandon()
                 self._partitions.clear()
                 await asyncio.sleep(pause)
+        with contextlib.suppress(Exception):  # uncommitted: the next owner repeats it
+            await self._drain()
         self._dead_log.flush()
 
     async def _round(self) -> None:
+        self._finished()
         await self._take_over()
         INCIDENT_PARTITIONS.set(len(self._partitions))
         if not self._partitions:  # until the lease task takes some: it tries every third of a lease
@@ -166,14 +197,20 @@ class IncidentPartitions:
             return
         await self._load()
         entries = await self._next_entries()
-        now_ms = await self._now_ms()
+        now_ms = await self._clock.now_ms()
         actions = await self._on_read(entries, now_ms) if entries else []
         if self._check_due(busy=len(entries) >= READ_BATCH):
             actions += await self._check(now_ms)
-        requests = await pending_requests(self._res)
+        requests = await pending_requests(self._res) if self._requests_maybe else []
+        # Requests come with a wake entry (create_request); until one comes, none is pending but those
+        # of the last read, and once they are gone nothing is asked until the next wake.
+        self._requests_maybe = bool(requests)
         await self._carry_out(self._safe(actions), held_back(requests))
-        # At a known point of the stream: after this round's incidents were kept and delivered.
-        await serve(self._res, self._directory, requests, list(self._partitions))
+        if requests:
+            # At a known point of the stream: after every incident read so far was kept, delivered and
+            # committed.
+            await self._drain()
+            await serve(self._res, self._directory, requests, list(self._partitions))
         INCIDENTS_WAITING.set(sum(len(state.window) for state in self._partitions.values()))
         self._dead_log.maybe_log()
 
@@ -188,6 +225,7 @@ class IncidentPartitions:
             self._releasing.add(number)
         for number in mine[: self._fair]:
             if number not in self._partitions:
+                await self._drain()  # its progress as committed, should it have been this worker's before
                 progress = await load_progress(self._res.redis, number)
                 self._partitions[number] = taken_over(
                     number, progress.offset, progress.delivered, self._limits
@@ -216,14 +254,10 @@ class IncidentPartitions:
         for stream, got in reply or []:
             if stream == _WAKE:
                 self._woken = got[-1][0].decode()
+                self._requests_maybe = True
             else:
                 entries += [Entry(StreamId.parse(i), fields.get(_MESSAGE, b"")) for i, fields in got]
         return entries
-
-    async def _now_ms(self) -> int:
-        """Redis's clock: parked incidents' waits are counted on it, whichever worker owns them."""
-        seconds, micros = await self._res.redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
 
     async def _on_read(self, entries: list[Entry], now_ms: int) -> list[Action]:
         """Each owned partition's share of the entries, with the fixtures looked up that it needs."""
@@ -243,9 +277,12 @@ class IncidentPartitions:
             unknown += [f for f in ids if f not in waiting and f not in beyond]
         stored = await self._directory.refs(self._res, unknown)
         read_to = entries[-1].entry_id
+        commit_idle = time.monotonic() - self._idle_committed >= IDLE_COMMIT_S
+        if commit_idle:
+            self._idle_committed = time.monotonic()
         actions: list[Action] = []
         for number, share in mine.items():
-            event = Read(share, read_to, stored, parked.get(number, frozenset()), now_ms)
+            event = Read(share, read_to, stored, parked.get(number, frozenset()), now_ms, commit_idle)
             actions += self._apply(decide(self._partitions[number], event))
         return actions
 
@@ -285,17 +322,64 @@ class IncidentPartitions:
         return [action for action in actions if action.partition not in unsafe]
 
     async def _carry_out(self, actions: list[Action], held: frozenset[tuple[int, int]]) -> None:
-        """Keep the live state, deliver, in stream order, then commit; a crash in between repeats the
-        round (which changes no stored state and may repeat a delivery), never reorders."""
+        """Keep the live state, send, in stream order; the round's commit follows its confirmations and
+        every earlier round's commit. A crash in between repeats the rounds not committed (which change
+        no stored state and may repeat a delivery), never reorders a fixture's incidents: a round waits
+        for the rounds in flight that deliver one of its fixtures (a repeat after a failure starts from
+        the first round not committed, so a fixture's incidents come again in their order)."""
         if not actions:
             return
         delivering = [a for a in actions if isinstance(a, Deliver)]
         delivering.sort(key=lambda a: a.entry_id)
         ready = [Ready(a.entry_id, a.fixture_id, a.body, a.refs) for a in delivering]
         await keep(self._res, ready)
-        await deliver(self._res, self._directory, ready, held)
+        fixtures = frozenset(item.fixture_id for item in ready)
+        await self._behind(fixtures)
+        sending = await start_delivery(self._res, self._directory, ready, held)
+        previous = self._in_flight[-1].done if self._in_flight else None
+        done = asyncio.ensure_future(self._complete(previous, sending, actions))
+        self._in_flight.append(_InFlight(done, fixtures))
+        if not all(isinstance(action, Deliver | Commit) for action in actions):
+            # Parkings, releases and dead letters are read back from Redis by the next rounds.
+            await self._drain()
+        elif len(self._in_flight) > IN_FLIGHT_MAX:
+            await self._in_flight[0].done
+            self._finished()
+
+    async def _complete(
+        self, previous: asyncio.Future[None] | None, sending: asyncio.Future[None], actions: list[Action]
+    ) -> None:
+        waited = [sending] if previous is None else [previous, sending]
+        for outcome in await asyncio.gather(*waited, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
         await commit(self._res.redis, actions)
         dead = [a.reason for a in actions if isinstance(a, DeadLetter)]
         if dead:
             self._dead_log.add(dead)
             INCIDENTS.labels("dead").inc(len(dead))
+
+    async def _behind(self, fixtures: frozenset[int]) -> None:
+        """Until no round in flight delivers any of these fixtures."""
+        last = next((r for r in reversed(self._in_flight) if r.fixtures & fixtures), None)
+        if last is not None:
+            await last.done
+            self._finished()
+
+    async def _drain(self) -> None:
+        """Until every round sent is committed."""
+        if self._in_flight:
+            await self._in_flight[-1].done
+        self._finished()
+
+    def _finished(self) -> None:
+        """Forget the rounds committed; a failed one's error raised (the loop starts again from what
+        is committed)."""
+        while self._in_flight and self._in_flight[0].done.done():
+            self._in_flight.popleft().done.result()
+
+    async def _abandon(self) -> None:
+        """Every round in flight ended, whatever its outcome (the rounds are read again from what is
+        committed)."""
+        await asyncio.gather(*(r.done for r in self._in_flight), return_exceptions=True)
+        self._in_flight.clear()

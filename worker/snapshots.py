@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from domain.commands import TriggerSnapshot
-from domain.delivery import Parcel, PublishResult, QueueKind
+from domain.delivery import Parcel, Published, PublishResult, QueueKind
 from domain.fixture_store import StoredBody, upcoming_chunk
 from domain.messages import MessageType, completion, envelopes, fixture_headers
 from domain.package_status import PackageStatus
@@ -70,22 +70,30 @@ async def _scope(res: Resources, package_id: int) -> tuple[list[int], list[int]]
 async def _fan_out(
     res: Resources, entry_id: bytes, command: TriggerSnapshot, sports: list[int], leagues: list[int]
 ) -> int | None:
-    """Fixtures sent in all; None when the package became inactive or its queue full on the way."""
+    """Fixtures sent in all; None when the package became inactive or its queue full on the way. Each
+    chunk is sent while the one before is being confirmed (the broker is never left idle while the next
+    is read and encoded), and a chunk's progress is saved once it is confirmed, in order."""
     after, sent = await _progress(res, command.request_id)
     fetch = asyncio.ensure_future(_read(res, sports, leagues, after))
+    sent_chunks: list[tuple[asyncio.Future[list[Published]], Chunk]] = []
     try:
-        while rows := await fetch:
-            fetch = asyncio.ensure_future(_read(res, sports, leagues, rows[-1].fixture_id))
-            result, count = await publish_chunk(res, entry_id, command, rows, sent)
-            sent += count
-            if result is not PublishResult.OK:
-                log.warning(
-                    "snapshot %s of package %s stopped: %s", command.request_id, command.package_id, result
-                )
-                return None
+        while True:
+            rows = await fetch
+            if rows:
+                fetch = asyncio.ensure_future(_read(res, sports, leagues, rows[-1].fixture_id))
+                sent_chunks.append((await send_chunk(res, command, rows), rows))
+            # The chunk before the one just sent (or the last one, at the end) once it is confirmed.
+            if len(sent_chunks) > 1 or (sent_chunks and not rows):
+                count = await _saved(res, entry_id, command, *sent_chunks.pop(0), sent)
+                if count is None:
+                    return None
+                sent += count
+            if not rows:
+                return sent
     finally:
         fetch.cancel()
-    return sent
+        # Their confirmations in (or failed) before the command is given up.
+        await asyncio.gather(*(sending for sending, _ in sent_chunks), return_exceptions=True)
 
 
 async def _read(res: Resources, sports: list[int], leagues: list[int], after: int) -> Chunk:
@@ -93,15 +101,28 @@ async def _read(res: Resources, sports: list[int], leagues: list[int], after: in
         return await upcoming_chunk(conn, sports, leagues, after, res.snapshot_chunk)
 
 
-async def publish_chunk(
-    res: Resources, entry_id: bytes, command: TriggerSnapshot, rows: Chunk, sent: int
-) -> tuple[PublishResult, int]:
-    """One chunk published, then its progress saved and the claim on the command renewed: re-claiming
-    resets the command's idle time, so a long snapshot is never mistaken for one whose worker died."""
+async def send_chunk(
+    res: Resources, command: TriggerSnapshot, rows: Chunk
+) -> asyncio.Future[list[Published]]:
+    """One chunk sent; the future gives its outcome once the broker confirmed it."""
     bodies = [row.body for row in rows]
     headers = [fixture_headers(row.fixture_id, row.sport_id, row.league_id) for row in rows]
     messages = envelopes(MessageType.FIXTURE, bodies, command.request_id, headers)
-    (published,) = await res.delivery.publish([Parcel(command.package_id, FIXTURES, messages)])
+    return await res.delivery.start_publish([Parcel(command.package_id, FIXTURES, messages)])
+
+
+async def _saved(
+    res: Resources,
+    entry_id: bytes,
+    command: TriggerSnapshot,
+    sending: asyncio.Future[list[Published]],
+    rows: Chunk,
+    sent: int,
+) -> int | None:
+    """A chunk's fixtures taken by the queue, once confirmed, with its progress saved and the claim on
+    the command renewed: re-claiming resets the command's idle time, so a long snapshot is never
+    mistaken for one whose worker died. None when the chunk did not all go out (inactive, or full)."""
+    (published,) = await sending
     progress = snapshot_progress(command.request_id)
     pipe = res.redis.pipeline(transaction=False)
     pipe.hset(progress, mapping={"after": rows[-1].fixture_id, "sent": sent + published.count})
@@ -109,7 +130,12 @@ async def publish_chunk(
     pipe.xclaim(COMMANDS_STREAM, WORKERS_GROUP, res.consumer, 0, [entry_id], justid=True)
     await pipe.execute()
     SNAPSHOT_FIXTURES.inc(published.count)
-    return published.result, published.count
+    if published.result is not PublishResult.OK:
+        log.warning(
+            "snapshot %s of package %s stopped: %s", command.request_id, command.package_id, published.result
+        )
+        return None
+    return published.count
 
 
 async def _progress(res: Resources, request_id: str) -> tuple[int, int]:

@@ -206,3 +206,19 @@ def test_a_parked_incident_can_be_rebuilt_from_what_redis_holds() -> None:
     state, _ = decide(taken_over(1, StreamId(1000, 1), {}, LIMITS), Loaded([parked], complete=True))
     _, actions = check(state, checked=[7], stored=[7])
     assert delivered(actions) == [1]
+
+
+def test_a_partition_with_nothing_in_a_read_moves_its_offset_and_commits_it_only_when_asked() -> None:
+    state = fresh()
+    read_to = StreamId(1000, 7)
+    quiet = Read([], read_to, {}, frozenset(), 0, commit_idle=False)
+    moved, actions = decide(state, quiet)
+    assert moved.offset == read_to
+    assert actions == []
+    # The next read that commits idle partitions commits the offset it moved to.
+    later = StreamId(1000, 9)
+    moved, actions = decide(moved, Read([], later, {}, frozenset(), 0, commit_idle=True))
+    assert moved.offset == later
+    assert actions == [Commit(1, later)]
+    # Nothing read past the offset: nothing to commit, asked or not.
+    assert decide(moved, Read([], later, {}, frozenset(), 0))[1] == []

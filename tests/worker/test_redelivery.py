@@ -95,15 +95,15 @@ async def test_a_snapshot_interrupted_midway_is_finished_by_another_worker_with_
     doomed = dataclasses.replace(
         worker_resources(quick, engine, redis, "doomed", queue_limit=50000), snapshot_chunk=100
     )
-    real_publish, calls = snapshots.publish_chunk, []
+    real_send, calls = snapshots.send_chunk, []
 
-    async def publish_then_die(*args: Any) -> tuple[str, int]:
+    async def send_then_die(*args: Any) -> Any:
         calls.append(1)
         if len(calls) == 3:
             raise Crash("killed mid-snapshot")
-        return await real_publish(*args)
+        return await real_send(*args)
 
-    monkeypatch.setattr(snapshots, "publish_chunk", publish_then_die)
+    monkeypatch.setattr(snapshots, "send_chunk", send_then_die)
     batch = await apply_commands(doomed, await read_commands(redis, consumer="doomed"))
     monkeypatch.undo()
     assert list(batch.failed.values()) == ["Crash: killed mid-snapshot"]

@@ -1,0 +1,167 @@
+"""The incident rounds in flight (worker/partitions.py): a round is sent while earlier rounds' confirmations
+are awaited, yet commits follow confirmations in stream order, a fixture's incidents never overtake each
+other, and a failed confirmation repeats everything from the first round not committed, in order.
+
+The Delivery is the real Redis streams one, its confirmations held back by a gate the test opens (Redis
+answers as it takes a message; a broker's confirmation comes later, which is what the gate stands for)."""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from delivery.redis_streams import RedisStreamsDelivery
+from domain.commands import StreamId
+from domain.delivery import Broadcast, QueueKind
+from domain.errors import BrokerUnavailable
+from domain.incidents import partition_of
+from domain.settings import Settings
+from domain.streams import INCIDENT_OFFSETS
+from tests.fixture_factory import fixture, incident
+from tests.support import add_fixtures, add_package, eventually, hold, publish_incident
+from worker.app import create_app as create_worker
+
+# Fixtures of different partitions (so that a commit of one cannot stand in for the other's).
+FIRST, SECOND = 1, 2
+
+
+@dataclass
+class Gate:
+    """Each incident broadcast's confirmation, held until released (or failed) by the test."""
+
+    sent: list[list[int]] = field(default_factory=list)  # incident ids, per call, in order
+    pending: list[asyncio.Future[None]] = field(default_factory=list)
+
+    def release(self, index: int, failure: Exception | None = None) -> None:
+        if failure is None:
+            self.pending[index].set_result(None)
+        else:
+            self.pending[index].set_exception(failure)
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
+    held = Gate()
+    original = RedisStreamsDelivery.start_broadcast
+
+    async def gated(
+        self: RedisStreamsDelivery, kind: QueueKind, items: Sequence[Broadcast]
+    ) -> asyncio.Future[set[int]]:
+        appended = await original(self, kind, items)
+        if kind is not QueueKind.INCIDENTS or not items:
+            return appended
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        held.sent.append([_incident_id(item) for item in items])
+        held.pending.append(opened)
+
+        async def confirmed() -> set[int]:
+            await opened
+            return await appended
+
+        return asyncio.ensure_future(confirmed())
+
+    monkeypatch.setattr(RedisStreamsDelivery, "start_broadcast", gated)
+    return held
+
+
+def _incident_id(item: Broadcast) -> int:
+    message: Any = msgspec.json.decode(item.message.body)
+    return int(message["body"]["id"])
+
+
+@pytest.fixture
+async def worker(settings: Settings, engine: AsyncEngine, gate: Gate) -> AsyncIterator[None]:
+    await add_fixtures(engine, [fixture(FIRST, status=2), fixture(SECOND, status=2)])
+    await add_package(engine, 1, active=True)
+    async for _ in hold(create_worker(settings, consumer="pipeline-test")):
+        yield
+
+
+async def _committed(redis: Redis, fixture_id: int) -> StreamId | None:
+    offset: Any = await redis.hget(INCIDENT_OFFSETS, str(partition_of(fixture_id)))
+    return StreamId.parse(offset) if offset is not None else None
+
+
+async def _sent(gate: Gate, calls: int) -> bool:
+    return len(gate.sent) >= calls
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_round_is_sent_before_the_last_is_confirmed_and_commits_follow_in_order(
+    redis: Redis, gate: Gate
+) -> None:
+    first = StreamId.parse(await publish_incident(redis, incident(101, FIRST)))
+    await eventually(lambda: _sent(gate, 1))
+    second = StreamId.parse(await publish_incident(redis, incident(102, SECOND)))
+    # Sent while the first round's confirmation is still held back.
+    await eventually(lambda: _sent(gate, 2), what="the second round sent before the first was confirmed")
+    assert gate.sent == [[101], [102]]
+    gate.release(1)
+    await asyncio.sleep(0.3)
+    # Confirmed, but behind an unconfirmed round: its offset is not committed before the first's.
+    for fixture_id, entry in ((FIRST, first), (SECOND, second)):
+        committed = await _committed(redis, fixture_id)
+        assert committed is None or committed < first, f"fixture {fixture_id} committed past {entry}"
+    gate.release(0)
+
+    async def both_committed() -> bool:
+        at_first, at_second = await _committed(redis, FIRST), await _committed(redis, SECOND)
+        return at_first is not None and at_first >= first and at_second is not None and at_second >= second
+
+    await eventually(both_committed, what="both rounds committed once the first was confirmed")
+
+
+@pytest.mark.usefixtures("worker")
+async def test_an_incident_waits_for_the_round_in_flight_of_its_fixture(redis: Redis, gate: Gate) -> None:
+    await publish_incident(redis, incident(201, FIRST))
+    await eventually(lambda: _sent(gate, 1))
+    await publish_incident(redis, incident(202, FIRST))
+    await publish_incident(redis, incident(203, SECOND))
+    await asyncio.sleep(0.5)
+    # Not sent while the first's confirmation is held back (nor what the stream holds after it).
+    assert gate.sent == [[201]]
+    gate.release(0)
+    await eventually(lambda: _has_sent(gate, {201, 202, 203}))
+    assert [i for call in gate.sent for i in call] == [201, 202, 203]
+
+
+async def _has_sent(gate: Gate, ids: set[int]) -> bool:
+    for index, pending in enumerate(gate.pending):
+        if not pending.done():
+            gate.release(index)
+    return ids <= {i for call in gate.sent for i in call}
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_failed_confirmation_repeats_every_round_from_it_in_stream_order(
+    redis: Redis, gate: Gate
+) -> None:
+    first = StreamId.parse(await publish_incident(redis, incident(301, FIRST)))
+    await eventually(lambda: _sent(gate, 1))
+    await publish_incident(redis, incident(302, SECOND))
+    await eventually(lambda: _sent(gate, 2))
+    gate.release(1)  # the later round is confirmed, the earlier one fails: neither is committed
+    gate.release(0, BrokerUnavailable("confirmation lost"))
+    await eventually(lambda: _sent_again(gate, {301, 302}), what="both rounds sent again")
+    repeated = [i for call in gate.sent[2:] for i in call]
+    # Read again from the committed offset (before both): the same incidents, in stream order.
+    assert repeated[:2] == [301, 302]
+
+    async def committed() -> bool:
+        at = await _committed(redis, FIRST)
+        return at is not None and at >= first
+
+    await eventually(committed)
+
+
+async def _sent_again(gate: Gate, ids: set[int]) -> bool:
+    """Every held confirmation after the first two released; whether the ids were all sent again."""
+    for index in range(2, len(gate.pending)):
+        if not gate.pending[index].done():
+            gate.release(index)
+    return ids <= {i for call in gate.sent[2:] for i in call}
