@@ -25,6 +25,7 @@ from domain.streams import INCIDENT_OFFSETS
 from tests.fixture_factory import fixture, incident
 from tests.support import add_fixtures, add_package, eventually, hold, publish_incident
 from worker.app import create_app as create_worker
+from worker.partitions import IN_FLIGHT_MAX
 
 # Fixtures of different partitions (so that a commit of one cannot stand in for the other's).
 FIRST, SECOND = 1, 2
@@ -165,3 +166,20 @@ async def _sent_again(gate: Gate, ids: set[int]) -> bool:
         if not gate.pending[index].done():
             gate.release(index)
     return ids <= {i for call in gate.sent[2:] for i in call}
+
+
+@pytest.mark.usefixtures("worker")
+async def test_rounds_in_flight_are_bounded_and_the_oldest_confirmation_frees_a_place(
+    redis: Redis, engine: AsyncEngine, gate: Gate
+) -> None:
+    """Past the bound the loop waits for the oldest confirmation: under load, rounds grow instead of
+    multiplying (each has a storage transaction and Redis calls of its own)."""
+    fixtures = [10 + n for n in range(IN_FLIGHT_MAX + 3)]  # none waits for another's round
+    await add_fixtures(engine, [fixture(f, status=2) for f in fixtures])
+    for n, fixture_id in enumerate(fixtures):
+        await publish_incident(redis, incident(400 + n, fixture_id))
+        await asyncio.sleep(0.05)  # one round each, while they can be sent
+    await asyncio.sleep(0.3)
+    assert len(gate.sent) == IN_FLIGHT_MAX + 1
+    gate.release(0)
+    await eventually(lambda: _sent(gate, IN_FLIGHT_MAX + 2), what="a round sent after the oldest's")
