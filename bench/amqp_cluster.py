@@ -27,7 +27,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from bench.fanout import _seed, upcoming
-from bench.services import Backing, backing
+from bench.services import Backing, amqp_environment, backing
 from bench.workers import fields_of, workers
 from delivery.amqp import AmqpDelivery
 from delivery.amqp_readers import AmqpQueueReader
@@ -102,21 +102,11 @@ def _cluster(base: Path) -> Iterator[RabbitMQCluster]:
         cluster.stop()
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    return {
-        "LIVESCORE_DELIVERY": "amqp",
-        "LIVESCORE_AMQP_URL": settings.amqp_url,
-        "LIVESCORE_AMQP_MANAGEMENT_URL": settings.amqp_management_url,
-        "LIVESCORE_AMQP_QUEUE_TYPE": settings.amqp_queue_type,
-        "LIVESCORE_QUEUE_LIMIT": str(QUEUE_LIMIT),
-    }
-
-
 def _snapshot(stores: Backing, settings: Settings, package_id: int, size: int) -> float:
     """One snapshot by a fresh worker, timed from the trigger to the queue holding all of it; fixtures/s."""
     client: Redis = Redis.from_url(stores.redis_url)
     try:
-        with workers(stores, 1, **_environment(settings)):
+        with workers(stores, 1, **amqp_environment(settings, QUEUE_LIMIT)):
             started = time.perf_counter()
             client.xadd(COMMANDS_STREAM, fields_of(TriggerSnapshot(package_id=package_id)))
             asyncio.run(_wait_for(settings, package_id, size + 1))
@@ -153,7 +143,7 @@ def _failover(
     on_leader = replace(settings, amqp_url=_leader_first(cluster, leader))
     client: Redis = Redis.from_url(stores.redis_url)
     try:
-        with workers(stores, 1, **_environment(on_leader)) as _:
+        with workers(stores, 1, **amqp_environment(on_leader, QUEUE_LIMIT)) as _:
             client.xadd(COMMANDS_STREAM, fields_of(TriggerSnapshot(package_id=package_id)))
             gap = asyncio.run(_consume_killing(on_leader, package_id, size, leader))
             log = (stores.workdir / "worker-0.log").read_text(errors="replace")

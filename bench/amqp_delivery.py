@@ -1,5 +1,5 @@
 """The service's AMQP delivery beside the fastest honest clients, on one node, in one run (issue 22):
-`python -m bench.amqp_delivery [--seconds S] [--quick] [--write-doc]`.
+`python -m bench.amqp_delivery [--seconds S] [--quick] [--write-doc] [--cluster | --snapshot]`.
 
 On one private RabbitMQ 3.10 node (classic queues):
 
@@ -10,8 +10,9 @@ On one private RabbitMQ 3.10 node (classic queues):
    does, one worker with LIVESCORE_DELIVERY=amqp; incidents appended to `livescore:incidents` at the same
    pace, for the same time. Their bodies carry `createdMs` (the append time), which the service forwards
    byte for byte (SPEC §10). Then the service's rate is raised step by step while it holds.
-3. **Snapshot**: 20,000 fixtures to one queue, by each fast client (≤ 1,000 unconfirmed) and by the
-   service (a trigger; from the command's append to the completion's arrival).
+3. **Snapshot**, after all the incident steps: 20,000 fixtures to one queue, three turns by each fast client
+   (≤ 1,000 unconfirmed), then three by the service (a trigger; from the command's append to the
+   completion's arrival); each compared by its median. `--snapshot` runs only this part, on a fresh node.
 
 One consumer (amqplib, the service's account, no-ack) reads every queue of a step; latency = arrival
 minus `createdMs`. The aims (issue 22): the service's incidents p99 no worse than the fast client
@@ -57,7 +58,7 @@ from bench.amqp_incidents import _provision
 from bench.fanout import _seed as seed_snapshot
 from bench.fanout import upcoming
 from bench.incidents import FIRST_PACKAGE_ID, PACKAGES, _reset, _seed, _wait_spread
-from bench.services import Backing, backing
+from bench.services import Backing, amqp_environment, backing
 from bench.workers import fields_of, workers
 from domain.amqp_urls import node_urls
 from domain.commands import TriggerSnapshot
@@ -163,15 +164,22 @@ def measure(stores: Backing, seconds: float, cluster: bool = False) -> Compariso
         try:
             settings = servers.settings(Settings(queue_limit=QUEUE_LIMIT))
             # The fast clients publish on the first node, as one connection of the service does.
-            _fast_clients(replace(settings, amqp_url=node_urls(settings.amqp_url)[0]), fast)
+            first = replace(settings, amqp_url=node_urls(settings.amqp_url)[0])
+            snapshot_queue = _fast_clients(first, fast)
             _service(stores, settings, comparison)
+            # Every snapshot at the same point of the run, after all the incident steps: the node's
+            # message store is in the same state for the fast clients' turns as for the service's.
+            _snapshots(broker.vhost_url(first, "fixtures"), snapshot_queue, fast, FAST)
+            environment = amqp_environment(settings, QUEUE_LIMIT)
+            comparison.service_snapshots = _service_snapshot(stores, settings, environment)
         finally:
             servers.stop()
     comparison.load_after = os.getloadavg()
     return comparison
 
 
-def _fast_clients(settings: Settings, results: Results) -> None:
+def _fast_clients(settings: Settings, results: Results) -> str:
+    """The fast clients' incident steps; the snapshot's queue, declared for their snapshot turns."""
     incidents_url = broker.vhost_url(settings, "incidents")
     fixtures_url = broker.vhost_url(settings, "fixtures")
     queues = broker.declare(incidents_url, fixtures_url, settings.queue_limit, settings.amqp_queue_type)
@@ -187,7 +195,7 @@ def _fast_clients(settings: Settings, results: Results) -> None:
                 results.steps.append(step)
                 broker.purge(incidents_url, queues.incidents)
         broker.purge(incidents_url, queues.incidents)
-    _snapshots(fixtures_url, queues.snapshot, results, FAST)
+    return queues.snapshot
 
 
 def _service(stores: Backing, settings: Settings, comparison: Comparison) -> None:
@@ -195,14 +203,7 @@ def _service(stores: Backing, settings: Settings, comparison: Comparison) -> Non
     schema.upgrade(database)
     fixture_ids = asyncio.run(_seed(database, stores.password))
     asyncio.run(_provision(settings, stores.redis_url))
-    env = {
-        "DATABASE_URL": database,
-        "LIVESCORE_DELIVERY": "amqp",
-        "LIVESCORE_AMQP_URL": settings.amqp_url,
-        "LIVESCORE_AMQP_QUEUE_TYPE": settings.amqp_queue_type,
-        "LIVESCORE_AMQP_MANAGEMENT_URL": settings.amqp_management_url,
-        "LIVESCORE_QUEUE_LIMIT": str(QUEUE_LIMIT),
-    }
+    env = {"DATABASE_URL": database, **amqp_environment(settings, QUEUE_LIMIT)}
     first_node = replace(settings, amqp_url=node_urls(settings.amqp_url)[0])
     incidents_url = broker.vhost_url(first_node, "incidents")
     names = [amqp_queue(FIRST_PACKAGE_ID + i) for i in range(PACKAGES)]
@@ -222,9 +223,40 @@ def _service(stores: Backing, settings: Settings, comparison: Comparison) -> Non
                 if not step.held:
                     break
         _reset(client)
-        comparison.service_snapshots = _service_snapshot(stores, settings, env)
     finally:
         client.close()
+
+
+def snapshots_alone() -> str:
+    """Only the snapshot part, on a fresh node: each fast client's turns, then the service's."""
+    if (lacking := missing()) is not None:
+        raise SystemExit(f"bench: {lacking}")
+    _npm_ci()
+    fast = Results(0.0, RATE)
+    started, load = _now(), os.getloadavg()
+    with backing() as stores, tempfile.TemporaryDirectory() as base:
+        node = rabbitmq_node.start_node(Path(base), Settings())
+        try:
+            settings = node.settings(Settings(queue_limit=QUEUE_LIMIT))
+            fixtures_url = broker.vhost_url(settings, "fixtures")
+            queues = broker.declare(broker.vhost_url(settings, "incidents"), fixtures_url, QUEUE_LIMIT)
+            _snapshots(fixtures_url, queues.snapshot, fast, FAST)
+            schema.upgrade(stores.database_url)
+            service = _service_snapshot(stores, settings, amqp_environment(settings, QUEUE_LIMIT))
+        finally:
+            node.stop()
+    runs = {**fast.snapshots, "the service": service}
+    medians = {name: statistics.median(rates) for name, rates in runs.items()}
+    fastest = max(medians[client] for client in FAST)
+    lines = [
+        f"Snapshot of {SNAPSHOT:,} alone, {started}, load {load[0]:.2f} (msg/s, the median of the turns):"
+    ]
+    lines += [
+        f"- {name}: {medians[name]:,.0f} ({', '.join(f'{r:,.0f}' for r in rates)})"
+        for name, rates in runs.items()
+    ]
+    lines.append(f"- the service ÷ the fastest client: {medians['the service'] / fastest:.2f}")
+    return "\n".join(lines)
 
 
 def _paced_step(
@@ -428,7 +460,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per step")
     parser.add_argument("--write-doc", action="store_true", help="the figures into docs/BENCHMARKS.md")
     parser.add_argument("--cluster", action="store_true", help="three nodes, quorum queues (no aim)")
+    parser.add_argument("--snapshot", action="store_true", help="only the snapshot part, on a fresh node")
     args = parser.parse_args()
+    if args.snapshot:
+        print(snapshots_alone())
+        return
     seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
     text = markdown(run(seconds, args.cluster))
     print(text)

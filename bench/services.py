@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from redis import Redis
 
 from bench.machine import REPO_ROOT
+from domain.settings import Settings
 
 # A database number of its own on a Redis given by REDIS_URL: the run refuses it unless it is empty and
 # empties it again afterwards, so nobody else's keys are ever touched.
@@ -106,6 +107,17 @@ def serving(kind: str, stores: Backing) -> Iterator[Serving]:
         if stores.redis_pid is not None:
             serving.pids["redis"] = stores.redis_pid
         yield serving
+
+
+def amqp_environment(settings: Settings, queue_limit: int) -> dict[str, str]:
+    """A worker's environment for delivering over AMQP to the broker of `settings`."""
+    return {
+        "LIVESCORE_DELIVERY": "amqp",
+        "LIVESCORE_AMQP_URL": settings.amqp_url,
+        "LIVESCORE_AMQP_MANAGEMENT_URL": settings.amqp_management_url,
+        "LIVESCORE_AMQP_QUEUE_TYPE": settings.amqp_queue_type,
+        "LIVESCORE_QUEUE_LIMIT": str(queue_limit),
+    }
 
 
 def post(port: int, path: str, body: bytes, timeout_s: float = 30) -> tuple[int, str]:
