@@ -81,8 +81,9 @@ STOP_TIMEOUT_S = 5.0
 # each round's confirmation before reading on kept the loop busy most of the time at 200 incidents/s
 # (docs/BENCHMARKS.md, "An incident's time in the worker over AMQP"). Past this many the loop waits for
 # the oldest: under load rounds then grow instead of multiplying, each with its own storage transaction
-# and Redis calls (8 here cost the highest rate held, 600 -> 400 incidents/s, in two full runs).
-IN_FLIGHT_MAX = 2
+# and Redis calls, and the node keeps the CPU it needs. Measured: with 8, the highest rate held fell from
+# 600 to 400 incidents/s; with 2, 200 packages at 200/s (the node saturated) had p99 1.8 s, with 1 0.6 s.
+IN_FLIGHT_MAX = 1
 _MESSAGE = MESSAGE_FIELD.encode()
 _WAKE = OWNER_REQUESTS_WAKE.encode()
 
