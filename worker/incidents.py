@@ -105,11 +105,11 @@ class Directory:
 
 async def start_delivery(
     res: Resources, directory: Directory, ready: Sequence[Ready], held: Collection[tuple[int, int]] = ()
-) -> asyncio.Future[None]:
+) -> asyncio.Future[set[int]]:
     """Every ready incident sent to every active package subscribed to its fixture, in the order given,
     after those of every earlier call; none to a (package, partition) of `held` (its image is pending).
-    The returned future is done once the Delivery confirmed them all (or fails, and nothing is known
-    to be confirmed): the partitions' owner reads on meanwhile."""
+    The returned future gives the positions a full queue refused once the Delivery confirmed them all
+    (or fails, and nothing is known to be confirmed): the partitions' owner reads on meanwhile."""
     packages = await directory.packages(res) if ready else []
     items = [
         Broadcast(
@@ -123,13 +123,12 @@ async def start_delivery(
         )
         for item in ready
     ]
-    sending = await res.delivery.start_broadcast(QueueKind.INCIDENTS, items)
-    return asyncio.ensure_future(_counted(sending, len(ready)))
+    return await res.delivery.start_broadcast(QueueKind.INCIDENTS, items)
 
 
-async def _counted(sending: asyncio.Future[set[int]], count: int) -> None:
-    # An incident a full queue refused was not forwarded, even if other packages' queues took it.
-    refused = await sending
+def count_delivered(count: int, refused: set[int]) -> None:
+    """A delivery's incidents counted once confirmed: an incident a full queue refused was not forwarded,
+    even if other packages' queues took it."""
     INCIDENTS.labels("forwarded").inc(count - len(refused))
     if refused:
         INCIDENTS.labels("refused").inc(len(refused))

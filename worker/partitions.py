@@ -46,7 +46,7 @@ from domain.messages import MESSAGE_FIELD
 from domain.partitions import PartitionLeases, commit, load_parked, load_progress, parked_among
 from domain.streams import INCIDENTS_STREAM, OWNER_REQUESTS_WAKE
 from worker.dead_letter_log import DeadLetterLog
-from worker.incidents import Directory, Ready, start_delivery
+from worker.incidents import Directory, Ready, count_delivered, start_delivery
 from worker.live_state import keep
 from worker.metrics import INCIDENT_PARTITIONS, INCIDENTS, INCIDENTS_WAITING
 from worker.outages import Backoff
@@ -340,22 +340,26 @@ class IncidentPartitions:
         await self._behind(fixtures)
         sending = await start_delivery(self._res, self._directory, ready, held)
         previous = self._in_flight[-1].done if self._in_flight else None
-        done = asyncio.ensure_future(self._complete(previous, sending, actions))
+        done = asyncio.ensure_future(self._complete(previous, sending, len(ready), actions))
         self._in_flight.append(_InFlight(done, fixtures))
         if not all(isinstance(action, Deliver | Commit) for action in actions):
             # Parkings, releases and dead letters are read back from Redis by the next rounds.
             await self._drain()
         elif len(self._in_flight) > IN_FLIGHT_MAX:
-            await self._in_flight[0].done
-            self._finished()
+            await self._until(self._in_flight[0])
 
     async def _complete(
-        self, previous: asyncio.Future[None] | None, sending: asyncio.Future[None], actions: list[Action]
+        self,
+        previous: asyncio.Future[None] | None,
+        sending: asyncio.Future[set[int]],
+        delivered: int,
+        actions: list[Action],
     ) -> None:
-        waited = [sending] if previous is None else [previous, sending]
+        waited: list[asyncio.Future[Any]] = [sending] if previous is None else [previous, sending]
         for outcome in await asyncio.gather(*waited, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
+        count_delivered(delivered, sending.result())
         await commit(self._res.redis, actions)
         dead = [a.reason for a in actions if isinstance(a, DeadLetter)]
         if dead:
@@ -366,13 +370,16 @@ class IncidentPartitions:
         """Until no round in flight delivers any of these fixtures."""
         last = next((r for r in reversed(self._in_flight) if r.fixtures & fixtures), None)
         if last is not None:
-            await last.done
-            self._finished()
+            await self._until(last)
 
     async def _drain(self) -> None:
         """Until every round sent is committed."""
         if self._in_flight:
-            await self._in_flight[-1].done
+            await self._until(self._in_flight[-1])
+
+    async def _until(self, round_: _InFlight) -> None:
+        """Until this round is committed, and so every round before it."""
+        await round_.done
         self._finished()
 
     def _finished(self) -> None:
