@@ -178,14 +178,14 @@ def measure(stores: Backing, seconds: float, cluster: bool = False) -> Compariso
     return comparison
 
 
-def _fast_clients(settings: Settings, results: Results) -> str:
+def _fast_clients(settings: Settings, results: Results, clients: tuple[str, ...] = FAST) -> str:
     """The fast clients' incident steps; the snapshot's queue, declared for their snapshot turns."""
     incidents_url = broker.vhost_url(settings, "incidents")
     fixtures_url = broker.vhost_url(settings, "fixtures")
     queues = broker.declare(incidents_url, fixtures_url, settings.queue_limit, settings.amqp_queue_type)
     templates = broker.incident_templates(MESSAGE_BYTES)
     with _consumer(incidents_url, queues.incidents) as consumer:
-        for client in FAST:
+        for client in clients:
             for way in WAYS:
                 _step(client, way, _job(incidents_url, queues, templates, way, RATE, WARM_UP_S), consumer)
                 broker.purge(incidents_url, queues.incidents)
@@ -198,7 +198,7 @@ def _fast_clients(settings: Settings, results: Results) -> str:
     return queues.snapshot
 
 
-def _service(stores: Backing, settings: Settings, comparison: Comparison) -> None:
+def _service(stores: Backing, settings: Settings, comparison: Comparison, ramp: bool = True) -> None:
     database = f"sqlite+aiosqlite:///{stores.workdir / 'amqp-delivery.db'}"
     schema.upgrade(database)
     fixture_ids = asyncio.run(_seed(database, stores.password))
@@ -215,7 +215,7 @@ def _service(stores: Backing, settings: Settings, comparison: Comparison) -> Non
             first_id = 1
             _paced_step(stores, fixture_ids, RATE, WARM_UP_S, first_id, consumer)
             first_id += int(RATE * WARM_UP_S)
-            for rate in [RATE, *(r for r in RAMP if r > RATE)]:
+            for rate in [RATE, *(r for r in RAMP if r > RATE and ramp)]:
                 step = _paced_step(stores, fixture_ids, rate, comparison.seconds, first_id, consumer)
                 first_id += int(rate * comparison.seconds)
                 _report_progress(step)
@@ -256,6 +256,37 @@ def snapshots_alone() -> str:
         for name, rates in runs.items()
     ]
     lines.append(f"- the service ÷ the fastest client: {medians['the service'] / fastest:.2f}")
+    return "\n".join(lines)
+
+
+def incidents_alone(seconds: float) -> str:
+    """Only the incidents at RATE, on a fresh node: the raw client's copies and its one publish to the
+    exchange, then the service (no ramp): the quick loop for work on the incident path."""
+    if (lacking := missing()) is not None:
+        raise SystemExit(f"bench: {lacking}")
+    _npm_ci()
+    comparison = Comparison(seconds, Results(seconds, RATE), started=_now(), load_before=os.getloadavg())
+    with backing() as stores, tempfile.TemporaryDirectory() as base:
+        node = rabbitmq_node.start_node(Path(base), Settings())
+        try:
+            settings = node.settings(Settings(queue_limit=QUEUE_LIMIT))
+            _fast_clients(settings, comparison.fast, clients=("raw",))
+            _service(stores, settings, comparison, ramp=False)
+        finally:
+            node.stop()
+    steps = [comparison.fast.at_rate("raw", way) for way in WAYS] + [comparison.service_at_rate()]
+    load = _load(comparison.load_before)
+    lines = [f"Incidents at {RATE}/s to {PACKAGES} packages alone, {comparison.started}, load {load}:"]
+    lines += [
+        f"- {s.client} {s.way}: p50 {s.p50_ms:,.0f} ms, p99 {s.p99_ms:,.0f} ms, max {s.max_ms:,.0f} ms, "
+        f"{s.delivered:,} of {s.expected:,}"
+        for s in steps
+    ]
+    service, copies = steps[-1], steps[0]
+    ratio = (
+        copies.p99_ms / service.p99_ms if service.p99_ms and service.delivered == service.expected else 0.0
+    )
+    lines.append(f"- the raw copies' p99 ÷ the service's: {ratio:.2f}")
     return "\n".join(lines)
 
 
@@ -461,11 +492,17 @@ def main() -> None:
     parser.add_argument("--write-doc", action="store_true", help="the figures into docs/BENCHMARKS.md")
     parser.add_argument("--cluster", action="store_true", help="three nodes, quorum queues (no aim)")
     parser.add_argument("--snapshot", action="store_true", help="only the snapshot part, on a fresh node")
+    parser.add_argument(
+        "--incidents", action="store_true", help=f"only the incidents at {RATE}/s, fresh node"
+    )
     args = parser.parse_args()
     if args.snapshot:
         print(snapshots_alone())
         return
     seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
+    if args.incidents:
+        print(incidents_alone(seconds))
+        return
     text = markdown(run(seconds, args.cluster))
     print(text)
     if args.write_doc:

@@ -90,8 +90,8 @@ _WAKE = OWNER_REQUESTS_WAKE.encode()
 
 @dataclass(frozen=True, slots=True)
 class _InFlight:
-    """A round sent: `done` once its confirmations are in and its actions committed, after the rounds
-    before it (or failed, and so every round after it)."""
+    """A round sent: `done` once its confirmations are in, its live state kept and its actions committed,
+    after the rounds before it (or failed, and so every round after it)."""
 
     done: asyncio.Future[None]
     fixtures: frozenset[int]
@@ -127,6 +127,9 @@ class IncidentPartitions:
         self._backoff = Backoff(FIRST_PAUSE_S, MAX_PAUSE_S)
         self._stopping = asyncio.Event()
         self._in_flight: deque[_InFlight] = deque()
+        # Per partition, the last incident confirmed in stream order (with every one before it): read
+        # again after a failure that came later (storage, the commit), it is kept and committed, not sent.
+        self._confirmed: dict[int, StreamId] = {}
         self._keeper = Repeating("incident-leases", self._keep_leases, self._lease_s / 3)
         self._reader: asyncio.Task[None] | None = None
 
@@ -325,23 +328,32 @@ class IncidentPartitions:
         return [action for action in actions if action.partition not in unsafe]
 
     async def _carry_out(self, actions: list[Action], held: frozenset[tuple[int, int]]) -> None:
-        """Keep the live state, send, in stream order; the round's commit follows its confirmations and
-        every earlier round's commit. A crash in between repeats the rounds not committed (which change
-        no stored state and may repeat a delivery), never reorders a fixture's incidents: a round waits
-        for the rounds in flight that deliver one of its fixtures (a repeat after a failure starts from
-        the first round not committed, so a fixture's incidents come again in their order)."""
+        """Send, keep the live state, in stream order; the round's commit follows its confirmations, its
+        keeping and every earlier round's commit. A crash in between repeats the rounds not committed
+        (which change no stored state and may repeat a delivery), never reorders a fixture's incidents:
+        a round waits for the rounds in flight that deliver one of its fixtures (a repeat after a failure
+        starts from the first round not committed, so a fixture's incidents come again in their order).
+
+        The round is sent before it is kept: storage is written while the broker copies, instead of
+        before it starts (issue 22: the transaction was a third of an incident's time in the worker).
+        The boards still fold in stream order, as the next round is read once this one is kept; an
+        image or a recovery is served once every round sent is kept (`_drain`). A round that was
+        confirmed but not kept (storage failed) is kept again when it is read again, not sent again
+        (`_confirmed`)."""
         if not actions:
             return
         delivering = [a for a in actions if isinstance(a, Deliver)]
         delivering.sort(key=lambda a: a.entry_id)
         ready = [Ready(a.entry_id, a.fixture_id, a.body, a.refs) for a in delivering]
-        await keep(self._res, ready)
         fixtures = frozenset(item.fixture_id for item in ready)
         await self._behind(fixtures)
-        sending = await start_delivery(self._res, self._directory, ready, held)
+        unsent = [item for item in ready if not self._confirmed_before(item)]
+        sending = await start_delivery(self._res, self._directory, unsent, held)
+        keeping = asyncio.ensure_future(keep(self._res, ready))
         previous = self._in_flight[-1].done if self._in_flight else None
-        done = asyncio.ensure_future(self._complete(previous, sending, len(ready), actions))
+        done = asyncio.ensure_future(self._complete(previous, sending, keeping, unsent, actions))
         self._in_flight.append(_InFlight(done, fixtures))
+        await keeping
         if not all(isinstance(action, Deliver | Commit) for action in actions):
             # Parkings, releases and dead letters are read back from Redis by the next rounds.
             await self._drain()
@@ -352,19 +364,29 @@ class IncidentPartitions:
         self,
         previous: asyncio.Future[None] | None,
         sending: asyncio.Future[set[int]],
-        delivered: int,
+        keeping: asyncio.Future[None],
+        sent: list[Ready],
         actions: list[Action],
     ) -> None:
         waited: list[asyncio.Future[Any]] = [sending] if previous is None else [previous, sending]
         for outcome in await asyncio.gather(*waited, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
-        count_delivered(delivered, sending.result())
+        # This round is confirmed, and so is every round before it.
+        for item in sent:
+            self._confirmed[partition_of(item.fixture_id)] = item.entry_id
+        await keeping
+        count_delivered(len(sent), sending.result())
         await commit(self._res.redis, actions)
         dead = [a.reason for a in actions if isinstance(a, DeadLetter)]
         if dead:
             self._dead_log.add(dead)
             INCIDENTS.labels("dead").inc(len(dead))
+
+    def _confirmed_before(self, item: Ready) -> bool:
+        """Whether the incident was sent and confirmed already, by a round that was not committed."""
+        confirmed = self._confirmed.get(partition_of(item.fixture_id))
+        return confirmed is not None and item.entry_id <= confirmed
 
     async def _behind(self, fixtures: frozenset[int]) -> None:
         """Until no round in flight delivers any of these fixtures."""

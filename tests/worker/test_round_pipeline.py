@@ -1,6 +1,7 @@
 """The incident rounds in flight (worker/partitions.py): a round is sent while earlier rounds' confirmations
 are awaited, yet commits follow confirmations in stream order, a fixture's incidents never overtake each
-other, and a failed confirmation repeats everything from the first round not committed, in order.
+other, and a failed confirmation repeats everything from the first round not committed, in order. A round
+is kept in storage while it is confirmed, and committed only once kept.
 
 The Delivery is the real Redis streams one, its confirmations held back by a gate the test opens (Redis
 answers as it takes a message; a broker's confirmation comes later, which is what the gate stands for)."""
@@ -18,14 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from delivery.redis_streams import RedisStreamsDelivery
 from domain.commands import StreamId
 from domain.delivery import Broadcast, QueueKind
-from domain.errors import BrokerUnavailable
+from domain.errors import BrokerUnavailable, StorageUnavailable
 from domain.incidents import partition_of
+from domain.scoreboard_store import kept_incidents
 from domain.settings import Settings
 from domain.streams import INCIDENT_OFFSETS
 from tests.fixture_factory import fixture, incident
 from tests.support import add_fixtures, add_package, eventually, hold, publish_incident
+from worker import partitions
 from worker.app import create_app as create_worker
+from worker.incidents import Ready
+from worker.live_state import keep
 from worker.partitions import IN_FLIGHT_MAX
+from worker.resources import Resources
 
 # Fixtures of different partitions (so that a commit of one cannot stand in for the other's).
 FIRST, SECOND = 1, 2
@@ -183,3 +189,79 @@ async def test_rounds_in_flight_are_bounded_and_the_oldest_confirmation_frees_a_
     assert len(gate.sent) == IN_FLIGHT_MAX + 1
     gate.release(0)
     await eventually(lambda: _sent(gate, IN_FLIGHT_MAX + 2), what="a round sent after the oldest's")
+
+
+@pytest.fixture
+def keeping(monkeypatch: pytest.MonkeyPatch) -> "Keeping":
+    held = Keeping()
+
+    async def held_back(res: Resources, ready: Sequence[Ready]) -> None:
+        held.calls += 1
+        if held.fail_next:
+            held.fail_next = False
+            raise StorageUnavailable()
+        await held.open.wait()
+        await keep(res, ready)
+
+    monkeypatch.setattr(partitions, "keep", held_back)
+    return held
+
+
+@dataclass
+class Keeping:
+    """Each round's live state kept only once the test opens the way; the next call fails if asked to."""
+
+    open: asyncio.Event = field(default_factory=asyncio.Event)
+    fail_next: bool = False
+    calls: int = 0
+
+
+async def _kept(engine: AsyncEngine, fixture_id: int) -> list[int]:
+    async with engine.connect() as conn:
+        kept = await kept_incidents(conn, fixture_id)
+    return [int(msgspec.json.decode(item.body)["id"]) for item in kept]
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_round_is_sent_before_it_is_kept_and_committed_only_once_kept(
+    redis: Redis, engine: AsyncEngine, gate: Gate, keeping: Keeping
+) -> None:
+    """Storage is written while the broker copies (issue 22), yet the offset never passes an incident
+    storage does not hold: a restart would not deliver it again, and its board would miss it."""
+    entry = StreamId.parse(await publish_incident(redis, incident(501, FIRST)))
+    await eventually(lambda: _sent(gate, 1), what="sent while its keeping is held back")
+    gate.release(0)
+    await asyncio.sleep(0.3)
+    committed = await _committed(redis, FIRST)
+    assert committed is None or committed < entry, "committed before its live state was kept"
+    assert await _kept(engine, FIRST) == []
+    keeping.open.set()
+
+    async def kept_and_committed() -> bool:
+        at = await _committed(redis, FIRST)
+        return at is not None and at >= entry
+
+    await eventually(kept_and_committed)
+    assert await _kept(engine, FIRST) == [501]
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_round_confirmed_but_not_kept_is_kept_again_not_sent_again(
+    redis: Redis, engine: AsyncEngine, gate: Gate, keeping: Keeping
+) -> None:
+    """Storage failing after the send: the round is read again and kept, and the customers, who have
+    it already, do not get it twice (a repeat is allowed after a crash, not after a storage outage)."""
+    keeping.fail_next = True
+    keeping.open.set()
+    entry = StreamId.parse(await publish_incident(redis, incident(601, FIRST)))
+    await eventually(lambda: _sent(gate, 1))
+    gate.release(0)
+
+    async def committed() -> bool:
+        at = await _committed(redis, FIRST)
+        return at is not None and at >= entry
+
+    await eventually(committed, what="kept and committed after the failed keeping")
+    assert keeping.calls >= 2, "the keeping was not tried again"
+    assert await _kept(engine, FIRST) == [601]
+    assert gate.sent == [[601]], "sent again though confirmed"
