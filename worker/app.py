@@ -14,7 +14,10 @@ from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.broker.sentinel_broker import RedisSentinelBroker
 from faststream.redis.subscriber.usecases.basic import LogicSubscriber
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from domain.command_log import ensure_consumer_group
 from domain.connections import open_redis
@@ -30,6 +33,7 @@ from worker.handlers import apply_commands, follow_storage
 from worker.housekeeping import Housekeeping
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
+from worker.outages import FIRST_PAUSE_S, MAX_PAUSE_S
 from worker.partitions import IncidentPartitions
 from worker.redelivery import retry_commands
 from worker.replication import replicated
@@ -118,12 +122,26 @@ def _call(function: Callable[..., Any], *args: Any) -> Hook:
 
 
 async def _prepare(res: Resources) -> None:
-    await ensure_consumer_group(res.redis)
-    await ensure_consumer_group(res.redis, FIXTURE_UPDATES_STREAM)
+    # Redis away at start (a primary failing over, a deploy racing its Redis): wait for it, as the
+    # running worker does, instead of exiting (which stops every process of `livescore dev`).
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError, OSError)),
+        wait=wait_exponential(multiplier=FIRST_PAUSE_S, max=MAX_PAUSE_S),
+        before_sleep=_unreachable_at_start,
+        reraise=True,
+    ):
+        with attempt:
+            await ensure_consumer_group(res.redis)
+            await ensure_consumer_group(res.redis, FIXTURE_UPDATES_STREAM)
     try:
         await follow_storage(res)
     except Exception as exc:  # storage or the broker away: the worker starts all the same
         log.warning("package queues not checked against storage at start: %s", type(exc).__name__)
+
+
+def _unreachable_at_start(state: RetryCallState) -> None:
+    failure = state.outcome.exception() if state.outcome is not None else None
+    log.warning("Redis unreachable at start (%s); trying again", type(failure).__name__)
 
 
 async def _finish_own_pending(res: Resources) -> None:
