@@ -78,15 +78,19 @@ class Directory:
         self._generation += 1  # a read under way is older than this
 
     async def packages(self, res: Resources) -> list[ActivePackage]:
-        """The active packages: read at once the first time and after `forget_packages`; else, once the
-        list is a second old, read again beside the rounds, which go on with the list in hand meanwhile
-        (the read held up every round it fell in: issue 22)."""
+        """The active packages: read at once the first time and after `forget_packages`, else the list in
+        hand (`revalidate` reads it again beside the rounds)."""
         if self._packages_at == float("-inf"):
             await self._read_packages(res)
-        elif time.monotonic() - self._packages_at >= PACKAGES_TTL_S and self._reading is None:
+        return self._packages
+
+    def revalidate(self, res: Resources) -> None:
+        """Once the list is a second old, read it again beside the rounds, which go on with the list in
+        hand meanwhile (the read held up every round it fell in: issue 22). Called after a round is
+        sent: on SQLite the read runs on the loop, and would otherwise hold up the send it fell in."""
+        if time.monotonic() - self._packages_at >= PACKAGES_TTL_S and self._reading is None:
             self._reading = asyncio.ensure_future(self._read_packages(res))
             self._reading.add_done_callback(self._read)
-        return self._packages
 
     async def _read_packages(self, res: Resources) -> None:
         started, generation = time.monotonic(), self._generation
@@ -123,7 +127,10 @@ async def start_delivery(
         )
         for item in ready
     ]
-    return await res.delivery.start_broadcast(QueueKind.INCIDENTS, items)
+    sending = await res.delivery.start_broadcast(QueueKind.INCIDENTS, items)
+    if ready:
+        directory.revalidate(res)
+    return sending
 
 
 def count_delivered(count: int, refused: set[int]) -> None:

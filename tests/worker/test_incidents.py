@@ -5,7 +5,9 @@ import dataclasses
 import functools
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -17,6 +19,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from domain.commands import StreamId
+from domain.delivery import QueueKind, settled
+from domain.fixture_store import FixtureRefs
 from domain.incidents import PARTITIONS
 from domain.messages import MessageType, envelope
 from domain.packages import package_state
@@ -31,7 +35,9 @@ from domain.streams import (
 )
 from tests.fixture_factory import ATP, FOOTBALL, PREMIER_LEAGUE, TENNIS, fixture, incident
 from tests.support import add_fixtures, add_package, eventually, hold, publish_incident
+from worker import incidents
 from worker.app import create_app as create_worker
+from worker.incidents import Directory, Ready, start_delivery
 
 
 class Header(msgspec.Struct):
@@ -363,3 +369,29 @@ async def test_dead_letters_are_logged_as_one_count_not_one_line_each(
         ("WARNING", "30 incidents dead-lettered")
     ]
     assert "malformed: 30" in lines[0].getMessage()
+
+
+async def test_the_active_packages_are_read_again_after_a_round_is_sent_not_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On SQLite the list is read on the event loop: begun before a send, it held that send up (issue
+    22). A unit test of the order: the Delivery and the read are stand-ins that note when they run."""
+    order: list[str] = []
+
+    async def read(self: Directory, res: Any) -> None:
+        order.append("read")
+        self._packages_at = time.monotonic()
+
+    class Delivery:
+        async def start_broadcast(self, kind: QueueKind, items: Any) -> asyncio.Future[set[int]]:
+            order.append("sent")
+            return settled(set())
+
+    monkeypatch.setattr(Directory, "_read_packages", read)
+    monkeypatch.setattr(incidents, "PACKAGES_TTL_S", 0.0)  # stale at once
+    directory, res = Directory(), SimpleNamespace(delivery=Delivery())
+    ready = [Ready(StreamId(1, 0), 1, b"{}", FixtureRefs(FOOTBALL, PREMIER_LEAGUE))]
+    for _ in range(2):
+        await start_delivery(res, directory, ready)  # type: ignore[arg-type]
+        await asyncio.sleep(0.01)  # the read, and its end noted
+    assert order == ["read", "sent", "read", "sent", "read"]
