@@ -9,7 +9,8 @@ figures and peeks go through FastStream. Queues are declared with `x-max-length`
 `x-overflow` = `reject-publish`: a message that does not fit is refused (a negative confirmation), and the
 package is deactivated through the commands stream, as with Redis streams. RabbitMQ cannot check a
 package's status as it takes a message, so each publishing batch registers itself in Redis in the same
-script that reads its packages' statuses, and a deactivation waits for the batches registered before it
+script that reads its packages' statuses (broadcasts, which read none, share a registration a while:
+delivery/fence_registrations.py), and a deactivation waits for the batches registered before it
 (`fence`, domain/scripts/fence.py) before it answers: after its 200, nothing more reaches the queues.
 
 On a cluster (LIVESCORE_AMQP_URL listing several nodes), each connection is on the first node that
@@ -42,6 +43,7 @@ from delivery.amqp_nodes import (
 )
 from delivery.amqp_properties import message_content
 from delivery.amqp_routes import routing_key
+from delivery.fence_registrations import Registration, SharedRegistrations
 from domain.amqp_urls import node_urls
 from domain.delivery import (
     Broadcast,
@@ -112,6 +114,7 @@ class AmqpDelivery:
         self._exchanges: set[QueueKind] = set()
         self._bindings = Bindings(redis, self._bound_queue, self.provision)
         self._fetching: dict[tuple[QueueKind, int], asyncio.Future[QueueFigures]] = {}
+        self._registrations = SharedRegistrations(redis, self._scripts)
 
     async def publish(self, parcels: Sequence[Parcel]) -> list[Published]:
         return await (await self.start_publish(parcels))
@@ -156,12 +159,12 @@ class AmqpDelivery:
 
     async def start_broadcast(self, kind: QueueKind, items: Sequence[Broadcast]) -> asyncio.Future[set[int]]:
         """Each message published once to the vhost's exchange, which copies it into every bound queue;
-        registered for the fence like any publishing batch, until the returned future is done (it
-        settles the batch: its confirmations awaited, a full queue's package deactivated)."""
+        under a registration for the fence shared with the other broadcasts of the moment
+        (delivery/fence_registrations.py), held until the returned future is done (it settles the
+        batch: its confirmations awaited, a full queue's package deactivated)."""
         if not items:
             return settled(set())
-        batch = uuid.uuid4().hex
-        await register_publishing(batch, []).run(self._scripts)
+        registration = await self._registrations.take()
         try:
             contents = [message_content(item.message) for item in items]
             keys = [routing_key(item.topic) for item in items]
@@ -171,13 +174,17 @@ class AmqpDelivery:
                 await self._failed(kind, "the exchange", exc)
                 raise
         except BaseException:
-            await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
+            self._registrations.give_back(registration)
             raise
-        # A task of its own: the batch leaves the fence's set whether or not its caller waits for it.
-        return asyncio.ensure_future(self._settle_broadcast(kind, items, batch, sent))
+        # A task of its own: the registration is given back whether or not its caller waits for it.
+        return asyncio.ensure_future(self._settle_broadcast(kind, items, registration, sent))
 
     async def _settle_broadcast(
-        self, kind: QueueKind, items: Sequence[Broadcast], batch: str, sent: asyncio.Future[list[Outcome]]
+        self,
+        kind: QueueKind,
+        items: Sequence[Broadcast],
+        registration: Registration,
+        sent: asyncio.Future[list[Outcome]],
     ) -> set[int]:
         try:
             try:
@@ -193,8 +200,7 @@ class AmqpDelivery:
                 await self._deactivate_full(kind, {p for i in refused for p in items[i].audience})
             return refused
         finally:
-            # Shielded: a cancelled publisher still leaves the set (else deactivations wait for its age).
-            await asyncio.shield(self._redis.zrem(PUBLISHING_BATCHES, batch))
+            self._registrations.give_back(registration)
 
     async def _failed(self, kind: QueueKind, where: str, exc: BrokerUnavailable) -> None:
         """Noted, and the next try on a fresh connection, which declares the exchange again (a broker
@@ -301,6 +307,7 @@ class AmqpDelivery:
     async def close(self) -> None:
         for channel in self._channels.values():
             await channel.close()
+        await self._registrations.close()
         for broker in self._brokers.values():
             await broker.close()
         await self._management.aclose()
