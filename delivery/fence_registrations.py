@@ -125,4 +125,5 @@ class SharedRegistrations:
         try:
             await self._redis.zrem(PUBLISHING_BATCHES, registration.batch)
         except Exception as exc:  # the fence drops it as a dead worker's after FENCE_LONGEST_MS
-            log.warning("a publishing registration stays in the fence's set: %s", type(exc).__name__)
+            if not registration.failed():  # else Redis was away already, and the taker said so
+                log.warning("a publishing registration stays in the fence's set: %s", type(exc).__name__)
