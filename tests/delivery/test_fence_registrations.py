@@ -4,6 +4,7 @@ every one sent under it is settled, a successor registered ahead, and nothing le
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -25,7 +26,8 @@ async def registrations(redis: Redis) -> AsyncIterator[SharedRegistrations]:
 
 
 async def _in_set(redis: Redis) -> set[str]:
-    return {member.decode() for member in await redis.zrange(PUBLISHING_BATCHES, 0, -1)}
+    members: Any = await redis.zrange(PUBLISHING_BATCHES, 0, -1)
+    return {member.decode() for member in members}
 
 
 async def test_the_broadcasts_of_the_moment_share_one_registration_which_leaves_once_idle(
