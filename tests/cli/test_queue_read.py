@@ -45,6 +45,7 @@ async def test_count_and_last_together_is_one_line_of_error(cli: Cli) -> None:
 async def test_follow_alone_prints_only_what_arrives_afterwards(settings: Settings, redis: Redis) -> None:
     await fill(redis, 1, 3)
     env = {"REDIS_URL": settings.redis_url, "DATABASE_URL": settings.database_url}
+    before = await _client_ids(redis)
     reader = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -59,7 +60,7 @@ async def test_follow_alone_prints_only_what_arrives_afterwards(settings: Settin
     )
     try:
         # Following once it blocks in XREAD: its starting point (the newest entry then) is taken by then.
-        await eventually(lambda: _blocked_in_xread(redis), what="the reader following the queue")
+        await eventually(lambda: _blocked_in_xread(redis, before), what="the reader following the queue")
         await fill(redis, 4, 5)
         assert reader.stdout is not None
         lines = [await asyncio.wait_for(reader.stdout.readline(), 15) for _ in range(2)]
@@ -69,9 +70,19 @@ async def test_follow_alone_prints_only_what_arrives_afterwards(settings: Settin
     assert [json.loads(line)["n"] for line in lines] == [4, 5]
 
 
-async def _blocked_in_xread(redis: Redis) -> bool:
+async def _client_ids(redis: Redis) -> set[str]:
     clients: Any = await redis.client_list()
-    return any(client.get("cmd") == "xread" for client in clients)
+    return {str(client["id"]) for client in clients}
+
+
+async def _blocked_in_xread(redis: Redis, before: set[str]) -> bool:
+    """Whether a client that was not there `before` (the reader's, not one an earlier test left idle
+    after an XREAD) is blocked in XREAD now."""
+    clients: Any = await redis.client_list()
+    return any(
+        str(client["id"]) not in before and client.get("cmd") == "xread" and "b" in client.get("flags", "")
+        for client in clients
+    )
 
 
 def _base_env() -> dict[str, str]:
