@@ -1,5 +1,5 @@
 """The service's AMQP delivery beside the fastest honest clients, on one node, in one run (issue 22):
-`python -m bench.amqp_delivery [--seconds S] [--quick] [--write-doc] [--cluster | --snapshot]`.
+`python -m bench.amqp_delivery [--seconds S] [--quick] [--write-doc] [--cluster | --snapshot | --incidents]`.
 
 On one private RabbitMQ 3.10 node (classic queues):
 
@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -109,8 +110,9 @@ class Comparison:
         return statistics.median(self.service_snapshots) if self.service_snapshots else 0.0
 
     def best_copies(self) -> Step:
-        """The fast client publishing the copies with the lowest p99 at RATE (all delivered)."""
-        steps = [self.fast.at_rate(client, "copies") for client in FAST]
+        """The fast client publishing the copies with the lowest p99 at RATE (all delivered), of those
+        that ran."""
+        steps = [s for s in self.fast.steps if (s.way, s.rate) == ("copies", RATE)]
         return min(steps, key=lambda s: (s.delivered != s.expected, s.p99_ms))
 
     def best_snapshot(self) -> tuple[str, float]:
@@ -215,7 +217,7 @@ def _service(stores: Backing, settings: Settings, comparison: Comparison, ramp: 
             first_id = 1
             _paced_step(stores, fixture_ids, RATE, WARM_UP_S, first_id, consumer)
             first_id += int(RATE * WARM_UP_S)
-            for rate in [RATE, *(r for r in RAMP if r > RATE and ramp)]:
+            for rate in [RATE, *(r for r in RAMP if r > RATE)] if ramp else [RATE]:
                 step = _paced_step(stores, fixture_ids, rate, comparison.seconds, first_id, consumer)
                 first_id += int(rate * comparison.seconds)
                 _report_progress(step)
@@ -227,24 +229,30 @@ def _service(stores: Backing, settings: Settings, comparison: Comparison, ramp: 
         client.close()
 
 
-def snapshots_alone() -> str:
-    """Only the snapshot part, on a fresh node: each fast client's turns, then the service's."""
+@contextlib.contextmanager
+def _fresh_node() -> Iterator[tuple[Backing, Settings]]:
+    """The run's Redis and storage, and one private node of its own, for a part run alone."""
     if (lacking := missing()) is not None:
         raise SystemExit(f"bench: {lacking}")
     _npm_ci()
-    fast = Results(0.0, RATE)
-    started, load = _now(), os.getloadavg()
     with backing() as stores, tempfile.TemporaryDirectory() as base:
         node = rabbitmq_node.start_node(Path(base), Settings())
         try:
-            settings = node.settings(Settings(queue_limit=QUEUE_LIMIT))
-            fixtures_url = broker.vhost_url(settings, "fixtures")
-            queues = broker.declare(broker.vhost_url(settings, "incidents"), fixtures_url, QUEUE_LIMIT)
-            _snapshots(fixtures_url, queues.snapshot, fast, FAST)
-            schema.upgrade(stores.database_url)
-            service = _service_snapshot(stores, settings, amqp_environment(settings, QUEUE_LIMIT))
+            yield stores, node.settings(Settings(queue_limit=QUEUE_LIMIT))
         finally:
             node.stop()
+
+
+def snapshots_alone() -> str:
+    """Only the snapshot part, on a fresh node: each fast client's turns, then the service's."""
+    fast = Results(0.0, RATE)
+    started, load = _now(), os.getloadavg()
+    with _fresh_node() as (stores, settings):
+        fixtures_url = broker.vhost_url(settings, "fixtures")
+        queues = broker.declare(broker.vhost_url(settings, "incidents"), fixtures_url, QUEUE_LIMIT)
+        _snapshots(fixtures_url, queues.snapshot, fast, FAST)
+        schema.upgrade(stores.database_url)
+        service = _service_snapshot(stores, settings, amqp_environment(settings, QUEUE_LIMIT))
     runs = {**fast.snapshots, "the service": service}
     medians = {name: statistics.median(rates) for name, rates in runs.items()}
     fastest = max(medians[client] for client in FAST)
@@ -262,18 +270,10 @@ def snapshots_alone() -> str:
 def incidents_alone(seconds: float) -> str:
     """Only the incidents at RATE, on a fresh node: the raw client's copies and its one publish to the
     exchange, then the service (no ramp): the quick loop for work on the incident path."""
-    if (lacking := missing()) is not None:
-        raise SystemExit(f"bench: {lacking}")
-    _npm_ci()
     comparison = Comparison(seconds, Results(seconds, RATE), started=_now(), load_before=os.getloadavg())
-    with backing() as stores, tempfile.TemporaryDirectory() as base:
-        node = rabbitmq_node.start_node(Path(base), Settings())
-        try:
-            settings = node.settings(Settings(queue_limit=QUEUE_LIMIT))
-            _fast_clients(settings, comparison.fast, clients=("raw",))
-            _service(stores, settings, comparison, ramp=False)
-        finally:
-            node.stop()
+    with _fresh_node() as (stores, settings):
+        _fast_clients(settings, comparison.fast, clients=("raw",))
+        _service(stores, settings, comparison, ramp=False)
     steps = [comparison.fast.at_rate("raw", way) for way in WAYS] + [comparison.service_at_rate()]
     load = _load(comparison.load_before)
     lines = [f"Incidents at {RATE}/s to {PACKAGES} packages alone, {comparison.started}, load {load}:"]
@@ -282,11 +282,7 @@ def incidents_alone(seconds: float) -> str:
         f"{s.delivered:,} of {s.expected:,}"
         for s in steps
     ]
-    service, copies = steps[-1], steps[0]
-    ratio = (
-        copies.p99_ms / service.p99_ms if service.p99_ms and service.delivered == service.expected else 0.0
-    )
-    lines.append(f"- the raw copies' p99 ÷ the service's: {ratio:.2f}")
+    lines.append(f"- the raw copies' p99 ÷ the service's: {comparison.incidents_ratio():.2f}")
     return "\n".join(lines)
 
 
