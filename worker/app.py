@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from domain.command_log import ensure_consumer_group
 from domain.connections import open_redis
@@ -33,7 +33,7 @@ from worker.handlers import apply_commands, follow_storage
 from worker.housekeeping import Housekeeping
 from worker.http import OperationsServer
 from worker.metrics import FASTSTREAM_METRICS
-from worker.outages import FIRST_PAUSE_S, MAX_PAUSE_S
+from worker.outages import FIRST_PAUSE_S, MAX_PAUSE_S, Backoff
 from worker.partitions import IncidentPartitions
 from worker.redelivery import retry_commands
 from worker.replication import replicated
@@ -124,9 +124,10 @@ def _call(function: Callable[..., Any], *args: Any) -> Hook:
 async def _prepare(res: Resources) -> None:
     # Redis away at start (a primary failing over, a deploy racing its Redis): wait for it, as the
     # running worker does, instead of exiting (which stops every process of `livescore dev`).
+    backoff = Backoff(FIRST_PAUSE_S, MAX_PAUSE_S)
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError, OSError)),
-        wait=wait_exponential(multiplier=FIRST_PAUSE_S, max=MAX_PAUSE_S),
+        wait=lambda _state: backoff.next(),
         before_sleep=_unreachable_at_start,
         reraise=True,
     ):
