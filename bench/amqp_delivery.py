@@ -278,7 +278,7 @@ def incidents_alone(seconds: float) -> str:
     load = _load(comparison.load_before)
     lines = [f"Incidents at {RATE}/s to {PACKAGES} packages alone, {comparison.started}, load {load}:"]
     lines += [
-        f"- {s.client} {s.way}: p50 {s.p50_ms:,.0f} ms, p99 {s.p99_ms:,.0f} ms, max {s.max_ms:,.0f} ms, "
+        f"- {s.client} {s.way}: p50 {s.p50_ms:,.1f} ms, p99 {s.p99_ms:,.1f} ms, max {s.max_ms:,.0f} ms, "
         f"{s.delivered:,} of {s.expected:,}"
         for s in steps
     ]

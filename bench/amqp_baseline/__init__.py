@@ -13,8 +13,9 @@ unconfirmed.
    publishes the 50 copies itself, default exchange, routing key = queue) and **exchange** (one publish to
    a fanout exchange bound to the 50 queues; the broker copies). A consumer of all 50 queues (publisher.js,
    one connection, no-ack, the same for both clients) notes each arrival; latency = arrival minus the
-   incident's creation time, stamped in its body at its place in the pace (so a publisher that falls
-   behind shows it). Then a ramp from R (ramp steps of RAMP) for each client and way: the highest rate
+   incident's creation time, stamped in its body when its publish starts, as the service's incidents are
+   when appended (a publisher's timer waking late is the pacing's, reported as how far it fell behind,
+   not the publishing's). Then a ramp from R (ramp steps of RAMP) for each client and way: the highest rate
    held for S seconds with p99 ≤ 1 s, all delivered, no nack.
 2. **Snapshot to one queue**: SNAPSHOT fixture-sized (~600 B) messages to one Fixtures queue as fast as the
    window allows: messages/s from the first publish to the last confirmation (median of SNAPSHOT_TURNS).

@@ -112,8 +112,9 @@ def _setup(results: Results) -> str:
   classic queues on the Incidents vhost declared as the service declares them (`x-max-length` 50,000,
   `x-overflow` `reject-publish`), a fanout exchange bound to them; one Fixtures queue for the snapshot.
 - Messages: the service's envelopes (incident: MessageType 2; fixture: MessageType 1) padded to ~600 bytes,
-  persistent, `content_type` `application/json`; each stamped with its creation time (epoch ms) at its
-  place in the pace, so latency includes any time the publisher falls behind.
+  persistent, `content_type` `application/json`; each stamped with its creation time (epoch ms) when its
+  publish starts, as the service's incidents are when appended (a timer waking late is the pacing's,
+  reported as how far the publisher fell behind).
 - Publishers, each a process of its own: Node's amqplib {_amqplib_version()} (`publisher.js`, confirm
   channel); aiormq (`pipelined.py`: every publish a task, `wait=False`, the confirmations gathered as they
   arrive); pamqp frames over a bare asyncio socket (`raw.py`: a publish's method and header frames
