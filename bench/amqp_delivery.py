@@ -5,7 +5,10 @@ On one private RabbitMQ 3.10 node (classic queues):
 
 1. **The fast clients** of `bench/amqp_baseline` (Node's amqplib, and pamqp frames over a bare socket),
    each in its own process, publish 200 incidents/s for S seconds to 50 queues declared as the service
-   declares them, in two ways: the 50 copies themselves, and one publish to a fanout exchange.
+   declares them, in two ways: the 50 copies themselves, and one publish to a fanout exchange. Then the
+   raw client does the service's own job, both ways: it relays incidents appended to a Redis stream at
+   the same pace (read as the worker reads them, published as they come), so that the stream's hop is
+   on both sides of that comparison ("relay").
 2. **The service**: 50 active packages subscribed to everything, their queues provisioned as activation
    does, one worker with LIVESCORE_DELIVERY=amqp; incidents appended to `livescore:incidents` at the same
    pace, for the same time. Their bodies carry `createdMs` (the append time), which the service forwards
@@ -22,9 +25,11 @@ publishing the same copies (ratio ≥ 1.0, all delivered); its snapshot ≥ 0.8 
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +42,11 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from bench.amqp_baseline import (
+    CLIENTS,
     DRAIN_S,
     MESSAGE_BYTES,
     P99_LIMIT_MS,
+    PUBLISH_SLACK_S,
     RAMP,
     SNAPSHOT_TURNS,
     WARM_UP_S,
@@ -88,6 +95,9 @@ SNAPSHOT_TIMEOUT_S = 300
 # The snapshot's queue must take it whole, and incidents' queues a backlog of a slow step.
 QUEUE_LIMIT = 1_000_000
 INCIDENTS_TARGET, SNAPSHOT_TARGET = 1.0, 0.8
+# The raw client's relay: its own stream beside the service's, and fixtures that only size the bodies.
+RELAY_STREAM = "bench:relay"
+RELAY_FIXTURES = [1_000_000 + n for n in range(PACKAGES)]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:amqp-delivery:begin -->", "<!-- bench:amqp-delivery:end -->"
 
@@ -132,6 +142,15 @@ class Comparison:
             return 0.0
         return self.best_copies().p99_ms / service.p99_ms
 
+    def same_job_ratio(self) -> float:
+        """The raw client's relay of the same stream as copies, its p99 ÷ the service's (0 when either
+        lost any, or the relay did not run)."""
+        service = self.service_at_rate()
+        relay = next((s for s in self.fast.steps if s.way == "relay copies"), None)
+        if relay is None or not service.p99_ms or service.delivered != service.expected:
+            return 0.0
+        return relay.p99_ms / service.p99_ms if relay.delivered == relay.expected else 0.0
+
     def snapshot_ratio(self) -> float:
         fastest = self.best_snapshot()[1]
         return self.service_snapshot / fastest if fastest else 0.0
@@ -167,7 +186,7 @@ def measure(stores: Backing, seconds: float, cluster: bool = False) -> Compariso
             settings = servers.settings(Settings(queue_limit=QUEUE_LIMIT))
             # The fast clients publish on the first node, as one connection of the service does.
             first = replace(settings, amqp_url=node_urls(settings.amqp_url)[0])
-            snapshot_queue = _fast_clients(first, fast)
+            snapshot_queue = _fast_clients(first, fast, relay_from=stores.redis_url)
             _service(stores, settings, comparison)
             # Every snapshot at the same point of the run, after all the incident steps: the node's
             # message store is in the same state for the fast clients' turns as for the service's.
@@ -180,8 +199,11 @@ def measure(stores: Backing, seconds: float, cluster: bool = False) -> Compariso
     return comparison
 
 
-def _fast_clients(settings: Settings, results: Results, clients: tuple[str, ...] = FAST) -> str:
-    """The fast clients' incident steps; the snapshot's queue, declared for their snapshot turns."""
+def _fast_clients(
+    settings: Settings, results: Results, clients: tuple[str, ...] = FAST, relay_from: str | None = None
+) -> str:
+    """The fast clients' incident steps, and the raw client's relay from the stream of `relay_from` (a
+    Redis URL); the snapshot's queue, declared for their snapshot turns."""
     incidents_url = broker.vhost_url(settings, "incidents")
     fixtures_url = broker.vhost_url(settings, "fixtures")
     queues = broker.declare(incidents_url, fixtures_url, settings.queue_limit, settings.amqp_queue_type)
@@ -196,8 +218,55 @@ def _fast_clients(settings: Settings, results: Results, clients: tuple[str, ...]
                 _report_progress(step)
                 results.steps.append(step)
                 broker.purge(incidents_url, queues.incidents)
-        broker.purge(incidents_url, queues.incidents)
+        for way in WAYS if relay_from else ():
+            assert relay_from is not None
+            _relay_step(relay_from, incidents_url, queues, way, WARM_UP_S, consumer)
+            broker.purge(incidents_url, queues.incidents)
+            step = _relay_step(relay_from, incidents_url, queues, way, results.seconds, consumer)
+            _report_progress(step)
+            results.steps.append(step)
+            broker.purge(incidents_url, queues.incidents)
     return queues.snapshot
+
+
+def _relay_step(
+    redis_url: str, url: str, queues: broker.Queues, way: str, seconds: float, consumer: Consumer
+) -> Step:
+    """The service's job done by the raw client with the least work: incidents appended to a stream at
+    RATE, as the service's are, and published by the client as it reads them (`way`: copies or once
+    to the exchange). The same job as the service's, where the other steps leave out the stream."""
+    count = int(RATE * seconds)
+    Redis.from_url(redis_url).delete(RELAY_STREAM)
+    job = {
+        **_job(url, queues, [], way, RATE, seconds),
+        "redisUrl": redis_url,
+        "stream": RELAY_STREAM,
+        "field": MESSAGE_FIELD,
+        "after": "0-0",
+        "count": count,
+    }
+    with subprocess.Popen(
+        [*CLIENTS["raw"], "relay", json.dumps(job)], stdout=subprocess.PIPE, text=True
+    ) as relay:
+        assert relay.stdout is not None
+        if json.loads(relay.stdout.readline() or "{}").get("ready") is not True:
+            raise RuntimeError("the relay did not start")
+        behind = asyncio.run(_append_paced(redis_url, RELAY_FIXTURES, RATE, count, 1, RELAY_STREAM))
+        seen = consumer.figures(count * len(queues.incidents), DRAIN_S)
+        answer = json.loads(relay.communicate(timeout=DRAIN_S + PUBLISH_SLACK_S)[0].splitlines()[-1])
+    Redis.from_url(redis_url).delete(RELAY_STREAM)
+    return Step(
+        "raw",
+        f"relay {way}",
+        RATE,
+        count * len(queues.incidents),
+        int(seen["received"]),
+        int(answer["nacked"]),
+        float(seen["p50"] or 0.0),
+        float(seen["p99"] or 0.0),
+        float(seen["max"] or 0.0),
+        behind,
+    )
 
 
 def _service(stores: Backing, settings: Settings, comparison: Comparison, ramp: bool = True) -> None:
@@ -272,9 +341,10 @@ def incidents_alone(seconds: float) -> str:
     exchange, then the service (no ramp): the quick loop for work on the incident path."""
     comparison = Comparison(seconds, Results(seconds, RATE), started=_now(), load_before=os.getloadavg())
     with _fresh_node() as (stores, settings):
-        _fast_clients(settings, comparison.fast, clients=("raw",))
+        _fast_clients(settings, comparison.fast, clients=("raw",), relay_from=stores.redis_url)
         _service(stores, settings, comparison, ramp=False)
-    steps = [comparison.fast.at_rate("raw", way) for way in WAYS] + [comparison.service_at_rate()]
+    ways = [*WAYS, *(f"relay {way}" for way in WAYS)]
+    steps = [comparison.fast.at_rate("raw", way) for way in ways] + [comparison.service_at_rate()]
     load = _load(comparison.load_before)
     lines = [f"Incidents at {RATE}/s to {PACKAGES} packages alone, {comparison.started}, load {load}:"]
     lines += [
@@ -283,6 +353,7 @@ def incidents_alone(seconds: float) -> str:
         for s in steps
     ]
     lines.append(f"- the raw copies' p99 ÷ the service's: {comparison.incidents_ratio():.2f}")
+    lines.append(f"- the raw relay's copies' p99 ÷ the service's: {comparison.same_job_ratio():.2f}")
     return "\n".join(lines)
 
 
@@ -309,7 +380,12 @@ def _paced_step(
 
 
 async def _append_paced(
-    redis_url: str, fixture_ids: list[int], rate: int, count: int, first_id: int
+    redis_url: str,
+    fixture_ids: list[int],
+    rate: int,
+    count: int,
+    first_id: int,
+    stream: str = INCIDENTS_STREAM,
 ) -> float:
     """Append `count` incidents at `rate`; how late the appending fell behind its pace at most (ms)."""
     client: AsyncRedis = AsyncRedis.from_url(redis_url)
@@ -322,7 +398,7 @@ async def _append_paced(
             now = time.time() * 1000
             behind = max(behind, now - due)
             message = _stamped(fixture_ids[n % len(fixture_ids)], first_id + n, now)
-            await client.xadd(INCIDENTS_STREAM, {MESSAGE_FIELD: message})
+            await client.xadd(stream, {MESSAGE_FIELD: message})
     finally:
         await client.aclose()
     return behind
@@ -447,8 +523,10 @@ def _aims(c: Comparison, service: Step) -> list[str]:
         "| --- | --- | --- |",
         f"| incidents p99, the fastest client's copies ({copies.client}) ÷ the service's, "
         f"{incidents_aim} "
-        f"| {copies.p99_ms:,.0f} ÷ {service.p99_ms:,.0f} = {ratio:.2f} "
+        f"| {copies.p99_ms:,.1f} ÷ {service.p99_ms:,.1f} = {ratio:.2f} "
         f"| {_yes(ratio >= INCIDENTS_TARGET and delivered)} |",
+        "| incidents p99, the same job: the raw client relaying the stream as copies ÷ the service's "
+        f"(no aim) | {c.same_job_ratio():.2f} | |",
         f"| snapshot of {SNAPSHOT:,}, the service ÷ the fastest client ({fast_name}), "
         f"≥ {SNAPSHOT_TARGET:g} "
         f"| {c.service_snapshot:,.0f} ÷ {fast_rate:,.0f} msg/s = {snapshot_ratio:.2f} "
@@ -457,7 +535,7 @@ def _aims(c: Comparison, service: Step) -> list[str]:
 
 
 def _row(name: str, s: Step) -> str:
-    figures = f"{s.p50_ms:,.0f} | {s.p99_ms:,.0f} | {s.max_ms:,.0f}"
+    figures = f"{s.p50_ms:,.1f} | {s.p99_ms:,.1f} | {s.max_ms:,.0f}"
     return f"| {name} | {s.delivered:,}/{s.expected:,} | {figures} |"
 
 

@@ -5,6 +5,9 @@ as publisher.js (`python -m bench.amqp_baseline.pipelined CLIENT MODE JOB_JSON`,
   comes (never one awaited before the next publish is sent);
 - `raw`: pamqp frames over a bare asyncio socket (raw.py), confirmations only counted.
 
+Modes: `incidents` (paced, stamped here), `snapshot`, and `relay` (the incidents an appender writes to a
+Redis stream, published as they are read: the service's job, done with the least work).
+
 Both keep at most `window` publishes unconfirmed.
 """
 
@@ -16,12 +19,16 @@ from typing import Any, Protocol, cast
 
 import aiormq
 from pamqp.commands import Basic
+from redis.asyncio import Redis as AsyncRedis
 
 from bench.amqp_baseline.raw import RawChannel, properties_of
 
 MARKER = b"__CREATED_MS__"
 PROPERTIES = Basic.Properties(delivery_mode=2, content_type="application/json")
 START_DELAY_S = 0.05
+# The relay's reads: as many entries as the worker's (worker/partitions.py READ_BATCH), blocking this
+# long at most before it looks again.
+RELAY_BATCH, RELAY_BLOCK_MS = 500, 1000
 
 
 class Publisher(Protocol):
@@ -183,7 +190,41 @@ async def snapshot(client: str, job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MODES = {"incidents": incidents, "snapshot": snapshot}
+async def relay(client: str, job: dict[str, Any]) -> dict[str, Any]:
+    """The service's incident job done with the least work: `count` entries of a Redis stream, read as
+    they are appended (a blocking XREAD from `after`, redis-py as the worker reads), each entry's message
+    published as it is, byte for byte (its appender stamped it), as 50 copies or once to the exchange."""
+    publisher = await _open(client, job)
+    redis = AsyncRedis.from_url(job["redisUrl"])
+    try:
+        queues: list[str] = job["queues"]
+        exchange: str = job["exchange"]
+        copies = len(queues) if exchange == "" else 1
+        stream, field = job["stream"], job["field"].encode()
+        cursor, relayed, count = job["after"], 0, job["count"]
+        await redis.ping()
+        print(json.dumps({"ready": True}), flush=True)
+        while relayed < count:
+            reply: Any = await redis.xread({stream: cursor}, count=RELAY_BATCH, block=RELAY_BLOCK_MS)
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    cursor, body = entry_id, fields[field]
+                    await publisher.room(copies)
+                    if copies == 1:
+                        publisher.publish(exchange, job["routingKey"], body)
+                    else:
+                        for queue in queues:
+                            publisher.publish("", queue, body)
+                    relayed += 1
+            await publisher.flush()
+        await publisher.settled()
+    finally:
+        await redis.aclose()
+        await publisher.close()
+    return {"incidents": relayed, "confirmed": publisher.confirmed, "nacked": publisher.nacked}
+
+
+MODES = {"incidents": incidents, "snapshot": snapshot, "relay": relay}
 
 
 def main() -> None:
