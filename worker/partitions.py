@@ -36,6 +36,7 @@ from domain.incident_order import (
     PartitionState,
     Read,
     decide,
+    passed,
     taken_over,
     to_check,
     to_load,
@@ -288,8 +289,12 @@ class IncidentPartitions:
             self._idle_committed = time.monotonic()
         actions: list[Action] = []
         for number, share in mine.items():
+            state = self._partitions[number]
+            if not share and not state.delivered:  # idle: only its offset moves
+                actions += self._apply(passed(state, read_to, commit_idle))
+                continue
             event = Read(share, read_to, stored, parked.get(number, frozenset()), now_ms, commit_idle)
-            actions += self._apply(decide(self._partitions[number], event))
+            actions += self._apply(decide(state, event))
         return actions
 
     def _check_due(self, busy: bool) -> bool:

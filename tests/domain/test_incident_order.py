@@ -23,6 +23,7 @@ from domain.incident_order import (
     Read,
     Unpark,
     decide,
+    passed,
     taken_over,
     to_check,
     to_load,
@@ -222,3 +223,30 @@ def test_a_partition_with_nothing_in_a_read_moves_its_offset_and_commits_it_only
     assert actions == [Commit(1, later)]
     # Nothing read past the offset: nothing to commit, asked or not.
     assert decide(moved, Read([], later, {}, frozenset(), 0))[1] == []
+
+
+def test_an_idle_partition_passed_is_what_decide_makes_of_a_read_without_its_entries() -> None:
+    # Every field but `delivered` (empty, as `passed` asks) away from its default: one left behind shows.
+    waiting = Parked(StreamId(900, 1), 77, b"{}", 5)
+    state = PartitionState(
+        number=5,
+        offset=StreamId(1000, 3),
+        limits=LIMITS,
+        window=(waiting,),
+        complete=True,
+        delivered={},
+        cursor=1,
+        waiting=frozenset({77}),
+    )
+    for read_to in (StreamId(1000, 2), StreamId(1000, 3), StreamId(1001, 0)):
+        for commit in (True, False):
+            event = Read([], read_to, {}, frozenset(), 0, commit)
+            assert passed(state, read_to, commit) == decide(state, event)
+    moved, actions = passed(state, StreamId(1001, 0), True)
+    assert (moved.offset, moved.window, moved.cursor, moved.waiting) == (
+        StreamId(1001, 0),
+        (waiting,),
+        1,
+        frozenset({77}),
+    )
+    assert actions == [Commit(5, StreamId(1001, 0))]
