@@ -218,8 +218,8 @@ def _fast_clients(
                 _report_progress(step)
                 results.steps.append(step)
                 broker.purge(incidents_url, queues.incidents)
-        for way in WAYS if relay_from else ():
-            assert relay_from is not None
+        for way in WAYS if relay_from is not None else ():
+            assert relay_from is not None  # for mypy: the loop runs only then
             _relay_step(relay_from, incidents_url, queues, way, WARM_UP_S, consumer)
             broker.purge(incidents_url, queues.incidents)
             step = _relay_step(relay_from, incidents_url, queues, way, results.seconds, consumer)
@@ -236,7 +236,8 @@ def _relay_step(
     RATE, as the service's are, and published by the client as it reads them (`way`: copies or once
     to the exchange). The same job as the service's, where the other steps leave out the stream."""
     count = int(RATE * seconds)
-    Redis.from_url(redis_url).delete(RELAY_STREAM)
+    with Redis.from_url(redis_url) as client:
+        client.delete(RELAY_STREAM)
     job = {
         **_job(url, queues, [], way, RATE, seconds),
         "redisUrl": redis_url,
@@ -254,7 +255,8 @@ def _relay_step(
         behind = asyncio.run(_append_paced(redis_url, RELAY_FIXTURES, RATE, count, 1, RELAY_STREAM))
         seen = consumer.figures(count * len(queues.incidents), DRAIN_S)
         answer = json.loads(relay.communicate(timeout=DRAIN_S + PUBLISH_SLACK_S)[0].splitlines()[-1])
-    Redis.from_url(redis_url).delete(RELAY_STREAM)
+    with Redis.from_url(redis_url) as client:
+        client.delete(RELAY_STREAM)
     return Step(
         "raw",
         f"relay {way}",
