@@ -137,23 +137,26 @@ class Comparison:
 
     def incidents_ratio(self) -> float:
         """The fastest client's copies' p99 ÷ the service's at RATE (0 when the service lost any)."""
-        service = self.service_at_rate()
-        if service.delivered != service.expected or not service.p99_ms:
-            return 0.0
-        return self.best_copies().p99_ms / service.p99_ms
+        return _p99_ratio(self.best_copies(), self.service_at_rate())
 
     def same_job_ratio(self) -> float:
         """The raw client's relay of the same stream as copies, its p99 ÷ the service's (0 when either
         lost any, or the relay did not run)."""
-        service = self.service_at_rate()
         relay = next((s for s in self.fast.steps if s.way == "relay copies"), None)
-        if relay is None or not service.p99_ms or service.delivered != service.expected:
+        if relay is None or relay.delivered != relay.expected:
             return 0.0
-        return relay.p99_ms / service.p99_ms if relay.delivered == relay.expected else 0.0
+        return _p99_ratio(relay, self.service_at_rate())
 
     def snapshot_ratio(self) -> float:
         fastest = self.best_snapshot()[1]
         return self.service_snapshot / fastest if fastest else 0.0
+
+
+def _p99_ratio(baseline: Step, service: Step) -> float:
+    """The baseline's p99 ÷ the service's (0 when the service lost any)."""
+    if service.delivered != service.expected or not service.p99_ms:
+        return 0.0
+    return baseline.p99_ms / service.p99_ms
 
 
 def run(seconds: float, cluster: bool = False) -> Comparison:
@@ -218,14 +221,14 @@ def _fast_clients(
                 _report_progress(step)
                 results.steps.append(step)
                 broker.purge(incidents_url, queues.incidents)
-        for way in WAYS if relay_from is not None else ():
-            assert relay_from is not None  # for mypy: the loop runs only then
-            _relay_step(relay_from, incidents_url, queues, way, WARM_UP_S, consumer)
-            broker.purge(incidents_url, queues.incidents)
-            step = _relay_step(relay_from, incidents_url, queues, way, results.seconds, consumer)
-            _report_progress(step)
-            results.steps.append(step)
-            broker.purge(incidents_url, queues.incidents)
+        if relay_from is not None:
+            for way in WAYS:
+                _relay_step(relay_from, incidents_url, queues, way, WARM_UP_S, consumer)
+                broker.purge(incidents_url, queues.incidents)
+                step = _relay_step(relay_from, incidents_url, queues, way, results.seconds, consumer)
+                _report_progress(step)
+                results.steps.append(step)
+                broker.purge(incidents_url, queues.incidents)
     return queues.snapshot
 
 
@@ -236,8 +239,6 @@ def _relay_step(
     RATE, as the service's are, and published by the client as it reads them (`way`: copies or once
     to the exchange). The same job as the service's, where the other steps leave out the stream."""
     count = int(RATE * seconds)
-    with Redis.from_url(redis_url) as client:
-        client.delete(RELAY_STREAM)
     job = {
         **_job(url, queues, [], way, RATE, seconds),
         "redisUrl": redis_url,
@@ -246,29 +247,21 @@ def _relay_step(
         "after": "0-0",
         "count": count,
     }
-    with subprocess.Popen(
-        [*CLIENTS["raw"], "relay", json.dumps(job)], stdout=subprocess.PIPE, text=True
-    ) as relay:
-        assert relay.stdout is not None
-        if json.loads(relay.stdout.readline() or "{}").get("ready") is not True:
-            raise RuntimeError("the relay did not start")
-        behind = asyncio.run(_append_paced(redis_url, RELAY_FIXTURES, RATE, count, 1, RELAY_STREAM))
-        seen = consumer.figures(count * len(queues.incidents), DRAIN_S)
-        answer = json.loads(relay.communicate(timeout=DRAIN_S + PUBLISH_SLACK_S)[0].splitlines()[-1])
+    expected = count * len(queues.incidents)
     with Redis.from_url(redis_url) as client:
+        client.delete(RELAY_STREAM)  # read from its start: nothing of an earlier step
+        with subprocess.Popen(
+            [*CLIENTS["raw"], "relay", json.dumps(job)], stdout=subprocess.PIPE, text=True
+        ) as relay:
+            assert relay.stdout is not None
+            if json.loads(relay.stdout.readline() or "{}").get("ready") is not True:
+                raise RuntimeError("the relay did not start")
+            behind = asyncio.run(_append_paced(redis_url, RELAY_FIXTURES, RATE, count, 1, RELAY_STREAM))
+            seen = consumer.figures(expected, DRAIN_S)
+            output = relay.communicate(timeout=DRAIN_S + PUBLISH_SLACK_S)[0]
         client.delete(RELAY_STREAM)
-    return Step(
-        "raw",
-        f"relay {way}",
-        RATE,
-        count * len(queues.incidents),
-        int(seen["received"]),
-        int(answer["nacked"]),
-        float(seen["p50"] or 0.0),
-        float(seen["p99"] or 0.0),
-        float(seen["max"] or 0.0),
-        behind,
-    )
+    answer = json.loads(output.splitlines()[-1])
+    return Step.arrived("raw", f"relay {way}", RATE, expected, seen, int(answer["nacked"]), behind)
 
 
 def _service(stores: Backing, settings: Settings, comparison: Comparison, ramp: bool = True) -> None:
@@ -367,18 +360,7 @@ def _paced_step(
     behind = asyncio.run(_append_paced(stores.redis_url, fixture_ids, rate, count, first_id))
     expected = count * PACKAGES
     seen = consumer.figures(expected, DRAIN_S)
-    return Step(
-        "service",
-        "1 worker",
-        rate,
-        expected,
-        int(seen["received"]),
-        0,
-        float(seen["p50"] or 0.0),
-        float(seen["p99"] or 0.0),
-        float(seen["max"] or 0.0),
-        behind,
-    )
+    return Step.arrived("service", "1 worker", rate, expected, seen, 0, behind)
 
 
 async def _append_paced(

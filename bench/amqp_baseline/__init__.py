@@ -73,6 +73,24 @@ class Step:
     max_ms: float
     behind_ms: float
 
+    @classmethod
+    def arrived(
+        cls, client: str, way: str, rate: int, expected: int, seen: dict[str, Any], nacked: int, behind: float
+    ) -> "Step":
+        """A step's figures as the consumer reported them (`Consumer.figures`)."""
+        return cls(
+            client,
+            way,
+            rate,
+            expected,
+            int(seen["received"]),
+            nacked,
+            float(seen["p50"] or 0.0),
+            float(seen["p99"] or 0.0),
+            float(seen["max"] or 0.0),
+            behind,
+        )
+
     @property
     def held(self) -> bool:
         return self.delivered == self.expected and self.nacked == 0 and self.p99_ms <= P99_LIMIT_MS
@@ -211,17 +229,8 @@ def _step(client: str, way: str, job: dict[str, Any], consumer: "Consumer") -> S
     answer = _publish(client, "incidents", job, float(job["seconds"]))
     expected = int(answer["incidents"]) * len(job["queues"])
     seen = consumer.figures(expected, DRAIN_S)
-    return Step(
-        client,
-        way,
-        int(job["rate"]),
-        expected,
-        int(seen["received"]),
-        int(answer["nacked"]),
-        float(seen["p50"] or 0.0),
-        float(seen["p99"] or 0.0),
-        float(seen["max"] or 0.0),
-        float(answer["behindMs"]),
+    return Step.arrived(
+        client, way, int(job["rate"]), expected, seen, int(answer["nacked"]), float(answer["behindMs"])
     )
 
 
