@@ -48,7 +48,7 @@ from domain.partitions import PartitionLeases, commit, load_parked, load_progres
 from domain.streams import INCIDENTS_STREAM, OWNER_REQUESTS_WAKE
 from worker.dead_letter_log import DeadLetterLog
 from worker.incidents import Directory, Ready, count_delivered, start_delivery
-from worker.live_state import keep
+from worker.live_state import Batches, keep
 from worker.metrics import INCIDENT_PARTITIONS, INCIDENTS, INCIDENTS_WAITING
 from worker.outages import Backoff
 from worker.owner_requests import held_back, pending_requests, serve
@@ -81,8 +81,8 @@ STOP_TIMEOUT_S = 5.0
 # Rounds sent whose confirmations are still awaited while the next rounds are read and sent: awaiting
 # each round's confirmation before reading on kept the loop busy most of the time at 200 incidents/s
 # (docs/BENCHMARKS.md, "An incident's time in the worker over AMQP"). Past this many the loop waits for
-# the oldest: under load rounds then grow instead of multiplying, each with its own storage transaction
-# and Redis calls, and the node keeps the CPU it needs. Measured: with 8, the highest rate held fell from
+# the oldest confirmation: under load rounds then grow instead of multiplying, each with its own Redis
+# calls, and the node keeps the CPU it needs. Measured: with 8, the highest rate held fell from
 # 600 to 400 incidents/s; with 2, 200 packages at 200/s (the node saturated) had p99 1.8 s, with 1 0.6 s.
 IN_FLIGHT_MAX = 1
 _MESSAGE = MESSAGE_FIELD.encode()
@@ -91,9 +91,10 @@ _WAKE = OWNER_REQUESTS_WAKE.encode()
 
 @dataclass(frozen=True, slots=True)
 class _InFlight:
-    """A round sent: `done` once its confirmations are in, its live state kept and its actions committed,
-    after the rounds before it (or failed, and so every round after it)."""
+    """A round sent: `confirmed` once its confirmations are in, after the rounds before it; `done` once
+    its live state is kept too and its actions committed (or failed, and so every round after it)."""
 
+    confirmed: asyncio.Future[None]
     done: asyncio.Future[None]
     fixtures: frozenset[int]
 
@@ -131,6 +132,8 @@ class IncidentPartitions:
         # Per partition, the last incident confirmed in stream order (with every one before it): read
         # again after a failure that came later (storage, the commit), it is kept and committed, not sent.
         self._confirmed: dict[int, StreamId] = {}
+        # `keep` looked up when a batch is kept, not bound here (the tests hold it back).
+        self._batches = Batches(lambda ready: keep(res, ready))
         self._keeper = Repeating("incident-leases", self._keep_leases, self._lease_s / 3)
         self._reader: asyncio.Task[None] | None = None
 
@@ -149,6 +152,7 @@ class IncidentPartitions:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
         for round_ in self._in_flight:  # left uncommitted: the next owner repeats them
+            round_.confirmed.cancel()
             round_.done.cancel()
         await self._abandon()
         with contextlib.suppress(RedisError):
@@ -336,12 +340,14 @@ class IncidentPartitions:
         """Send, keep the live state, in stream order; the round's commit follows its confirmations, its
         keeping and every earlier round's commit. A crash in between repeats the rounds not committed
         (which change no stored state and may repeat a delivery), never reorders a fixture's incidents:
-        a round waits for the rounds in flight that deliver one of its fixtures (a repeat after a failure
-        starts from the first round not committed, so a fixture's incidents come again in their order).
+        a round waits for the confirmations of the rounds in flight that deliver one of its fixtures (a
+        repeat after a failure starts from the first round not committed, so a fixture's incidents come
+        again in their order).
 
         The round is sent before it is kept: storage is written while the broker copies, instead of
         before it starts (issue 22: the transaction was a third of an incident's time in the worker).
-        The boards still fold in stream order, as the next round is read once this one is kept; an
+        The rounds of a moment are kept together (worker/live_state.py), by the round that closes their
+        batch, right after its send; the boards fold in stream order, as batches are kept in order. An
         image or a recovery is served once every round sent is kept (`_drain`). A round that was
         confirmed but not kept (storage failed) is kept again when it is read again, not sent again
         (`_confirmed`)."""
@@ -354,34 +360,46 @@ class IncidentPartitions:
         await self._behind(fixtures)
         unsent = [item for item in ready if not self._confirmed_before(item)]
         sending = await start_delivery(self._res, self._directory, unsent, held)
-        keeping = asyncio.ensure_future(keep(self._res, ready))
-        previous = self._in_flight[-1].done if self._in_flight else None
-        done = asyncio.ensure_future(self._complete(previous, sending, keeping, unsent, actions))
-        self._in_flight.append(_InFlight(done, fixtures))
-        await keeping
+        keeping = self._batches.add(ready)
+        previous = self._in_flight[-1] if self._in_flight else None
+        confirmed = asyncio.ensure_future(self._confirm(previous, sending, unsent))
+        done = asyncio.ensure_future(
+            self._complete(previous, confirmed, keeping, sending, len(unsent), actions)
+        )
+        self._in_flight.append(_InFlight(confirmed, done, fixtures))
+        if self._batches.due:
+            # As a task, after the callbacks queued: the channel writes the round's messages at the end of
+            # the loop's turn, and the transaction (on SQLite, at once on the loop) would hold them back.
+            await asyncio.ensure_future(self._batches.close())
         if not all(isinstance(action, Deliver | Commit) for action in actions):
             # Parkings, releases and dead letters are read back from Redis by the next rounds.
             await self._drain()
-        elif len(self._in_flight) > IN_FLIGHT_MAX:
-            await self._until(self._in_flight[0])
+        else:
+            unconfirmed = [r for r in self._in_flight if not r.confirmed.done()]
+            if len(unconfirmed) > IN_FLIGHT_MAX:
+                await self._until_confirmed(unconfirmed[0])
 
-    async def _complete(
-        self,
-        previous: asyncio.Future[None] | None,
-        sending: asyncio.Future[set[int]],
-        keeping: asyncio.Future[None],
-        sent: list[Ready],
-        actions: list[Action],
+    async def _confirm(
+        self, previous: _InFlight | None, sending: asyncio.Future[set[int]], sent: list[Ready]
     ) -> None:
-        waited: list[asyncio.Future[Any]] = [sending] if previous is None else [previous, sending]
-        for outcome in await asyncio.gather(*waited, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
+        waited: list[asyncio.Future[Any]] = [sending] if previous is None else [previous.confirmed, sending]
+        _raise_first(await asyncio.gather(*waited, return_exceptions=True))
         # This round is confirmed, and so is every round before it.
         for item in sent:
             self._confirmed[partition_of(item.fixture_id)] = item.entry_id
-        await keeping
-        count_delivered(len(sent), sending.result())
+
+    async def _complete(
+        self,
+        previous: _InFlight | None,
+        confirmed: asyncio.Future[None],
+        keeping: asyncio.Future[None],
+        sending: asyncio.Future[set[int]],
+        sent: int,
+        actions: list[Action],
+    ) -> None:
+        waited = [confirmed, keeping] if previous is None else [confirmed, keeping, previous.done]
+        _raise_first(await asyncio.gather(*waited, return_exceptions=True))
+        count_delivered(sent, sending.result())
         await commit(self._res.redis, actions)
         dead = [a.reason for a in actions if isinstance(a, DeadLetter)]
         if dead:
@@ -394,15 +412,21 @@ class IncidentPartitions:
         return confirmed is not None and item.entry_id <= confirmed
 
     async def _behind(self, fixtures: frozenset[int]) -> None:
-        """Until no round in flight delivers any of these fixtures."""
+        """Until every round in flight that delivers any of these fixtures is confirmed."""
         last = next((r for r in reversed(self._in_flight) if r.fixtures & fixtures), None)
         if last is not None:
-            await self._until(last)
+            await self._until_confirmed(last)
 
     async def _drain(self) -> None:
-        """Until every round sent is committed."""
+        """Until every round sent is kept and committed."""
+        await self._batches.close()
         if self._in_flight:
             await self._until(self._in_flight[-1])
+
+    async def _until_confirmed(self, round_: _InFlight) -> None:
+        """Until this round is confirmed, and so every round before it (its failure raised)."""
+        await round_.confirmed
+        self._finished()
 
     async def _until(self, round_: _InFlight) -> None:
         """Until this round is committed, and so every round before it."""
@@ -418,5 +442,13 @@ class IncidentPartitions:
     async def _abandon(self) -> None:
         """Every round in flight ended, whatever its outcome (the rounds are read again from what is
         committed)."""
+        await self._batches.close()
         await asyncio.gather(*(r.done for r in self._in_flight), return_exceptions=True)
         self._in_flight.clear()
+        self._batches.restart()
+
+
+def _raise_first(outcomes: list[Any]) -> None:
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

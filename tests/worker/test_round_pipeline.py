@@ -7,6 +7,7 @@ The Delivery is the real Redis streams one, its confirmations held back by a gat
 answers as it takes a message; a broker's confirmation comes later, which is what the gate stands for)."""
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from domain.settings import Settings
 from domain.streams import INCIDENT_OFFSETS
 from tests.fixture_factory import fixture, incident
 from tests.support import add_fixtures, add_package, eventually, hold, publish_incident
-from worker import partitions
+from worker import live_state, partitions
 from worker.app import create_app as create_worker
 from worker.incidents import Ready
 from worker.live_state import keep
@@ -197,6 +198,7 @@ def keeping(monkeypatch: pytest.MonkeyPatch) -> "Keeping":
 
     async def held_back(res: Resources, ready: Sequence[Ready]) -> None:
         held.calls += 1
+        held.batches.append([int(msgspec.json.decode(item.body)["id"]) for item in ready])
         if held.fail_next:
             held.fail_next = False
             raise StorageUnavailable()
@@ -209,11 +211,12 @@ def keeping(monkeypatch: pytest.MonkeyPatch) -> "Keeping":
 
 @dataclass
 class Keeping:
-    """Each round's live state kept only once the test opens the way; the next call fails if asked to."""
+    """Each batch of rounds kept only once the test opens the way; the next call fails if asked to."""
 
     open: asyncio.Event = field(default_factory=asyncio.Event)
     fail_next: bool = False
     calls: int = 0
+    batches: list[list[int]] = field(default_factory=list)  # the incident ids of each call
 
 
 async def _kept(engine: AsyncEngine, fixture_id: int) -> list[int]:
@@ -265,3 +268,44 @@ async def test_a_round_confirmed_but_not_kept_is_kept_again_not_sent_again(
     assert keeping.calls >= 2, "the keeping was not tried again"
     assert await _kept(engine, FIRST) == [601]
     assert gate.sent == [[601]], "sent again though confirmed"
+
+
+# Long enough that the rounds below are sent and confirmed well within one moment.
+LONG_MOMENT_S = 3.0
+
+
+@pytest.fixture
+def long_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_state, "EVERY_S", LONG_MOMENT_S)
+
+
+@pytest.mark.usefixtures("long_moment", "worker")
+async def test_the_rounds_of_a_moment_are_sent_at_once_and_kept_together_in_stream_order(
+    redis: Redis, gate: Gate, keeping: Keeping
+) -> None:
+    """The first round after a pause is kept at once; the next ones are sent and confirmed as they come
+    (one waits for the confirmation of its fixture's round in flight, not for its keeping) and kept in one
+    transaction once the moment is over; each is committed only once kept."""
+    keeping.open.set()
+    await publish_incident(redis, incident(701, FIRST))
+    await eventually(lambda: _has_sent(gate, {701}))
+    await eventually(lambda: _batches(keeping, 1), what="the first round kept at once")
+    entries = []
+    for incident_id in (702, 703):  # the same fixture: the second waits for the first's confirmation
+        entries.append(StreamId.parse(await publish_incident(redis, incident(incident_id, SECOND))))
+        sent = functools.partial(_has_sent, gate, {incident_id})
+        await eventually(sent, what=f"{incident_id} sent and confirmed")
+    assert keeping.batches == [[701]], "kept before the moment was over"
+    committed = await _committed(redis, SECOND)
+    assert committed is None or committed < entries[0], "committed before it was kept"
+
+    async def kept_and_committed() -> bool:
+        at = await _committed(redis, SECOND)
+        return at is not None and at >= entries[1]
+
+    await eventually(kept_and_committed, what="the moment's rounds kept and committed")
+    assert keeping.batches == [[701], [702, 703]]
+
+
+async def _batches(keeping: Keeping, count: int) -> bool:
+    return len(keeping.batches) >= count
