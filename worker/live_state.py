@@ -6,8 +6,9 @@ inserts no incident twice (its key is the stream entry) and applies none twice (
 ids it applied), so it changes nothing.
 
 The rounds of a moment are kept together, in one transaction (issue 22): keeping each round on its own
-cost the worker about 1 ms of CPU per incident at 200 incidents/s, half of all its work, and every
-transaction held the event loop while an incident might be waiting to be read.
+cost the worker about 1 ms of CPU per incident at 200 incidents/s, half of all its work. A batch still
+holds the event loop while it is kept (on SQLite), right after the send of the round that closes it,
+when the next incident is least likely to be waiting (docs/BENCHMARKS.md, "One transaction a moment").
 """
 
 import asyncio
