@@ -377,7 +377,7 @@ class IncidentPartitions:
         else:
             unconfirmed = [r for r in self._in_flight if not r.confirmed.done()]
             if len(unconfirmed) > IN_FLIGHT_MAX:
-                await self._until_confirmed(unconfirmed[0])
+                await self._until(unconfirmed[0].confirmed)
 
     async def _confirm(
         self, previous: _InFlight | None, sending: asyncio.Future[set[int]], sent: list[Ready]
@@ -415,22 +415,18 @@ class IncidentPartitions:
         """Until every round in flight that delivers any of these fixtures is confirmed."""
         last = next((r for r in reversed(self._in_flight) if r.fixtures & fixtures), None)
         if last is not None:
-            await self._until_confirmed(last)
+            await self._until(last.confirmed)
 
     async def _drain(self) -> None:
         """Until every round sent is kept and committed."""
         await self._batches.close()
         if self._in_flight:
-            await self._until(self._in_flight[-1])
+            await self._until(self._in_flight[-1].done)
 
-    async def _until_confirmed(self, round_: _InFlight) -> None:
-        """Until this round is confirmed, and so every round before it (its failure raised)."""
-        await round_.confirmed
-        self._finished()
-
-    async def _until(self, round_: _InFlight) -> None:
-        """Until this round is committed, and so every round before it."""
-        await round_.done
+    async def _until(self, reached: asyncio.Future[None]) -> None:
+        """Until a round is confirmed or committed (`reached`), and so every round before it; its
+        failure raised."""
+        await reached
         self._finished()
 
     def _finished(self) -> None:

@@ -197,7 +197,6 @@ def keeping(monkeypatch: pytest.MonkeyPatch) -> "Keeping":
     held = Keeping()
 
     async def held_back(res: Resources, ready: Sequence[Ready]) -> None:
-        held.calls += 1
         held.batches.append([int(msgspec.json.decode(item.body)["id"]) for item in ready])
         if held.fail_next:
             held.fail_next = False
@@ -215,8 +214,11 @@ class Keeping:
 
     open: asyncio.Event = field(default_factory=asyncio.Event)
     fail_next: bool = False
-    calls: int = 0
     batches: list[list[int]] = field(default_factory=list)  # the incident ids of each call
+
+    @property
+    def calls(self) -> int:
+        return len(self.batches)
 
 
 async def _kept(engine: AsyncEngine, fixture_id: int) -> list[int]:
